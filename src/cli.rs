@@ -1,0 +1,353 @@
+//! The `baton` command line: argument parsing and the small commands (`lint`, `chat`,
+//! `train`, `eval`). `main.rs` only parses, sets up logging and calls [`run`].
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{CliOverrides, Config};
+use crate::content::{self, Diagnostic};
+use crate::dialogue::{self, Facts};
+use crate::eval;
+use crate::knowledge::{Knowledge, KnowledgeError, train_params};
+use crate::nlu::{Lang, TrainParams};
+use crate::server::{Application, shutdown_signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "A customer-service chatbot engine for online shops, with human handoff"
+)]
+pub struct Cli {
+    /// TOML configuration file (default: ./baton.toml when present). Also BATON_CONFIG.
+    #[arg(long, global = true, env = "BATON_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long)]
+        addr: Option<SocketAddr>,
+        #[command(flatten)]
+        paths: PathArgs,
+    },
+    /// Check kb/ and intents/ and print every problem as file:line.
+    Lint {
+        #[command(flatten)]
+        paths: PathArgs,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Talk to the bot in the terminal (no server needed).
+    Chat {
+        #[command(flatten)]
+        paths: PathArgs,
+        /// Pretend to be a VIP customer.
+        #[arg(long)]
+        vip: bool,
+        /// Language to assume for messages without letters.
+        #[arg(long, default_value = "zh")]
+        lang: String,
+    },
+    /// Train the intent classifier now (it is cached; serve and chat reuse it).
+    Train {
+        #[command(flatten)]
+        paths: PathArgs,
+    },
+    /// Measure understanding on labelled data.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Intent classification: JSONL lines {"text", "label"}; label `oos` is out of scope.
+    Intents {
+        #[arg(long)]
+        train: PathBuf,
+        #[arg(long)]
+        test: PathBuf,
+        /// Calibration data (temperature and out-of-scope threshold).
+        #[arg(long)]
+        valid: Option<PathBuf>,
+        /// Training epochs (default from configuration).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Embedding width (default from configuration).
+        #[arg(long)]
+        dim: Option<usize>,
+    },
+    /// FAQ retrieval: FAQ lines {"id", "question", "answer", "lang"}, query lines {"query", "id"}.
+    Kb {
+        #[arg(long)]
+        faqs: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+    },
+}
+
+/// Paths every command that reads content or data accepts.
+#[derive(Debug, Args, Default)]
+pub struct PathArgs {
+    /// Directory for the database and cached models.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// FAQ directory.
+    #[arg(long)]
+    pub kb: Option<PathBuf>,
+    /// Intent directory.
+    #[arg(long)]
+    pub intents: Option<PathBuf>,
+    /// Pre-trained model directory.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+fn overrides(addr: Option<SocketAddr>, p: &PathArgs) -> CliOverrides {
+    CliOverrides {
+        addr,
+        data_dir: p.data_dir.clone(),
+        kb: p.kb.clone(),
+        intents: p.intents.clone(),
+        models: p.models.clone(),
+    }
+}
+
+fn load_config(file: Option<&Path>, o: &CliOverrides) -> anyhow::Result<Config> {
+    Ok(Config::load(file, o)?)
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let file = cli.config.as_deref();
+    match cli.command {
+        Command::Serve { addr, paths } => {
+            let config = load_config(file, &overrides(addr, &paths))?;
+            serve(config)
+        }
+        Command::Lint { paths, format } => {
+            let config = load_config(file, &overrides(None, &paths))?;
+            Ok(lint(&config, format))
+        }
+        Command::Chat { paths, vip, lang } => {
+            let config = load_config(file, &overrides(None, &paths))?;
+            let lang = Lang::from_locale(&lang).context("--lang must be zh or en")?;
+            chat(&config, vip, lang)
+        }
+        Command::Train { paths } => {
+            let config = load_config(file, &overrides(None, &paths))?;
+            let started = std::time::Instant::now();
+            let k = knowledge_or_report(&config)?;
+            let Some(k) = k else {
+                return Ok(ExitCode::FAILURE);
+            };
+            println!(
+                "intent classifier {:?}: {} intents, {} examples, {:.1}s; cached in {}",
+                k.classifier.provenance,
+                k.content.intents.len(),
+                k.content.training_data().len(),
+                started.elapsed().as_secs_f64(),
+                config.model_cache_dir().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(cmd) => {
+            let config = load_config(file, &CliOverrides::default())?;
+            let report = match cmd {
+                EvalCommand::Intents {
+                    train,
+                    test,
+                    valid,
+                    epochs,
+                    dim,
+                } => {
+                    let mut params: TrainParams = train_params(&config.nlu);
+                    if let Some(e) = epochs {
+                        params.epochs = e;
+                    }
+                    if let Some(d) = dim {
+                        params.dim = d;
+                    }
+                    serde_json::to_string_pretty(&eval::eval_intents(
+                        &train,
+                        &test,
+                        valid.as_deref(),
+                        &params,
+                    )?)?
+                }
+                EvalCommand::Kb { faqs, queries } => {
+                    serde_json::to_string_pretty(&eval::eval_kb(&faqs, &queries)?)?
+                }
+            };
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match Application::build(config).await {
+            Ok(app) => {
+                app.run_until(shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(crate::server::StartError::Knowledge(KnowledgeError::Invalid(diagnostics))) => {
+                print_diagnostics(&diagnostics, Format::Text);
+                eprintln!(
+                    "baton: not starting: fix the content errors above (`baton lint` checks them)"
+                );
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic], format: Format) {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    match format {
+        Format::Text => {
+            for d in diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!("{errors} error(s), {warnings} warning(s)");
+        }
+        Format::Json => {
+            let out = serde_json::json!({ "errors": errors, "warnings": warnings, "diagnostics": diagnostics });
+            println!("{out:#}");
+        }
+    }
+}
+
+fn lint(config: &Config, format: Format) -> ExitCode {
+    let report = content::load(&config.kb, &config.intents);
+    print_diagnostics(&report.diagnostics, format);
+    if matches!(format, Format::Text) && !report.has_errors() {
+        eprintln!(
+            "ok: {} FAQs, {} intents",
+            report.content.faqs.len(),
+            report.content.intents.len()
+        );
+    }
+    if report.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Loads knowledge, printing content errors (and returning `None`) instead of failing.
+fn knowledge_or_report(config: &Config) -> anyhow::Result<Option<Knowledge>> {
+    crate::kb::analyzer::warm_up();
+    match Knowledge::load(config) {
+        Ok(k) => Ok(Some(k)),
+        Err(KnowledgeError::Invalid(d)) => {
+            print_diagnostics(&d, Format::Text);
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
+    let Some(knowledge) = knowledge_or_report(config)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let mut facts = Facts {
+        vip,
+        ..Facts::default()
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Baton chat — {} FAQs, {} intents. Type a message; Ctrl-D to quit.",
+        knowledge.index.len(),
+        knowledge.content.intents.len()
+    )?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let analysis = dialogue::analyze(
+            &knowledge,
+            &config.policy,
+            config.nlu.faq_candidates,
+            &line,
+            lang,
+        );
+        let plan = dialogue::plan(
+            &knowledge,
+            &config.policy,
+            &config.hours,
+            jiff::Timestamp::now(),
+            analysis,
+            &facts,
+        );
+        let intent = plan.turn.intent.as_ref();
+        let best_faq = plan.turn.faq_candidates.first();
+        writeln!(
+            out,
+            "  [intent {} {:.2}{} | faq {} | {:?}{}]",
+            intent.map_or("-", |i| i.label.as_str()),
+            intent.map_or(0.0, |i| i.confidence),
+            if intent.is_some_and(|i| i.out_of_scope) {
+                " (out of scope)"
+            } else {
+                ""
+            },
+            best_faq.map_or("-".to_string(), |h| format!(
+                "{} {:.2}",
+                h.faq_id, h.confidence
+            )),
+            plan.turn.decision,
+            plan.turn
+                .reason
+                .map(|r| format!(" {}", r.as_str()))
+                .unwrap_or_default(),
+        )?;
+        for r in &plan.replies {
+            writeln!(out, "{}: {}", r.author.as_str(), r.text)?;
+            for s in &r.meta.suggestions {
+                writeln!(out, "    • {}", s.question)?;
+            }
+        }
+        facts.low_confidence_streak = if plan.low_confidence {
+            facts.low_confidence_streak + 1
+        } else {
+            0
+        };
+        if let Some(skill) = plan.topic_skill {
+            facts.recent_skill = Some(skill);
+        }
+        if let Some(e) = plan.escalation {
+            writeln!(
+                out,
+                "  [handed over to skill group {:?}, priority {}; the conversation starts over]",
+                e.skill,
+                e.priority.as_str()
+            )?;
+            facts.low_confidence_streak = 0;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,358 @@
+//! Configuration: compiled-in defaults < a TOML file < `BATON_*` environment variables <
+//! command-line flags.
+//!
+//! Every layer is merged by [`figment`] into one [`Config`]; every struct denies unknown
+//! fields, so a typo in the file or in an environment variable is an error at start-up, not a
+//! silently ignored setting. Nested keys use `__` in the environment:
+//! `BATON_POLICY__ANSWER_THRESHOLD=0.6` sets `[policy] answer_threshold`.
+
+mod hours;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use hours::{BusinessHours, DaySchedule, HoursError, OpenSpan};
+
+/// Everything Baton can be told. Field docs double as the README's reference table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub addr: SocketAddr,
+    /// Directory for the SQLite database and cached models.
+    pub data_dir: PathBuf,
+    /// Directory of FAQ files (`**/*.md`).
+    pub kb: PathBuf,
+    /// Directory of intent files (`*.yaml`).
+    pub intents: PathBuf,
+    /// Directory of pre-trained models (optional encoders).
+    pub models: PathBuf,
+    pub http: HttpConfig,
+    pub store: StoreConfig,
+    pub nlu: NluConfig,
+    pub policy: PolicyConfig,
+    pub hours: BusinessHours,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            kb: PathBuf::from("kb"),
+            intents: PathBuf::from("intents"),
+            models: PathBuf::from("models"),
+            http: HttpConfig::default(),
+            store: StoreConfig::default(),
+            nlu: NluConfig::default(),
+            policy: PolicyConfig::default(),
+            hours: BusinessHours::default(),
+        }
+    }
+}
+
+/// Limits at the HTTP edge.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Longest accepted shopper message, in characters.
+    pub max_message_chars: usize,
+    /// Requests taking longer than this are answered with 503.
+    pub request_timeout_ms: u64,
+    /// Largest page of messages one `GET …/messages` returns.
+    pub max_page_size: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            body_limit_bytes: 64 * 1024,
+            max_message_chars: 2000,
+            request_timeout_ms: 10_000,
+            max_page_size: 200,
+        }
+    }
+}
+
+/// Durability settings of the embedded database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// SQLite file; relative paths are inside `data_dir`.
+    pub sqlite_file: PathBuf,
+    /// `full` survives power loss (an fsync per commit); `normal` survives a process crash.
+    pub synchronous: Synchronous,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            sqlite_file: PathBuf::from("baton.db"),
+            synchronous: Synchronous::Full,
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+/// Training and understanding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NluConfig {
+    /// Training epochs of the n-gram intent classifier.
+    pub epochs: usize,
+    /// Width of the n-gram embedding.
+    pub embedding_dim: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// Seed for shuffling and initialisation (training is reproducible).
+    pub seed: u64,
+    /// FAQ candidates retrieved per turn.
+    pub faq_candidates: usize,
+    /// Where trained models are cached; default `<data_dir>/models`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for NluConfig {
+    fn default() -> Self {
+        NluConfig {
+            epochs: 30,
+            embedding_dim: 64,
+            learning_rate: 0.02,
+            seed: 7,
+            faq_candidates: 5,
+            cache_dir: None,
+        }
+    }
+}
+
+/// The handoff rules of DESIGN.md, as numbers and word lists.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Intent confidence at or above which the bot acts on the intent.
+    pub intent_threshold: f32,
+    /// FAQ confidence at or above which the bot answers with the FAQ on its own.
+    pub faq_threshold: f32,
+    /// FAQ or intent confidence at or above which a candidate is offered as "did you mean".
+    pub suggest_threshold: f32,
+    /// Consecutive low-confidence turns that escalate (the earlier ones clarify).
+    pub low_confidence_turns: u32,
+    /// "Did you mean" suggestions offered at most.
+    pub max_suggestions: usize,
+    /// Extra phrases (after normalisation) that mean "give me a person", added to the built-in ones.
+    pub human_phrases: Vec<String>,
+    /// Extra strongly negative words that escalate with raised priority.
+    pub negative_words: Vec<String>,
+    /// Skill group for VIP customers' escalations; empty keeps the intent's group.
+    pub vip_skill: Option<String>,
+    /// Skill group when nothing more specific is known.
+    pub default_skill: String,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            intent_threshold: 0.55,
+            faq_threshold: 0.6,
+            suggest_threshold: 0.3,
+            low_confidence_turns: 2,
+            max_suggestions: 3,
+            human_phrases: Vec::new(),
+            negative_words: Vec::new(),
+            vip_skill: None,
+            default_skill: "general".to_string(),
+        }
+    }
+}
+
+/// Why configuration could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist")]
+    MissingFile { path: PathBuf },
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Value(String),
+}
+
+/// Settings given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kb: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intents: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<PathBuf>,
+}
+
+impl Config {
+    /// Merges the layers. `file` is the `--config` path (or `BATON_CONFIG`); without one,
+    /// `baton.toml` in the working directory is read when it exists.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, cli, Env::prefixed("BATON_").split("__"))
+    }
+
+    fn load_with_env(
+        file: Option<&Path>,
+        cli: &CliOverrides,
+        env: Env,
+    ) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_path_buf(),
+                });
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file("baton.toml")),
+        }
+        // `BATON_CONFIG` names the file itself and `BATON_LOG` the log filter; neither is a key.
+        let env = env.ignore(&["config", "log"]);
+        let config: Config = figment
+            .merge(env)
+            .merge(Serialized::defaults(cli))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks relations between values that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.policy;
+        for (name, v) in [
+            ("policy.intent_threshold", p.intent_threshold),
+            ("policy.faq_threshold", p.faq_threshold),
+            ("policy.suggest_threshold", p.suggest_threshold),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ConfigError::Value(format!(
+                    "{name} must be within 0..=1, got {v}"
+                )));
+            }
+        }
+        if p.low_confidence_turns == 0 {
+            return Err(ConfigError::Value(
+                "policy.low_confidence_turns must be at least 1".into(),
+            ));
+        }
+        if self.http.max_page_size == 0 || self.http.body_limit_bytes < 1024 {
+            return Err(ConfigError::Value(
+                "http.max_page_size must be > 0 and http.body_limit_bytes at least 1024".into(),
+            ));
+        }
+        if self.nlu.epochs == 0 || self.nlu.embedding_dim == 0 || self.nlu.faq_candidates == 0 {
+            return Err(ConfigError::Value(
+                "nlu.epochs, nlu.embedding_dim and nlu.faq_candidates must be > 0".into(),
+            ));
+        }
+        self.hours
+            .validate()
+            .map_err(|e| ConfigError::Value(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Where trained models are cached.
+    pub fn model_cache_dir(&self) -> PathBuf {
+        self.nlu
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
+    /// The SQLite file, resolved against the data directory.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join(&self.store.sqlite_file)
+    }
+}
+
+#[cfg(test)]
+// figment's `Jail` closures return its own (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_in_jail(jail: &Jail, file: Option<&str>, cli: CliOverrides) -> Result<Config, String> {
+        let _ = jail;
+        Config::load_with_env(
+            file.map(Path::new),
+            &cli,
+            Env::prefixed("BATON_").split("__"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "addr = \"127.0.0.1:9000\"\ndata_dir = \"from-file\"\n[policy]\nfaq_threshold = 0.7\n",
+            )?;
+            jail.set_env("BATON_DATA_DIR", "from-env");
+            jail.set_env("BATON_POLICY__MAX_SUGGESTIONS", "5");
+            let cli = CliOverrides {
+                addr: Some("127.0.0.1:9100".parse().unwrap()),
+                ..Default::default()
+            };
+            let c = load_in_jail(jail, Some("custom.toml"), cli).unwrap();
+            assert_eq!(c.addr.port(), 9100, "CLI beats file");
+            assert_eq!(c.data_dir, PathBuf::from("from-env"), "env beats file");
+            assert_eq!(c.policy.faq_threshold, 0.7, "file beats default");
+            assert_eq!(c.policy.max_suggestions, 5);
+            assert_eq!(c.policy.low_confidence_turns, 2, "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_in_file_and_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file("a.toml", "[policy]\nfaq_treshold = 0.7\n")?;
+            let err = load_in_jail(jail, Some("a.toml"), CliOverrides::default()).unwrap_err();
+            assert!(err.contains("faq_treshold"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("BATON_PORTT", "1");
+            let err = load_in_jail(jail, None, CliOverrides::default()).unwrap_err();
+            assert!(err.contains("portt"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error_and_bad_values_are_caught() {
+        Jail::expect_with(|jail| {
+            let err = load_in_jail(jail, Some("nope.toml"), CliOverrides::default()).unwrap_err();
+            assert!(err.contains("nope.toml"));
+            jail.create_file("b.toml", "[policy]\nfaq_threshold = 1.5\n")?;
+            let err = load_in_jail(jail, Some("b.toml"), CliOverrides::default()).unwrap_err();
+            assert!(err.contains("faq_threshold"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,270 @@
+//! FAQ files: `kb/**/*.md`, one FAQ in one language per file, YAML front matter + Markdown
+//! answer. The zh and en variants of a FAQ share its `id`.
+//!
+//! [`parse_faq`] turns one file's text into a [`Faq`] or the diagnostics that say why not;
+//! checks across files (duplicates, links) live in [`super::validate`].
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::diagnostic::{Diagnostic, line_of, yaml_error};
+use crate::nlu::Lang;
+
+/// One FAQ in one language.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Faq {
+    pub id: String,
+    pub lang: Lang,
+    pub question: String,
+    pub alternates: Vec<String>,
+    pub tags: Vec<String>,
+    /// Skill group for conversations that escalate from this FAQ.
+    pub skill: Option<String>,
+    /// The answer, Markdown.
+    pub answer: String,
+    /// Where it came from (`None` for FAQs imported from JSONL).
+    #[serde(skip)]
+    pub source: Option<FaqSource>,
+}
+
+/// Where a FAQ file is and where its parts start, for diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaqSource {
+    pub path: PathBuf,
+    pub body_line: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    id: String,
+    lang: String,
+    question: String,
+    #[serde(default)]
+    alternates: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    skill: Option<String>,
+}
+
+/// Whether `id` is a valid FAQ or intent id: lower-case ASCII letters, digits, `-`, `_`, `.`,
+/// starting with a letter or digit (ids appear in URLs and links).
+pub fn is_valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && id.len() <= 100
+}
+
+/// Parses one FAQ file.
+pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
+    let err = |line: Option<usize>, msg: String| vec![Diagnostic::error(path, line, msg)];
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let mut lines = source.lines();
+    if lines.next().map(str::trim_end) != Some("---") {
+        return Err(err(
+            Some(1),
+            "a FAQ file must start with a `---` line opening its YAML front matter".into(),
+        ));
+    }
+    let Some(close_idx) = source
+        .lines()
+        .enumerate()
+        .skip(1)
+        .find(|(_, l)| l.trim_end() == "---")
+        .map(|(i, _)| i)
+    else {
+        return Err(err(
+            Some(1),
+            "front matter is not closed by a `---` line".into(),
+        ));
+    };
+    let front: String = source
+        .lines()
+        .skip(1)
+        .take(close_idx - 1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let body: String = source
+        .lines()
+        .skip(close_idx + 1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let body_line = close_idx + 2;
+
+    let fm: FrontMatter = serde_norway::from_str(&front).map_err(|e| {
+        let (line, message) = yaml_error(&e, 2);
+        err(line, message)
+    })?;
+
+    let mut problems = Vec::new();
+    let at = |needle: &str| line_of(source, needle, 1);
+    if !is_valid_id(&fm.id) {
+        problems.push(Diagnostic::error(
+            path,
+            at("id:"),
+            format!(
+                "id {:?} must be lower-case letters, digits, '-', '_' or '.'",
+                fm.id
+            ),
+        ));
+    }
+    let lang = match Lang::from_locale(&fm.lang) {
+        Some(l) if fm.lang == l.code() => Some(l),
+        _ => {
+            problems.push(Diagnostic::error(
+                path,
+                at("lang:"),
+                format!("lang must be `zh` or `en`, not {:?}", fm.lang),
+            ));
+            None
+        }
+    };
+    if fm.question.trim().is_empty() {
+        problems.push(Diagnostic::error(
+            path,
+            at("question:"),
+            "question is empty",
+        ));
+    }
+    for (i, alt) in fm.alternates.iter().enumerate() {
+        if alt.trim().is_empty() {
+            problems.push(Diagnostic::error(
+                path,
+                at("alternates:").map(|l| l + i + 1),
+                format!("alternate {} is empty", i + 1),
+            ));
+        }
+    }
+    if let Some(skill) = &fm.skill
+        && !is_valid_id(skill)
+    {
+        problems.push(Diagnostic::error(
+            path,
+            at("skill:"),
+            format!("skill {skill:?} must be lower-case letters, digits, '-', '_' or '.'"),
+        ));
+    }
+    if body.trim().is_empty() {
+        problems.push(Diagnostic::error(
+            path,
+            Some(body_line),
+            "the answer (text after the front matter) is empty",
+        ));
+    }
+    match (problems.is_empty(), lang) {
+        (true, Some(lang)) => Ok(Faq {
+            id: fm.id,
+            lang,
+            question: fm.question.trim().to_string(),
+            alternates: fm.alternates.iter().map(|a| a.trim().to_string()).collect(),
+            tags: fm.tags,
+            skill: fm.skill,
+            answer: body.trim().to_string(),
+            source: Some(FaqSource {
+                path: path.to_path_buf(),
+                body_line,
+            }),
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// Links in a Markdown answer that point at other FAQs: `[text](faq-id)` targets that are not
+/// URLs, anchors or paths. Returns `(line offset within the answer, id)`.
+pub fn internal_links(answer: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in answer.lines().enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find("](") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find(')') else { break };
+            let target = after[..end].trim();
+            let external = target.contains("://")
+                || target.starts_with('#')
+                || target.starts_with('/')
+                || target.starts_with("mailto:")
+                || target.starts_with("tel:");
+            if !target.is_empty() && !external {
+                out.push((i, target.to_string()));
+            }
+            rest = &after[end..];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "---\nid: return-policy\nlang: zh\nquestion: 支持七天无理由退货吗？\nalternates:\n  - 不想要了能退吗\ntags: [returns]\nskill: after_sales\n---\n支持，签收 7 天内。\n见 [退货步骤](return-steps)。\n";
+
+    #[test]
+    fn parses_a_good_file() {
+        let faq = parse_faq(Path::new("kb/r.zh.md"), GOOD).unwrap();
+        assert_eq!(faq.id, "return-policy");
+        assert_eq!(faq.lang, Lang::Zh);
+        assert_eq!(faq.alternates, vec!["不想要了能退吗"]);
+        assert!(faq.answer.starts_with("支持"));
+        assert_eq!(faq.source.unwrap().body_line, 10);
+    }
+
+    #[test]
+    fn yaml_errors_carry_the_file_line() {
+        let bad = "---\nid: x\nlang: zh\nquestion: [unclosed\n---\nbody\n";
+        let d = parse_faq(Path::new("kb/x.md"), bad).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].line.is_some_and(|l| (4..=5).contains(&l)),
+            "{:?}",
+            d[0]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_missing_fields_and_empty_answers() {
+        let unknown = "---\nid: x\nlang: zh\nquestion: q\nanswr: a\n---\nbody\n";
+        let d = parse_faq(Path::new("a.md"), unknown).unwrap_err();
+        assert!(d[0].message.contains("answr"), "{}", d[0]);
+        let missing = "---\nid: x\nlang: zh\n---\nbody\n";
+        let d = parse_faq(Path::new("a.md"), missing).unwrap_err();
+        assert!(d[0].message.contains("question"), "{}", d[0]);
+        let empty = "---\nid: x\nlang: fr\nquestion: q\n---\n\n";
+        let d = parse_faq(Path::new("a.md"), empty).unwrap_err();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].line, Some(3));
+        assert_eq!(d[1].line, Some(6));
+    }
+
+    #[test]
+    fn missing_front_matter() {
+        let d = parse_faq(Path::new("a.md"), "just text").unwrap_err();
+        assert_eq!(d[0].line, Some(1));
+        let d = parse_faq(Path::new("a.md"), "---\nid: x\n").unwrap_err();
+        assert!(d[0].message.contains("not closed"));
+    }
+
+    #[test]
+    fn finds_internal_links_only() {
+        let links = internal_links(
+            "see [a](return-steps) and [b](https://x.y)\n[c](#top) [d](refund-time)",
+        );
+        assert_eq!(
+            links,
+            vec![(0, "return-steps".into()), (1, "refund-time".into())]
+        );
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_valid_id("return-policy"));
+        assert!(is_valid_id("bq-12"));
+        assert!(!is_valid_id("Return"));
+        assert!(!is_valid_id("-x"));
+        assert!(!is_valid_id(""));
+    }
+}

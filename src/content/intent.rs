@@ -1,0 +1,244 @@
+//! Intent files: `intents/*.yaml`, one intent per file, with bilingual examples (the
+//! classifier's training data), the action the bot takes, the skill group that takes it when
+//! it escalates, and replies in both languages.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::diagnostic::{Diagnostic, line_of, yaml_error};
+use super::faq::is_valid_id;
+use crate::handoff::EscalationReason;
+use crate::nlu::{Lang, OOS_LABEL};
+
+/// What the bot does when it recognises an intent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Answer with the best of the intent's FAQs (retrieval decides which).
+    Faq,
+    /// Answer with the intent's fixed reply.
+    Reply,
+    /// Say the reply and hand the conversation to a person.
+    Escalate,
+}
+
+/// Queue priority an escalation starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    #[default]
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    /// One step up, saturating.
+    pub fn raised(self) -> Priority {
+        match self {
+            Priority::Normal => Priority::High,
+            _ => Priority::Urgent,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Priority> {
+        match s {
+            "normal" => Some(Priority::Normal),
+            "high" => Some(Priority::High),
+            "urgent" => Some(Priority::Urgent),
+            _ => None,
+        }
+    }
+}
+
+/// Text in both languages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bilingual<T> {
+    pub zh: T,
+    pub en: T,
+}
+
+impl<T> Bilingual<T> {
+    pub fn get(&self, lang: Lang) -> &T {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+/// One intent, as written by an editor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intent {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    pub action: Action,
+    pub skill: String,
+    #[serde(default)]
+    pub priority: Priority,
+    /// For action `escalate`: why, as the agent and the statistics see it
+    /// (default `intent_policy`).
+    #[serde(default)]
+    pub escalation_reason: Option<EscalationReason>,
+    /// FAQ ids that answer this intent, best first (action `faq`).
+    #[serde(default)]
+    pub faqs: Vec<String>,
+    pub examples: Bilingual<Vec<String>>,
+    pub replies: Bilingual<String>,
+}
+
+/// Fewer examples per language than this is allowed but warned about.
+pub const RECOMMENDED_EXAMPLES: usize = 15;
+
+/// Parses and checks one intent file; `Ok` carries warnings.
+pub fn parse_intent(
+    path: &Path,
+    source: &str,
+) -> Result<(Intent, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let intent: Intent = serde_norway::from_str(source).map_err(|e| {
+        let (line, message) = yaml_error(&e, 1);
+        vec![Diagnostic::error(path, line, message)]
+    })?;
+    let at = |needle: &str| line_of(source, needle, 1);
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if !is_valid_id(&intent.id) {
+        errors.push(Diagnostic::error(
+            path,
+            at("id:"),
+            format!(
+                "id {:?} must be lower-case letters, digits, '-', '_' or '.'",
+                intent.id
+            ),
+        ));
+    } else if intent.id != stem {
+        errors.push(Diagnostic::error(
+            path,
+            at("id:"),
+            format!("id {:?} must match the file name {stem:?}", intent.id),
+        ));
+    }
+    if intent.id == OOS_LABEL {
+        errors.push(Diagnostic::error(
+            path,
+            at("id:"),
+            format!("{OOS_LABEL:?} is reserved for out-of-scope text"),
+        ));
+    }
+    if !is_valid_id(&intent.skill) {
+        errors.push(Diagnostic::error(
+            path,
+            at("skill:"),
+            format!(
+                "skill {:?} must be lower-case letters, digits, '-', '_' or '.'",
+                intent.skill
+            ),
+        ));
+    }
+    for lang in [Lang::Zh, Lang::En] {
+        let examples = intent.examples.get(lang);
+        let key = format!("{}:", lang.code());
+        if examples.is_empty() {
+            errors.push(Diagnostic::error(
+                path,
+                at(&key),
+                format!("no {lang} examples: the classifier cannot learn this intent in {lang}"),
+            ));
+        } else if examples.len() < RECOMMENDED_EXAMPLES {
+            warnings.push(Diagnostic::warning(
+                path,
+                at(&key),
+                format!("only {} {lang} examples; at least {RECOMMENDED_EXAMPLES} make the classifier reliable", examples.len()),
+            ));
+        }
+        for ex in examples {
+            if ex.trim().is_empty() {
+                errors.push(Diagnostic::error(
+                    path,
+                    at(&key),
+                    format!("an empty {lang} example"),
+                ));
+            }
+        }
+        if intent.replies.get(lang).trim().is_empty() {
+            errors.push(Diagnostic::error(
+                path,
+                at("replies:"),
+                format!("the {lang} reply is empty"),
+            ));
+        }
+    }
+    if intent.action == Action::Faq && intent.faqs.is_empty() {
+        warnings.push(Diagnostic::warning(
+            path,
+            at("faqs:"),
+            "action `faq` without `faqs`: the bot answers with whatever FAQ retrieval finds",
+        ));
+    }
+    if errors.is_empty() {
+        Ok((intent, warnings))
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(examples: usize) -> String {
+        let zh: String = (0..examples).map(|i| format!("    - 退货{i}\n")).collect();
+        let en: String = (0..examples)
+            .map(|i| format!("    - return {i}\n"))
+            .collect();
+        format!(
+            "id: return_request\naction: faq\nskill: after_sales\nfaqs: [return-policy]\nexamples:\n  zh:\n{zh}  en:\n{en}replies:\n  zh: 好的\n  en: Sure\n"
+        )
+    }
+
+    #[test]
+    fn parses_and_warns_on_few_examples() {
+        let (intent, warnings) =
+            parse_intent(Path::new("intents/return_request.yaml"), &file(20)).unwrap();
+        assert_eq!(intent.action, Action::Faq);
+        assert_eq!(intent.priority, Priority::Normal);
+        assert!(warnings.is_empty());
+        let (_, warnings) =
+            parse_intent(Path::new("intents/return_request.yaml"), &file(3)).unwrap();
+        assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn id_must_match_file_and_action_must_be_known() {
+        let d = parse_intent(Path::new("intents/other.yaml"), &file(20)).unwrap_err();
+        assert_eq!(d[0].line, Some(1));
+        let bad = file(20).replace("action: faq", "action: dance");
+        let d = parse_intent(Path::new("intents/return_request.yaml"), &bad).unwrap_err();
+        assert_eq!(d[0].line, Some(2));
+        assert!(d[0].message.contains("dance"), "{}", d[0].message);
+    }
+
+    #[test]
+    fn priorities_rise() {
+        assert_eq!(Priority::Normal.raised(), Priority::High);
+        assert_eq!(Priority::High.raised(), Priority::Urgent);
+        assert_eq!(Priority::Urgent.raised(), Priority::Urgent);
+        assert!(Priority::Urgent > Priority::Normal);
+    }
+}

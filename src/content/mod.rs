@@ -1,0 +1,444 @@
+//! Content editors own: FAQ files under `kb/` and intent files under `intents/`.
+//!
+//! [`load`] reads both trees, parses every file, runs the checks that span files (duplicate
+//! ids, broken links, intents pointing at missing FAQs, the same example under two intents)
+//! and returns the [`Content`] together with every [`Diagnostic`]. Nothing downstream ever
+//! sees content that has errors: `baton lint` prints them, `baton serve` refuses to start.
+
+pub mod diagnostic;
+pub mod faq;
+pub mod intent;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use faq::Faq;
+pub use intent::{Action, Bilingual, Intent, Priority};
+
+use crate::nlu::{LabelledText, Lang, normalize};
+
+/// Validated FAQs and intents, sorted by file path.
+#[derive(Debug, Clone, Default)]
+pub struct Content {
+    pub faqs: Vec<Faq>,
+    pub intents: Vec<Intent>,
+}
+
+impl Content {
+    /// The classifier's training data: every example of every intent.
+    pub fn training_data(&self) -> Vec<LabelledText> {
+        self.intents
+            .iter()
+            .flat_map(|intent| {
+                intent
+                    .examples
+                    .zh
+                    .iter()
+                    .chain(&intent.examples.en)
+                    .map(|text| LabelledText {
+                        text: text.clone(),
+                        label: intent.id.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    pub fn intent(&self, id: &str) -> Option<&Intent> {
+        self.intents.iter().find(|i| i.id == id)
+    }
+}
+
+/// What loading found: the content and every problem, errors and warnings.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub content: Content,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadReport {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+}
+
+/// Reads and validates `kb_dir` and `intents_dir`.
+pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
+    let mut diagnostics = Vec::new();
+    let mut content = Content::default();
+
+    for path in files(kb_dir, &["md"], &mut diagnostics) {
+        let Some(text) = read_utf8(&path, &mut diagnostics) else {
+            continue;
+        };
+        match faq::parse_faq(&path, &text) {
+            Ok(f) => content.faqs.push(f),
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+    for path in files(intents_dir, &["yaml", "yml"], &mut diagnostics) {
+        let Some(text) = read_utf8(&path, &mut diagnostics) else {
+            continue;
+        };
+        match intent::parse_intent(&path, &text) {
+            Ok((i, warnings)) => {
+                diagnostics.extend(warnings);
+                content.intents.push(i);
+            }
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+    check_faqs(&content.faqs, &mut diagnostics);
+    check_intents(&content, intents_dir, &mut diagnostics);
+    if content.intents.len() < 2 && diagnostics.iter().all(|d| !d.is_error()) {
+        diagnostics.push(Diagnostic::error(
+            intents_dir,
+            None,
+            "at least two intents are needed to train the classifier",
+        ));
+    }
+    diagnostics.sort_by(|a, b| (&a.path, a.line, a.severity).cmp(&(&b.path, b.line, b.severity)));
+    LoadReport {
+        content,
+        diagnostics,
+    }
+}
+
+fn files(dir: &Path, extensions: &[&str], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    if !dir.is_dir() {
+        diagnostics.push(Diagnostic::error(dir, None, "directory does not exist"));
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        match entry {
+            Ok(e) if e.file_type().is_file() => {
+                let path = e.path();
+                let ext_ok = path
+                    .extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| extensions.contains(&x));
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                // READMEs document a folder; editors' backup and hidden files are not content.
+                let skipped = name.eq_ignore_ascii_case("readme.md") || name.starts_with('.');
+                if ext_ok && !skipped {
+                    out.push(path.to_path_buf());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => diagnostics.push(Diagnostic::error(
+                e.path().unwrap_or(dir),
+                None,
+                format!("cannot read: {e}"),
+            )),
+        }
+    }
+    out
+}
+
+fn read_utf8(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                diagnostics.push(Diagnostic::error(
+                    path,
+                    Some(line),
+                    "the file is not valid UTF-8",
+                ));
+                None
+            }
+        },
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(path, None, format!("cannot read: {e}")));
+            None
+        }
+    }
+}
+
+fn faq_path(f: &Faq) -> PathBuf {
+    f.source
+        .as_ref()
+        .map(|s| s.path.clone())
+        .unwrap_or_default()
+}
+
+fn check_faqs(faqs: &[Faq], diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<(&str, Lang), &Faq> = HashMap::new();
+    let mut langs: BTreeMap<&str, Vec<&Faq>> = BTreeMap::new();
+    for f in faqs {
+        if let Some(first) = seen.insert((&f.id, f.lang), f) {
+            diagnostics.push(Diagnostic::error(
+                &faq_path(f),
+                diagnostic::line_of(
+                    &std::fs::read_to_string(faq_path(f)).unwrap_or_default(),
+                    "id:",
+                    1,
+                ),
+                format!(
+                    "duplicate id {:?} ({}) : already used by {}",
+                    f.id,
+                    f.lang,
+                    faq_path(first).display()
+                ),
+            ));
+        }
+        langs.entry(&f.id).or_default().push(f);
+    }
+    let ids: HashSet<&str> = faqs.iter().map(|f| f.id.as_str()).collect();
+    for f in faqs {
+        let body_line = f.source.as_ref().map_or(0, |s| s.body_line);
+        for (offset, target) in faq::internal_links(&f.answer) {
+            if !ids.contains(target.as_str()) {
+                diagnostics.push(Diagnostic::error(
+                    &faq_path(f),
+                    Some(body_line + offset + leading_blank_lines(f)),
+                    format!("link to unknown FAQ {target:?}"),
+                ));
+            }
+        }
+    }
+    for (id, variants) in langs {
+        let has = |l: Lang| variants.iter().any(|f| f.lang == l);
+        for (missing, present) in [(Lang::En, Lang::Zh), (Lang::Zh, Lang::En)] {
+            if has(present) && !has(missing) {
+                let f = variants[0];
+                diagnostics.push(Diagnostic::warning(
+                    &faq_path(f),
+                    None,
+                    format!("FAQ {id:?} has no {missing} variant: {missing} shoppers get no answer from it in their language"),
+                ));
+            }
+        }
+    }
+}
+
+/// The answer is trimmed; its line offsets count from the first non-blank line.
+fn leading_blank_lines(f: &Faq) -> usize {
+    let Some(src) = &f.source else { return 0 };
+    let text = std::fs::read_to_string(&src.path).unwrap_or_default();
+    text.lines()
+        .skip(src.body_line - 1)
+        .take_while(|l| l.trim().is_empty())
+        .count()
+}
+
+fn check_intents(content: &Content, intents_dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
+    let faq_ids: HashSet<&str> = content.faqs.iter().map(|f| f.id.as_str()).collect();
+    let mut example_owner: HashMap<String, &str> = HashMap::new();
+    for intent in &content.intents {
+        let path = intents_dir.join(format!("{}.yaml", intent.id));
+        let path = if path.exists() {
+            path
+        } else {
+            intents_dir.join(format!("{}.yml", intent.id))
+        };
+        let source = std::fs::read_to_string(&path).unwrap_or_default();
+        for faq_id in &intent.faqs {
+            if !faq_ids.contains(faq_id.as_str()) {
+                diagnostics.push(Diagnostic::error(
+                    &path,
+                    diagnostic::line_of(&source, faq_id, 1),
+                    format!("faqs: no FAQ has id {faq_id:?}"),
+                ));
+            }
+        }
+        for example in intent.examples.zh.iter().chain(&intent.examples.en) {
+            let key = normalize(example);
+            match example_owner.get(&key) {
+                Some(owner) if *owner == intent.id => diagnostics.push(Diagnostic::warning(
+                    &path,
+                    diagnostic::line_of(&source, example.trim(), 1),
+                    format!("example {example:?} appears twice"),
+                )),
+                Some(owner) => diagnostics.push(Diagnostic::error(
+                    &path,
+                    diagnostic::line_of(&source, example.trim(), 1),
+                    format!("example {example:?} is also an example of intent {owner:?}: the classifier cannot learn both"),
+                )),
+                None => {
+                    example_owner.insert(key, &intent.id);
+                }
+            }
+        }
+    }
+    let mut ids = HashSet::new();
+    for intent in &content.intents {
+        if !ids.insert(&intent.id) {
+            diagnostics.push(Diagnostic::error(
+                intents_dir,
+                None,
+                format!("duplicate intent id {:?}", intent.id),
+            ));
+        }
+    }
+}
+
+/// Reads FAQs from JSONL lines `{"id", "question", "answer", "lang", "alternates"?}` (the bulk
+/// import and evaluation format). Errors name the line.
+pub fn read_faq_jsonl(path: &Path) -> Result<Vec<Faq>, Vec<Diagnostic>> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        id: String,
+        question: String,
+        #[serde(default)]
+        answer: String,
+        #[serde(default)]
+        lang: Option<String>,
+        #[serde(default)]
+        alternates: Vec<String>,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![Diagnostic::error(path, None, format!("cannot read: {e}"))])?;
+    let mut faqs = Vec::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Line>(line) {
+            Ok(l) => {
+                let lang = l
+                    .lang
+                    .as_deref()
+                    .and_then(Lang::from_locale)
+                    .unwrap_or_else(|| Lang::detect(&l.question, Lang::En));
+                faqs.push(Faq {
+                    id: l.id,
+                    lang,
+                    question: l.question,
+                    alternates: l.alternates,
+                    tags: l.tags,
+                    skill: None,
+                    answer: l.answer,
+                    source: None,
+                });
+            }
+            Err(e) => problems.push(Diagnostic::error(path, Some(i + 1), e.to_string())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(faqs)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn faq(id: &str, lang: &str, body: &str) -> String {
+        format!(
+            "---\nid: {id}\nlang: {lang}\nquestion: q {id} {lang}\nalternates: []\ntags: []\n---\n{body}\n"
+        )
+    }
+
+    fn intent(id: &str, example: &str, faqs: &str) -> String {
+        format!(
+            "id: {id}\naction: faq\nskill: general\nfaqs: [{faqs}]\nexamples:\n  zh: [\"{example}中文\"]\n  en: [\"{example}\"]\nreplies:\n  zh: 好\n  en: ok\n"
+        )
+    }
+
+    fn tree() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "kb/a.zh.md", &faq("a", "zh", "见 [b](b)"));
+        write(d.path(), "kb/a.en.md", &faq("a", "en", "see b"));
+        write(d.path(), "kb/b.zh.md", &faq("b", "zh", "答案"));
+        write(d.path(), "kb/b.en.md", &faq("b", "en", "answer"));
+        write(d.path(), "kb/README.md", "not a FAQ");
+        write(d.path(), "intents/one.yaml", &intent("one", "first", "a"));
+        write(d.path(), "intents/two.yaml", &intent("two", "second", "b"));
+        d
+    }
+
+    #[test]
+    fn a_clean_tree_loads() {
+        let d = tree();
+        let r = load(&d.path().join("kb"), &d.path().join("intents"));
+        assert!(!r.has_errors(), "{:?}", r.diagnostics);
+        assert_eq!(r.content.faqs.len(), 4);
+        assert_eq!(r.content.intents.len(), 2);
+        assert_eq!(r.content.training_data().len(), 4);
+    }
+
+    #[test]
+    fn cross_file_problems_are_reported_with_places() {
+        let d = tree();
+        write(
+            d.path(),
+            "kb/dup.zh.md",
+            &faq("a", "zh", "again\n\nsee [x](missing-one)"),
+        );
+        write(
+            d.path(),
+            "kb/solo.zh.md",
+            &faq("solo", "zh", "only chinese"),
+        );
+        write(
+            d.path(),
+            "intents/three.yaml",
+            &intent("three", "first", "nope"),
+        );
+        let r = load(&d.path().join("kb"), &d.path().join("intents"));
+        let text: Vec<String> = r.diagnostics.iter().map(|d| d.to_string()).collect();
+        let has = |s: &str| text.iter().any(|t| t.contains(s));
+        assert!(has("dup.zh.md:2: error: duplicate id \"a\""), "{text:#?}");
+        assert!(
+            has("dup.zh.md:10: error: link to unknown FAQ \"missing-one\""),
+            "{text:#?}"
+        );
+        assert!(
+            has("solo.zh.md: warning: FAQ \"solo\" has no en variant"),
+            "{text:#?}"
+        );
+        assert!(
+            has("three.yaml:4: error: faqs: no FAQ has id \"nope\""),
+            "{text:#?}"
+        );
+        assert!(has("also an example of intent \"one\""), "{text:#?}");
+    }
+
+    #[test]
+    fn invalid_utf8_and_missing_dirs_are_errors() {
+        let d = tree();
+        fs::write(d.path().join("kb/bad.zh.md"), b"---\nid: x\n\xff\xfe\n").unwrap();
+        let r = load(&d.path().join("kb"), &d.path().join("nowhere"));
+        let text: Vec<String> = r.errors().map(|d| d.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("bad.zh.md:3: error: the file is not valid UTF-8")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("nowhere: error: directory does not exist")),
+            "{text:#?}"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Rule-based signals that must never depend on a model's mood: an explicit request for a
+//! person, and strong negative sentiment. Both work on normalised text and are extended (not
+//! replaced) by the word lists in `[policy]`.
+
+/// Phrases that mean "give me a person" (normalised: lower case, half-width, simplified).
+const HUMAN_PHRASES: &[&str] = &[
+    "转人工",
+    "人工客服",
+    "人工服务",
+    "找客服",
+    "真人客服",
+    "要人工",
+    "找人工",
+    "接人工",
+    "转客服",
+    "人工",
+    "客服在吗",
+    "叫客服",
+    "联系客服",
+    "真人",
+    "活人",
+    "talk to a human",
+    "talk to a person",
+    "speak to a human",
+    "speak to a person",
+    "speak with a human",
+    "speak with a person",
+    "talk to someone",
+    "speak to someone",
+    "real person",
+    "human agent",
+    "live agent",
+    "agent please",
+    "an agent",
+    "a real human",
+    "customer service rep",
+    "representative",
+    "talk to an agent",
+    "speak to an agent",
+    "connect me to a human",
+    "human please",
+    "operator",
+];
+
+/// Words that signal an upset shopper: the conversation gets a person, with priority.
+const NEGATIVE_WORDS: &[&str] = &[
+    "投诉",
+    "差评",
+    "垃圾",
+    "骗子",
+    "骗人",
+    "欺骗",
+    "气死",
+    "太差",
+    "恶心",
+    "坑人",
+    "无语",
+    "举报",
+    "12315",
+    "消协",
+    "工商局",
+    "律师",
+    "起诉",
+    "退一赔三",
+    "忍无可忍",
+    "什么破",
+    "态度太差",
+    "scam",
+    "fraud",
+    "terrible",
+    "horrible",
+    "worst",
+    "disgusting",
+    "ridiculous",
+    "unacceptable",
+    "furious",
+    "outraged",
+    "lawyer",
+    "sue you",
+    "complaint",
+    "complain",
+    "rip off",
+    "ripoff",
+    "useless",
+    "pathetic",
+    "never again",
+    "report you",
+];
+
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    if phrase.is_ascii() {
+        // Latin phrases must match on word boundaries: "operator" not in "cooperators".
+        text.match_indices(phrase).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + phrase.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric())
+                && !after.is_some_and(|c| c.is_alphanumeric())
+        })
+    } else {
+        text.contains(phrase)
+    }
+}
+
+/// Whether normalised `text` explicitly asks for a person.
+pub fn asks_for_human(text: &str, extra: &[String]) -> bool {
+    // "不要人工" / "don't need a human" is not a request for one.
+    let negated = [
+        "不要人工",
+        "不用人工",
+        "不需要人工",
+        "don't need a human",
+        "no human",
+    ]
+    .iter()
+    .any(|n| text.contains(n));
+    !negated
+        && (HUMAN_PHRASES.iter().any(|p| contains_phrase(text, p))
+            || extra.iter().any(|p| contains_phrase(text, p)))
+}
+
+/// Whether normalised `text` is strongly negative.
+pub fn is_strongly_negative(text: &str, extra: &[String]) -> bool {
+    NEGATIVE_WORDS.iter().any(|w| contains_phrase(text, w))
+        || extra.iter().any(|w| contains_phrase(text, w))
+        // Three or more exclamation marks in a row read as shouting.
+        || text.contains("!!!")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nlu::normalize;
+
+    #[test]
+    fn explicit_requests_in_both_languages() {
+        for t in [
+            "转人工",
+            "我要人工客服！",
+            "找客服",
+            "I want to talk to a person",
+            "Agent please",
+            "can I speak to someone?",
+            "轉人工",
+        ] {
+            assert!(asks_for_human(&normalize(t), &[]), "{t}");
+        }
+        for t in [
+            "我的订单到哪了",
+            "cooperators",
+            "不要人工，我自己看",
+            "where is my refund",
+        ] {
+            assert!(!asks_for_human(&normalize(t), &[]), "{t}");
+        }
+        assert!(asks_for_human("叫个小二", &["小二".to_string()]));
+    }
+
+    #[test]
+    fn strong_negativity() {
+        for t in [
+            "你们这是骗子吧",
+            "我要投诉",
+            "This is unacceptable",
+            "worst shop ever",
+            "where is it!!!",
+        ] {
+            assert!(is_strongly_negative(&normalize(t), &[]), "{t}");
+        }
+        for t in ["谢谢", "not bad", "where is my order?"] {
+            assert!(!is_strongly_negative(&normalize(t), &[]), "{t}");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The shopper API (`/v1/conversations…`): what the chat widget and shop apps call. Every
+//! route but creation requires the conversation's bearer token.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery, bearer};
+use crate::service::NewConversation;
+
+/// `POST /v1/conversations`
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<NewConversation>,
+) -> Result<impl IntoResponse, ApiError> {
+    let created = state.service.create(req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `GET /v1/conversations/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    let handoff = state
+        .service
+        .store()
+        .open_handoff(&id)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(Json(json!({
+        "conversation_id": c.id,
+        "state": c.state,
+        "channel": c.channel,
+        "locale": c.locale,
+        "last_seq": c.last_seq,
+        "handoff": handoff.as_ref().map(crate::service::HandoffView::from),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    text: String,
+    client_msg_id: String,
+}
+
+/// `POST /v1/conversations/{id}/messages`
+pub async fn send(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SendMessage>,
+) -> Result<impl IntoResponse, ApiError> {
+    state.service.authorize(&id, bearer(&headers)).await?;
+    let outcome = state
+        .service
+        .send(&id, &body.text, &body.client_msg_id)
+        .await?;
+    let status = if outcome.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(outcome)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// `GET /v1/conversations/{id}/messages?after=SEQ&limit=N`
+pub async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(cursor): ApiQuery<Cursor>,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    if cursor.after < 0 {
+        return Err(ApiError::InvalidRequest("after must be >= 0".into()));
+    }
+    Ok(Json(
+        state
+            .service
+            .messages(&c, cursor.after, cursor.limit)
+            .await?,
+    ))
+}
+
+/// `POST /v1/conversations/{id}/handoff` — the "talk to a person" button.
+pub async fn handoff(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    state.service.authorize(&id, bearer(&headers)).await?;
+    let outcome = state.service.request_handoff(&id).await?;
+    let status = if outcome.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(outcome)))
+}

@@ -1,0 +1,11 @@
+//! The FAQ knowledge base: a tantivy index over questions, alternates and answers, and the
+//! confidence that says how well the best FAQ matches a query.
+//!
+//! Data flow: validated [`crate::content::Faq`]s → [`FaqIndex::build`] (in-memory tantivy
+//! index + per-FAQ term sets) → [`FaqIndex::search`] with normalised text → ranked
+//! [`FaqHit`]s, each with a BM25 score and a confidence in 0..=1.
+
+pub mod analyzer;
+mod index;
+
+pub use index::{FaqHit, FaqIndex, KbError};

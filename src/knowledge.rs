@@ -1,0 +1,117 @@
+//! The knowledge Baton serves: validated content plus what was built from it (the trained
+//! intent classifier and the FAQ index), as one immutable snapshot.
+//!
+//! [`Knowledge::load`] goes from directories to a snapshot: read and validate (any error stops
+//! here, with every diagnostic), train or load the cached classifier, index the FAQs. Readers
+//! hold an `Arc<Knowledge>`, so a newer snapshot can replace it atomically while requests in
+//! flight finish on the one they started with.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, NluConfig};
+use crate::content::{self, Content, Diagnostic};
+use crate::kb::{FaqIndex, KbError};
+use crate::nlu::{IntentClassifier, NluError, TrainParams};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    #[error("content has {} error(s)", .0.iter().filter(|d| d.is_error()).count())]
+    Invalid(Vec<Diagnostic>),
+    #[error(transparent)]
+    Nlu(#[from] NluError),
+    #[error(transparent)]
+    Kb(#[from] KbError),
+}
+
+/// One consistent generation of content and models.
+#[derive(Debug)]
+pub struct Knowledge {
+    pub content: Content,
+    pub classifier: IntentClassifier,
+    pub index: FaqIndex,
+    /// Short hash of the content: which generation answered a turn.
+    pub version: String,
+    /// Warnings found while loading (errors never get this far).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Knowledge {
+    /// Loads the directories named in `config`, caching the classifier under the data dir.
+    pub fn load(config: &Config) -> Result<Knowledge, KnowledgeError> {
+        let cache = config.model_cache_dir();
+        Self::load_from(
+            &config.kb,
+            &config.intents,
+            &config.nlu,
+            Some(&cache),
+            config.policy.intent_threshold,
+        )
+    }
+
+    pub fn load_from(
+        kb: &Path,
+        intents: &Path,
+        nlu: &NluConfig,
+        cache_dir: Option<&Path>,
+        oos_threshold: f32,
+    ) -> Result<Knowledge, KnowledgeError> {
+        let report = content::load(kb, intents);
+        if report.has_errors() {
+            return Err(KnowledgeError::Invalid(report.diagnostics));
+        }
+        let warnings: Vec<Diagnostic> = report.warnings().cloned().collect();
+        Self::build(report.content, nlu, cache_dir, oos_threshold, warnings)
+    }
+
+    pub fn build(
+        content: Content,
+        nlu: &NluConfig,
+        cache_dir: Option<&Path>,
+        oos_threshold: f32,
+        warnings: Vec<Diagnostic>,
+    ) -> Result<Knowledge, KnowledgeError> {
+        let params = train_params(nlu);
+        let classifier = IntentClassifier::train_cached(
+            &content.training_data(),
+            &params,
+            oos_threshold,
+            cache_dir,
+        )?;
+        let index = FaqIndex::build(content.faqs.clone())?;
+        let version = content_version(&content);
+        Ok(Knowledge {
+            content,
+            classifier,
+            index,
+            version,
+            warnings,
+        })
+    }
+}
+
+/// Training hyper-parameters from configuration.
+pub fn train_params(nlu: &NluConfig) -> TrainParams {
+    TrainParams {
+        epochs: nlu.epochs,
+        dim: nlu.embedding_dim,
+        learning_rate: nlu.learning_rate,
+        weight_decay: 1e-4,
+        seed: nlu.seed,
+    }
+}
+
+fn content_version(content: &Content) -> String {
+    let mut h = Sha256::new();
+    for f in &content.faqs {
+        h.update(serde_json::to_vec(f).unwrap_or_default());
+    }
+    for i in &content.intents {
+        h.update(serde_json::to_vec(i).unwrap_or_default());
+    }
+    h.finalize()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,44 @@
+//! Baton: a customer-service chatbot engine for online shops, with human handoff.
+//!
+//! A shopper's message travels through these parts:
+//!
+//! ```text
+//! http (axum) ─► service ─► dialogue::analyze ─► nlu (intent classifier, candle)
+//!     ▲             │                        └─► kb (FAQ retrieval, tantivy + jieba)
+//!     │             │       dialogue::decide (pure handoff rules) ─► dialogue::plan (wording)
+//!     │             ▼
+//!     └──────── store (SQLite; every message durable before the reply) ─► handoff records
+//! ```
+//!
+//! - [`config`]: defaults < TOML < `BATON_*` env < CLI flags, unknown keys rejected.
+//! - [`content`]: `kb/` FAQ files and `intents/` files → validated content or diagnostics
+//!   with file:line.
+//! - [`nlu`]: normalisation, language, the hashed n-gram intent classifier (trained with
+//!   candle, cached by content hash).
+//! - [`kb`]: the FAQ index and its calibrated confidence.
+//! - [`knowledge`]: one immutable snapshot of content + models, swapped atomically.
+//! - [`dialogue`]: one turn — analysis, the handoff rules, the reply.
+//! - [`handoff`]: escalation reasons, priorities and the context an agent starts from.
+//! - [`conversation`]: the domain types that are stored and served.
+//! - [`service`]: the application layer — authorisation, idempotency, ordering, durability.
+//! - [`store`]: the storage interface and its SQLite implementation.
+//! - [`http`]: routes and the JSON error shape; [`server`]: start-up and shutdown.
+//! - [`pii`]: finding and masking personal data; [`telemetry`]: logging.
+//! - [`eval`]: `baton eval` on public datasets; [`cli`]: the command line.
+
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod conversation;
+pub mod dialogue;
+pub mod eval;
+pub mod handoff;
+pub mod http;
+pub mod kb;
+pub mod knowledge;
+pub mod nlu;
+pub mod pii;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod telemetry;

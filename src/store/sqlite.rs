@@ -1,0 +1,333 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! `synchronous = FULL` (the default) makes every commit survive power loss, at one fsync per
+//! commit; `NORMAL` survives a process crash only. Rows map to domain types in the private
+//! `row_to_*` helpers; JSON columns hold the per-turn records and handoff contexts.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use super::{Store, StoreError, TurnWrite};
+use crate::config::{StoreConfig, Synchronous};
+use crate::content::Priority;
+use crate::conversation::{Author, Conversation, ConversationState, Customer, Message};
+use crate::handoff::{EscalationReason, Handoff, HandoffStatus};
+use crate::nlu::Lang;
+
+/// SQLite-backed [`Store`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path, config: &StoreConfig) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match config.synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("src/store/migrations").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes the pool, waiting for connections to finish (a clean WAL checkpoint).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // Serialising plain data structs cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn row_to_conversation(row: &SqliteRow) -> Result<Conversation, StoreError> {
+    let locale: String = row.try_get("locale")?;
+    let state: String = row.try_get("state")?;
+    let token_hash: String = row.try_get("token_hash")?;
+    let customer: Customer = json("customer", &row.try_get::<String, _>("customer")?)?;
+    Ok(Conversation {
+        id: row.try_get("id")?,
+        channel: row.try_get("channel")?,
+        locale: Lang::from_locale(&locale).ok_or_else(|| corrupt("locale", &locale))?,
+        customer,
+        state: ConversationState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        low_confidence_streak: row.try_get::<i64, _>("low_confidence_streak")? as u32,
+        recent_skill: row.try_get("recent_skill")?,
+        last_seq: row.try_get("last_seq")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        token_hash: hex_decode(&token_hash).ok_or_else(|| corrupt("token_hash", "not hex"))?,
+    })
+}
+
+fn row_to_message(row: &SqliteRow) -> Result<Message, StoreError> {
+    let author: String = row.try_get("author")?;
+    let meta: Option<String> = row.try_get("meta")?;
+    let turn: Option<String> = row.try_get("turn")?;
+    Ok(Message {
+        seq: row.try_get("seq")?,
+        author: Author::parse(&author).ok_or_else(|| corrupt("author", &author))?,
+        text: row.try_get("text")?,
+        client_msg_id: row.try_get("client_msg_id")?,
+        reply_to: row.try_get("reply_to")?,
+        created_at: row.try_get("created_at")?,
+        meta: meta.map(|m| json("meta", &m)).transpose()?,
+        turn: turn.map(|t| json("turn", &t)).transpose()?,
+    })
+}
+
+fn row_to_handoff(row: &SqliteRow) -> Result<Handoff, StoreError> {
+    let reason: String = row.try_get("reason")?;
+    let priority: String = row.try_get("priority")?;
+    let status: String = row.try_get("status")?;
+    Ok(Handoff {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        reason: EscalationReason::parse(&reason).ok_or_else(|| corrupt("reason", &reason))?,
+        priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
+        skill: row.try_get("skill")?,
+        status: HandoffStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        created_at: row.try_get("created_at")?,
+        trigger_seq: row.try_get("trigger_seq")?,
+        context: json("context", &row.try_get::<String, _>("context")?)?,
+    })
+}
+
+pub(crate) fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The message columns, as a literal so queries stay static strings.
+macro_rules! message_columns {
+    () => {
+        "seq, author, text, client_msg_id, reply_to, meta, turn, created_at"
+    };
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_conversation(&self, c: &Conversation) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO conversations (id, token_hash, channel, locale, customer, vip, state,
+                low_confidence_streak, recent_skill, last_seq, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(hex_encode(&c.token_hash))
+        .bind(&c.channel)
+        .bind(c.locale.code())
+        .bind(to_json(&c.customer))
+        .bind(c.customer.vip)
+        .bind(c.state.as_str())
+        .bind(c.low_confidence_streak as i64)
+        .bind(c.last_seq)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        let row = sqlx::query("SELECT * FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_conversation).transpose()
+    }
+
+    async fn commit_turn(&self, w: &TurnWrite) -> Result<(), StoreError> {
+        let new_last_seq = w.messages.last().map_or(w.expected_last_seq, |m| m.seq);
+        let mut tx = self.pool.begin().await?;
+        // The write comes first so SQLite takes its write lock at once (no read-to-write
+        // upgrade that could fail under contention), and so a concurrent turn is detected.
+        let moved = sqlx::query(
+            "UPDATE conversations SET last_seq = ?, state = ?, low_confidence_streak = ?,
+                recent_skill = COALESCE(?, recent_skill), updated_at = ?
+             WHERE id = ? AND last_seq = ?",
+        )
+        .bind(new_last_seq)
+        .bind(w.state.as_str())
+        .bind(w.low_confidence_streak as i64)
+        .bind(&w.recent_skill)
+        .bind(w.now)
+        .bind(&w.conversation_id)
+        .bind(w.expected_last_seq)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        for m in &w.messages {
+            let inserted = sqlx::query(concat!(
+                "INSERT INTO messages (conversation_id, ",
+                message_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(&w.conversation_id)
+            .bind(m.seq)
+            .bind(m.author.as_str())
+            .bind(&m.text)
+            .bind(&m.client_msg_id)
+            .bind(m.reply_to)
+            .bind(m.meta.as_ref().map(to_json))
+            .bind(m.turn.as_ref().map(to_json))
+            .bind(m.created_at)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e))
+                    if e.is_unique_violation() && m.client_msg_id.is_some() =>
+                {
+                    return Err(StoreError::Duplicate);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(h) = &w.handoff {
+            sqlx::query(
+                "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, trigger_seq,
+                    context, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&h.id)
+            .bind(&h.conversation_id)
+            .bind(h.reason.as_str())
+            .bind(h.priority.as_str())
+            .bind(&h.skill)
+            .bind(h.status.as_str())
+            .bind(h.trigger_seq)
+            .bind(to_json(&h.context))
+            .bind(h.created_at)
+            .bind(h.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn turn_by_client_msg_id(
+        &self,
+        conversation_id: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<Vec<Message>>, StoreError> {
+        let Some(row) = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND client_msg_id = ?"
+        ))
+        .bind(conversation_id)
+        .bind(client_msg_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let shopper = row_to_message(&row)?;
+        let replies = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND reply_to = ? ORDER BY seq"
+        ))
+        .bind(conversation_id)
+        .bind(shopper.seq)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = vec![shopper];
+        for r in &replies {
+            out.push(row_to_message(r)?);
+        }
+        Ok(Some(out))
+    }
+
+    async fn messages_after(
+        &self,
+        conversation_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(conversation_id)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_message).collect()
+    }
+
+    async fn open_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM handoffs WHERE conversation_id = ? AND status IN ('queued', 'assigned')",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_handoff).transpose()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let b = vec![0u8, 1, 254, 255];
+        assert_eq!(hex_decode(&hex_encode(&b)), Some(b));
+        assert_eq!(hex_decode("abc"), None);
+        assert_eq!(hex_decode("zz"), None);
+    }
+}

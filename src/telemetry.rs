@@ -1,0 +1,17 @@
+//! Logging: `tracing` to stderr, filtered by `BATON_LOG` (e.g. `BATON_LOG=debug`).
+//!
+//! Baton never logs message text; identifiers, intents, decisions and timings only. Where a
+//! value from a shopper must appear, it goes through [`crate::pii::mask`] first.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber; a second call is a no-op.
+pub fn init() {
+    let filter = EnvFilter::try_from_env("BATON_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,tantivy=warn,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
