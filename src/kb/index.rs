@@ -7,15 +7,14 @@
 //! alternates): the harmonic mean of how much of the query that phrasing covers and how much
 //! of the phrasing the query covers. 1.0 means the query says exactly what a phrasing says;
 //! a query whose informative words the FAQ never mentions scores near 0, whatever the KB.
-//! Candidates are ranked by a blend of confidence and relative BM25.
+//! Candidates keep BM25's order: blending the confidence into the ranking measured no better
+//! on StackFAQ and BQ (see the README); the confidence drives decisions, not order.
 
 use std::collections::{HashMap, HashSet};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    Field, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
-};
+use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
@@ -44,8 +43,11 @@ pub struct FaqHit {
 const QUESTION_BOOST: f32 = 2.0;
 const ALTERNATES_BOOST: f32 = 1.5;
 const ANSWER_BOOST: f32 = 0.3;
-/// Weight of confidence against relative BM25 in the final ranking.
-const CONFIDENCE_WEIGHT: f32 = 0.6;
+
+struct Phrasing {
+    terms: Vec<u32>,
+    weight: f32,
+}
 
 struct Fields {
     ord: Field,
@@ -57,10 +59,11 @@ struct Fields {
 /// An immutable, searchable FAQ set. Build a new one to change it.
 pub struct FaqIndex {
     faqs: Vec<Faq>,
-    /// Term sets of each FAQ's question and alternates, for the confidence.
-    phrasings: Vec<Vec<HashSet<String>>>,
-    /// Number of FAQs whose phrasings contain a term.
-    doc_freq: HashMap<String, u32>,
+    /// Each FAQ's question and alternates as sorted, deduplicated term ids, with their total
+    /// IDF weight, for the confidence.
+    phrasings: Vec<Vec<Phrasing>>,
+    /// Term → (id, IDF over FAQs' phrasings).
+    vocabulary: HashMap<String, (u32, f32)>,
     by_key: HashMap<(String, Lang), usize>,
     fields: Fields,
     reader: IndexReader,
@@ -83,7 +86,8 @@ impl FaqIndex {
                 .set_index_option(IndexRecordOption::WithFreqs),
         );
         let fields = Fields {
-            ord: schema.add_u64_field("ord", STORED),
+            // A fast field: reading it per hit is a column lookup, not a stored-document fetch.
+            ord: schema.add_u64_field("ord", FAST),
             question: schema.add_text_field("question", text.clone()),
             alternates: schema.add_text_field("alternates", text.clone()),
             answer: schema.add_text_field("answer", text),
@@ -93,7 +97,7 @@ impl FaqIndex {
             .tokenizers()
             .register("baton", TextAnalyzer::from(BatonTokenizer));
         let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
-        let mut phrasings = Vec::with_capacity(faqs.len());
+        let mut term_sets: Vec<Vec<HashSet<String>>> = Vec::with_capacity(faqs.len());
         let mut doc_freq: HashMap<String, u32> = HashMap::new();
         let mut by_key = HashMap::with_capacity(faqs.len());
         for (ord, faq) in faqs.iter().enumerate() {
@@ -116,9 +120,28 @@ impl FaqIndex {
             for term in all {
                 *doc_freq.entry(term.clone()).or_default() += 1;
             }
-            phrasings.push(sets);
+            term_sets.push(sets);
             by_key.insert((faq.id.clone(), faq.lang), ord);
         }
+        let n = faqs.len().max(1) as f32;
+        let vocabulary: HashMap<String, (u32, f32)> = doc_freq
+            .into_iter()
+            .enumerate()
+            .map(|(id, (term, df))| (term, (id as u32, idf(n, df as f32))))
+            .collect();
+        let phrasings = term_sets
+            .into_iter()
+            .map(|sets| {
+                sets.into_iter()
+                    .map(|set| {
+                        let mut terms: Vec<u32> = set.iter().map(|t| vocabulary[t].0).collect();
+                        terms.sort_unstable();
+                        let weight = set.iter().map(|t| vocabulary[t].1).sum();
+                        Phrasing { terms, weight }
+                    })
+                    .collect()
+            })
+            .collect();
         writer.commit()?;
         let reader = index
             .reader_builder()
@@ -127,7 +150,7 @@ impl FaqIndex {
         Ok(FaqIndex {
             faqs,
             phrasings,
-            doc_freq,
+            vocabulary,
             by_key,
             fields,
             reader,
@@ -158,32 +181,26 @@ impl FaqIndex {
             .map(|&i| &self.faqs[i])
     }
 
-    fn idf(&self, term: &str) -> f32 {
-        let n = self.faqs.len().max(1) as f32;
-        let df = self.doc_freq.get(term).copied().unwrap_or(0) as f32;
-        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
-    }
-
-    /// How well `query_terms` match the closest phrasing of FAQ `ord`, 0..=1.
-    fn confidence(&self, query_terms: &HashSet<String>, ord: usize) -> f32 {
-        let query_weight: f32 = query_terms.iter().map(|t| self.idf(t)).sum();
+    /// How well the query matches the closest phrasing of FAQ `ord`, 0..=1. `query` holds
+    /// the query's known terms (id, IDF); `query_weight` also counts unknown terms, at the
+    /// IDF of a term no FAQ contains.
+    fn confidence(&self, query: &[(u32, f32)], query_weight: f32, ord: usize) -> f32 {
         if query_weight <= 0.0 {
             return 0.0;
         }
         self.phrasings[ord]
             .iter()
             .map(|phrasing| {
-                let matched: f32 = query_terms
+                let matched: f32 = query
                     .iter()
-                    .filter(|t| phrasing.contains(*t))
-                    .map(|t| self.idf(t))
+                    .filter(|(id, _)| phrasing.terms.binary_search(id).is_ok())
+                    .map(|(_, w)| w)
                     .sum();
-                let phrasing_weight: f32 = phrasing.iter().map(|t| self.idf(t)).sum();
-                if matched <= 0.0 || phrasing_weight <= 0.0 {
+                if matched <= 0.0 || phrasing.weight <= 0.0 {
                     return 0.0;
                 }
                 let recall = matched / query_weight;
-                let precision = matched / phrasing_weight;
+                let precision = matched / phrasing.weight;
                 2.0 * recall * precision / (recall + precision)
             })
             .fold(0.0, f32::max)
@@ -210,35 +227,49 @@ impl FaqIndex {
                 clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
             }
         }
+        let unseen_idf = idf(self.faqs.len().max(1) as f32, 0.0);
+        let known: Vec<(u32, f32)> = unique
+            .iter()
+            .filter_map(|t| self.vocabulary.get(t).copied())
+            .collect();
+        let query_weight = known.iter().map(|(_, w)| w).sum::<f32>()
+            + (unique.len() - known.len()) as f32 * unseen_idf;
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
-        // Re-ranking needs a wider pool than the k returned.
-        let pool = (k * 4).max(20);
-        let top = searcher.search(&query, &TopDocs::with_limit(pool).order_by_score())?;
-        let best_bm25 = top.first().map_or(1.0, |(s, _)| s.max(1e-6));
+        let top = searcher.search(&query, &TopDocs::with_limit(k).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
+        let mut columns = HashMap::new();
         for (bm25, addr) in top {
-            let doc: TantivyDocument = searcher.doc(addr)?;
-            let Some(ord) = doc.get_first(self.fields.ord).and_then(|v| v.as_u64()) else {
+            let ords = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .u64("ord")?,
+                ),
+            };
+            let Some(ord) = ords.first(addr.doc_id) else {
                 continue;
             };
             let ord = ord as usize;
-            let confidence = self.confidence(&unique, ord);
+            let confidence = self.confidence(&known, query_weight, ord);
             let faq = &self.faqs[ord];
-            hits.push((
-                CONFIDENCE_WEIGHT * confidence + (1.0 - CONFIDENCE_WEIGHT) * (bm25 / best_bm25),
-                FaqHit {
-                    faq_id: faq.id.clone(),
-                    lang: faq.lang,
-                    question: faq.question.clone(),
-                    bm25,
-                    confidence,
-                },
-            ));
+            hits.push(FaqHit {
+                faq_id: faq.id.clone(),
+                lang: faq.lang,
+                question: faq.question.clone(),
+                bm25,
+                confidence,
+            });
         }
-        hits.sort_by(|a, b| b.0.total_cmp(&a.0));
-        Ok(hits.into_iter().map(|(_, h)| h).take(k).collect())
+        Ok(hits)
     }
+}
+
+/// BM25's IDF: rare terms weigh more; a term in every FAQ weighs little.
+fn idf(n_docs: f32, doc_freq: f32) -> f32 {
+    (1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5)).ln()
 }
 
 #[cfg(test)]
