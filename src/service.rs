@@ -219,12 +219,7 @@ impl ConversationService {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ServiceError::NotFound);
         }
-        let conversation = self
-            .inner
-            .store
-            .conversation(id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let conversation = self.load(id).await?;
         let presented = token_hash(token.unwrap_or_default());
         let matches: bool = presented.ct_eq(&conversation.token_hash).into();
         if token.is_none() || !matches {
@@ -260,12 +255,7 @@ impl ConversationService {
                 if let Some(done) = self.replay(id, client_msg_id).await? {
                     return Ok(done);
                 }
-                let conversation = self
-                    .inner
-                    .store
-                    .conversation(id)
-                    .await?
-                    .ok_or(ServiceError::NotFound)?;
+                let conversation = self.load(id).await?;
                 match self.run_turn(conversation, text, client_msg_id).await {
                     Err(ServiceError::Store(StoreError::Conflict | StoreError::Duplicate)) => {
                         continue;
@@ -283,12 +273,7 @@ impl ConversationService {
     pub async fn request_handoff(&self, id: &str) -> Result<TurnOutcome, ServiceError> {
         self.with_conversation_lock(id, || async {
             for _ in 0..COMMIT_ATTEMPTS {
-                let c = self
-                    .inner
-                    .store
-                    .conversation(id)
-                    .await?
-                    .ok_or(ServiceError::NotFound)?;
+                let c = self.load(id).await?;
                 if c.state.human_owned() {
                     let open = self.inner.store.open_handoff(id).await?;
                     return Ok(TurnOutcome {
@@ -358,6 +343,14 @@ impl ConversationService {
         })
     }
 
+    async fn load(&self, id: &str) -> Result<Conversation, ServiceError> {
+        self.inner
+            .store
+            .conversation(id)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
     async fn with_conversation_lock<F, Fut, T>(&self, id: &str, f: F) -> Result<T, ServiceError>
     where
         F: FnOnce() -> Fut,
@@ -389,12 +382,7 @@ impl ConversationService {
         else {
             return Ok(None);
         };
-        let c = self
-            .inner
-            .store
-            .conversation(id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let c = self.load(id).await?;
         let shopper = stored.remove(0);
         let open = self.inner.store.open_handoff(id).await?;
         let handoff = open.filter(|h| h.trigger_seq == Some(shopper.seq));

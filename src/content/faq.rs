@@ -59,6 +59,22 @@ pub fn is_valid_id(id: &str) -> bool {
         && id.len() <= 100
 }
 
+/// An error for `value` of `field` when it is not a valid id, pointing at `line`.
+pub(crate) fn check_id(
+    path: &Path,
+    line: Option<usize>,
+    field: &str,
+    value: &str,
+) -> Option<Diagnostic> {
+    (!is_valid_id(value)).then(|| {
+        Diagnostic::error(
+            path,
+            line,
+            format!("{field} {value:?} must be lower-case letters, digits, '-', '_' or '.'"),
+        )
+    })
+}
+
 /// Parses one FAQ file.
 pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
     let err = |line: Option<usize>, msg: String| vec![Diagnostic::error(path, line, msg)];
@@ -102,16 +118,7 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
 
     let mut problems = Vec::new();
     let at = |needle: &str| line_of(source, needle, 1);
-    if !is_valid_id(&fm.id) {
-        problems.push(Diagnostic::error(
-            path,
-            at("id:"),
-            format!(
-                "id {:?} must be lower-case letters, digits, '-', '_' or '.'",
-                fm.id
-            ),
-        ));
-    }
+    problems.extend(check_id(path, at("id:"), "id", &fm.id));
     let lang = match Lang::from_locale(&fm.lang) {
         Some(l) if fm.lang == l.code() => Some(l),
         _ => {
@@ -139,14 +146,8 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
             ));
         }
     }
-    if let Some(skill) = &fm.skill
-        && !is_valid_id(skill)
-    {
-        problems.push(Diagnostic::error(
-            path,
-            at("skill:"),
-            format!("skill {skill:?} must be lower-case letters, digits, '-', '_' or '.'"),
-        ));
+    if let Some(skill) = &fm.skill {
+        problems.extend(check_id(path, at("skill:"), "skill", skill));
     }
     if body.trim().is_empty() {
         problems.push(Diagnostic::error(

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, yaml_error};
-use super::faq::is_valid_id;
+use super::faq::check_id;
 use crate::handoff::EscalationReason;
 use crate::nlu::{Lang, OOS_LABEL};
 
@@ -118,15 +118,8 @@ pub fn parse_intent(
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
-    if !is_valid_id(&intent.id) {
-        errors.push(Diagnostic::error(
-            path,
-            at("id:"),
-            format!(
-                "id {:?} must be lower-case letters, digits, '-', '_' or '.'",
-                intent.id
-            ),
-        ));
+    if let Some(bad) = check_id(path, at("id:"), "id", &intent.id) {
+        errors.push(bad);
     } else if intent.id != stem {
         errors.push(Diagnostic::error(
             path,
@@ -141,16 +134,7 @@ pub fn parse_intent(
             format!("{OOS_LABEL:?} is reserved for out-of-scope text"),
         ));
     }
-    if !is_valid_id(&intent.skill) {
-        errors.push(Diagnostic::error(
-            path,
-            at("skill:"),
-            format!(
-                "skill {:?} must be lower-case letters, digits, '-', '_' or '.'",
-                intent.skill
-            ),
-        ));
-    }
+    errors.extend(check_id(path, at("skill:"), "skill", &intent.skill));
     for lang in [Lang::Zh, Lang::En] {
         let examples = intent.examples.get(lang);
         let key = format!("{}:", lang.code());

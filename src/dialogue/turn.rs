@@ -126,16 +126,7 @@ pub fn plan(
         }
         Decision::Reply { intent } => {
             if let Some(def) = knowledge.content.intent(intent) {
-                replies.push(PlannedReply {
-                    author: Author::Bot,
-                    text: def.replies.get(lang).clone(),
-                    meta: ReplyMeta {
-                        kind: DecisionKind::Reply,
-                        faq_id: None,
-                        intent: Some(intent.clone()),
-                        suggestions: vec![],
-                    },
-                });
+                replies.push(intent_reply(def, lang));
             }
             (DecisionKind::Reply, None, None, vec![], None)
         }
@@ -167,16 +158,7 @@ pub fn plan(
                 .and_then(|i| knowledge.content.intent(i))
                 && def.action == crate::content::Action::Escalate
             {
-                replies.push(PlannedReply {
-                    author: Author::Bot,
-                    text: def.replies.get(lang).clone(),
-                    meta: ReplyMeta {
-                        kind: DecisionKind::Reply,
-                        faq_id: None,
-                        intent: Some(def.id.clone()),
-                        suggestions: vec![],
-                    },
-                });
+                replies.push(intent_reply(def, lang));
             }
             replies.push(queued_notice(hours, &esc.skill, lang, now));
             (
@@ -216,6 +198,20 @@ pub fn plan(
         replies,
         escalation,
         topic_skill,
+    }
+}
+
+/// An intent's fixed reply in `lang`.
+fn intent_reply(intent: &Intent, lang: Lang) -> PlannedReply {
+    PlannedReply {
+        author: Author::Bot,
+        text: intent.replies.get(lang).clone(),
+        meta: ReplyMeta {
+            kind: DecisionKind::Reply,
+            faq_id: None,
+            intent: Some(intent.id.clone()),
+            suggestions: vec![],
+        },
     }
 }
 
