@@ -124,15 +124,19 @@ impl IntentModel {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        // Write beside and rename, so a crash never leaves a half-written model to be loaded.
+        // Write beside under a name no other writer uses, then rename: a crash or a
+        // concurrent trainer never leaves a half-written model to be loaded.
+        let unique = format!("{}-{}", std::process::id(), rand::random::<u64>());
         let weights_path = dir.join(format!("{stem}.safetensors"));
-        let tmp = dir.join(format!("{stem}.safetensors.tmp"));
+        let tmp = dir.join(format!("{stem}.safetensors.{unique}.tmp"));
         candle_core::safetensors::save(&tensors, &tmp)?;
         std::fs::rename(&tmp, &weights_path).map_err(|e| NluError::io(&weights_path, e))?;
         let meta_path = dir.join(format!("{stem}.json"));
+        let meta_tmp = dir.join(format!("{stem}.json.{unique}.tmp"));
         let json =
             serde_json::to_vec_pretty(&self.meta).map_err(|e| NluError::Corrupt(e.to_string()))?;
-        std::fs::write(&meta_path, json).map_err(|e| NluError::io(&meta_path, e))?;
+        std::fs::write(&meta_tmp, json).map_err(|e| NluError::io(&meta_tmp, e))?;
+        std::fs::rename(&meta_tmp, &meta_path).map_err(|e| NluError::io(&meta_path, e))?;
         Ok(())
     }
 
