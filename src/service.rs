@@ -285,20 +285,8 @@ impl ConversationService {
                         duplicate: true,
                     });
                 }
-                let recent_skill = c.recent_skill.clone();
-                let policy = &self.inner.config.policy;
-                let mut escalation = Escalation {
-                    reason: EscalationReason::RequestedHuman,
-                    priority: Priority::Normal,
-                    skill: recent_skill.unwrap_or_else(|| policy.default_skill.clone()),
-                    intent: None,
-                };
-                if c.customer.vip {
-                    escalation.priority = escalation.priority.raised();
-                    if let Some(vip) = &policy.vip_skill {
-                        escalation.skill = vip.clone();
-                    }
-                }
+                let escalation =
+                    dialogue::policy::button_escalation(&Facts::of(&c), &self.inner.config.policy);
                 let lang = self.conversation_lang(&c).await?;
                 let notice = dialogue::turn::queued_notice(
                     &self.inner.config.hours,
@@ -452,11 +440,7 @@ impl ConversationService {
 
         let knowledge = self.knowledge();
         let config = self.inner.config.clone();
-        let facts = Facts {
-            vip: c.customer.vip,
-            low_confidence_streak: c.low_confidence_streak,
-            recent_skill: c.recent_skill.clone(),
-        };
+        let facts = Facts::of(&c);
         let text_owned = text.to_string();
         let locale = c.locale;
         // Classification and retrieval are CPU work: keep them off the async workers.

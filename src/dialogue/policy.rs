@@ -40,6 +40,17 @@ pub struct Facts {
     pub recent_skill: Option<String>,
 }
 
+impl Facts {
+    /// The facts a conversation's stored row carries.
+    pub fn of(c: &crate::conversation::Conversation) -> Facts {
+        Facts {
+            vip: c.customer.vip,
+            low_confidence_streak: c.low_confidence_streak,
+            recent_skill: c.recent_skill.clone(),
+        }
+    }
+}
+
 /// What the bot does with the message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -75,17 +86,7 @@ pub fn decide(s: &Signals<'_>, facts: &Facts, p: &PolicyConfig) -> Decision {
         .unwrap_or_else(|| p.default_skill.clone());
     let escalate =
         |reason: EscalationReason, priority: Priority, skill: String, intent: Option<&Intent>| {
-            let (priority, skill) = if facts.vip {
-                (priority.raised(), p.vip_skill.clone().unwrap_or(skill))
-            } else {
-                (priority, skill)
-            };
-            Decision::Escalate(Escalation {
-                reason,
-                priority,
-                skill,
-                intent: intent.map(|i| i.id.clone()),
-            })
+            Decision::Escalate(escalation(reason, priority, skill, intent, facts, p))
         };
 
     if s.asked_for_human {
@@ -183,6 +184,46 @@ pub fn decide(s: &Signals<'_>, facts: &Facts, p: &PolicyConfig) -> Decision {
         }
     }
     Decision::Clarify { faq_ids }
+}
+
+/// The escalation of the "talk to a person" button: like an explicit request in words, to
+/// the group of the conversation's last topic.
+pub fn button_escalation(facts: &Facts, p: &PolicyConfig) -> Escalation {
+    let skill = facts
+        .recent_skill
+        .clone()
+        .unwrap_or_else(|| p.default_skill.clone());
+    escalation(
+        EscalationReason::RequestedHuman,
+        Priority::Normal,
+        skill,
+        None,
+        facts,
+        p,
+    )
+}
+
+/// An escalation with the VIP rule applied: priority one step up, and the VIP group when one
+/// is configured.
+fn escalation(
+    reason: EscalationReason,
+    priority: Priority,
+    skill: String,
+    intent: Option<&Intent>,
+    facts: &Facts,
+    p: &PolicyConfig,
+) -> Escalation {
+    let (priority, skill) = if facts.vip {
+        (priority.raised(), p.vip_skill.clone().unwrap_or(skill))
+    } else {
+        (priority, skill)
+    };
+    Escalation {
+        reason,
+        priority,
+        skill,
+        intent: intent.map(|i| i.id.clone()),
+    }
 }
 
 #[cfg(test)]
@@ -315,6 +356,29 @@ mod tests {
             panic!()
         };
         assert_eq!((e.skill.as_str(), e.priority), ("vip", Priority::High));
+    }
+
+    #[test]
+    fn the_button_follows_the_topic_and_the_vip_rule() {
+        let facts = Facts {
+            recent_skill: Some("billing".into()),
+            ..Facts::default()
+        };
+        let e = button_escalation(&facts, &cfg());
+        assert_eq!(
+            (e.reason, e.priority, e.skill.as_str()),
+            (
+                EscalationReason::RequestedHuman,
+                Priority::Normal,
+                "billing"
+            )
+        );
+        let vip = Facts {
+            vip: true,
+            ..Facts::default()
+        };
+        let e = button_escalation(&vip, &cfg());
+        assert_eq!((e.priority, e.skill.as_str()), (Priority::High, "general"));
     }
 
     #[test]
