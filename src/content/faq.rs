@@ -32,7 +32,10 @@ pub struct Faq {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaqSource {
     pub path: PathBuf,
-    pub body_line: usize,
+    /// Line of the `id:` key.
+    pub id_line: Option<usize>,
+    /// Line where the (trimmed) answer starts.
+    pub answer_line: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,7 +170,14 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
             answer: body.trim().to_string(),
             source: Some(FaqSource {
                 path: path.to_path_buf(),
-                body_line,
+                id_line: at("id:"),
+                // The answer is trimmed: its first line is the first non-blank body line.
+                answer_line: body_line
+                    + source
+                        .lines()
+                        .skip(body_line - 1)
+                        .take_while(|l| l.trim().is_empty())
+                        .count(),
             }),
         }),
         _ => Err(problems),
@@ -211,7 +221,8 @@ mod tests {
         assert_eq!(faq.lang, Lang::Zh);
         assert_eq!(faq.alternates, vec!["不想要了能退吗"]);
         assert!(faq.answer.starts_with("支持"));
-        assert_eq!(faq.source.unwrap().body_line, 10);
+        let src = faq.source.unwrap();
+        assert_eq!((src.id_line, src.answer_line), (Some(2), 10));
     }
 
     #[test]

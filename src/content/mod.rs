@@ -74,6 +74,8 @@ impl LoadReport {
 pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
     let mut diagnostics = Vec::new();
     let mut content = Content::default();
+    // Each intent's file and text, kept from the one read for the checks across files.
+    let mut intent_sources: Vec<(PathBuf, String)> = Vec::new();
 
     for path in files(kb_dir, &["md"], &mut diagnostics) {
         let Some(text) = read_utf8(&path, &mut diagnostics) else {
@@ -92,12 +94,13 @@ pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
             Ok((i, warnings)) => {
                 diagnostics.extend(warnings);
                 content.intents.push(i);
+                intent_sources.push((path, text));
             }
             Err(d) => diagnostics.extend(d),
         }
     }
     check_faqs(&content.faqs, &mut diagnostics);
-    check_intents(&content, intents_dir, &mut diagnostics);
+    check_intents(&content, &intent_sources, &mut diagnostics);
     if content.intents.len() < 2 && diagnostics.iter().all(|d| !d.is_error()) {
         diagnostics.push(Diagnostic::error(
             intents_dir,
@@ -203,12 +206,12 @@ fn check_faqs(faqs: &[Faq], diagnostics: &mut Vec<Diagnostic>) {
     }
     let ids: HashSet<&str> = faqs.iter().map(|f| f.id.as_str()).collect();
     for f in faqs {
-        let body_line = f.source.as_ref().map_or(0, |s| s.body_line);
+        let answer_line = f.source.as_ref().map_or(0, |s| s.answer_line);
         for (offset, target) in faq::internal_links(&f.answer) {
             if !ids.contains(target.as_str()) {
                 diagnostics.push(Diagnostic::error(
                     &faq_path(f),
-                    Some(body_line + offset + leading_blank_lines(f)),
+                    Some(answer_line + offset),
                     format!("link to unknown FAQ {target:?}"),
                 ));
             }
@@ -229,32 +232,19 @@ fn check_faqs(faqs: &[Faq], diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The answer is trimmed; its line offsets count from the first non-blank line.
-fn leading_blank_lines(f: &Faq) -> usize {
-    let Some(src) = &f.source else { return 0 };
-    let text = std::fs::read_to_string(&src.path).unwrap_or_default();
-    text.lines()
-        .skip(src.body_line - 1)
-        .take_while(|l| l.trim().is_empty())
-        .count()
-}
-
-fn check_intents(content: &Content, intents_dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
+fn check_intents(
+    content: &Content,
+    sources: &[(PathBuf, String)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let faq_ids: HashSet<&str> = content.faqs.iter().map(|f| f.id.as_str()).collect();
     let mut example_owner: HashMap<String, &str> = HashMap::new();
-    for intent in &content.intents {
-        let path = intents_dir.join(format!("{}.yaml", intent.id));
-        let path = if path.exists() {
-            path
-        } else {
-            intents_dir.join(format!("{}.yml", intent.id))
-        };
-        let source = std::fs::read_to_string(&path).unwrap_or_default();
+    for (intent, (path, source)) in content.intents.iter().zip(sources) {
         for faq_id in &intent.faqs {
             if !faq_ids.contains(faq_id.as_str()) {
                 diagnostics.push(Diagnostic::error(
-                    &path,
-                    diagnostic::line_of(&source, faq_id, 1),
+                    path,
+                    diagnostic::line_of(source, faq_id, 1),
                     format!("faqs: no FAQ has id {faq_id:?}"),
                 ));
             }
@@ -263,13 +253,13 @@ fn check_intents(content: &Content, intents_dir: &Path, diagnostics: &mut Vec<Di
             let key = normalize(example);
             match example_owner.get(&key) {
                 Some(owner) if *owner == intent.id => diagnostics.push(Diagnostic::warning(
-                    &path,
-                    diagnostic::line_of(&source, example.trim(), 1),
+                    path,
+                    diagnostic::line_of(source, example.trim(), 1),
                     format!("example {example:?} appears twice"),
                 )),
                 Some(owner) => diagnostics.push(Diagnostic::error(
-                    &path,
-                    diagnostic::line_of(&source, example.trim(), 1),
+                    path,
+                    diagnostic::line_of(source, example.trim(), 1),
                     format!("example {example:?} is also an example of intent {owner:?}: the classifier cannot learn both"),
                 )),
                 None => {
@@ -278,13 +268,17 @@ fn check_intents(content: &Content, intents_dir: &Path, diagnostics: &mut Vec<Di
             }
         }
     }
+    // Ids match file names, so a duplicate is `x.yaml` beside `x.yml`.
     let mut ids = HashSet::new();
-    for intent in &content.intents {
+    for (intent, (path, _)) in content.intents.iter().zip(sources) {
         if !ids.insert(&intent.id) {
             diagnostics.push(Diagnostic::error(
-                intents_dir,
-                None,
-                format!("duplicate intent id {:?}", intent.id),
+                path,
+                Some(1),
+                format!(
+                    "duplicate intent id {:?} (another file has it too)",
+                    intent.id
+                ),
             ));
         }
     }
