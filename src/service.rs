@@ -390,16 +390,17 @@ impl ConversationService {
         text: &str,
         client_msg_id: &str,
     ) -> Result<TurnOutcome, ServiceError> {
-        let normalized_lang = Lang::detect(&normalize(text), c.locale);
         if c.state.human_owned() {
             // A person holds the conversation: store the message, let the agent answer. A
             // repeated request for a person gets a reassurance instead of silence.
+            let normalized = normalize(text);
+            let lang = Lang::detect(&normalized, c.locale);
             let asked = dialogue::signals::asks_for_human(
-                &normalize(text),
+                &normalized,
                 &self.inner.config.policy.human_phrases,
             );
             let turn = TurnRecord {
-                lang: normalized_lang,
+                lang,
                 intent: None,
                 faq_candidates: vec![],
                 asked_for_human: asked,
@@ -412,7 +413,7 @@ impl ConversationService {
             let replies = if asked && c.state == ConversationState::Queued {
                 vec![PlannedReply {
                     author: Author::System,
-                    text: phrases::already_queued(normalized_lang).to_string(),
+                    text: phrases::already_queued(lang).to_string(),
                     meta: ReplyMeta {
                         kind: DecisionKind::Silent,
                         faq_id: None,
@@ -426,15 +427,7 @@ impl ConversationService {
             let shopper = (text.to_string(), client_msg_id.to_string(), turn);
             let streak = c.low_confidence_streak;
             return self
-                .commit(
-                    &c,
-                    Some(shopper),
-                    replies,
-                    None,
-                    streak,
-                    None,
-                    normalized_lang,
-                )
+                .commit(&c, Some(shopper), replies, None, streak, None, lang)
                 .await;
         }
 

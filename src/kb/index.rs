@@ -7,8 +7,10 @@
 //! alternates): the harmonic mean of how much of the query that phrasing covers and how much
 //! of the phrasing the query covers. 1.0 means the query says exactly what a phrasing says;
 //! a query whose informative words the FAQ never mentions scores near 0, whatever the KB.
-//! Candidates keep BM25's order: blending the confidence into the ranking measured no better
-//! on StackFAQ and BQ (see the README); the confidence drives decisions, not order.
+//! Candidates keep BM25's order; the confidence drives decisions, not order. Blending it into
+//! the ranking measured no better (`baton eval kb`, MRR on StackFAQ / BQ-FAQ: BM25 order
+//! 0.804 / 0.135, 0.6 confidence + 0.4 relative BM25 0.803 / 0.132, confidence alone
+//! 0.787 / 0.129).
 
 use std::collections::{HashMap, HashSet};
 
