@@ -1,74 +1,133 @@
-//! One in-process bot turn — normalise, classify, retrieve, decide, word the reply — on the
-//! sample `kb/` and `intents/`. Run with `cargo bench --bench turn`.
+//! One in-process bot turn — normalise, embed, classify, retrieve, decide, word the reply — on
+//! the sample `kb/` and `intents/`, with the sentence encoder (when `models/install.sh` has
+//! installed it) and without. Run with `cargo bench --bench turn`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use baton::config::Config;
 use baton::dialogue::{self, Facts};
+use baton::encoder::{Encoder, PoolOptions, SentenceEncoder};
 use baton::knowledge::Knowledge;
-use baton::nlu::Lang;
+use baton::nlu::{Lang, normalize};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn knowledge(config: &Config) -> Knowledge {
+fn knowledge(config: &Config, encoder: Option<Arc<Encoder>>) -> Knowledge {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    baton::kb::analyzer::warm_up();
+    let cache = root.join("target").join("bench-model-cache");
     Knowledge::load_from(
         &root.join("kb"),
         &root.join("intents"),
         &config.nlu,
-        Some(&root.join("target").join("bench-model-cache")),
+        Some(&cache),
         config.policy.intent_threshold,
+        encoder,
     )
     .expect("the sample content loads")
 }
 
+fn encoder() -> Option<Arc<Encoder>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("models/all-MiniLM-L6-v2");
+    if !SentenceEncoder::is_model_dir(&dir) {
+        eprintln!(
+            "no encoder in {}: run models/install.sh to bench it",
+            dir.display()
+        );
+        return None;
+    }
+    let options = PoolOptions {
+        workers: 1,
+        queue: 16,
+        max_batch: 1,
+    };
+    let cache = root.join("target").join("bench-model-cache");
+    Some(Arc::new(
+        Encoder::load(&dir, Some(&cache), options).expect("the encoder loads"),
+    ))
+}
+
+const MESSAGES: [(&str, &str); 4] = [
+    ("zh_faq", "退货的运费是谁出的？"),
+    (
+        "en_faq",
+        "How long does a refund take to reach my credit card?",
+    ),
+    ("zh_chitchat", "你好"),
+    ("unknown", "量子纠缠的猫喜欢什么颜色的月亮"),
+];
+
 fn bench_turn(c: &mut Criterion) {
+    baton::kb::analyzer::warm_up();
     let config = Config::default();
-    let k = knowledge(&config);
     let now = jiff::Timestamp::now();
     let facts = Facts::default();
-    let mut group = c.benchmark_group("bot_turn");
-    for (name, text) in [
-        ("zh_faq", "退货的运费是谁出的？"),
-        (
-            "en_faq",
-            "How long does a refund take to reach my credit card?",
-        ),
-        ("zh_chitchat", "你好"),
-        ("unknown", "量子纠缠的猫喜欢什么颜色的月亮"),
-    ] {
-        group.bench_function(name, |b| {
+    let mut variants = vec![("ngram_bm25", knowledge(&config, None))];
+    if let Some(e) = encoder() {
+        variants.push(("encoder_hybrid", knowledge(&config, Some(e))));
+    }
+    for (variant, k) in &variants {
+        let mut group = c.benchmark_group(format!("bot_turn/{variant}"));
+        for (name, text) in MESSAGES {
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    // As in a live turn: the message is embedded alone, then analysed.
+                    let vector = k
+                        .encoder
+                        .as_ref()
+                        .map(|e| e.model.embed_batch(&[&normalize(text)]).unwrap().remove(0));
+                    let analysis = dialogue::analyze(
+                        k,
+                        &config.policy,
+                        config.nlu.faq_candidates,
+                        black_box(text),
+                        vector.as_deref(),
+                        Lang::Zh,
+                    );
+                    black_box(dialogue::plan(
+                        k,
+                        &config.policy,
+                        &config.hours,
+                        now,
+                        analysis,
+                        &facts,
+                    ))
+                })
+            });
+        }
+        group.finish();
+
+        let mut parts = c.benchmark_group(format!("turn_parts/{variant}"));
+        let normalized = normalize("How long does a refund take to reach my credit card?");
+        let vector = k
+            .encoder
+            .as_ref()
+            .map(|e| e.model.embed_batch(&[&normalized]).unwrap().remove(0));
+        if let Some(e) = &k.encoder {
+            parts.bench_function("embed", |b| {
+                b.iter(|| black_box(e.model.embed_batch(&[black_box(&normalized)]).unwrap()))
+            });
+        }
+        parts.bench_function("classify", |b| {
             b.iter(|| {
-                let analysis = dialogue::analyze(
-                    &k,
-                    &config.policy,
-                    config.nlu.faq_candidates,
-                    black_box(text),
-                    Lang::Zh,
-                );
-                black_box(dialogue::plan(
-                    &k,
-                    &config.policy,
-                    &config.hours,
-                    now,
-                    analysis,
-                    &facts,
-                ))
+                black_box(
+                    k.classifier
+                        .classify(black_box(&normalized), vector.as_deref()),
+                )
             })
         });
+        parts.bench_function("retrieve", |b| {
+            b.iter(|| {
+                black_box(
+                    k.index
+                        .search(black_box(&normalized), 5, vector.as_deref())
+                        .unwrap(),
+                )
+            })
+        });
+        parts.finish();
     }
-    group.finish();
-
-    let mut parts = c.benchmark_group("turn_parts");
-    let normalized = baton::nlu::normalize("How long does a refund take to reach my credit card?");
-    parts.bench_function("classify", |b| {
-        b.iter(|| black_box(k.classifier.classify(black_box(&normalized))))
-    });
-    parts.bench_function("retrieve", |b| {
-        b.iter(|| black_box(k.index.search(black_box(&normalized), 5).unwrap()))
-    });
-    parts.finish();
 }
 
 criterion_group!(benches, bench_turn);

@@ -86,6 +86,16 @@ pub enum EvalCommand {
         /// Embedding width (default from configuration).
         #[arg(long)]
         dim: Option<usize>,
+        /// Out-of-scope recall the calibration on --valid aims for (the best in-scope
+        /// accuracy among thresholds and margins reaching it wins).
+        #[arg(long, default_value_t = 0.8)]
+        oos_recall: f32,
+        /// Write per-intent scores, confusions, misses, a confidence histogram and the
+        /// threshold sweep (JSON and PNG) into this directory.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[command(flatten)]
+        encoder: EncoderArgs,
     },
     /// FAQ retrieval: FAQ lines {"id", "question", "answer", "lang"}, query lines {"query", "id"}.
     Kb {
@@ -93,7 +103,60 @@ pub enum EvalCommand {
         faqs: PathBuf,
         #[arg(long)]
         queries: PathBuf,
+        #[command(flatten)]
+        encoder: EncoderArgs,
     },
+}
+
+/// Which sentence encoder `baton eval` uses.
+#[derive(Debug, Args, Default)]
+pub struct EncoderArgs {
+    /// Model directory (default: the configured one, models/all-MiniLM-L6-v2).
+    #[arg(long)]
+    pub encoder: Option<PathBuf>,
+    /// Evaluate without the encoder (n-grams and BM25 alone).
+    #[arg(long, conflicts_with = "encoder")]
+    pub no_encoder: bool,
+    /// Where embeddings of the data are cached (default: the model cache under the data
+    /// directory), so a second run embeds nothing.
+    #[arg(long)]
+    pub embedding_cache: Option<PathBuf>,
+}
+
+impl EncoderArgs {
+    /// Loads the encoder these flags name; `None` with --no-encoder. Unlike `serve`, a
+    /// missing model is an error: an evaluation must measure what it says it measures.
+    fn load(&self, config: &Config) -> anyhow::Result<Option<crate::encoder::Encoder>> {
+        if self.no_encoder {
+            return Ok(None);
+        }
+        let dir = match (&self.encoder, config.encoder_dir()) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => d,
+            (None, None) => return Ok(None),
+        };
+        if !crate::encoder::SentenceEncoder::is_model_dir(&dir) {
+            anyhow::bail!(
+                "no sentence encoder in {}: run `{}` (or pass --no-encoder)",
+                dir.display(),
+                crate::encoder::INSTALL_HINT
+            );
+        }
+        let cache = self
+            .embedding_cache
+            .clone()
+            .unwrap_or_else(|| config.model_cache_dir());
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Some(crate::encoder::Encoder::load(
+            &dir,
+            Some(&cache),
+            crate::encoder::PoolOptions {
+                workers,
+                queue: 1,
+                max_batch: 1,
+            },
+        )?))
+    }
 }
 
 /// Paths every command that reads content or data accepts.
@@ -176,6 +239,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     valid,
                     epochs,
                     dim,
+                    oos_recall,
+                    report,
+                    encoder,
                 } => {
                     let mut params: TrainParams = train_params(&config.nlu);
                     if let Some(e) = epochs {
@@ -184,15 +250,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     if let Some(d) = dim {
                         params.dim = d;
                     }
+                    let encoder = encoder.load(&config)?;
+                    let options = eval::IntentEvalOptions {
+                        params,
+                        dense: crate::nlu::DenseParams::default(),
+                        encoder: encoder.as_ref(),
+                        oos_recall,
+                        report_dir: report.as_deref(),
+                    };
                     serde_json::to_string_pretty(&eval::eval_intents(
                         &train,
                         &test,
                         valid.as_deref(),
-                        &params,
+                        &options,
                     )?)?
                 }
-                EvalCommand::Kb { faqs, queries } => {
-                    serde_json::to_string_pretty(&eval::eval_kb(&faqs, &queries)?)?
+                EvalCommand::Kb {
+                    faqs,
+                    queries,
+                    encoder,
+                } => {
+                    let encoder = encoder.load(&config)?;
+                    serde_json::to_string_pretty(&eval::eval_kb(
+                        &faqs,
+                        &queries,
+                        encoder.as_ref(),
+                    )?)?
                 }
             };
             println!("{report}");
@@ -258,7 +341,8 @@ fn lint(config: &Config, format: Format) -> ExitCode {
 /// Loads knowledge, printing content errors (and returning `None`) instead of failing.
 fn knowledge_or_report(config: &Config) -> anyhow::Result<Option<Knowledge>> {
     crate::kb::analyzer::warm_up();
-    match Knowledge::load(config) {
+    let encoder = crate::encoder::Encoder::from_config(config)?;
+    match Knowledge::load(config, encoder) {
         Ok(k) => Ok(Some(k)),
         Err(KnowledgeError::Invalid(d)) => {
             print_diagnostics(&d, Format::Text);
@@ -276,6 +360,8 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
         vip,
         ..Facts::default()
     };
+    // The encoder's pool answers on a channel; a small runtime awaits it.
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -288,11 +374,13 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
+        let vector = runtime.block_on(knowledge.embed_message(&crate::nlu::normalize(&line)))?;
         let analysis = dialogue::analyze(
             &knowledge,
             &config.policy,
             config.nlu.faq_candidates,
             &line,
+            vector.as_deref(),
             lang,
         );
         let plan = dialogue::plan(

@@ -2,7 +2,7 @@
 //!
 //! Intents: train on TRAIN only (calibrating on VALID when given), then predict TEST and
 //! report accuracy, in-scope accuracy, out-of-scope recall and precision, macro-F1, training
-//! time and prediction latency. FAQs: index FAQS, run every query, report recall@1/@5, MRR
+//! time and prediction latency; with `--report DIR`, the details ([`report`]). FAQs: index FAQS, run every query, report recall@1/@5, MRR
 //! and query latency.
 
 use std::collections::HashMap;
@@ -11,10 +11,13 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub mod report;
+
 use crate::content::read_faq_jsonl;
+use crate::encoder::Encoder;
 use crate::kb::FaqIndex;
-use crate::nlu::classifier::{self, Example, OOS_LABEL, TrainParams, argmax};
-use crate::nlu::normalize;
+use crate::nlu::classifier::{Example, OOS_LABEL, TrainParams};
+use crate::nlu::{DenseParams, OosTarget, embed_examples, ensemble, normalize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -30,6 +33,10 @@ pub enum EvalError {
     Nlu(#[from] crate::nlu::NluError),
     #[error(transparent)]
     Kb(#[from] crate::kb::KbError),
+    #[error(transparent)]
+    Encoder(#[from] crate::encoder::EncoderError),
+    #[error("cannot write the report: {0}")]
+    Report(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,7 +67,7 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, EvalE
         .collect()
 }
 
-/// The report of `baton eval intents`.
+/// The report of `baton eval intents` (printed as JSON).
 #[derive(Debug, Serialize)]
 pub struct IntentReport {
     pub accuracy: f64,
@@ -72,18 +79,44 @@ pub struct IntentReport {
     pub n_test: usize,
     pub n_labels: usize,
     pub oos_threshold: f32,
+    pub oos_margin: f32,
+    pub dense_weight: f32,
     pub temperature: f32,
+    /// Seconds to train, including embedding the training and validation texts (vectors
+    /// already in the embedding cache cost nothing).
     pub train_seconds: f64,
+    /// Of which embedding texts.
+    pub embed_seconds: f64,
+    /// One message end to end: normalise, embed (one message alone, as in a live turn) and
+    /// classify.
     pub predict_p50_us: f64,
     pub predict_p99_us: f64,
-    pub model: &'static str,
+    /// The classifier alone, given the vector.
+    pub classify_p50_us: f64,
+    pub classify_p99_us: f64,
+    pub model: String,
 }
+
+/// How `baton eval intents` trains and what it writes.
+#[derive(Debug, Clone)]
+pub struct IntentEvalOptions<'a> {
+    pub params: TrainParams,
+    pub dense: DenseParams,
+    pub encoder: Option<&'a Encoder>,
+    /// OOS recall the calibration on `--valid` aims for.
+    pub oos_recall: f32,
+    /// Where to write the detailed report and plots.
+    pub report_dir: Option<&'a Path>,
+}
+
+/// Messages timed one at a time for the latency figures.
+const LATENCY_SAMPLE: usize = 300;
 
 pub fn eval_intents(
     train: &Path,
     test: &Path,
     valid: Option<&Path>,
-    params: &TrainParams,
+    options: &IntentEvalOptions<'_>,
 ) -> Result<IntentReport, EvalError> {
     let train_lines: Vec<IntentLine> = read_jsonl(train)?;
     let test_lines: Vec<IntentLine> = read_jsonl(test)?;
@@ -101,148 +134,277 @@ pub fn eval_intents(
             labels.len() - 1
         })
     };
-    let train_ex: Vec<Example> = train_lines
-        .iter()
-        .map(|l| Example {
-            text: normalize(&l.text),
-            label: label_of(&l.label, &mut labels),
-        })
-        .collect();
+    let mut to_examples = |lines: &[IntentLine], labels: &mut Vec<String>| -> Vec<Example> {
+        lines
+            .iter()
+            .map(|l| Example {
+                text: normalize(&l.text),
+                label: label_of(&l.label, labels),
+            })
+            .collect()
+    };
+    let train_ex = to_examples(&train_lines, &mut labels);
     let n_train_labels = labels.len();
     // Labels seen only outside training (e.g. `oos` in valid/test) get indices past the
     // classifier's classes: never predicted, so always wrong unless flagged out of scope.
-    let mut extra = |l: &str, labels: &mut Vec<String>| label_of(l, labels);
-    let valid_ex: Option<Vec<Example>> = valid_lines.as_ref().map(|v| {
-        v.iter()
-            .map(|l| Example {
-                text: normalize(&l.text),
-                label: extra(&l.label, &mut labels),
-            })
-            .collect()
-    });
-    let test_ex: Vec<(Example, bool)> = test_lines
-        .iter()
-        .map(|l| {
-            (
-                Example {
-                    text: normalize(&l.text),
-                    label: extra(&l.label, &mut labels),
-                },
-                l.label == OOS_LABEL,
-            )
-        })
-        .collect();
+    let valid_ex: Option<Vec<Example>> = valid_lines.as_ref().map(|v| to_examples(v, &mut labels));
+    let test_ex = to_examples(&test_lines, &mut labels);
+    let gold_oos: Vec<bool> = test_lines.iter().map(|l| l.label == OOS_LABEL).collect();
 
     let started = Instant::now();
-    let model = classifier::train(
-        &train_ex,
+    let train_vecs = embed_examples(options.encoder, &train_ex)?;
+    let valid_vecs = match &valid_ex {
+        Some(v) => embed_examples(options.encoder, v)?,
+        None => None,
+    };
+    let embed_seconds = started.elapsed().as_secs_f64();
+    let model = ensemble::train(
+        ensemble::Data {
+            examples: &train_ex,
+            vectors: train_vecs.as_deref(),
+        },
         labels[..n_train_labels].to_vec(),
-        params,
-        valid_ex.as_deref(),
-        0.0,
+        &options.params,
+        &options.dense,
+        valid_ex.as_ref().map(|v| ensemble::Data {
+            examples: v,
+            vectors: valid_vecs.as_deref(),
+        }),
+        OosTarget {
+            recall: options.oos_recall,
+            default_threshold: 0.0,
+        },
     )?;
     let train_seconds = started.elapsed().as_secs_f64();
-    let oos_index = model.labels().iter().position(|l| l == OOS_LABEL);
 
-    let mut latencies = Vec::with_capacity(test_ex.len());
-    let mut predicted = Vec::with_capacity(test_ex.len());
-    for (ex, _) in &test_ex {
+    // Accuracy: the test set embedded in bulk (through the cache), then classified.
+    let test_vecs = embed_examples(options.encoder, &test_ex)?;
+    let mut classify_latency = Vec::with_capacity(test_ex.len());
+    let mut predictions: Vec<Prediction> = Vec::with_capacity(test_ex.len());
+    for (i, ex) in test_ex.iter().enumerate() {
         let t = Instant::now();
-        let p = model.probabilities(&ex.text);
-        let (top, conf) = argmax(&p);
-        let flagged = conf < model.meta.oos_threshold || Some(top) == oos_index;
-        latencies.push(t.elapsed().as_secs_f64() * 1e6);
-        predicted.push((top, flagged));
+        let s = model.score(&ex.text, test_vecs.as_ref().map(|v| &v[i][..]));
+        let flagged = model.is_out_of_scope(&s);
+        classify_latency.push(t.elapsed().as_secs_f64() * 1e6);
+        predictions.push(Prediction {
+            top: s.top,
+            confidence: s.confidence,
+            margin: s.margin,
+            flagged,
+        });
     }
-    let any_oos = test_ex.iter().any(|(_, o)| *o);
-    let (mut correct, mut in_correct, mut in_total, mut oos_hit, mut flagged_total) =
-        (0, 0, 0, 0, 0);
-    // Confusion counts per label for macro-F1; out of scope is one label.
-    let oos_label = usize::MAX;
-    let mut tp: HashMap<usize, usize> = HashMap::new();
-    let mut fp: HashMap<usize, usize> = HashMap::new();
-    let mut fn_: HashMap<usize, usize> = HashMap::new();
-    for ((ex, gold_oos), (top, flagged)) in test_ex.iter().zip(&predicted) {
-        let gold = if *gold_oos { oos_label } else { ex.label };
-        let pred = if *flagged { oos_label } else { *top };
-        if *flagged {
-            flagged_total += 1;
-        }
-        if gold == pred {
-            correct += 1;
-            *tp.entry(gold).or_default() += 1;
-        } else {
-            *fp.entry(pred).or_default() += 1;
-            *fn_.entry(gold).or_default() += 1;
-        }
-        if *gold_oos {
-            oos_hit += usize::from(*flagged);
-        } else {
-            in_total += 1;
-            in_correct += usize::from(gold == pred);
-        }
+    // Latency: a sample of raw test messages, each embedded alone as a live turn would be.
+    let mut predict_latency = Vec::with_capacity(LATENCY_SAMPLE);
+    let step = (test_lines.len() / LATENCY_SAMPLE).max(1);
+    for line in test_lines.iter().step_by(step).take(LATENCY_SAMPLE) {
+        let t = Instant::now();
+        let text = normalize(&line.text);
+        let vector = match options.encoder {
+            Some(e) => Some(e.model.embed_batch(&[text.as_str()])?.remove(0)),
+            None => None,
+        };
+        let s = model.score(&text, vector.as_deref());
+        std::hint::black_box(model.is_out_of_scope(&s));
+        predict_latency.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    let gold_labels: std::collections::HashSet<usize> = test_ex
-        .iter()
-        .map(|(ex, o)| if *o { oos_label } else { ex.label })
-        .collect();
-    let macro_f1 = gold_labels
-        .iter()
-        .map(|l| {
-            let tp = *tp.get(l).unwrap_or(&0) as f64;
-            let fp = *fp.get(l).unwrap_or(&0) as f64;
-            let fn_ = *fn_.get(l).unwrap_or(&0) as f64;
-            if tp == 0.0 {
-                0.0
-            } else {
-                2.0 * tp / (2.0 * tp + fp + fn_)
-            }
-        })
-        .sum::<f64>()
-        / gold_labels.len().max(1) as f64;
-    let n_oos = test_ex.iter().filter(|(_, o)| *o).count();
-    let (p50, p99) = percentiles(&mut latencies);
-    Ok(IntentReport {
-        accuracy: correct as f64 / test_ex.len() as f64,
-        in_scope_accuracy: in_correct as f64 / in_total.max(1) as f64,
-        oos_recall: any_oos.then(|| oos_hit as f64 / n_oos as f64),
-        oos_precision: any_oos.then(|| {
-            if flagged_total == 0 {
-                0.0
-            } else {
-                oos_hit as f64 / flagged_total as f64
-            }
-        }),
-        macro_f1,
+
+    let metrics = IntentMetrics::of(&test_ex, &gold_oos, &predictions, n_train_labels);
+    let (p50, p99) = percentiles(&mut predict_latency);
+    let (c50, c99) = percentiles(&mut classify_latency);
+    let any_oos = gold_oos.iter().any(|o| *o);
+    let c = model.calibration;
+    let report = IntentReport {
+        accuracy: metrics.accuracy,
+        in_scope_accuracy: metrics.in_scope_accuracy,
+        oos_recall: any_oos.then_some(metrics.oos_recall),
+        oos_precision: any_oos.then_some(metrics.oos_precision),
+        macro_f1: metrics.macro_f1,
         n_train: train_ex.len(),
         n_test: test_ex.len(),
         n_labels: n_train_labels,
-        oos_threshold: model.meta.oos_threshold,
-        temperature: model.meta.temperature,
+        oos_threshold: c.oos_threshold,
+        oos_margin: c.oos_margin,
+        dense_weight: c.dense_weight,
+        temperature: c.temperature,
         train_seconds,
+        embed_seconds,
         predict_p50_us: p50,
         predict_p99_us: p99,
-        model: "hashed-ngram-embedding-bag",
-    })
+        classify_p50_us: c50,
+        classify_p99_us: c99,
+        model: match options.encoder {
+            Some(e) => format!("hashed-ngram + {} dense head", e.model.name()),
+            None => "hashed-ngram".into(),
+        },
+    };
+    if let Some(dir) = options.report_dir {
+        let test_sweep = {
+            let oos_class = model.labels().iter().position(|l| l == OOS_LABEL);
+            let scored: Vec<(ensemble::Scored, bool, bool)> = predictions
+                .iter()
+                .zip(&test_ex)
+                .zip(&gold_oos)
+                .map(|((p, ex), o)| {
+                    (
+                        ensemble::Scored {
+                            probabilities: Vec::new(),
+                            top: p.top,
+                            confidence: p.confidence,
+                            margin: p.margin,
+                        },
+                        *o,
+                        p.top == ex.label,
+                    )
+                })
+                .collect();
+            ensemble::sweep(&scored, oos_class)
+        };
+        let details = report::IntentDetails::build(
+            &labels,
+            n_train_labels,
+            &test_lines
+                .iter()
+                .map(|l| l.text.as_str())
+                .collect::<Vec<_>>(),
+            &test_ex,
+            &gold_oos,
+            &predictions,
+            &model.sweep,
+            &test_sweep,
+            &report,
+        );
+        details.write(dir)?;
+    }
+    Ok(report)
 }
 
-/// The report of `baton eval kb`.
-#[derive(Debug, Serialize)]
-pub struct KbReport {
+/// What the classifier said about one test example.
+#[derive(Debug, Clone, Copy)]
+pub struct Prediction {
+    pub top: usize,
+    pub confidence: f32,
+    pub margin: f32,
+    pub flagged: bool,
+}
+
+/// The headline intent metrics.
+#[derive(Debug, Clone, Copy)]
+struct IntentMetrics {
+    accuracy: f64,
+    in_scope_accuracy: f64,
+    oos_recall: f64,
+    oos_precision: f64,
+    macro_f1: f64,
+}
+
+impl IntentMetrics {
+    fn of(
+        test: &[Example],
+        gold_oos: &[bool],
+        predictions: &[Prediction],
+        classes: usize,
+    ) -> IntentMetrics {
+        let (mut correct, mut in_correct, mut in_total, mut oos_hit, mut flagged_total) =
+            (0usize, 0usize, 0usize, 0usize, 0usize);
+        // Per-label counts for macro-F1; out of scope is one label (`classes`).
+        let mut tp = vec![0usize; classes + 1];
+        let mut fp = vec![0usize; classes + 1];
+        let mut fn_ = vec![0usize; classes + 1];
+        let mut present = vec![false; classes + 1];
+        for ((ex, oos), p) in test.iter().zip(gold_oos).zip(predictions) {
+            let gold = if *oos { classes } else { ex.label.min(classes) };
+            let pred = if p.flagged { classes } else { p.top };
+            present[gold] = true;
+            flagged_total += usize::from(p.flagged);
+            if gold == pred {
+                correct += 1;
+                tp[gold] += 1;
+            } else {
+                fp[pred] += 1;
+                fn_[gold] += 1;
+            }
+            if *oos {
+                oos_hit += usize::from(p.flagged);
+            } else {
+                in_total += 1;
+                in_correct += usize::from(gold == pred);
+            }
+        }
+        let f1s: Vec<f64> = (0..=classes)
+            .filter(|&l| present[l])
+            .map(|l| {
+                let (tp, fp, fn_) = (tp[l] as f64, fp[l] as f64, fn_[l] as f64);
+                if tp == 0.0 {
+                    0.0
+                } else {
+                    2.0 * tp / (2.0 * tp + fp + fn_)
+                }
+            })
+            .collect();
+        let n_oos = gold_oos.iter().filter(|o| **o).count();
+        IntentMetrics {
+            accuracy: correct as f64 / test.len().max(1) as f64,
+            in_scope_accuracy: in_correct as f64 / in_total.max(1) as f64,
+            oos_recall: oos_hit as f64 / n_oos.max(1) as f64,
+            oos_precision: if flagged_total == 0 {
+                0.0
+            } else {
+                oos_hit as f64 / flagged_total as f64
+            },
+            macro_f1: f1s.iter().sum::<f64>() / f1s.len().max(1) as f64,
+        }
+    }
+}
+
+/// Ranking quality and speed of one retriever on a query set.
+#[derive(Debug, Serialize, Clone)]
+pub struct KbScores {
     #[serde(rename = "recall@1")]
     pub recall_at_1: f64,
     #[serde(rename = "recall@5")]
     pub recall_at_5: f64,
     pub mrr: f64,
+    /// Search time per query, given the query's vector.
+    pub query_p50_us: f64,
+    pub query_p99_us: f64,
+    /// How often the top FAQ is right, by its confidence: the same confidence should mean
+    /// the same chance of being right on every KB.
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// Top-1 results whose confidence fell in `[from, to)`, and the share that were right.
+#[derive(Debug, Serialize, Clone)]
+pub struct ReliabilityBin {
+    pub from: f32,
+    pub to: f32,
+    pub queries: usize,
+    pub top1_right: f64,
+}
+
+const RELIABILITY_BINS: usize = 5;
+
+/// The report of `baton eval kb` (printed as JSON): the retriever Baton uses (hybrid with the
+/// encoder, BM25 without) at the top level, and BM25 alone beside it for comparison.
+#[derive(Debug, Serialize)]
+pub struct KbReport {
+    #[serde(flatten)]
+    pub scores: KbScores,
     pub n_faqs: usize,
     pub n_queries: usize,
     pub index_ms: f64,
-    pub query_p50_us: f64,
-    pub query_p99_us: f64,
+    /// Embedding one query alone (as in a live turn), when the encoder is used.
+    pub embed_p50_us: Option<f64>,
+    pub embed_p99_us: Option<f64>,
     pub retriever: &'static str,
+    /// BM25 alone on the same data, when the top level is the hybrid.
+    pub bm25: Option<KbScores>,
 }
 
-pub fn eval_kb(faqs: &Path, queries: &Path) -> Result<KbReport, EvalError> {
+pub fn eval_kb(
+    faqs: &Path,
+    queries: &Path,
+    encoder: Option<&Encoder>,
+) -> Result<KbReport, EvalError> {
     let faqs = read_faq_jsonl(faqs).map_err(|d| {
         EvalError::Input(
             d.iter()
@@ -257,13 +419,58 @@ pub fn eval_kb(faqs: &Path, queries: &Path) -> Result<KbReport, EvalError> {
     }
     let n_faqs = faqs.len();
     let started = Instant::now();
-    let index = FaqIndex::build(faqs)?;
+    let index = FaqIndex::build(faqs, encoder)?;
     let index_ms = started.elapsed().as_secs_f64() * 1e3;
+    let normalized: Vec<String> = queries.iter().map(|q| normalize(&q.query)).collect();
+    let lexical = score_queries(&index, &queries, &normalized, None)?;
+    let Some(encoder) = encoder else {
+        return Ok(KbReport {
+            scores: lexical,
+            n_faqs,
+            n_queries: queries.len(),
+            index_ms,
+            embed_p50_us: None,
+            embed_p99_us: None,
+            retriever: "bm25+overlap-confidence",
+            bm25: None,
+        });
+    };
+    let texts: Vec<&str> = normalized.iter().map(String::as_str).collect();
+    let vectors = encoder.embed_content(&texts)?;
+    let hybrid = score_queries(&index, &queries, &normalized, Some(&vectors))?;
+    let mut embed_latency = Vec::with_capacity(LATENCY_SAMPLE);
+    let step = (texts.len() / LATENCY_SAMPLE).max(1);
+    for text in texts.iter().step_by(step).take(LATENCY_SAMPLE) {
+        let t = Instant::now();
+        std::hint::black_box(encoder.model.embed_batch(&[text])?);
+        embed_latency.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let (e50, e99) = percentiles(&mut embed_latency);
+    Ok(KbReport {
+        scores: hybrid,
+        n_faqs,
+        n_queries: queries.len(),
+        index_ms,
+        embed_p50_us: Some(e50),
+        embed_p99_us: Some(e99),
+        retriever: "hybrid: bm25 + dense (fused), overlap/similarity confidence",
+        bm25: Some(lexical),
+    })
+}
+
+fn score_queries(
+    index: &FaqIndex,
+    queries: &[QueryLine],
+    normalized: &[String],
+    vectors: Option<&[std::sync::Arc<[f32]>]>,
+) -> Result<KbScores, EvalError> {
     let (mut r1, mut r5, mut mrr) = (0usize, 0usize, 0f64);
     let mut latencies = Vec::with_capacity(queries.len());
-    for q in &queries {
+    let mut bins = [(0usize, 0usize); RELIABILITY_BINS];
+    for (i, (q, text)) in queries.iter().zip(normalized).enumerate() {
+        let vector = vectors.map(|v| &v[i][..]);
         let t = Instant::now();
-        let hits = index.search(&normalize(&q.query), 10)?;
+        let hits = index.search(text, 10, vector)?;
         latencies.push(t.elapsed().as_secs_f64() * 1e6);
         // Both language variants of an id count as the same FAQ.
         let mut seen: Vec<&str> = Vec::new();
@@ -271,6 +478,11 @@ pub fn eval_kb(faqs: &Path, queries: &Path) -> Result<KbReport, EvalError> {
             if !seen.contains(&h.faq_id.as_str()) {
                 seen.push(&h.faq_id);
             }
+        }
+        if let Some(top) = hits.first() {
+            let b = ((top.confidence * RELIABILITY_BINS as f32) as usize).min(RELIABILITY_BINS - 1);
+            bins[b].0 += 1;
+            bins[b].1 += usize::from(top.faq_id == q.id);
         }
         if let Some(rank) = seen.iter().position(|id| *id == q.id) {
             r1 += usize::from(rank == 0);
@@ -280,16 +492,22 @@ pub fn eval_kb(faqs: &Path, queries: &Path) -> Result<KbReport, EvalError> {
     }
     let n = queries.len() as f64;
     let (p50, p99) = percentiles(&mut latencies);
-    Ok(KbReport {
+    Ok(KbScores {
         recall_at_1: r1 as f64 / n,
         recall_at_5: r5 as f64 / n,
         mrr: mrr / n,
-        n_faqs,
-        n_queries: queries.len(),
-        index_ms,
         query_p50_us: p50,
         query_p99_us: p99,
-        retriever: "bm25+overlap-confidence",
+        reliability: bins
+            .iter()
+            .enumerate()
+            .map(|(b, &(n, right))| ReliabilityBin {
+                from: b as f32 / RELIABILITY_BINS as f32,
+                to: (b + 1) as f32 / RELIABILITY_BINS as f32,
+                queries: n,
+                top1_right: if n == 0 { 0.0 } else { right as f64 / n as f64 },
+            })
+            .collect(),
     })
 }
 
@@ -311,6 +529,22 @@ mod tests {
         let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         std::fs::write(&p, body.join("\n")).unwrap();
         p
+    }
+
+    fn options(epochs: usize) -> IntentEvalOptions<'static> {
+        IntentEvalOptions {
+            params: TrainParams {
+                epochs,
+                dim: 16,
+                learning_rate: 0.05,
+                weight_decay: 0.0,
+                seed: 1,
+            },
+            dense: DenseParams::default(),
+            encoder: None,
+            oos_recall: 0.7,
+            report_dir: None,
+        }
     }
 
     #[test]
@@ -338,14 +572,7 @@ mod tests {
                 mk("what is the weather", "oos"),
             ],
         );
-        let params = TrainParams {
-            epochs: 40,
-            dim: 16,
-            learning_rate: 0.05,
-            weight_decay: 0.0,
-            seed: 1,
-        };
-        let r = eval_intents(&train, &test, None, &params).unwrap();
+        let r = eval_intents(&train, &test, None, &options(40)).unwrap();
         assert_eq!(r.n_test, 3);
         assert_eq!(r.in_scope_accuracy, 1.0, "{r:?}");
         assert_eq!(
@@ -368,13 +595,7 @@ mod tests {
             &d.path().join("t.jsonl"),
             &d.path().join("t.jsonl"),
             None,
-            &TrainParams {
-                epochs: 1,
-                dim: 4,
-                learning_rate: 0.1,
-                weight_decay: 0.0,
-                seed: 1,
-            },
+            &options(1),
         )
         .unwrap_err();
         assert!(err.to_string().contains("t.jsonl:2:"), "{err}");
@@ -399,8 +620,9 @@ mod tests {
                 serde_json::json!({"query": "refund how", "id": "b"}),
             ],
         );
-        let r = eval_kb(&faqs, &queries).unwrap();
-        assert_eq!(r.recall_at_1, 1.0);
-        assert_eq!(r.mrr, 1.0);
+        let r = eval_kb(&faqs, &queries, None).unwrap();
+        assert_eq!(r.scores.recall_at_1, 1.0);
+        assert_eq!(r.scores.mrr, 1.0);
+        assert!(r.bm25.is_none());
     }
 }

@@ -2,16 +2,20 @@
 //! intent classifier and the FAQ index), as one immutable snapshot.
 //!
 //! [`Knowledge::load`] goes from directories to a snapshot: read and validate (any error stops
-//! here, with every diagnostic), train or load the cached classifier, index the FAQs. Readers
+//! here, with every diagnostic), train or load the cached classifier, index the FAQs — with
+//! the sentence encoder's vectors when one is loaded (it is shared by all snapshots, and the
+//! snapshot keeps it so a message is embedded by the encoder its models were built with). Readers
 //! hold an `Arc<Knowledge>`, so a newer snapshot can replace it atomically while requests in
 //! flight finish on the one they started with.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, NluConfig};
 use crate::content::{self, Content, Diagnostic};
+use crate::encoder::{Encoder, EncoderError};
 use crate::kb::{FaqIndex, KbError};
 use crate::nlu::{IntentClassifier, NluError, TrainParams};
 
@@ -31,6 +35,8 @@ pub struct Knowledge {
     pub content: Content,
     pub classifier: IntentClassifier,
     pub index: FaqIndex,
+    /// The encoder the models were built with; `None` runs on n-grams and BM25 alone.
+    pub encoder: Option<Arc<Encoder>>,
     /// Short hash of the content: which generation answered a turn.
     pub version: String,
     /// Warnings found while loading (errors never get this far).
@@ -39,7 +45,10 @@ pub struct Knowledge {
 
 impl Knowledge {
     /// Loads the directories named in `config`, caching the classifier under the data dir.
-    pub fn load(config: &Config) -> Result<Knowledge, KnowledgeError> {
+    pub fn load(
+        config: &Config,
+        encoder: Option<Arc<Encoder>>,
+    ) -> Result<Knowledge, KnowledgeError> {
         let cache = config.model_cache_dir();
         Self::load_from(
             &config.kb,
@@ -47,6 +56,7 @@ impl Knowledge {
             &config.nlu,
             Some(&cache),
             config.policy.intent_threshold,
+            encoder,
         )
     }
 
@@ -56,13 +66,21 @@ impl Knowledge {
         nlu: &NluConfig,
         cache_dir: Option<&Path>,
         oos_threshold: f32,
+        encoder: Option<Arc<Encoder>>,
     ) -> Result<Knowledge, KnowledgeError> {
         let report = content::load(kb, intents);
         if report.has_errors() {
             return Err(KnowledgeError::Invalid(report.diagnostics));
         }
         let warnings: Vec<Diagnostic> = report.warnings().cloned().collect();
-        Self::build(report.content, nlu, cache_dir, oos_threshold, warnings)
+        Self::build(
+            report.content,
+            nlu,
+            cache_dir,
+            oos_threshold,
+            warnings,
+            encoder,
+        )
     }
 
     pub fn build(
@@ -71,6 +89,7 @@ impl Knowledge {
         cache_dir: Option<&Path>,
         oos_threshold: f32,
         warnings: Vec<Diagnostic>,
+        encoder: Option<Arc<Encoder>>,
     ) -> Result<Knowledge, KnowledgeError> {
         let params = train_params(nlu);
         let classifier = IntentClassifier::train_cached(
@@ -78,16 +97,28 @@ impl Knowledge {
             &params,
             oos_threshold,
             cache_dir,
+            encoder.as_deref(),
         )?;
-        let index = FaqIndex::build(content.faqs.clone())?;
+        let index = FaqIndex::build(content.faqs.clone(), encoder.as_deref())?;
         let version = content_version(&content);
         Ok(Knowledge {
             content,
             classifier,
             index,
+            encoder,
             version,
             warnings,
         })
+    }
+
+    /// The encoder vector of a normalised message, when this snapshot's models use one.
+    pub async fn embed_message(&self, normalized: &str) -> Result<Option<Vec<f32>>, EncoderError> {
+        match &self.encoder {
+            Some(e) if self.classifier.uses_vectors() || self.index.uses_vectors() => {
+                e.embed_message(normalized).await.map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 }
 

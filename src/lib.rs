@@ -15,6 +15,8 @@
 //!   with file:line.
 //! - [`nlu`]: normalisation, language, the hashed n-gram intent classifier (trained with
 //!   candle, cached by content hash).
+//! - [`encoder`]: the pre-trained sentence encoder (candle BERT), its embedding cache and
+//!   inference pool.
 //! - [`kb`]: the FAQ index and its calibrated confidence.
 //! - [`knowledge`]: one immutable snapshot of content + models, swapped atomically.
 //! - [`dialogue`]: one turn — analysis, the handoff rules, the reply.
@@ -31,6 +33,7 @@ pub mod config;
 pub mod content;
 pub mod conversation;
 pub mod dialogue;
+pub mod encoder;
 pub mod eval;
 pub mod handoff;
 pub mod http;

@@ -19,6 +19,8 @@ use crate::store::{SqliteStore, StoreError};
 pub enum StartError {
     #[error(transparent)]
     Knowledge(#[from] KnowledgeError),
+    #[error("cannot load the sentence encoder: {0}")]
+    Encoder(#[from] crate::encoder::EncoderError),
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -47,7 +49,8 @@ impl Application {
             let config = config.clone();
             tokio::task::spawn_blocking(move || {
                 crate::kb::analyzer::warm_up();
-                Knowledge::load(&config)
+                let encoder = crate::encoder::Encoder::from_config(&config)?;
+                Knowledge::load(&config, encoder).map_err(StartError::from)
             })
             .await
             .map_err(|e| StartError::Task(e.to_string()))??
@@ -60,6 +63,7 @@ impl Application {
             faqs = knowledge.index.len(),
             intents = knowledge.content.intents.len(),
             classifier = ?knowledge.classifier.provenance,
+            encoder = knowledge.encoder.as_ref().map(|e| e.model.name()).unwrap_or("none"),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "knowledge loaded"
         );

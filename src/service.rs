@@ -26,6 +26,7 @@ use crate::conversation::{
     TurnRecord, now_ms,
 };
 use crate::dialogue::{self, Facts, PlannedReply, phrases};
+use crate::encoder::EncoderError;
 use crate::handoff::{
     Escalation, EscalationReason, Handoff, HandoffStatus, Priority, build_context,
 };
@@ -44,6 +45,9 @@ pub enum ServiceError {
     Invalid(String),
     #[error("the conversation is busy; retry")]
     Contended,
+    /// The understanding pipeline is saturated (the encoder's queue is full).
+    #[error("the bot is at capacity; retry shortly")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -433,6 +437,15 @@ impl ConversationService {
 
         let knowledge = self.knowledge();
         let config = self.inner.config.clone();
+        // The encoder runs on its own threads; a full queue fails fast rather than queueing
+        // without bound. Nothing has been stored yet, so a retry is safe.
+        let vector = knowledge
+            .embed_message(&normalize(text))
+            .await
+            .map_err(|e| match e {
+                EncoderError::Busy => ServiceError::Busy,
+                other => ServiceError::Internal(other.to_string()),
+            })?;
         let facts = Facts::of(&c);
         let text_owned = text.to_string();
         let locale = c.locale;
@@ -443,6 +456,7 @@ impl ConversationService {
                 &config.policy,
                 config.nlu.faq_candidates,
                 &text_owned,
+                vector.as_deref(),
                 locale,
             );
             dialogue::plan(

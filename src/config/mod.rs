@@ -125,6 +125,15 @@ pub struct NluConfig {
     pub faq_candidates: usize,
     /// Where trained models are cached; default `<data_dir>/models`.
     pub cache_dir: Option<PathBuf>,
+    /// The sentence encoder's directory under `models`; empty turns the encoder off. A
+    /// missing directory runs Baton on the n-gram path alone (with a warning).
+    pub encoder: String,
+    /// Threads embedding shoppers' messages; 0 = one per CPU core.
+    pub encoder_workers: usize,
+    /// Messages waiting for the encoder at most; more are refused with 429.
+    pub encoder_queue: usize,
+    /// Messages embedded together in one forward pass at most.
+    pub encoder_batch: usize,
 }
 
 impl Default for NluConfig {
@@ -136,6 +145,10 @@ impl Default for NluConfig {
             seed: 7,
             faq_candidates: 5,
             cache_dir: None,
+            encoder: "all-MiniLM-L6-v2".into(),
+            encoder_workers: 0,
+            encoder_queue: 256,
+            encoder_batch: 16,
         }
     }
 }
@@ -272,6 +285,11 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError::Value(e.to_string()))?;
         Ok(())
+    }
+
+    /// The sentence encoder's directory, when one is configured.
+    pub fn encoder_dir(&self) -> Option<PathBuf> {
+        (!self.nlu.encoder.trim().is_empty()).then(|| self.models.join(self.nlu.encoder.trim()))
     }
 
     /// Where trained models are cached.

@@ -267,6 +267,7 @@ mod tests {
             lang: Lang::Zh,
             question: id.into(),
             bm25: 1.0,
+            similarity: None,
             confidence,
         }
     }

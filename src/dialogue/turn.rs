@@ -45,21 +45,23 @@ pub struct Plan {
     pub topic_skill: Option<String>,
 }
 
-/// Classifies and retrieves. `fallback` is the language to assume when the text has no
-/// letters (the conversation's locale).
+/// Classifies and retrieves. `vector` is the message's encoder vector
+/// ([`Knowledge::embed_message`]), when the snapshot uses one. `fallback` is the language to
+/// assume when the text has no letters (the conversation's locale).
 pub fn analyze(
     knowledge: &Knowledge,
     policy: &PolicyConfig,
     faq_candidates: usize,
     text: &str,
+    vector: Option<&[f32]>,
     fallback: Lang,
 ) -> Analysis {
     let normalized = normalize(text);
     let lang = Lang::detect(&normalized, fallback);
-    let intent = knowledge.classifier.classify(&normalized);
+    let intent = knowledge.classifier.classify(&normalized, vector);
     let faq_hits = knowledge
         .index
-        .search(&normalized, faq_candidates)
+        .search(&normalized, faq_candidates, vector)
         .unwrap_or_else(|e| {
             // The index is in memory and immutable; a failure here is a bug, not bad input.
             tracing::error!(error = %e, "FAQ search failed; answering without FAQ candidates");

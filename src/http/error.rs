@@ -32,6 +32,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("the request took too long")]
     Timeout,
     #[error("internal error")]
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -89,6 +92,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Contended => {
                 ApiError::Conflict("the conversation is busy; retry the request".into())
             }
+            ServiceError::Busy => ApiError::TooManyRequests(
+                "the bot is at capacity; retry the same message (same client_msg_id) shortly"
+                    .into(),
+            ),
             ServiceError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)) => {
                 ApiError::Unavailable("the database is busy; retry shortly".into())
             }

@@ -246,10 +246,18 @@ fn bucket_count(train: &[Example]) -> u32 {
     ((distinct.len() * 2).next_power_of_two() as u32).clamp(1 << 12, 1 << 18)
 }
 
-fn stratified_split(train: &[Example], classes: usize, seed: u64) -> (Vec<Example>, Vec<Example>) {
-    let mut by_class: Vec<Vec<&Example>> = vec![Vec::new(); classes];
-    for ex in train {
-        by_class[ex.label].push(ex);
+/// Splits example indices into a fitting part and a held-out tenth, class by class, so
+/// every class with enough examples is represented in both.
+pub fn stratified_indices(
+    train: &[Example],
+    classes: usize,
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, ex) in train.iter().enumerate() {
+        if let Some(group) = by_class.get_mut(ex.label) {
+            group.push(i);
+        }
     }
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED);
     let (mut fit_part, mut held_out) = (Vec::new(), Vec::new());
@@ -261,15 +269,36 @@ fn stratified_split(train: &[Example], classes: usize, seed: u64) -> (Vec<Exampl
         } else {
             0
         };
-        for (i, ex) in group.into_iter().enumerate() {
-            if i < hold {
-                held_out.push(ex.clone());
+        for (k, i) in group.into_iter().enumerate() {
+            if k < hold {
+                held_out.push(i);
             } else {
-                fit_part.push(ex.clone());
+                fit_part.push(i);
             }
         }
     }
     (fit_part, held_out)
+}
+
+fn stratified_split(train: &[Example], classes: usize, seed: u64) -> (Vec<Example>, Vec<Example>) {
+    let (fit_part, held_out) = stratified_indices(train, classes, seed);
+    let pick = |idx: Vec<usize>| idx.into_iter().map(|i| train[i].clone()).collect();
+    (pick(fit_part), pick(held_out))
+}
+
+/// Trains on all of `train` with no calibration (temperature 1, threshold 0).
+pub fn fit_only(
+    train: &[Example],
+    labels: &[String],
+    params: &TrainParams,
+) -> Result<IntentModel, NluError> {
+    if labels.len() < 2 {
+        return Err(NluError::Training("at least two labels are needed".into()));
+    }
+    if train.is_empty() {
+        return Err(NluError::Training("no training examples".into()));
+    }
+    fit(train, labels, bucket_count(train), params)
 }
 
 fn fit(

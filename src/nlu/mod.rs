@@ -1,22 +1,30 @@
 //! Understanding a shopper's message: normalisation, language, and the intent classifier.
 //!
-//! Data flow: raw text → [`normalize`] → [`IntentClassifier::classify`] → an
-//! [`IntentPrediction`] (label, calibrated confidence, out-of-scope flag, runners-up).
-//! The classifier is trained from the `intents/` examples ([`IntentClassifier::train_cached`]);
-//! a trained model is cached in the data directory under a hash of everything that shaped it,
-//! so an unchanged intent set is never retrained.
+//! Data flow: raw text → [`normalize`] → (with the encoder, the message's vector) →
+//! [`IntentClassifier::classify`] → an [`IntentPrediction`] (label, calibrated confidence,
+//! out-of-scope flag, runners-up). The classifier ([`ensemble`]) mixes the hashed n-gram model
+//! ([`classifier`]) with a dense head over encoder vectors ([`dense`]). It is trained from the
+//! `intents/` examples ([`IntentClassifier::train_cached`]) and cached in the data directory
+//! under a hash of everything that shaped it, so an unchanged intent set is never retrained.
 
 pub mod classifier;
+pub mod dense;
+pub mod ensemble;
 pub mod features;
 pub mod language;
 pub mod normalize;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use classifier::{Example, IntentModel, OOS_LABEL, TrainParams};
+pub use dense::DenseParams;
+pub use ensemble::{Ensemble, OosTarget};
+
+use crate::encoder::{Encoder, EncoderError};
 pub use language::Lang;
 pub use normalize::normalize;
 
@@ -35,6 +43,8 @@ pub enum NluError {
     Corrupt(String),
     #[error("cannot train: {0}")]
     Training(String),
+    #[error(transparent)]
+    Encoder(#[from] EncoderError),
 }
 
 impl NluError {
@@ -62,7 +72,7 @@ pub struct IntentPrediction {
 /// A trained intent classifier, ready to answer.
 #[derive(Debug, Clone)]
 pub struct IntentClassifier {
-    model: IntentModel,
+    model: Ensemble,
     /// Where the model came from: trained now or loaded from the cache.
     pub provenance: Provenance,
 }
@@ -82,11 +92,11 @@ pub struct LabelledText {
 }
 
 impl IntentClassifier {
-    pub fn from_model(model: IntentModel, provenance: Provenance) -> Self {
+    pub fn from_model(model: Ensemble, provenance: Provenance) -> Self {
         IntentClassifier { model, provenance }
     }
 
-    pub fn model(&self) -> &IntentModel {
+    pub fn model(&self) -> &Ensemble {
         &self.model
     }
 
@@ -94,18 +104,23 @@ impl IntentClassifier {
         self.model.labels()
     }
 
-    /// Classifies already-normalised text.
-    pub fn classify(&self, normalized: &str) -> IntentPrediction {
-        let probs = self.model.probabilities(normalized);
-        let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
+    /// Whether predictions use encoder vectors (the caller should pass one).
+    pub fn uses_vectors(&self) -> bool {
+        self.model.dense.is_some()
+    }
+
+    /// Classifies already-normalised text; `vector` is its encoder vector, when the
+    /// classifier has a dense head.
+    pub fn classify(&self, normalized: &str, vector: Option<&[f32]>) -> IntentPrediction {
+        let scored = self.model.score(normalized, vector);
+        let out_of_scope = self.model.is_out_of_scope(&scored);
+        let mut ranked: Vec<(usize, f32)> =
+            scored.probabilities.iter().copied().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let labels = self.model.labels();
-        let (top, confidence) = ranked[0];
-        let label = labels[top].clone();
-        let out_of_scope = label == OOS_LABEL || confidence < self.model.meta.oos_threshold;
         IntentPrediction {
-            label,
-            confidence,
+            label: labels[scored.top].clone(),
+            confidence: scored.confidence,
             out_of_scope,
             alternatives: ranked
                 .iter()
@@ -117,17 +132,20 @@ impl IntentClassifier {
     }
 
     /// Trains on `data` (labels in order of first appearance), or loads the model cached in
-    /// `cache_dir` under the hash of `data` and `params`.
+    /// `cache_dir` under the hash of `data`, `params` and the encoder. With an encoder, the
+    /// examples' vectors come from (and go to) its content cache.
     pub fn train_cached(
         data: &[LabelledText],
         params: &TrainParams,
         oos_threshold: f32,
         cache_dir: Option<&Path>,
+        encoder: Option<&Encoder>,
     ) -> Result<IntentClassifier, NluError> {
-        let key = cache_key(data, params, oos_threshold);
+        let dense_params = DenseParams::default();
+        let key = cache_key(data, params, &dense_params, oos_threshold, encoder);
         let stem = format!("intents-{key}");
         if let Some(dir) = cache_dir {
-            match IntentModel::load(dir, &stem) {
+            match Ensemble::load(dir, &stem) {
                 Ok(Some(model)) => return Ok(Self::from_model(model, Provenance::Cached)),
                 Ok(None) => {}
                 // A damaged cache is not fatal: retrain and overwrite it.
@@ -135,12 +153,38 @@ impl IntentClassifier {
             }
         }
         let (examples, labels) = to_examples(data);
-        let model = classifier::train(&examples, labels, params, None, oos_threshold)?;
+        let vectors = embed_examples(encoder, &examples)?;
+        let model = ensemble::train(
+            ensemble::Data {
+                examples: &examples,
+                vectors: vectors.as_deref(),
+            },
+            labels,
+            params,
+            &dense_params,
+            None,
+            OosTarget {
+                recall: 0.0,
+                default_threshold: oos_threshold,
+            },
+        )?;
         if let Some(dir) = cache_dir {
             model.save(dir, &stem)?;
         }
         Ok(Self::from_model(model, Provenance::Trained))
     }
+}
+
+/// Encoder vectors of normalised examples, from the content cache where possible.
+pub fn embed_examples(
+    encoder: Option<&Encoder>,
+    examples: &[Example],
+) -> Result<Option<Vec<Arc<[f32]>>>, NluError> {
+    let Some(encoder) = encoder else {
+        return Ok(None);
+    };
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    Ok(Some(encoder.embed_content(&texts)?))
 }
 
 /// Normalises texts and numbers labels in order of first appearance.
@@ -165,10 +209,20 @@ pub fn to_examples(data: &[LabelledText]) -> (Vec<Example>, Vec<String>) {
     (examples, labels)
 }
 
-fn cache_key(data: &[LabelledText], params: &TrainParams, oos_threshold: f32) -> String {
+fn cache_key(
+    data: &[LabelledText],
+    params: &TrainParams,
+    dense_params: &DenseParams,
+    oos_threshold: f32,
+    encoder: Option<&Encoder>,
+) -> String {
     let mut h = Sha256::new();
     h.update(features::FEATURE_VERSION.to_le_bytes());
     h.update(serde_json::to_vec(params).unwrap_or_default());
+    if let Some(e) = encoder {
+        h.update(e.model.fingerprint().as_bytes());
+        h.update(serde_json::to_vec(dense_params).unwrap_or_default());
+    }
     h.update(oos_threshold.to_le_bytes());
     for d in data {
         h.update(d.label.as_bytes());
@@ -216,26 +270,29 @@ mod tests {
     #[test]
     fn unchanged_data_is_not_retrained() {
         let dir = tempfile::tempdir().unwrap();
-        let a = IntentClassifier::train_cached(&data(), &params(), 0.3, Some(dir.path())).unwrap();
+        let a = IntentClassifier::train_cached(&data(), &params(), 0.3, Some(dir.path()), None)
+            .unwrap();
         assert_eq!(a.provenance, Provenance::Trained);
-        let b = IntentClassifier::train_cached(&data(), &params(), 0.3, Some(dir.path())).unwrap();
+        let b = IntentClassifier::train_cached(&data(), &params(), 0.3, Some(dir.path()), None)
+            .unwrap();
         assert_eq!(b.provenance, Provenance::Cached);
-        assert_eq!(a.classify("refund"), b.classify("refund"));
+        assert_eq!(a.classify("refund", None), b.classify("refund", None));
         let mut changed = data();
         changed[0].text = "hey".into();
-        let c = IntentClassifier::train_cached(&changed, &params(), 0.3, Some(dir.path())).unwrap();
+        let c = IntentClassifier::train_cached(&changed, &params(), 0.3, Some(dir.path()), None)
+            .unwrap();
         assert_eq!(c.provenance, Provenance::Trained);
     }
 
     #[test]
     fn prediction_ranks_and_flags() {
-        let c = IntentClassifier::train_cached(&data(), &params(), 0.0, None).unwrap();
-        let p = c.classify(&normalize("退款"));
+        let c = IntentClassifier::train_cached(&data(), &params(), 0.0, None, None).unwrap();
+        let p = c.classify(&normalize("退款"), None);
         assert_eq!(p.label, "refund");
         assert_eq!(p.alternatives.len(), 1);
         assert!(!p.out_of_scope);
         // A threshold above any probability flags everything.
-        let c = IntentClassifier::train_cached(&data(), &params(), 1.5, None).unwrap();
-        assert!(c.classify(&normalize("退款")).out_of_scope);
+        let c = IntentClassifier::train_cached(&data(), &params(), 1.5, None, None).unwrap();
+        assert!(c.classify(&normalize("退款"), None).out_of_scope);
     }
 }

@@ -6,3 +6,4 @@ mod handoff;
 mod helpers;
 mod restart;
 mod shopper;
+mod understanding;

@@ -1,0 +1,128 @@
+//! The sentence encoder in the live path: used by default when installed, optional when not,
+//! and a saturated encoder answers 429 without losing or half-storing anything.
+
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::helpers::{answered_faq, spawn_app, spawn_app_with, test_config};
+
+#[tokio::test]
+async fn the_encoder_is_used_by_default_and_records_similarity() {
+    let app = spawn_app().await;
+    let knowledge = app.service.knowledge();
+    assert!(
+        knowledge.encoder.is_some(),
+        "models/all-MiniLM-L6-v2 is installed by the README's test command"
+    );
+    assert!(knowledge.classifier.uses_vectors() && knowledge.index.uses_vectors());
+    let (id, token) = app.create(json!({"locale": "en"})).await;
+    // No word of this paraphrase is in the FAQ's question; the dense match finds it.
+    let out = app
+        .say(&id, &token, "When will the money be back on my card?")
+        .await;
+    assert_eq!(
+        answered_faq(&out).as_deref(),
+        Some("refund-time"),
+        "{out:#}"
+    );
+    // What the bot understood is stored with the message (for the agent), similarity included.
+    let stored = app
+        .service
+        .store()
+        .messages_after(&id, 0, 10)
+        .await
+        .unwrap();
+    let turn = stored[0]
+        .turn
+        .as_ref()
+        .expect("the shopper message has its analysis");
+    let best = &turn.faq_candidates[0];
+    assert_eq!(best.faq_id, "refund-time");
+    assert!(best.similarity.unwrap() > 0.5, "{best:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_model_baton_runs_on_ngrams_and_bm25() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = test_config(temp.path());
+    config.nlu.encoder = "not-installed-model".into();
+    let app = spawn_app_with(config).await;
+    assert!(app.service.knowledge().encoder.is_none());
+    let (id, token) = app.create(json!({"locale": "zh-CN"})).await;
+    let out = app.say(&id, &token, "退款多久能到账").await;
+    assert_eq!(
+        answered_faq(&out).as_deref(),
+        Some("refund-time"),
+        "{out:#}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_saturated_encoder_answers_429_and_a_retry_goes_through_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = test_config(temp.path());
+    config.nlu.encoder_workers = 1;
+    config.nlu.encoder_queue = 1;
+    config.nlu.encoder_batch = 1;
+    let app = spawn_app_with(config).await;
+    let long = "Could you tell me how returns of large furniture work? ".repeat(12);
+    let mut conversations = Vec::new();
+    for _ in 0..24 {
+        conversations.push(app.create(json!({"locale": "en"})).await);
+    }
+    let app_ref = &app;
+    let sends = conversations.iter().map(|(id, token)| {
+        let long = long.clone();
+        let app = app_ref;
+        async move {
+            let r = app.send_raw(id, token, &long, "m-1").await;
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, body)
+        }
+    });
+    let results = join_all(sends).await;
+    let refused: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, (s, _))| *s == 429)
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!refused.is_empty(), "the queue of one must overflow");
+    for (status, body) in &results {
+        match status {
+            200 | 201 => {}
+            429 => assert_eq!(body["error"], "busy", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    // A refused message was not stored; retrying it with the same id stores it exactly once.
+    for i in refused {
+        let (id, token) = &conversations[i];
+        assert_eq!(app.messages(id, token, 0).await["messages"], json!([]));
+        let mut status = 429;
+        for _ in 0..50 {
+            status = app
+                .send_raw(id, token, &long, "m-1")
+                .await
+                .status()
+                .as_u16();
+            if status != 429 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(status == 200 || status == 201, "retry: {status}");
+        app.send_raw(id, token, &long, "m-1").await;
+        let shopper_messages = app.messages(id, token, 0).await["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["author"] == "shopper")
+            .count();
+        assert_eq!(shopper_messages, 1);
+    }
+    app.stop().await;
+}
