@@ -1,13 +1,16 @@
 //! Load generator: concurrent shoppers talking to a real Baton server over HTTP.
 //!
 //! Each virtual shopper creates a conversation and sends realistic questions (Chinese and
-//! English FAQ questions, greetings, thanks) one after another, each with a fresh
-//! `client_msg_id`, until the time is up; every turn is committed to SQLite before it is
+//! English FAQ questions, greetings, thanks — each made unique by a number) one after
+//! another, each with a fresh `client_msg_id`, until the time is up; every turn is committed to SQLite before it is
 //! answered. Prints one JSON object: turns, turns per second, latency percentiles, errors.
 //!
 //! ```sh
-//! cargo bench --bench load -- --shoppers 64 --seconds 20 --synchronous full
+//! RAYON_NUM_THREADS=1 cargo bench --bench load -- --shoppers 64 --seconds 20 [--no-encoder]
 //! ```
+//!
+//! (`RAYON_NUM_THREADS=1` is what the `baton` binary sets for itself: one single-threaded
+//! forward pass per encoder worker.)
 //!
 //! By default the server runs in this process on 127.0.0.1:0 with a temporary data
 //! directory (client and server then share the machine's cores); `--url` targets a running
@@ -37,6 +40,8 @@ const QUESTIONS: &[&str] = &[
 
 struct Args {
     shoppers: usize,
+    /// Serve without the sentence encoder (n-grams and BM25 alone).
+    no_encoder: bool,
     seconds: u64,
     synchronous: Synchronous,
     url: Option<String>,
@@ -45,6 +50,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut args = Args {
         shoppers: 64,
+        no_encoder: false,
         seconds: 20,
         synchronous: Synchronous::Full,
         url: None,
@@ -72,6 +78,7 @@ fn parse_args() -> Args {
                 }
             }
             "--url" => args.url = it.next(),
+            "--no-encoder" => args.no_encoder = true,
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -111,6 +118,9 @@ async fn main() {
             };
             config.nlu.cache_dir = Some(root.join("target").join("bench-model-cache"));
             config.store.synchronous = args.synchronous;
+            if args.no_encoder {
+                config.nlu.encoder = String::new();
+            }
             config.store.max_connections = 16;
             let app = Application::build(config).await.expect("server starts");
             let base = format!("http://{}", app.local_addr());
@@ -158,7 +168,13 @@ async fn main() {
             let mut mine = Vec::new();
             let mut turn = 0usize;
             while Instant::now() < deadline {
-                let text = QUESTIONS[(shopper + turn) % QUESTIONS.len()];
+                // A number makes every message unique, as real messages are: no cached
+                // embedding can answer for the encoder.
+                let text = format!(
+                    "{} {}",
+                    QUESTIONS[(shopper + turn) % QUESTIONS.len()],
+                    shopper * 100_000 + turn
+                );
                 let t = Instant::now();
                 let r = client
                     .post(format!("{base}/v1/conversations/{id}/messages"))
@@ -194,6 +210,7 @@ async fn main() {
         "shoppers": args.shoppers,
         "seconds": elapsed,
         "synchronous": format!("{:?}", args.synchronous).to_lowercase(),
+        "encoder": !args.no_encoder,
         "turns": l.len(),
         "turns_per_second": l.len() as f64 / elapsed,
         "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
