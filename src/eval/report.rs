@@ -349,6 +349,7 @@ fn plot_histogram(path: &Path, bins: &[Bin]) -> PlotResult {
         .configure_mesh()
         .x_desc("confidence")
         .y_desc("test messages")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .label_style(("sans-serif", 15))
         .draw()?;
     type Span = fn(&Bin) -> (usize, usize);

@@ -112,3 +112,146 @@ fn unknown_configuration_keys_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("answer_treshold"));
 }
+
+/// `baton eval` with the encoder: the report directory gets its JSON and both plots, and
+/// `eval kb` puts BM25 alone beside the hybrid.
+#[test]
+fn eval_writes_the_report_and_compares_with_bm25() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lines: &[serde_json::Value]| {
+        let body: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        std::fs::write(dir.path().join(name), body.join("\n")).unwrap();
+        dir.path().join(name)
+    };
+    let mk = |t: &str, l: &str| serde_json::json!({"text": t, "label": l});
+    let mut train = Vec::new();
+    for (label, texts) in [
+        (
+            "track",
+            [
+                "where is my order",
+                "track my parcel",
+                "has my package shipped",
+                "order status please",
+                "when will my delivery arrive",
+                "where's my stuff",
+            ],
+        ),
+        (
+            "refund",
+            [
+                "i want a refund",
+                "give me my money back",
+                "refund my purchase",
+                "how do i get reimbursed",
+                "return the money to my card",
+                "can i get a refund",
+            ],
+        ),
+    ] {
+        train.extend(texts.iter().map(|t| mk(t, label)));
+    }
+    let train = write("train.jsonl", &train);
+    let valid = write(
+        "valid.jsonl",
+        &[
+            mk("where is my parcel now", "track"),
+            mk("money back please", "refund"),
+            mk("what is the weather like", "oos"),
+            mk("tell me a joke", "oos"),
+        ],
+    );
+    let test = write(
+        "test.jsonl",
+        &[
+            mk("track my order", "track"),
+            mk("i need a refund", "refund"),
+            mk("who won the game", "oos"),
+        ],
+    );
+    let report = dir.path().join("report");
+    let cache = dir.path().join("cache");
+    let out = baton()
+        .args(["eval", "intents", "--train"])
+        .arg(&train)
+        .arg("--valid")
+        .arg(&valid)
+        .arg("--test")
+        .arg(&test)
+        .arg("--report")
+        .arg(&report)
+        .arg("--encoder")
+        .arg(repo().join("models/all-MiniLM-L6-v2"))
+        .arg("--embedding-cache")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["in_scope_accuracy"], 1.0, "{summary:#}");
+    assert!(
+        summary["model"]
+            .as_str()
+            .unwrap()
+            .contains("all-MiniLM-L6-v2")
+    );
+    let details: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert!(!details["validation_sweep"].as_array().unwrap().is_empty());
+    assert_eq!(
+        details["per_intent"].as_array().unwrap().len(),
+        3,
+        "track, refund, oos"
+    );
+    for png in ["sweep.png", "confidence.png"] {
+        let bytes = std::fs::read(report.join(png)).unwrap();
+        assert_eq!(&bytes[..4], b"\x89PNG", "{png}");
+    }
+
+    let faqs = write(
+        "faqs.jsonl",
+        &[
+            serde_json::json!({"id": "refund-time", "question": "How long does a refund take?", "answer": "3 days", "lang": "en"}),
+            serde_json::json!({"id": "shipping", "question": "Do you ship abroad?", "answer": "Yes", "lang": "en"}),
+        ],
+    );
+    let queries = write(
+        "queries.jsonl",
+        &[
+            serde_json::json!({"query": "when will the money be back on my card", "id": "refund-time"}),
+        ],
+    );
+    let out = baton()
+        .args(["eval", "kb", "--faqs"])
+        .arg(&faqs)
+        .arg("--queries")
+        .arg(&queries)
+        .arg("--encoder")
+        .arg(repo().join("models/all-MiniLM-L6-v2"))
+        .arg("--embedding-cache")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kb: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(kb["recall@1"], 1.0, "{kb:#}");
+    assert!(kb["bm25"]["recall@1"].is_number(), "{kb:#}");
+
+    // A missing model is an error for eval: it must measure what it says it measures.
+    let out = baton()
+        .args(["eval", "kb", "--faqs"])
+        .arg(&faqs)
+        .arg("--queries")
+        .arg(&queries)
+        .arg("--encoder")
+        .arg(dir.path().join("no-such-model"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("models/install.sh"));
+}
