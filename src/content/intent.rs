@@ -21,6 +21,11 @@ pub enum Action {
     Reply,
     /// Say the reply and hand the conversation to a person.
     Escalate,
+    /// Examples of what the shop's bot does not handle (weather, jokes, trivia …). The
+    /// classifier learns them as out of scope, so such a message is treated as not
+    /// understood instead of being mistaken for the nearest shop intent. No reply needed.
+    #[serde(rename = "out_of_scope")]
+    OutOfScope,
 }
 
 /// Queue priority an escalation starts with.
@@ -61,7 +66,7 @@ impl Priority {
 }
 
 /// Text in both languages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bilingual<T> {
     pub zh: T,
@@ -96,6 +101,8 @@ pub struct Intent {
     #[serde(default)]
     pub faqs: Vec<String>,
     pub examples: Bilingual<Vec<String>>,
+    /// Required except for action `out_of_scope`.
+    #[serde(default)]
     pub replies: Bilingual<String>,
 }
 
@@ -160,7 +167,7 @@ pub fn parse_intent(
                 ));
             }
         }
-        if intent.replies.get(lang).trim().is_empty() {
+        if intent.action != Action::OutOfScope && intent.replies.get(lang).trim().is_empty() {
             errors.push(Diagnostic::error(
                 path,
                 at("replies:"),
@@ -216,6 +223,29 @@ mod tests {
         let d = parse_intent(Path::new("intents/return_request.yaml"), &bad).unwrap_err();
         assert_eq!(d[0].line, Some(2));
         assert!(d[0].message.contains("dance"), "{}", d[0].message);
+    }
+
+    #[test]
+    fn out_of_scope_examples_need_no_replies_but_others_do() {
+        let no_replies = |action: &str| {
+            let body = file(20).replace("action: faq", &format!("action: {action}"));
+            body[..body.find("replies:").unwrap()].to_string()
+        };
+        let (intent, _) = parse_intent(
+            Path::new("intents/return_request.yaml"),
+            &no_replies("out_of_scope"),
+        )
+        .unwrap();
+        assert_eq!(intent.action, Action::OutOfScope);
+        let d = parse_intent(
+            Path::new("intents/return_request.yaml"),
+            &no_replies("reply"),
+        )
+        .unwrap_err();
+        assert!(
+            d.iter().any(|d| d.message.contains("reply is empty")),
+            "{d:?}"
+        );
     }
 
     #[test]

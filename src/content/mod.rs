@@ -38,7 +38,12 @@ impl Content {
                     .chain(&intent.examples.en)
                     .map(|text| LabelledText {
                         text: text.clone(),
-                        label: intent.id.clone(),
+                        // Out-of-scope examples of every file form the one reserved class.
+                        label: if intent.action == Action::OutOfScope {
+                            crate::nlu::OOS_LABEL.to_string()
+                        } else {
+                            intent.id.clone()
+                        },
                     })
             })
             .collect()
@@ -369,6 +374,26 @@ mod tests {
         write(d.path(), "intents/one.yaml", &intent("one", "first", "a"));
         write(d.path(), "intents/two.yaml", &intent("two", "second", "b"));
         d
+    }
+
+    #[test]
+    fn out_of_scope_examples_train_the_reserved_label() {
+        let d = tree();
+        write(
+            d.path(),
+            "intents/chitchat.yaml",
+            "id: chitchat\naction: out_of_scope\nskill: general\nexamples:\n  zh: [今天天气怎么样]\n  en: [tell me a joke]\n",
+        );
+        let report = load(&d.path().join("kb"), &d.path().join("intents"));
+        assert!(!report.has_errors(), "{:?}", report.diagnostics);
+        let data = report.content.training_data();
+        let oos: Vec<&str> = data
+            .iter()
+            .filter(|t| t.label == crate::nlu::OOS_LABEL)
+            .map(|t| t.text.as_str())
+            .collect();
+        assert_eq!(oos, ["今天天气怎么样", "tell me a joke"]);
+        assert!(data.iter().all(|t| t.label != "chitchat"));
     }
 
     #[test]

@@ -117,6 +117,9 @@ pub fn decide(s: &Signals<'_>, facts: &Facts, p: &PolicyConfig) -> Decision {
                     intent: intent.id.clone(),
                 };
             }
+            // Never reached: out-of-scope examples train the `oos` label, which has no
+            // definition; fall through to the not-understood rules if it ever is.
+            Action::OutOfScope => {}
             Action::Escalate => {
                 let reason = intent
                     .escalation_reason

@@ -126,3 +126,32 @@ async fn a_saturated_encoder_answers_429_and_a_retry_goes_through_once() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn questions_outside_the_shop_are_not_answered_as_shop_questions() {
+    let app = spawn_app().await;
+    for (locale, text) in [
+        ("zh-CN", "今天天气怎么样"),
+        ("zh-CN", "给我讲个笑话吧"),
+        ("en", "what is the capital of italy"),
+    ] {
+        let (id, token) = app.create(json!({ "locale": locale })).await;
+        let out = app.say(&id, &token, text).await;
+        assert_eq!(answered_faq(&out), None, "{text}: {out:#}");
+        let stored = app
+            .service
+            .store()
+            .messages_after(&id, 0, 10)
+            .await
+            .unwrap();
+        let turn = stored[0].turn.as_ref().unwrap();
+        let intent = turn.intent.as_ref().unwrap();
+        assert!(intent.out_of_scope, "{text}: {intent:?}");
+        assert_eq!(
+            turn.decision,
+            baton::conversation::DecisionKind::Clarify,
+            "{text}"
+        );
+    }
+    app.stop().await;
+}
