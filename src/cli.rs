@@ -146,15 +146,10 @@ impl EncoderArgs {
             .embedding_cache
             .clone()
             .unwrap_or_else(|| config.model_cache_dir());
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Some(crate::encoder::Encoder::load(
             &dir,
             Some(&cache),
-            crate::encoder::PoolOptions {
-                workers,
-                queue: 1,
-                max_batch: 1,
-            },
+            crate::encoder::Encoder::pool_options(config),
         )?))
     }
 }

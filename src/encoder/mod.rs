@@ -85,17 +85,21 @@ impl Encoder {
         let Some(dir) = config.encoder_dir() else {
             return Ok(None);
         };
+        let cache = config.model_cache_dir();
+        Ok(Self::load_optional(&dir, Some(&cache), Self::pool_options(config))?.map(Arc::new))
+    }
+
+    /// The pool sizing `config` asks for (0 workers = one per core).
+    pub fn pool_options(config: &crate::config::Config) -> PoolOptions {
         let workers = match config.nlu.encoder_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let options = PoolOptions {
+        PoolOptions {
             workers,
             queue: config.nlu.encoder_queue,
             max_batch: config.nlu.encoder_batch,
-        };
-        let cache = config.model_cache_dir();
-        Ok(Self::load_optional(&dir, Some(&cache), options)?.map(Arc::new))
+        }
     }
 
     /// Embeds content texts (FAQ phrasings, intent examples), reusing cached vectors.
