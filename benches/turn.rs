@@ -61,7 +61,6 @@ const MESSAGES: [(&str, &str); 4] = [
 fn bench_turn(c: &mut Criterion) {
     baton::kb::analyzer::warm_up();
     let config = Config::default();
-    let now = jiff::Timestamp::now();
     let facts = Facts::default();
     let mut variants = vec![("ngram_bm25", knowledge(&config, None))];
     if let Some(e) = encoder() {
@@ -85,14 +84,7 @@ fn bench_turn(c: &mut Criterion) {
                         vector.as_deref(),
                         Lang::Zh,
                     );
-                    black_box(dialogue::plan(
-                        k,
-                        &config.policy,
-                        &config.hours,
-                        now,
-                        analysis,
-                        &facts,
-                    ))
+                    black_box(dialogue::plan(k, &config.policy, analysis, &facts))
                 })
             });
         }

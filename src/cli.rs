@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{CliOverrides, Config};
 use crate::content::{self, Diagnostic};
+use crate::dialogue::turn::{Availability, handoff_notice};
 use crate::dialogue::{self, Facts};
 use crate::eval;
 use crate::knowledge::{Knowledge, KnowledgeError, train_params};
@@ -67,6 +68,37 @@ pub enum Command {
     /// Measure understanding on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Manage agents (works while the server runs: same database).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+        /// Directory of the database.
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Add an agent; prints the token (shown once) alone on the last line.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Skill groups, comma-separated (e.g. orders,after_sales).
+        #[arg(long)]
+        skills: String,
+        /// Conversations the agent takes at once.
+        #[arg(long, default_value_t = 3)]
+        max_chats: u32,
+    },
+    /// List agents.
+    List,
+    /// Disable an agent: their token stops working and their conversations return to the queue.
+    Disable { name: String },
+    /// Enable a disabled agent again.
+    Enable { name: String },
+    /// Issue a new token; the old one stops working. Prints the token alone on the last line.
+    Rotate { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,6 +257,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Agent { command, data_dir } => {
+            let paths = PathArgs {
+                data_dir,
+                ..Default::default()
+            };
+            let config = load_config(file, &overrides(None, &paths))?;
+            agent_command(&config, command)
+        }
         Command::Eval(cmd) => {
             let config = load_config(file, &CliOverrides::default())?;
             let report = match cmd {
@@ -277,6 +317,114 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitCode> {
+    use crate::desk::agents::{self, AgentPatch, NewAgent};
+    use crate::store::{SqliteStore, Store};
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
+        let now = crate::conversation::now_ms();
+        let audit = |action: &str, detail: serde_json::Value| {
+            crate::handoff::AuditEntry::new(now, "admin:cli", action, None, detail)
+        };
+        let result: anyhow::Result<()> = async {
+            match command {
+                AgentCommand::Add {
+                    name,
+                    skills,
+                    max_chats,
+                } => {
+                    let new = NewAgent {
+                        name,
+                        skills: agents::parse_skills(&skills),
+                        max_chats,
+                    };
+                    let (agent, token) = agents::add(&store, new, now).await?;
+                    store
+                        .append_audit(&[audit(
+                            "agent_add",
+                            serde_json::json!({"agent_id": agent.id, "name": agent.name}),
+                        )])
+                        .await?;
+                    println!(
+                        "added agent {} (skills {}, up to {} chats). Token, shown once:",
+                        agent.name,
+                        agent.skills.join(","),
+                        agent.max_chats
+                    );
+                    println!("{token}");
+                }
+                AgentCommand::List => {
+                    println!(
+                        "{:<24} {:<9} {:<9} {:>5}  skills",
+                        "name", "status", "enabled", "chats"
+                    );
+                    for a in store.agents().await? {
+                        println!(
+                            "{:<24} {:<9} {:<9} {:>5}  {}",
+                            a.name,
+                            a.status.as_str(),
+                            if a.disabled { "no" } else { "yes" },
+                            a.max_chats,
+                            a.skills.join(",")
+                        );
+                    }
+                }
+                AgentCommand::Disable { name } => {
+                    let patch = AgentPatch {
+                        disabled: Some(true),
+                        ..Default::default()
+                    };
+                    let a = agents::update(&store, &name, patch, now).await?;
+                    store
+                        .append_audit(&[audit(
+                            "agent_update",
+                            serde_json::json!({"name": a.name, "disabled": true}),
+                        )])
+                        .await?;
+                    println!(
+                        "disabled {}; a running server moves their conversations back to the queue",
+                        a.name
+                    );
+                }
+                AgentCommand::Enable { name } => {
+                    let patch = AgentPatch {
+                        disabled: Some(false),
+                        ..Default::default()
+                    };
+                    let a = agents::update(&store, &name, patch, now).await?;
+                    store
+                        .append_audit(&[audit(
+                            "agent_update",
+                            serde_json::json!({"name": a.name, "disabled": false}),
+                        )])
+                        .await?;
+                    println!("enabled {}", a.name);
+                }
+                AgentCommand::Rotate { name } => {
+                    let (a, token) = agents::rotate(&store, &name, now).await?;
+                    store
+                        .append_audit(&[audit(
+                            "agent_rotate",
+                            serde_json::json!({"agent_id": a.id}),
+                        )])
+                        .await?;
+                    println!(
+                        "new token for {}, shown once (the old one no longer works):",
+                        a.name
+                    );
+                    println!("{token}");
+                }
+            }
+            Ok(())
+        }
+        .await;
+        store.close().await;
+        result?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn serve(config: Config) -> anyhow::Result<ExitCode> {
@@ -378,14 +526,18 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
             vector.as_deref(),
             lang,
         );
-        let plan = dialogue::plan(
-            &knowledge,
-            &config.policy,
-            &config.hours,
-            jiff::Timestamp::now(),
-            analysis,
-            &facts,
-        );
+        let mut plan = dialogue::plan(&knowledge, &config.policy, analysis, &facts);
+        if let Some(esc) = &plan.escalation {
+            // No agents in a terminal chat: only business hours decide what the shopper hears.
+            let now = jiff::Timestamp::now();
+            let availability = Availability::from_hours(&config.hours, &esc.skill, now);
+            plan.replies.push(handoff_notice(
+                &config.hours,
+                &esc.skill,
+                availability,
+                plan.turn.lang,
+            ));
+        }
         let intent = plan.turn.intent.as_ref();
         let best_faq = plan.turn.faq_candidates.first();
         writeln!(

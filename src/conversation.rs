@@ -136,6 +136,35 @@ pub enum DecisionKind {
     Escalate,
     /// A person holds the conversation; the bot stayed silent.
     Silent,
+    /// Written by an agent.
+    Agent,
+    /// A notice from Baton about the handoff (see [`Notice`]).
+    Notice,
+}
+
+/// What a system notice is about, so clients can render it (a rating form, a leave-a-message
+/// form, the agent's name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// Joined the queue; an agent is on duty.
+    Queued,
+    /// Joined the queue, but nobody is online right now: wait, or leave a message.
+    NoAgentOnline,
+    /// Outside business hours: not queued; leave a message, the bot keeps answering.
+    OffHours,
+    /// An agent took the conversation.
+    Assigned,
+    /// Moved to another group or agent.
+    Transferred,
+    /// The agent resolved it: please rate 1–5.
+    Resolved,
+    /// Back with the bot.
+    ReturnedToBot,
+    /// The shopper's message for the team was received.
+    TicketReceived,
+    /// Thanks for the rating.
+    Rated,
 }
 
 /// Everything one shopper turn computed; stored with the shopper's message.
@@ -163,6 +192,35 @@ pub struct ReplyMeta {
     pub intent: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub suggestions: Vec<Suggestion>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub notice: Option<Notice>,
+    /// The agent who wrote the message, or who took the conversation.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent_name: Option<String>,
+    /// The client should offer a leave-a-message form (nobody can answer soon).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub leave_message: bool,
+}
+
+impl ReplyMeta {
+    pub fn new(kind: DecisionKind) -> ReplyMeta {
+        ReplyMeta {
+            kind,
+            faq_id: None,
+            intent: None,
+            suggestions: Vec::new(),
+            notice: None,
+            agent_name: None,
+            leave_message: false,
+        }
+    }
+
+    pub fn notice(notice: Notice) -> ReplyMeta {
+        ReplyMeta {
+            notice: Some(notice),
+            ..ReplyMeta::new(DecisionKind::Notice)
+        }
+    }
 }
 
 /// A stored message.

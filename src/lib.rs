@@ -7,7 +7,11 @@
 //!     ▲             │                        └─► kb (FAQ retrieval, tantivy + jieba)
 //!     │             │       dialogue::decide (pure handoff rules) ─► dialogue::plan (wording)
 //!     │             ▼
-//!     └──────── store (SQLite; every message durable before the reply) ─► handoff records
+//!     │     store (SQLite; every message durable before the reply) ─► handoff records
+//!     │             ▲
+//!     │           desk (agents: routing, offers, SLAs, actions) ◄── clock, dispatcher
+//!     │             │
+//!     └── realtime (WebSocket fan-out to shoppers and agents, after each commit)
 //! ```
 //!
 //! - [`config`]: defaults < TOML < `BATON_*` env < CLI flags, unknown keys rejected.
@@ -20,7 +24,10 @@
 //! - [`kb`]: the FAQ index and its calibrated confidence.
 //! - [`knowledge`]: one immutable snapshot of content + models, swapped atomically.
 //! - [`dialogue`]: one turn — analysis, the handoff rules, the reply.
-//! - [`handoff`]: escalation reasons, priorities and the context an agent starts from.
+//! - [`handoff`]: escalation records, agents, the routing rules and the agent's view (pure).
+//! - [`desk`]: the human side at run time — agent authentication, presence, the dispatcher
+//!   (offers, SLAs, queue positions) and agents' actions.
+//! - [`realtime`]: the event channels WebSockets read; [`clock`]: the time every rule reads.
 //! - [`conversation`]: the domain types that are stored and served.
 //! - [`service`]: the application layer — authorisation, idempotency, ordering, durability.
 //! - [`store`]: the storage interface and its SQLite implementation.
@@ -29,9 +36,11 @@
 //! - [`eval`]: `baton eval` on public datasets; [`cli`]: the command line.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod content;
 pub mod conversation;
+pub mod desk;
 pub mod dialogue;
 pub mod encoder;
 pub mod eval;
@@ -41,6 +50,7 @@ pub mod kb;
 pub mod knowledge;
 pub mod nlu;
 pub mod pii;
+pub mod realtime;
 pub mod server;
 pub mod service;
 pub mod store;

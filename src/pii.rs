@@ -113,26 +113,48 @@ fn mask_value(kind: EntityKind, value: &str) -> String {
     }
 }
 
-/// Every entity in `text`, in order of appearance, with personal data masked.
-pub fn find_entities(text: &str) -> Vec<Entity> {
-    let mut found: Vec<(usize, usize, Entity)> = Vec::new();
+/// Where each entity in `text` is, in order of appearance.
+fn spans(text: &str) -> Vec<(usize, usize, EntityKind)> {
+    let mut found: Vec<(usize, usize, EntityKind)> = Vec::new();
     for p in PATTERNS.iter() {
         for m in p.re.find_iter(text) {
             let overlaps = found.iter().any(|(s, e, _)| m.start() < *e && *s < m.end());
             if !overlaps {
-                found.push((
-                    m.start(),
-                    m.end(),
-                    Entity {
-                        kind: p.kind,
-                        masked: mask_value(p.kind, m.as_str()),
-                    },
-                ));
+                found.push((m.start(), m.end(), p.kind));
             }
         }
     }
     found.sort_by_key(|(s, _, _)| *s);
-    found.into_iter().map(|(_, _, e)| e).collect()
+    found
+}
+
+/// Every entity in `text`, in order of appearance, with personal data masked.
+pub fn find_entities(text: &str) -> Vec<Entity> {
+    spans(text)
+        .into_iter()
+        .map(|(s, e, kind)| Entity {
+            kind,
+            masked: mask_value(kind, &text[s..e]),
+        })
+        .collect()
+}
+
+/// Every entity with its unmasked value, for an agent who explicitly opens them (the
+/// caller audits that).
+pub fn reveal_entities(text: &str) -> Vec<(Entity, String)> {
+    spans(text)
+        .into_iter()
+        .map(|(s, e, kind)| {
+            let value = &text[s..e];
+            (
+                Entity {
+                    kind,
+                    masked: mask_value(kind, value),
+                },
+                value.to_string(),
+            )
+        })
+        .collect()
 }
 
 /// `text` with every piece of personal data masked; safe for logs and summaries.

@@ -1,18 +1,24 @@
 //! Starting and stopping Baton: [`Application::build`] turns a [`Config`] into a bound,
-//! ready server (knowledge loaded, database migrated); [`Application::run_until`] serves
-//! until the given shutdown future completes, then drains requests and closes the database.
-//! Tests call exactly this with port 0 and a temporary data directory.
+//! ready server (knowledge loaded, database migrated, agents loaded); [`Application::run_until`]
+//! serves and runs the dispatcher until the given shutdown future completes, then drains
+//! requests, closes every WebSocket (axum's graceful shutdown does not wait for upgraded
+//! connections, so they are tracked here), stops the dispatcher and closes the database.
+//! Tests call exactly this with port 0, a temporary data directory and a manual clock.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::desk::Desk;
 use crate::http::{AppState, router};
 use crate::knowledge::{Knowledge, KnowledgeError};
-use crate::service::ConversationService;
+use crate::service::{ConversationService, Wiring};
 use crate::store::{SqliteStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,17 +37,25 @@ pub enum StartError {
     },
     #[error("start-up task failed: {0}")]
     Task(String),
+    #[error("cannot load agents: {0}")]
+    Agents(#[from] crate::service::ServiceError),
 }
 
 /// A server that is ready to run.
 pub struct Application {
     listener: TcpListener,
     service: ConversationService,
+    desk: Desk,
     store: SqliteStore,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// As [`Application::build`], with the clock every rule reads (tests pass a manual one).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Application, StartError> {
         let config = Arc::new(config);
         let started = std::time::Instant::now();
         // Training and indexing are CPU work; the runtime stays free meanwhile.
@@ -74,11 +88,15 @@ impl Application {
                 addr: config.addr,
                 source,
             })?;
+        let wiring = Wiring::new(&config, clock);
         let service =
-            ConversationService::new(Arc::new(store.clone()), Arc::new(knowledge), config);
+            ConversationService::new(Arc::new(store.clone()), Arc::new(knowledge), config, wiring);
+        let desk = Desk::new(service.clone());
+        desk.refresh_agents().await?;
         Ok(Application {
             listener,
             service,
+            desk,
             store,
         })
     }
@@ -94,6 +112,10 @@ impl Application {
         &self.service
     }
 
+    pub fn desk(&self) -> &Desk {
+        &self.desk
+    }
+
     /// Serves until `shutdown` completes; in-flight requests finish first.
     pub async fn run_until(
         self,
@@ -101,12 +123,32 @@ impl Application {
     ) -> std::io::Result<()> {
         let addr = self.local_addr();
         tracing::info!(%addr, "Baton is listening");
+        let stop = CancellationToken::new();
+        let sockets = TaskTracker::new();
+        let dispatcher = tokio::spawn(self.desk.clone().run(stop.child_token()));
         let app = router(AppState {
             service: self.service.clone(),
+            desk: self.desk.clone(),
+            sockets: sockets.clone(),
+            stop: stop.clone(),
         });
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let stop_on_shutdown = stop.clone();
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Sockets see this and close with "going away"; clients reconnect elsewhere.
+            stop_on_shutdown.cancel();
+        })
+        .await?;
+        stop.cancel();
+        sockets.close();
+        sockets.wait().await;
+        if let Err(e) = dispatcher.await {
+            tracing::error!(error = %e, "dispatcher task failed");
+        }
         self.store.close().await;
         tracing::info!("Baton stopped");
         Ok(())

@@ -7,7 +7,12 @@
 //! 3. answer a repeated `client_msg_id` from the store, never by running the turn again;
 //! 4. run the bot off the async runtime (`spawn_blocking`), against one knowledge snapshot;
 //! 5. commit the shopper message, the replies, the new state and any handoff in one
-//!    transaction — and only then return.
+//!    transaction — and only then return;
+//! 6. publish what was committed to the open sockets ([`Hub`]) and wake the dispatcher when
+//!    a conversation joined the queue.
+//!
+//! Agents' actions (in [`crate::desk`]) change conversations through [`ConversationService::apply`],
+//! under the same lock and with the same commit-then-publish order.
 
 use std::sync::Arc;
 
@@ -18,20 +23,25 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::{
-    Author, Conversation, ConversationState, Customer, DecisionKind, Message, ReplyMeta,
-    TurnRecord, now_ms,
+    Author, Conversation, ConversationState, Customer, DecisionKind, Message, Notice, ReplyMeta,
+    TurnRecord,
 };
+use crate::desk::Roster;
+use crate::dialogue::turn::{Availability, handoff_notice};
 use crate::dialogue::{self, Facts, PlannedReply, phrases};
 use crate::encoder::EncoderError;
 use crate::handoff::{
-    Escalation, EscalationReason, Handoff, HandoffStatus, Priority, build_context,
+    AuditEntry, Escalation, EscalationReason, Handoff, HandoffStatus, Note, Priority, Rating,
+    Routing, Ticket, build_context,
 };
 use crate::knowledge::Knowledge;
 use crate::nlu::{Lang, normalize};
+use crate::realtime::{AssistSuggestion, Event, Hub};
 use crate::store::{Store, StoreError, TurnWrite};
 
 /// Why a request could not be served.
@@ -48,6 +58,12 @@ pub enum ServiceError {
     /// The understanding pipeline is saturated (the encoder's queue is full).
     #[error("the bot is at capacity; retry shortly")]
     Busy,
+    /// The action does not fit the conversation's state (e.g. rating twice).
+    #[error("{0}")]
+    Conflict(String),
+    /// An agent may not see or do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -123,6 +139,31 @@ pub struct MessagePage {
     pub more: bool,
 }
 
+/// The parts the service shares with the desk and the sockets.
+#[derive(Clone)]
+pub struct Wiring {
+    pub hub: Hub,
+    pub clock: Clock,
+    pub roster: Arc<Roster>,
+    /// Wakes the dispatcher (a conversation joined the queue, an agent freed up).
+    pub poke: Arc<Notify>,
+}
+
+impl Wiring {
+    pub fn new(config: &Config, clock: Clock) -> Wiring {
+        let now = clock.now_ms();
+        Wiring {
+            hub: Hub::default(),
+            roster: Arc::new(Roster::new(
+                config.handoff.presence_grace_secs as i64 * 1000,
+                now,
+            )),
+            clock,
+            poke: Arc::new(Notify::new()),
+        }
+    }
+}
+
 /// Cheap-to-clone handle to the service.
 #[derive(Clone)]
 pub struct ConversationService {
@@ -134,21 +175,86 @@ struct Inner {
     knowledge: ArcSwap<Knowledge>,
     config: Arc<Config>,
     locks: DashMap<String, Arc<Mutex<()>>>,
+    wiring: Wiring,
+}
+
+/// A change an agent's action (or a routing decision) makes to a conversation: computed
+/// from the conversation and its open handoff, committed atomically by
+/// [`ConversationService::apply`].
+#[derive(Debug, Default)]
+pub struct Change {
+    pub messages: Vec<Outgoing>,
+    pub state: Option<ConversationState>,
+    /// Forget earlier low-confidence turns (back with the bot: no instant re-escalation).
+    pub reset_streak: bool,
+    pub handoff: Option<Handoff>,
+    pub notes: Vec<Note>,
+    pub ticket: Option<Ticket>,
+    pub rating: Option<Rating>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// A message a [`Change`] adds.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub author: Author,
+    pub text: String,
+    pub meta: ReplyMeta,
+    pub client_msg_id: Option<String>,
+}
+
+impl Outgoing {
+    pub fn notice(text: impl Into<String>, notice: Notice) -> Outgoing {
+        Outgoing {
+            author: Author::System,
+            text: text.into(),
+            meta: ReplyMeta::notice(notice),
+            client_msg_id: None,
+        }
+    }
+}
+
+/// What [`ConversationService::apply`] committed.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+    pub handoff: Option<Handoff>,
+    /// A retry of an already stored message (nothing new was written).
+    pub duplicate: bool,
 }
 
 /// Attempts at a turn before a concurrent writer wins (other nodes sharing the database).
 const COMMIT_ATTEMPTS: usize = 5;
 
 impl ConversationService {
-    pub fn new(store: Arc<dyn Store>, knowledge: Arc<Knowledge>, config: Arc<Config>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        knowledge: Arc<Knowledge>,
+        config: Arc<Config>,
+        wiring: Wiring,
+    ) -> Self {
         ConversationService {
             inner: Arc::new(Inner {
                 store,
                 knowledge: ArcSwap::new(knowledge),
                 config,
                 locks: DashMap::new(),
+                wiring,
             }),
         }
+    }
+
+    pub fn wiring(&self) -> &Wiring {
+        &self.inner.wiring
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.wiring.clock
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.wiring.hub
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -191,7 +297,7 @@ impl ConversationService {
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let conversation = Conversation {
             id: uuid::Uuid::now_v7().to_string(),
             channel,
@@ -292,14 +398,8 @@ impl ConversationService {
                 let escalation =
                     dialogue::policy::button_escalation(&Facts::of(&c), &self.inner.config.policy);
                 let lang = self.conversation_lang(&c).await?;
-                let notice = dialogue::turn::queued_notice(
-                    &self.inner.config.hours,
-                    &escalation.skill,
-                    lang,
-                    jiff::Timestamp::now(),
-                );
                 match self
-                    .commit(&c, None, vec![notice], Some(escalation), 0, None, lang)
+                    .commit(&c, None, vec![], Some(escalation), 0, None, lang)
                     .await
                 {
                     Err(ServiceError::Store(StoreError::Conflict)) => continue,
@@ -335,7 +435,7 @@ impl ConversationService {
         })
     }
 
-    async fn load(&self, id: &str) -> Result<Conversation, ServiceError> {
+    pub async fn load(&self, id: &str) -> Result<Conversation, ServiceError> {
         self.inner
             .store
             .conversation(id)
@@ -394,47 +494,6 @@ impl ConversationService {
         text: &str,
         client_msg_id: &str,
     ) -> Result<TurnOutcome, ServiceError> {
-        if c.state.human_owned() {
-            // A person holds the conversation: store the message, let the agent answer. A
-            // repeated request for a person gets a reassurance instead of silence.
-            let normalized = normalize(text);
-            let lang = Lang::detect(&normalized, c.locale);
-            let asked = dialogue::signals::asks_for_human(
-                &normalized,
-                &self.inner.config.policy.human_phrases,
-            );
-            let turn = TurnRecord {
-                lang,
-                intent: None,
-                faq_candidates: vec![],
-                asked_for_human: asked,
-                negative: false,
-                decision: DecisionKind::Silent,
-                reason: None,
-                answered_faq: None,
-                suggestions: vec![],
-            };
-            let replies = if asked && c.state == ConversationState::Queued {
-                vec![PlannedReply {
-                    author: Author::System,
-                    text: phrases::already_queued(lang).to_string(),
-                    meta: ReplyMeta {
-                        kind: DecisionKind::Silent,
-                        faq_id: None,
-                        intent: None,
-                        suggestions: vec![],
-                    },
-                }]
-            } else {
-                vec![]
-            };
-            let shopper = (text.to_string(), client_msg_id.to_string(), turn);
-            let streak = c.low_confidence_streak;
-            return self
-                .commit(&c, Some(shopper), replies, None, streak, None, lang)
-                .await;
-        }
-
         let knowledge = self.knowledge();
         let config = self.inner.config.clone();
         // The encoder runs on its own threads; a full queue fails fast rather than queueing
@@ -446,31 +505,34 @@ impl ConversationService {
                 EncoderError::Busy => ServiceError::Busy,
                 other => ServiceError::Internal(other.to_string()),
             })?;
-        let facts = Facts::of(&c);
         let text_owned = text.to_string();
         let locale = c.locale;
         // Classification and retrieval are CPU work: keep them off the async workers.
-        let plan = tokio::task::spawn_blocking(move || {
-            let analysis = dialogue::analyze(
-                &knowledge,
-                &config.policy,
-                config.nlu.faq_candidates,
-                &text_owned,
-                vector.as_deref(),
-                locale,
-            );
-            dialogue::plan(
-                &knowledge,
-                &config.policy,
-                &config.hours,
-                jiff::Timestamp::now(),
-                analysis,
-                &facts,
-            )
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("turn task failed: {e}")))?;
+        let analysis = {
+            let knowledge = knowledge.clone();
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || {
+                dialogue::analyze(
+                    &knowledge,
+                    &config.policy,
+                    config.nlu.faq_candidates,
+                    &text_owned,
+                    vector.as_deref(),
+                    locale,
+                )
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("turn task failed: {e}")))?
+        };
 
+        if c.state.human_owned() {
+            return self
+                .store_for_agent(&c, text, client_msg_id, analysis, &knowledge)
+                .await;
+        }
+
+        let facts = Facts::of(&c);
+        let plan = dialogue::plan(&knowledge, &config.policy, analysis, &facts);
         let streak = if plan.low_confidence {
             c.low_confidence_streak + 1
         } else {
@@ -498,19 +560,142 @@ impl ConversationService {
         .await
     }
 
-    /// Assigns seqs, builds the handoff context when escalating, and commits atomically.
+    /// A message while a person holds (or is about to hold) the conversation: stored with
+    /// what the bot made of it, the bot stays silent, and the agent gets the best FAQ
+    /// answers as suggestions. A repeated request for a person gets a reassurance.
+    async fn store_for_agent(
+        &self,
+        c: &Conversation,
+        text: &str,
+        client_msg_id: &str,
+        analysis: dialogue::Analysis,
+        knowledge: &Knowledge,
+    ) -> Result<TurnOutcome, ServiceError> {
+        let lang = analysis.lang;
+        let asked = analysis.asked_for_human;
+        let policy = &self.inner.config.policy;
+        let assist: Vec<AssistSuggestion> = analysis
+            .faq_hits
+            .iter()
+            .filter(|h| h.confidence >= policy.suggest_threshold)
+            .filter_map(|h| {
+                let faq = knowledge.index.get(&h.faq_id, lang)?;
+                Some(AssistSuggestion {
+                    faq_id: faq.id.clone(),
+                    question: faq.question.clone(),
+                    answer: faq.answer.clone(),
+                    confidence: h.confidence,
+                })
+            })
+            .take(policy.max_suggestions)
+            .collect();
+        let turn = TurnRecord {
+            lang,
+            intent: Some(analysis.intent),
+            faq_candidates: analysis.faq_hits,
+            asked_for_human: asked,
+            negative: analysis.negative,
+            decision: DecisionKind::Silent,
+            reason: None,
+            answered_faq: None,
+            suggestions: vec![],
+        };
+        let replies = if asked && c.state == ConversationState::Queued {
+            vec![PlannedReply {
+                author: Author::System,
+                text: phrases::already_queued(lang).to_string(),
+                meta: ReplyMeta::new(DecisionKind::Silent),
+            }]
+        } else {
+            vec![]
+        };
+        let shopper = (text.to_string(), client_msg_id.to_string(), turn);
+        let outcome = self
+            .commit(
+                c,
+                Some(shopper),
+                replies,
+                None,
+                c.low_confidence_streak,
+                None,
+                lang,
+            )
+            .await?;
+        if let Some(m) = &outcome.message
+            && outcome.state == ConversationState::Assigned
+            && let Some(h) = self.inner.store.open_handoff(&c.id).await?
+            && let Some(agent) = &h.agent_id
+        {
+            self.hub().to_agent(
+                agent,
+                Event::Assist {
+                    conversation_id: c.id.clone(),
+                    seq: m.seq,
+                    suggestions: assist,
+                },
+            );
+        }
+        Ok(outcome)
+    }
+
+    /// Whether a person can take `skill`'s conversations now.
+    fn availability(&self, skill: &str) -> Availability {
+        let config = &self.inner.config;
+        let now = self.clock().now();
+        let fallback = config.handoff.fallback_for(skill);
+        let hours = Availability::from_hours(&config.hours, skill, now);
+        if hours == Availability::OffHours
+            && Availability::from_hours(&config.hours, fallback, now) == Availability::OffHours
+        {
+            return Availability::OffHours;
+        }
+        if self
+            .inner
+            .wiring
+            .roster
+            .on_duty(&[skill, fallback], self.clock().now_ms())
+        {
+            Availability::OnDuty
+        } else {
+            Availability::NobodyOnline
+        }
+    }
+
+    /// Assigns seqs, builds the handoff context when escalating, commits atomically, then
+    /// publishes.
     #[allow(clippy::too_many_arguments)]
     async fn commit(
         &self,
         c: &Conversation,
         shopper: Option<(String, String, TurnRecord)>,
-        replies: Vec<PlannedReply>,
+        mut replies: Vec<PlannedReply>,
         escalation: Option<Escalation>,
-        low_confidence_streak: u32,
+        mut low_confidence_streak: u32,
         recent_skill: Option<String>,
         lang: Lang,
     ) -> Result<TurnOutcome, ServiceError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
+        // Outside business hours nobody is queued: the shopper may leave a message and the
+        // bot keeps answering.
+        let escalation = match escalation {
+            Some(esc) => {
+                let availability = self.availability(&esc.skill);
+                replies.push(handoff_notice(
+                    &self.inner.config.hours,
+                    &esc.skill,
+                    availability,
+                    lang,
+                ));
+                if availability.queues() {
+                    Some(esc)
+                } else {
+                    low_confidence_streak = 0;
+                    tracing::info!(conversation = %c.id, skill = %esc.skill, "escalation outside business hours; offered to leave a message");
+                    None
+                }
+            }
+            None => None,
+        };
         let mut seq = c.last_seq;
         let mut messages = Vec::new();
         let shopper_seq = shopper.as_ref().map(|_| c.last_seq + 1);
@@ -540,6 +725,7 @@ impl ConversationService {
                 turn: None,
             });
         }
+        let mut handoff_update = None;
         let (state, handoff) = match escalation {
             Some(esc) => {
                 let mut transcript = self.inner.store.messages_after(&c.id, 0, u32::MAX).await?;
@@ -552,9 +738,14 @@ impl ConversationService {
                     priority: esc.priority,
                     skill: esc.skill.clone(),
                     status: HandoffStatus::Queued,
+                    agent_id: None,
                     created_at: now,
                     trigger_seq: shopper_seq,
-                    context,
+                    routing: Routing {
+                        queued_at: now,
+                        ..Default::default()
+                    },
+                    context: Some(context),
                 };
                 tracing::info!(
                     conversation = %c.id, handoff = %handoff.id, reason = esc.reason.as_str(),
@@ -565,49 +756,309 @@ impl ConversationService {
             None if c.state == ConversationState::Resolved => (ConversationState::Bot, None),
             None => (c.state, None),
         };
+        // A shopper waiting for an assigned agent starts the reply SLA clock.
+        if c.state == ConversationState::Assigned
+            && shopper_seq.is_some()
+            && let Some(mut open) = self.inner.store.open_handoff(&c.id).await?
+            && open.routing.awaiting_reply_since.is_none()
+        {
+            open.routing.awaiting_reply_since = Some(now);
+            open.context = None;
+            handoff_update = Some(open);
+        }
         let write = TurnWrite {
-            conversation_id: c.id.clone(),
-            expected_last_seq: c.last_seq,
-            messages,
-            state,
             low_confidence_streak,
             recent_skill,
-            handoff,
-            now,
+            handoff: handoff.clone().or(handoff_update),
+            state,
+            ..TurnWrite::new(c, messages, now)
         };
         self.inner.store.commit_turn(&write).await?;
-        let TurnWrite {
-            mut messages,
-            handoff,
-            ..
-        } = write;
+        let TurnWrite { mut messages, .. } = write;
+        let queued_now = handoff.is_some();
+        let open = match handoff {
+            Some(h) => Some(h),
+            None if state.human_owned() => self.inner.store.open_handoff(&c.id).await?,
+            None => None,
+        };
+        self.publish(&c.id, c.state, state, &messages, open.as_ref());
+        if queued_now {
+            self.inner.wiring.poke.notify_one();
+        }
         let message = if shopper_seq.is_some() {
             Some(messages.remove(0))
         } else {
             None
-        };
-        let handoff = match handoff {
-            Some(h) => Some(HandoffView::from(&h)),
-            None if state.human_owned() => self
-                .inner
-                .store
-                .open_handoff(&c.id)
-                .await?
-                .as_ref()
-                .map(HandoffView::from),
-            None => None,
         };
         Ok(TurnOutcome {
             conversation_id: c.id.clone(),
             state,
             message,
             replies: messages,
-            handoff,
+            handoff: open.as_ref().map(HandoffView::from),
             duplicate: false,
         })
     }
 
-    async fn conversation_lang(&self, c: &Conversation) -> Result<Lang, ServiceError> {
+    /// Pushes committed messages and a state change to the conversation's sockets, and to
+    /// the agent holding it.
+    fn publish(
+        &self,
+        conversation_id: &str,
+        before: ConversationState,
+        after: ConversationState,
+        messages: &[Message],
+        handoff: Option<&Handoff>,
+    ) {
+        let hub = self.hub();
+        let agent = handoff
+            .filter(|h| h.status == HandoffStatus::Assigned)
+            .and_then(|h| h.agent_id.as_deref());
+        for m in messages {
+            let event = Event::Message {
+                conversation_id: conversation_id.to_string(),
+                message: m.clone(),
+            };
+            if let Some(a) = agent {
+                hub.to_agent(a, event.clone());
+            }
+            hub.to_conversation(conversation_id, event);
+        }
+        if before != after {
+            let agent_name = agent.and_then(|a| self.inner.wiring.roster.agent(a).map(|a| a.name));
+            hub.to_conversation(
+                conversation_id,
+                Event::State {
+                    conversation_id: conversation_id.to_string(),
+                    state: after,
+                    agent_name,
+                },
+            );
+        }
+    }
+
+    /// Runs an agent's action (or a routing decision) on a conversation: under the
+    /// conversation's lock, `change` computes what to write from the current conversation
+    /// and its open handoff; the result is committed atomically, then published. `change`
+    /// may run more than once when another node wrote first. With `dedupe`, a message
+    /// already stored under that `client_msg_id` is returned instead of writing again.
+    pub async fn apply<F>(
+        &self,
+        id: &str,
+        dedupe: Option<&str>,
+        change: F,
+    ) -> Result<Applied, ServiceError>
+    where
+        F: Fn(&Conversation, Option<&Handoff>, i64) -> Result<Change, ServiceError>,
+    {
+        self.with_conversation_lock(id, || async {
+            for _ in 0..COMMIT_ATTEMPTS {
+                if let Some(cmid) = dedupe
+                    && let Some(stored) = self.inner.store.turn_by_client_msg_id(id, cmid).await?
+                {
+                    let c = self.load(id).await?;
+                    let handoff = self.inner.store.open_handoff(id).await?;
+                    return Ok(Applied {
+                        conversation: c,
+                        messages: stored,
+                        handoff,
+                        duplicate: true,
+                    });
+                }
+                let c = self.load(id).await?;
+                let open = self.inner.store.open_handoff(id).await?;
+                let now = self.clock().now_ms();
+                let ch = change(&c, open.as_ref(), now)?;
+                let mut seq = c.last_seq;
+                let messages: Vec<Message> = ch
+                    .messages
+                    .into_iter()
+                    .map(|o| {
+                        seq += 1;
+                        Message {
+                            seq,
+                            author: o.author,
+                            text: o.text,
+                            client_msg_id: o.client_msg_id,
+                            reply_to: None,
+                            created_at: now,
+                            meta: Some(o.meta),
+                            turn: None,
+                        }
+                    })
+                    .collect();
+                let state = ch.state.unwrap_or(c.state);
+                let write = TurnWrite {
+                    state,
+                    low_confidence_streak: if ch.reset_streak {
+                        0
+                    } else {
+                        c.low_confidence_streak
+                    },
+                    handoff: ch.handoff.clone(),
+                    notes: ch.notes,
+                    ticket: ch.ticket,
+                    rating: ch.rating,
+                    audit: ch.audit,
+                    ..TurnWrite::new(&c, messages, now)
+                };
+                match self.inner.store.commit_turn(&write).await {
+                    Err(StoreError::Conflict) => continue,
+                    Err(StoreError::Duplicate) if dedupe.is_some() => continue,
+                    other => other?,
+                }
+                let handoff = ch.handoff.or(open);
+                self.publish(&c.id, c.state, state, &write.messages, handoff.as_ref());
+                let mut conversation = c;
+                conversation.state = state;
+                conversation.last_seq = seq;
+                conversation.updated_at = now;
+                return Ok(Applied {
+                    conversation,
+                    messages: write.messages,
+                    handoff,
+                    duplicate: false,
+                });
+            }
+            Err(ServiceError::Contended)
+        })
+        .await
+    }
+
+    /// The shopper's 1–5 rating of the conversation's last resolved handoff.
+    pub async fn rate(
+        &self,
+        id: &str,
+        score: u8,
+        comment: Option<String>,
+    ) -> Result<Applied, ServiceError> {
+        if !(1..=5).contains(&score) {
+            return Err(ServiceError::Invalid("score must be 1–5".into()));
+        }
+        let comment = comment
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > 1000) {
+            return Err(ServiceError::Invalid(
+                "comment must be at most 1000 characters".into(),
+            ));
+        }
+        let latest = self.inner.store.latest_handoff(id).await?;
+        let Some(resolved) = latest.filter(|h| h.status == HandoffStatus::Resolved) else {
+            return Err(ServiceError::Conflict(
+                "there is no resolved conversation with an agent to rate".into(),
+            ));
+        };
+        let lang = self.conversation_lang(&self.load(id).await?).await?;
+        let result = self
+            .apply(id, None, |c, _, now| {
+                Ok(Change {
+                    messages: vec![Outgoing::notice(phrases::rated(lang), Notice::Rated)],
+                    rating: Some(Rating {
+                        handoff_id: resolved.id.clone(),
+                        conversation_id: c.id.clone(),
+                        agent_id: resolved.agent_id.clone(),
+                        score,
+                        comment: comment.clone(),
+                        created_at: now,
+                    }),
+                    audit: vec![AuditEntry::new(
+                        now,
+                        "shopper",
+                        "rate",
+                        Some(&c.id),
+                        serde_json::json!({ "handoff_id": resolved.id, "score": score }),
+                    )],
+                    ..Default::default()
+                })
+            })
+            .await;
+        match result {
+            Err(ServiceError::Store(StoreError::Duplicate)) => Err(ServiceError::Conflict(
+                "this conversation is already rated".into(),
+            )),
+            other => other,
+        }
+    }
+
+    /// A message for the team left while nobody can answer: becomes a ticket agents see.
+    pub async fn leave_message(
+        &self,
+        id: &str,
+        contact: &str,
+        text: &str,
+    ) -> Result<(Applied, Ticket), ServiceError> {
+        let contact = contact.trim();
+        let text = text.trim();
+        if contact.is_empty() || contact.chars().count() > 200 {
+            return Err(ServiceError::Invalid(
+                "contact (a phone number or e-mail) must be 1–200 characters".into(),
+            ));
+        }
+        if text.is_empty() || text.chars().count() > self.inner.config.http.max_message_chars {
+            return Err(ServiceError::Invalid(format!(
+                "text must be 1–{} characters",
+                self.inner.config.http.max_message_chars
+            )));
+        }
+        let c = self.load(id).await?;
+        let lang = self.conversation_lang(&c).await?;
+        let skill = match self.inner.store.open_handoff(id).await? {
+            Some(h) => h.skill,
+            None => c
+                .recent_skill
+                .clone()
+                .unwrap_or_else(|| self.inner.config.policy.default_skill.clone()),
+        };
+        let ticket_id = uuid::Uuid::now_v7().to_string();
+        let applied = self
+            .apply(id, None, |c, _, now| {
+                Ok(Change {
+                    messages: vec![Outgoing::notice(
+                        phrases::ticket_received(lang),
+                        Notice::TicketReceived,
+                    )],
+                    ticket: Some(Ticket {
+                        id: ticket_id.clone(),
+                        conversation_id: c.id.clone(),
+                        skill: skill.clone(),
+                        lang,
+                        contact: contact.to_string(),
+                        text: text.to_string(),
+                        status: "open".into(),
+                        created_at: now,
+                        closed_at: None,
+                        closed_by: None,
+                    }),
+                    audit: vec![AuditEntry::new(
+                        now,
+                        "shopper",
+                        "leave_message",
+                        Some(&c.id),
+                        serde_json::json!({ "ticket_id": ticket_id, "skill": skill }),
+                    )],
+                    ..Default::default()
+                })
+            })
+            .await?;
+        let ticket = Ticket {
+            id: ticket_id,
+            conversation_id: id.to_string(),
+            skill,
+            lang,
+            contact: contact.to_string(),
+            text: text.to_string(),
+            status: "open".into(),
+            created_at: applied.conversation.updated_at,
+            closed_at: None,
+            closed_by: None,
+        };
+        tracing::info!(conversation = %id, ticket = %ticket.id, "message left for the team");
+        Ok((applied, ticket))
+    }
+
+    /// The language the conversation is in now (its last shopper turn, else its locale).
+    pub async fn conversation_lang(&self, c: &Conversation) -> Result<Lang, ServiceError> {
         let recent = self
             .inner
             .store

@@ -36,6 +36,10 @@ pub struct Config {
     pub nlu: NluConfig,
     pub policy: PolicyConfig,
     pub hours: BusinessHours,
+    pub handoff: HandoffConfig,
+    /// Bearer token of the admin API (`/v1/admin/…`); unset turns the admin API off. Set it
+    /// in the environment (`BATON_ADMIN_TOKEN`) rather than in a file.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Config {
@@ -51,6 +55,8 @@ impl Default for Config {
             nlu: NluConfig::default(),
             policy: PolicyConfig::default(),
             hours: BusinessHours::default(),
+            handoff: HandoffConfig::default(),
+            admin_token: None,
         }
     }
 }
@@ -67,6 +73,11 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Largest page of messages one `GET …/messages` returns.
     pub max_page_size: u32,
+    /// Origins (`https://shop.example`) whose pages may open a shopper WebSocket, besides
+    /// Baton's own. Apps that send no `Origin` header are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Read and write buffer of one WebSocket, in bytes: idle sockets cost about this much.
+    pub ws_buffer_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -76,6 +87,8 @@ impl Default for HttpConfig {
             max_message_chars: 2000,
             request_timeout_ms: 10_000,
             max_page_size: 200,
+            allowed_origins: Vec::new(),
+            ws_buffer_bytes: 4 * 1024,
         }
     }
 }
@@ -193,6 +206,58 @@ impl Default for PolicyConfig {
     }
 }
 
+/// Routing, offers, presence and SLAs of the human side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffConfig {
+    /// Seconds an agent has to accept an offered conversation before it goes to the next one.
+    pub offer_timeout_secs: u64,
+    /// Seconds in the queue after which a conversation is flagged and widened to its
+    /// fallback group.
+    pub sla_wait_secs: u64,
+    /// Seconds an assigned conversation may wait for the agent's reply before it is flagged.
+    pub sla_reply_secs: u64,
+    /// Put a conversation back in the queue when its agent breaches the reply SLA.
+    pub reassign_on_reply_breach: bool,
+    /// Group that takes conversations waiting past `sla_wait_secs`.
+    pub fallback_skill: String,
+    /// Fallback groups of particular skill groups (default: `fallback_skill`).
+    pub fallback: std::collections::BTreeMap<String, String>,
+    /// Seconds an agent without a connection or heartbeat stays online before being marked
+    /// offline and losing their conversations to the queue.
+    pub presence_grace_secs: u64,
+    /// Handle time assumed for wait estimates until resolved conversations give real ones.
+    pub default_handle_secs: u64,
+    /// How often timers (offers, SLAs, presence) are checked, in milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        HandoffConfig {
+            offer_timeout_secs: 30,
+            sla_wait_secs: 180,
+            sla_reply_secs: 300,
+            reassign_on_reply_breach: false,
+            fallback_skill: "general".into(),
+            fallback: Default::default(),
+            presence_grace_secs: 60,
+            default_handle_secs: 300,
+            sweep_interval_ms: 1000,
+        }
+    }
+}
+
+impl HandoffConfig {
+    /// The group that takes over `skill`'s conversations when they wait too long.
+    pub fn fallback_for(&self, skill: &str) -> &str {
+        self.fallback
+            .get(skill)
+            .map(String::as_str)
+            .unwrap_or(&self.fallback_skill)
+    }
+}
+
 /// Why configuration could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -279,6 +344,17 @@ impl Config {
         if self.nlu.epochs == 0 || self.nlu.embedding_dim == 0 || self.nlu.faq_candidates == 0 {
             return Err(ConfigError::Value(
                 "nlu.epochs, nlu.embedding_dim and nlu.faq_candidates must be > 0".into(),
+            ));
+        }
+        let h = &self.handoff;
+        if h.offer_timeout_secs == 0 || h.sweep_interval_ms == 0 || h.default_handle_secs == 0 {
+            return Err(ConfigError::Value(
+                "handoff.offer_timeout_secs, handoff.sweep_interval_ms and handoff.default_handle_secs must be > 0".into(),
+            ));
+        }
+        if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Value(
+                "admin_token must be at least 16 characters".into(),
             ));
         }
         self.hours

@@ -1,6 +1,7 @@
 //! What Baton itself says (as opposed to FAQ answers and intent replies, which editors
 //! write), in both languages.
 
+use super::turn::Availability;
 use crate::nlu::Lang;
 
 /// "Did you mean …?" lead-in, or the plain "I did not understand" when there is nothing to offer.
@@ -21,18 +22,102 @@ pub fn clarify(lang: Lang, has_suggestions: bool) -> &'static str {
     }
 }
 
-/// Told when the conversation joins the queue. `hours` is like `09:00–22:00`.
-pub fn queued(lang: Lang, agents_on_duty: bool, hours: &str, timezone: &str) -> String {
-    match (lang, agents_on_duty) {
-        (Lang::Zh, true) => "正在为您转接人工客服，请稍候。您的对话记录已同步给客服，无需重复描述问题。".to_string(),
-        (Lang::Zh, false) => format!(
-            "已为您转接人工客服。人工客服的工作时间是每天 {hours}（{}），现在不在工作时间，客服上班后会第一时间回复您；对话记录已同步，无需重复描述。其间我仍可以回答常见问题。",
+/// Told when the shopper's request for a person is handled. `hours` is like `09:00–22:00`.
+pub fn handoff(lang: Lang, availability: Availability, hours: &str, timezone: &str) -> String {
+    match (lang, availability) {
+        (Lang::Zh, Availability::OnDuty) => "正在为您转接人工客服，请稍候。您的对话记录已同步给客服，无需重复描述问题。".to_string(),
+        (Lang::Zh, Availability::NobodyOnline) => "已为您转接人工客服，但目前暂时没有客服在线，可能需要多等一会儿。您可以继续等待，也可以留言并留下联系方式，客服会尽快联系您；其间我仍可以回答常见问题。".to_string(),
+        (Lang::Zh, Availability::OffHours) => format!(
+            "人工客服的工作时间是每天 {hours}（{}），现在不在工作时间。您可以留言并留下联系方式，客服上班后会第一时间联系您；其间我仍可以回答常见问题。",
             zone_name_zh(timezone)
         ),
-        (Lang::En, true) => "I'm connecting you with a member of our team. Please hold on — they will see this whole conversation, so you won't need to repeat anything.".to_string(),
-        (Lang::En, false) => format!(
-            "I've passed your conversation to our team. They work {hours} ({timezone}) every day and are offline right now; they will reply as soon as they are back and will see this whole conversation."
+        (Lang::En, Availability::OnDuty) => "I'm connecting you with a member of our team. Please hold on — they will see this whole conversation, so you won't need to repeat anything.".to_string(),
+        (Lang::En, Availability::NobodyOnline) => "I've asked our team to take over, but nobody is online right this moment, so it may take a while. You can wait here, or leave a message with your contact details and we'll get back to you. I can still answer common questions meanwhile.".to_string(),
+        (Lang::En, Availability::OffHours) => format!(
+            "Our team works {hours} ({timezone}) every day and is offline right now. Leave a message with your contact details and they will get back to you as soon as they are back; I can still answer common questions meanwhile."
         ),
+    }
+}
+
+/// The shopper's place in the queue.
+pub fn queue_position(lang: Lang, position: u32, eta_seconds: Option<i64>) -> String {
+    let minutes = eta_seconds.map(|s| ((s + 59) / 60).max(1));
+    match (lang, minutes) {
+        (Lang::Zh, Some(m)) => format!(
+            "您前面还有 {} 位顾客，预计等待约 {m} 分钟。",
+            position.saturating_sub(1)
+        ),
+        (Lang::Zh, None) => format!(
+            "您前面还有 {} 位顾客，暂时没有客服在线，请耐心等待或留言。",
+            position.saturating_sub(1)
+        ),
+        (Lang::En, Some(m)) => format!(
+            "You are number {position} in the queue; the estimated wait is about {m} minute{}.",
+            if m == 1 { "" } else { "s" }
+        ),
+        (Lang::En, None) => format!(
+            "You are number {position} in the queue. Nobody is online right now; you can wait or leave a message."
+        ),
+    }
+}
+
+/// An agent took the conversation.
+pub fn agent_joined(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::Zh => format!("客服 {name} 为您服务，已看过您之前的对话。"),
+        Lang::En => {
+            format!("{name} from our team has joined and has read the conversation so far.")
+        }
+    }
+}
+
+/// The conversation moved to another group or agent.
+pub fn transferred(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "正在为您转接更合适的客服，请稍候，对话记录会一并转交。",
+        Lang::En => {
+            "I'm passing you to a colleague who can help better. Please hold on; they will see this conversation."
+        }
+    }
+}
+
+/// The agent resolved the conversation; ask for a rating.
+pub fn resolved(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => {
+            "本次服务已结束，感谢您的耐心。请为本次服务打分（1–5 分），也欢迎留下您的意见。如还有其他问题，直接发消息即可。"
+        }
+        Lang::En => {
+            "This conversation has been resolved — thank you for your patience. Please rate our help from 1 to 5, and add a comment if you like. If anything else comes up, just write here."
+        }
+    }
+}
+
+/// The agent handed the conversation back to the bot.
+pub fn returned_to_bot(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => {
+            "人工客服已结束接待，接下来由智能助手继续为您服务。如需人工，随时输入“转人工”。"
+        }
+        Lang::En => {
+            "Our team member has handed you back to the assistant. Type \"talk to a person\" any time to reach the team again."
+        }
+    }
+}
+
+/// A message for the team was received.
+pub fn ticket_received(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "您的留言已收到，客服会尽快通过您留下的联系方式联系您。",
+        Lang::En => "Thanks — we've got your message and will contact you as soon as we can.",
+    }
+}
+
+/// Thanks for a rating.
+pub fn rated(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "感谢您的评价！",
+        Lang::En => "Thank you for your feedback!",
     }
 }
 

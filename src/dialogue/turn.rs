@@ -9,7 +9,7 @@ use super::policy::{Decision, Facts, Signals, decide};
 use super::signals::{asks_for_human, is_strongly_negative};
 use crate::config::{BusinessHours, PolicyConfig};
 use crate::content::Intent;
-use crate::conversation::{Author, DecisionKind, ReplyMeta, Suggestion, TurnRecord};
+use crate::conversation::{Author, DecisionKind, Notice, ReplyMeta, Suggestion, TurnRecord};
 use crate::handoff::Escalation;
 use crate::kb::FaqHit;
 use crate::knowledge::Knowledge;
@@ -80,8 +80,6 @@ pub fn analyze(
 pub fn plan(
     knowledge: &Knowledge,
     policy: &PolicyConfig,
-    hours: &BusinessHours,
-    now: Timestamp,
     analysis: Analysis,
     facts: &Facts,
 ) -> Plan {
@@ -110,10 +108,9 @@ pub fn plan(
                     author: Author::Bot,
                     text,
                     meta: ReplyMeta {
-                        kind: DecisionKind::Answer,
                         faq_id: Some(faq_id.clone()),
                         intent: intent.clone(),
-                        suggestions: vec![],
+                        ..ReplyMeta::new(DecisionKind::Answer)
                     },
                 }),
                 None => tracing::error!(faq_id, "decided on a FAQ the index does not have"),
@@ -145,10 +142,8 @@ pub fn plan(
                 author: Author::Bot,
                 text: phrases::clarify(lang, !suggestions.is_empty()).to_string(),
                 meta: ReplyMeta {
-                    kind: DecisionKind::Clarify,
-                    faq_id: None,
-                    intent: None,
                     suggestions: suggestions.clone(),
+                    ..ReplyMeta::new(DecisionKind::Clarify)
                 },
             });
             (DecisionKind::Clarify, None, None, suggestions, None)
@@ -162,7 +157,6 @@ pub fn plan(
             {
                 replies.push(intent_reply(def, lang));
             }
-            replies.push(queued_notice(hours, &esc.skill, lang, now));
             (
                 DecisionKind::Escalate,
                 Some(esc.reason),
@@ -209,36 +203,65 @@ fn intent_reply(intent: &Intent, lang: Lang) -> PlannedReply {
         author: Author::Bot,
         text: intent.replies.get(lang).clone(),
         meta: ReplyMeta {
-            kind: DecisionKind::Reply,
-            faq_id: None,
             intent: Some(intent.id.clone()),
-            suggestions: vec![],
+            ..ReplyMeta::new(DecisionKind::Reply)
         },
     }
 }
 
-/// The system message that tells the shopper they are queued, honest about business hours.
-pub fn queued_notice(
+/// Whether a person can take an escalated conversation now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Within business hours and an agent of the group is on duty: queue.
+    OnDuty,
+    /// Within business hours but nobody of the group is online: queue, and offer to leave a
+    /// message.
+    NobodyOnline,
+    /// Outside business hours: do not queue; offer to leave a message.
+    OffHours,
+}
+
+impl Availability {
+    /// Business hours of `skill` at `now`. Hours are validated at start-up; a failure here
+    /// means "assume open" rather than turning shoppers away.
+    pub fn from_hours(hours: &BusinessHours, skill: &str, now: Timestamp) -> Availability {
+        if hours.is_open(skill, now).unwrap_or(true) {
+            Availability::OnDuty
+        } else {
+            Availability::OffHours
+        }
+    }
+
+    /// Whether the conversation joins the queue.
+    pub fn queues(self) -> bool {
+        self != Availability::OffHours
+    }
+}
+
+/// The system message that tells the shopper what happens with their request for a person,
+/// honest about business hours and about nobody being online.
+pub fn handoff_notice(
     hours: &BusinessHours,
     skill: &str,
+    availability: Availability,
     lang: Lang,
-    now: Timestamp,
 ) -> PlannedReply {
-    // Hours are validated at start-up; a failure here means "assume on duty" rather than
-    // telling the shopper nobody is coming.
-    let on_duty = hours.is_open(skill, now).unwrap_or(true);
     let span = hours
         .span_for(skill)
         .map(|s| s.describe())
         .unwrap_or_default();
+    let (notice, leave_message) = match availability {
+        Availability::OnDuty => (Notice::Queued, false),
+        Availability::NobodyOnline => (Notice::NoAgentOnline, true),
+        Availability::OffHours => (Notice::OffHours, true),
+    };
     PlannedReply {
         author: Author::System,
-        text: phrases::queued(lang, on_duty, &span, &hours.timezone),
+        text: phrases::handoff(lang, availability, &span, &hours.timezone),
         meta: ReplyMeta {
-            kind: DecisionKind::Escalate,
-            faq_id: None,
-            intent: None,
-            suggestions: vec![],
+            notice: Some(notice),
+            leave_message,
+            ..ReplyMeta::new(DecisionKind::Escalate)
         },
     }
 }

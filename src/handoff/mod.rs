@@ -1,12 +1,21 @@
-//! Handing a conversation to a person: why, how urgently, to which skill group, and the
-//! context the agent starts from.
+//! Handing a conversation to a person: the records and rules, without I/O.
 //!
 //! The dialogue decides *that* a conversation escalates ([`crate::dialogue::decide`]); this
-//! module describes the result. A [`HandoffContext`] is assembled from the stored transcript
-//! at escalation time and stored with the handoff record, so an agent sees exactly what the
-//! bot saw. Routing, agents and SLAs build on these records.
+//! module describes the result and what happens next:
+//!
+//! - [`Handoff`]: why, how urgently, to which skill group, who holds it and its [`Routing`]
+//!   state (offers, SLA flags, times). A [`HandoffContext`] is assembled from the stored
+//!   transcript at escalation time and stored with it, so an agent sees what the bot saw.
+//! - [`agent`]: agents, their tokens (argon2id-hashed) and presence states.
+//! - [`routing`]: pure functions — queue order, who gets the next offer, queue positions and
+//!   wait estimates. The [`crate::desk`] runs them against the store and the clock.
+//! - [`view`]: the agent's view of one conversation, built from the store on request.
+//! - Notes, audit entries, tickets and ratings: the other records agents produce.
 
+pub mod agent;
 mod context;
+pub mod routing;
+pub mod view;
 
 use serde::{Deserialize, Serialize};
 
@@ -99,13 +108,149 @@ pub struct Handoff {
     pub conversation_id: String,
     pub reason: EscalationReason,
     pub priority: Priority,
+    /// The skill group it is routed to (changes on transfer).
     pub skill: String,
     pub status: HandoffStatus,
+    /// The agent holding it (assigned, resolved or returned by).
+    pub agent_id: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// The message seq that triggered it (`None` for the handoff button).
     pub trigger_seq: Option<i64>,
-    pub context: HandoffContext,
+    pub routing: Routing,
+    /// The context at escalation; `None` when the handoff was read without it (listings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<HandoffContext>,
+}
+
+impl Handoff {
+    /// Whether it waits for an agent (possibly with an offer out).
+    pub fn is_queued(&self) -> bool {
+        self.status == HandoffStatus::Queued
+    }
+
+    /// How long the shopper has waited for a person: until now while queued, until an agent
+    /// took it once assigned (milliseconds).
+    pub fn waiting_ms(&self, now: i64) -> i64 {
+        let start = if self.routing.queued_at > 0 {
+            self.routing.queued_at
+        } else {
+            self.created_at
+        };
+        let end = match self.status {
+            HandoffStatus::Queued => now,
+            _ => self.routing.assigned_at.unwrap_or(now),
+        };
+        (end - start).max(0)
+    }
+
+    /// The skill groups whose agents may take it: its own, plus the fallback once widened.
+    pub fn groups<'a>(&'a self, fallback: &'a str) -> Vec<&'a str> {
+        let mut g = vec![self.skill.as_str()];
+        if self.routing.widened && fallback != self.skill {
+            g.push(fallback);
+        }
+        g
+    }
+}
+
+/// Where a handoff stands in routing; stored as JSON with the handoff. Every timer is a
+/// stored deadline or start time, so a restart resumes offers and SLAs where they were.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Routing {
+    /// When it (last) entered the queue: the start of the wait SLA.
+    pub queued_at: i64,
+    /// The agent it is offered to, and until when.
+    pub offered_to: Option<String>,
+    pub offer_expires_at: Option<i64>,
+    /// Agents who let an offer lapse or declined it; they are asked again only when nobody
+    /// else can take it.
+    pub passed_over: Vec<String>,
+    /// A named agent a transfer is meant for: only they are offered it until they decline.
+    pub reserved_for: Option<String>,
+    pub assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    /// The oldest shopper message the agent has not answered yet.
+    pub awaiting_reply_since: Option<i64>,
+    /// Waited past the wait SLA; widened to the fallback group.
+    pub sla_wait_breached: bool,
+    pub widened: bool,
+    /// The agent did not reply within the reply SLA.
+    pub sla_reply_breached: bool,
+    pub closed_at: Option<i64>,
+    pub transfers: u32,
+}
+
+/// An internal note on a conversation: agents only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub conversation_id: String,
+    pub agent_id: String,
+    pub text: String,
+    pub created_at: i64,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: i64,
+    /// `agent:<id>`, `admin`, `system` or `shopper`.
+    pub actor: String,
+    /// `accept`, `reply`, `note`, `transfer`, `resolve`, `return_to_bot`, `reveal`, `offer`,
+    /// `offer_expired`, `sla_wait_breach`, …
+    pub action: String,
+    pub conversation_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl AuditEntry {
+    pub fn new(
+        at: i64,
+        actor: impl Into<String>,
+        action: &str,
+        conversation_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            at,
+            actor: actor.into(),
+            action: action.to_string(),
+            conversation_id: conversation_id.map(String::from),
+            detail,
+        }
+    }
+}
+
+/// A message left while nobody was on duty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: String,
+    pub conversation_id: String,
+    pub skill: String,
+    pub lang: crate::nlu::Lang,
+    /// Phone or e-mail the shopper left, as given (agents need it to call back).
+    pub contact: String,
+    pub text: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+    pub closed_by: Option<String>,
+}
+
+/// A shopper's 1–5 rating of a resolved handoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rating {
+    pub handoff_id: String,
+    pub conversation_id: String,
+    pub agent_id: Option<String>,
+    pub score: u8,
+    pub comment: Option<String>,
+    pub created_at: i64,
 }
 
 #[cfg(test)]

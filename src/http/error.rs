@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::desk::agents::ManageError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -24,6 +25,11 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("a valid bearer token for this conversation is required")]
     Unauthorized,
+    /// Unauthenticated on the agent or admin API (the message says which token).
+    #[error("{0}")]
+    UnauthorizedAs(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -50,7 +56,10 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized | ApiError::UnauthorizedAs(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -92,6 +101,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Contended => {
                 ApiError::Conflict("the conversation is busy; retry the request".into())
             }
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Busy => ApiError::TooManyRequests(
                 "the bot is at capacity; retry the same message (same client_msg_id) shortly"
                     .into(),
@@ -100,6 +111,19 @@ impl From<ServiceError> for ApiError {
                 ApiError::Unavailable("the database is busy; retry shortly".into())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::Invalid(e) => ApiError::InvalidRequest(e.to_string()),
+            ManageError::NotFound(name) => ApiError::NotFound(format!("no agent named {name:?}")),
+            ManageError::Store(StoreError::Exists(what)) => {
+                ApiError::Conflict(format!("{what} already exists"))
+            }
+            ManageError::Store(e) => ServiceError::from(e).into(),
         }
     }
 }

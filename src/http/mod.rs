@@ -1,10 +1,14 @@
 //! The HTTP edge: routes, shared state, limits and error shape. Handlers are thin — they
-//! authenticate, parse, call the [`ConversationService`] and serialise; all rules live below.
+//! authenticate, parse, call the [`ConversationService`] (shoppers) or the [`Desk`] (agents,
+//! admins) and serialise; all rules live below. WebSocket sessions live in [`ws`].
 
+mod admin;
+mod agent;
 mod error;
 mod extract;
 mod health;
 mod shopper;
+mod ws;
 
 use std::time::Duration;
 
@@ -13,16 +17,24 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
+use crate::desk::Desk;
 use crate::service::ConversationService;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub service: ConversationService,
+    pub desk: Desk,
+    /// Open WebSocket sessions, so shutdown can wait for them.
+    pub sockets: TaskTracker,
+    /// Cancelled on shutdown: sockets close with "going away".
+    pub stop: CancellationToken,
 }
 
 /// The whole HTTP application.
@@ -40,6 +52,44 @@ pub fn router(state: AppState) -> Router {
             post(shopper::send).get(shopper::list),
         )
         .route("/v1/conversations/{id}/handoff", post(shopper::handoff))
+        .route("/v1/conversations/{id}/rating", post(shopper::rate))
+        .route(
+            "/v1/conversations/{id}/tickets",
+            post(shopper::leave_message),
+        )
+        .route("/v1/conversations/{id}/ws", get(ws::shopper))
+        .route("/v1/agent/me", get(agent::me))
+        .route("/v1/agent/status", post(agent::status))
+        .route("/v1/agent/heartbeat", post(agent::heartbeat))
+        .route("/v1/agent/queue", get(agent::queue))
+        .route("/v1/agent/tickets", get(agent::tickets))
+        .route("/v1/agent/tickets/{id}/close", post(agent::close_ticket))
+        .route("/v1/agent/ws", get(ws::agent))
+        .route("/v1/agent/conversations/{id}", get(agent::view))
+        .route("/v1/agent/conversations/{id}/accept", post(agent::accept))
+        .route("/v1/agent/conversations/{id}/decline", post(agent::decline))
+        .route("/v1/agent/conversations/{id}/messages", post(agent::reply))
+        .route("/v1/agent/conversations/{id}/notes", post(agent::note))
+        .route(
+            "/v1/agent/conversations/{id}/transfer",
+            post(agent::transfer),
+        )
+        .route("/v1/agent/conversations/{id}/resolve", post(agent::resolve))
+        .route(
+            "/v1/agent/conversations/{id}/return-to-bot",
+            post(agent::return_to_bot),
+        )
+        .route("/v1/agent/conversations/{id}/reveal", post(agent::reveal))
+        .route(
+            "/v1/admin/agents",
+            get(admin::list_agents).post(admin::add_agent),
+        )
+        .route(
+            "/v1/admin/agents/{name}",
+            axum::routing::patch(admin::update_agent),
+        )
+        .route("/v1/admin/agents/{name}/rotate", post(admin::rotate_agent))
+        .route("/v1/admin/audit", get(admin::audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

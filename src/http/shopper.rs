@@ -35,6 +35,12 @@ pub async fn show(
         .open_handoff(&id)
         .await
         .map_err(crate::service::ServiceError::from)?;
+    let place = state.desk.place(&id);
+    let agent_name = handoff
+        .as_ref()
+        .and_then(|h| h.agent_id.as_deref())
+        .and_then(|a| state.service.wiring().roster.agent(a))
+        .map(|a| a.name);
     Ok(Json(json!({
         "conversation_id": c.id,
         "state": c.state,
@@ -42,7 +48,71 @@ pub async fn show(
         "locale": c.locale,
         "last_seq": c.last_seq,
         "handoff": handoff.as_ref().map(crate::service::HandoffView::from),
+        "agent_name": agent_name,
+        "queue": place.map(|p| json!({
+            "position": p.position,
+            "eta_seconds": p.eta_ms.map(|ms| ms / 1000),
+        })),
     })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatingBody {
+    score: u8,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+/// `POST /v1/conversations/{id}/rating` `{score: 1–5, comment?}` after an agent resolved it.
+pub async fn rate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RatingBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    state.service.authorize(&id, bearer(&headers)).await?;
+    let applied = state.service.rate(&id, body.score, body.comment).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "conversation_id": id,
+            "state": applied.conversation.state,
+            "replies": applied.messages,
+        })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketBody {
+    contact: String,
+    text: String,
+}
+
+/// `POST /v1/conversations/{id}/tickets` `{contact, text}`: a message for the team when
+/// nobody is on duty.
+pub async fn leave_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TicketBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    state.service.authorize(&id, bearer(&headers)).await?;
+    let (applied, ticket) = state
+        .service
+        .leave_message(&id, &body.contact, &body.text)
+        .await?;
+    state.desk.announce_ticket(&ticket);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "conversation_id": id,
+            "ticket_id": ticket.id,
+            "state": applied.conversation.state,
+            "replies": applied.messages,
+        })),
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,7 +17,8 @@ use async_trait::async_trait;
 pub use sqlite::SqliteStore;
 
 use crate::conversation::{Conversation, ConversationState, Message};
-use crate::handoff::Handoff;
+use crate::handoff::agent::Agent;
+use crate::handoff::{AuditEntry, Handoff, Note, Rating, Ticket};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,6 +30,8 @@ pub enum StoreError {
     Conflict,
     #[error("a message with this client_msg_id is already stored")]
     Duplicate,
+    #[error("{0} already exists")]
+    Exists(String),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
 }
@@ -44,8 +47,34 @@ pub struct TurnWrite {
     pub state: ConversationState,
     pub low_confidence_streak: u32,
     pub recent_skill: Option<String>,
+    /// A handoff created or changed by this write (inserted, or updated by id).
     pub handoff: Option<Handoff>,
+    pub notes: Vec<Note>,
+    pub ticket: Option<Ticket>,
+    /// Fails the write with `Duplicate` when the handoff is already rated.
+    pub rating: Option<Rating>,
+    pub audit: Vec<AuditEntry>,
     pub now: i64,
+}
+
+impl TurnWrite {
+    /// A write of `messages` (and nothing else yet) on top of what the caller read.
+    pub fn new(c: &Conversation, messages: Vec<Message>, now: i64) -> TurnWrite {
+        TurnWrite {
+            conversation_id: c.id.clone(),
+            expected_last_seq: c.last_seq,
+            messages,
+            state: c.state,
+            low_confidence_streak: c.low_confidence_streak,
+            recent_skill: None,
+            handoff: None,
+            notes: Vec::new(),
+            ticket: None,
+            rating: None,
+            audit: Vec::new(),
+            now,
+        }
+    }
 }
 
 /// The storage interface every backend implements.
@@ -77,6 +106,52 @@ pub trait Store: Send + Sync + 'static {
 
     /// The conversation's queued or assigned handoff.
     async fn open_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError>;
+
+    /// The conversation's most recent handoff, open or closed, with its context.
+    async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError>;
+
+    /// Every queued or assigned handoff, without contexts (routing reads these).
+    async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError>;
+
+    /// Changes a handoff's routing state (offers, flags) without touching its conversation.
+    /// Fails with `Conflict` when the handoff is no longer in `expected_status`.
+    async fn save_handoff(
+        &self,
+        handoff: &Handoff,
+        expected_status: crate::handoff::HandoffStatus,
+        audit: &[AuditEntry],
+    ) -> Result<(), StoreError>;
+
+    /// Internal notes of a conversation, oldest first.
+    async fn notes(&self, conversation_id: &str) -> Result<Vec<Note>, StoreError>;
+
+    /// Audit entries, newest first; of one conversation when given.
+    async fn audit_log(
+        &self,
+        conversation_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Appends audit entries on their own (actions that change nothing else).
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+
+    async fn create_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+
+    /// Replaces an agent's record (by id).
+    async fn update_agent(&self, agent: &Agent) -> Result<(), StoreError>;
+
+    async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError>;
+
+    async fn agent_by_name(&self, name: &str) -> Result<Option<Agent>, StoreError>;
+
+    /// All agents, by name.
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError>;
+
+    /// Tickets with `status` (`open` or `closed`), oldest first.
+    async fn tickets(&self, status: &str, limit: u32) -> Result<Vec<Ticket>, StoreError>;
+
+    /// Closes an open ticket; `false` when there is no such open ticket.
+    async fn close_ticket(&self, id: &str, agent_id: &str, now: i64) -> Result<bool, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -24,7 +24,8 @@ use super::{Store, StoreError, TurnWrite};
 use crate::config::{StoreConfig, Synchronous};
 use crate::content::Priority;
 use crate::conversation::{Author, Conversation, ConversationState, Customer, Message};
-use crate::handoff::{EscalationReason, Handoff, HandoffStatus};
+use crate::handoff::agent::{Agent, AgentStatus};
+use crate::handoff::{AuditEntry, EscalationReason, Handoff, HandoffStatus, Note, Ticket};
 use crate::nlu::Lang;
 
 /// SQLite-backed [`Store`]. Cheap to clone.
@@ -122,10 +123,22 @@ fn row_to_message(row: &SqliteRow) -> Result<Message, StoreError> {
     })
 }
 
-fn row_to_handoff(row: &SqliteRow) -> Result<Handoff, StoreError> {
+/// The handoff columns without the (large) context.
+macro_rules! handoff_columns {
+    () => {
+        "id, conversation_id, reason, priority, skill, status, agent_id, trigger_seq, routing, created_at"
+    };
+}
+
+fn row_to_handoff(row: &SqliteRow, with_context: bool) -> Result<Handoff, StoreError> {
     let reason: String = row.try_get("reason")?;
     let priority: String = row.try_get("priority")?;
     let status: String = row.try_get("status")?;
+    let context = if with_context {
+        Some(json("context", &row.try_get::<String, _>("context")?)?)
+    } else {
+        None
+    };
     Ok(Handoff {
         id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
@@ -133,10 +146,89 @@ fn row_to_handoff(row: &SqliteRow) -> Result<Handoff, StoreError> {
         priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
         skill: row.try_get("skill")?,
         status: HandoffStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        agent_id: row.try_get("agent_id")?,
         created_at: row.try_get("created_at")?,
         trigger_seq: row.try_get("trigger_seq")?,
-        context: json("context", &row.try_get::<String, _>("context")?)?,
+        routing: json("routing", &row.try_get::<String, _>("routing")?)?,
+        context,
     })
+}
+
+fn row_to_agent(row: &SqliteRow) -> Result<Agent, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Agent {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        skills: json("skills", &row.try_get::<String, _>("skills")?)?,
+        max_chats: row.try_get::<i64, _>("max_chats")? as u32,
+        status: AgentStatus::parse(&status).ok_or_else(|| corrupt("agent status", &status))?,
+        disabled: row.try_get("disabled")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        token_hash: row.try_get("token_hash")?,
+    })
+}
+
+fn row_to_note(row: &SqliteRow) -> Result<Note, StoreError> {
+    Ok(Note {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        agent_id: row.try_get("agent_id")?,
+        text: row.try_get("text")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn row_to_ticket(row: &SqliteRow) -> Result<Ticket, StoreError> {
+    let lang: String = row.try_get("lang")?;
+    Ok(Ticket {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        skill: row.try_get("skill")?,
+        lang: Lang::from_locale(&lang).ok_or_else(|| corrupt("ticket lang", &lang))?,
+        contact: row.try_get("contact")?,
+        text: row.try_get("text")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        closed_at: row.try_get("closed_at")?,
+        closed_by: row.try_get("closed_by")?,
+    })
+}
+
+fn row_to_audit(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        conversation_id: row.try_get("conversation_id")?,
+        detail: json("audit detail", &row.try_get::<String, _>("detail")?)?,
+    })
+}
+
+async fn insert_audit(
+    conn: &mut sqlx::SqliteConnection,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    for a in entries {
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, action, conversation_id, detail)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(a.at)
+        .bind(&a.actor)
+        .bind(&a.action)
+        .bind(&a.conversation_id)
+        .bind(to_json(&a.detail))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 pub(crate) fn hex_encode(bytes: &[u8]) -> String {
@@ -242,9 +334,14 @@ impl Store for SqliteStore {
             }
         }
         if let Some(h) = &w.handoff {
+            // A new handoff carries its context; later writes only change routing fields.
             sqlx::query(
-                "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, trigger_seq,
-                    context, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, agent_id,
+                    trigger_seq, routing, context, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET priority = excluded.priority,
+                    skill = excluded.skill, status = excluded.status, agent_id = excluded.agent_id,
+                    routing = excluded.routing, updated_at = excluded.updated_at",
             )
             .bind(&h.id)
             .bind(&h.conversation_id)
@@ -252,13 +349,64 @@ impl Store for SqliteStore {
             .bind(h.priority.as_str())
             .bind(&h.skill)
             .bind(h.status.as_str())
+            .bind(&h.agent_id)
             .bind(h.trigger_seq)
-            .bind(to_json(&h.context))
+            .bind(to_json(&h.routing))
+            .bind(h.context.as_ref().map_or_else(|| "null".to_string(), to_json))
             .bind(h.created_at)
-            .bind(h.created_at)
+            .bind(w.now)
             .execute(&mut *tx)
             .await?;
         }
+        for n in &w.notes {
+            sqlx::query(
+                "INSERT INTO notes (id, conversation_id, agent_id, text, created_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&n.id)
+            .bind(&n.conversation_id)
+            .bind(&n.agent_id)
+            .bind(&n.text)
+            .bind(n.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(t) = &w.ticket {
+            sqlx::query(
+                "INSERT INTO tickets (id, conversation_id, skill, lang, contact, text, status, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&t.id)
+            .bind(&t.conversation_id)
+            .bind(&t.skill)
+            .bind(t.lang.code())
+            .bind(&t.contact)
+            .bind(&t.text)
+            .bind(&t.status)
+            .bind(t.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(r) = &w.rating {
+            let inserted = sqlx::query(
+                "INSERT INTO ratings (handoff_id, conversation_id, agent_id, score, comment, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.handoff_id)
+            .bind(&r.conversation_id)
+            .bind(&r.agent_id)
+            .bind(r.score as i64)
+            .bind(&r.comment)
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(e) if unique_violation(&e) => return Err(StoreError::Duplicate),
+                other => {
+                    other?;
+                }
+            }
+        }
+        insert_audit(&mut tx, &w.audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -323,7 +471,186 @@ impl Store for SqliteStore {
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(row_to_handoff).transpose()
+        row.as_ref().map(|r| row_to_handoff(r, true)).transpose()
+    }
+
+    async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
+        let row = sqlx::query(
+            "SELECT * FROM handoffs WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(|r| row_to_handoff(r, true)).transpose()
+    }
+
+    async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            handoff_columns!(),
+            " FROM handoffs WHERE status IN ('queued', 'assigned') ORDER BY created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| row_to_handoff(r, false)).collect()
+    }
+
+    async fn save_handoff(
+        &self,
+        h: &Handoff,
+        expected_status: HandoffStatus,
+        audit: &[AuditEntry],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE handoffs SET priority = ?, skill = ?, status = ?, agent_id = ?, routing = ?,
+                updated_at = ? WHERE id = ? AND status = ?",
+        )
+        .bind(h.priority.as_str())
+        .bind(&h.skill)
+        .bind(h.status.as_str())
+        .bind(&h.agent_id)
+        .bind(to_json(&h.routing))
+        .bind(crate::conversation::now_ms())
+        .bind(&h.id)
+        .bind(expected_status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn notes(&self, conversation_id: &str) -> Result<Vec<Note>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM notes WHERE conversation_id = ? ORDER BY created_at, id")
+                .bind(conversation_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(row_to_note).collect()
+    }
+
+    async fn audit_log(
+        &self,
+        conversation_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = match conversation_id {
+            Some(c) => {
+                sqlx::query(
+                    "SELECT * FROM audit_log WHERE conversation_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+                )
+                .bind(c)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?")
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(row_to_audit).collect()
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        insert_audit(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn create_agent(&self, a: &Agent) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO agents (id, name, skills, max_chats, token_hash, status, disabled,
+                created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(&a.name)
+        .bind(to_json(&a.skills))
+        .bind(a.max_chats as i64)
+        .bind(&a.token_hash)
+        .bind(a.status.as_str())
+        .bind(a.disabled)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&self.writer)
+        .await;
+        match inserted {
+            Err(e) if unique_violation(&e) => {
+                Err(StoreError::Exists(format!("an agent named {:?}", a.name)))
+            }
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    async fn update_agent(&self, a: &Agent) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE agents SET name = ?, skills = ?, max_chats = ?, token_hash = ?, status = ?,
+                disabled = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&a.name)
+        .bind(to_json(&a.skills))
+        .bind(a.max_chats as i64)
+        .bind(&a.token_hash)
+        .bind(a.status.as_str())
+        .bind(a.disabled)
+        .bind(a.updated_at)
+        .bind(&a.id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
+        let row = sqlx::query("SELECT * FROM agents WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_agent).transpose()
+    }
+
+    async fn agent_by_name(&self, name: &str) -> Result<Option<Agent>, StoreError> {
+        let row = sqlx::query("SELECT * FROM agents WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_agent).transpose()
+    }
+
+    async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM agents ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_agent).collect()
+    }
+
+    async fn tickets(&self, status: &str, limit: u32) -> Result<Vec<Ticket>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM tickets WHERE status = ? ORDER BY created_at, id LIMIT ?")
+                .bind(status)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(row_to_ticket).collect()
+    }
+
+    async fn close_ticket(&self, id: &str, agent_id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tickets SET status = 'closed', closed_at = ?, closed_by = ?
+             WHERE id = ? AND status = 'open'",
+        )
+        .bind(now)
+        .bind(agent_id)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -290,3 +290,120 @@ async fn bad_creation_requests_queries_and_routes() {
     assert!(ready["faqs"].as_u64().unwrap() >= 60);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bad_agent_requests_change_nothing() {
+    let app = spawn_app().await;
+    let agent = app.add_agent("王芳", &["general"], 2).await;
+    app.online(&agent).await;
+    let (id, token) = app.create(json!({"locale": "en"})).await;
+    app.say(&id, &token, "talk to a person").await;
+    app.tick().await;
+    app.agent_post(
+        &agent,
+        &format!("/v1/agent/conversations/{id}/accept"),
+        json!({}),
+    )
+    .await;
+    let before = message_count(&app, &id, &token).await;
+    let url = app.url(&format!("/v1/agent/conversations/{id}/messages"));
+    let post = |body: Vec<u8>| {
+        app.client
+            .post(&url)
+            .bearer_auth(&agent.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    expect_error(
+        post(b"{\"text\": ".to_vec()).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+    expect_error(
+        post(b"{\"txt\": \"hi\"}".to_vec()).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    expect_error(
+        post(b"{\"text\": \"   \"}".to_vec()).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let mut invalid_utf8 = b"{\"text\": \"".to_vec();
+    invalid_utf8.extend([0xff, 0xfe]);
+    invalid_utf8.extend(b"\"}");
+    let r = post(invalid_utf8).await.unwrap();
+    assert!(r.status().is_client_error());
+    let huge = format!("{{\"text\": \"{}\"}}", "x".repeat(100_000));
+    expect_error(
+        post(huge.into_bytes()).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/agent/conversations/{id}/transfer")))
+        .bearer_auth(&agent.token)
+        .json(&json!({"skill": "billing", "agent": "someone"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/agent/conversations/{id}/transfer")))
+        .bearer_auth(&agent.token)
+        .json(&json!({"agent": "nobody"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    let r = app
+        .client
+        .post(app.url("/v1/agent/status"))
+        .bearer_auth(&agent.token)
+        .json(&json!({"status": "sleeping"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    let unknown = uuid::Uuid::new_v4();
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/agent/conversations/{unknown}/accept")))
+        .bearer_auth(&agent.token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/agent/conversations/{id}/resolve")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(
+        message_count(&app, &id, &token).await,
+        before,
+        "nothing was stored"
+    );
+    let h = app
+        .service
+        .store()
+        .open_handoff(&id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.agent_id.as_deref(),
+        Some(agent.id.as_str()),
+        "still assigned"
+    );
+    app.stop().await;
+}

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::helpers::repo;
 
-fn baton() -> Command {
+pub fn baton() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
     // Keep the developer's environment and config file out of the test.
     c.env_remove("BATON_CONFIG")

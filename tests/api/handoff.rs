@@ -40,7 +40,7 @@ async fn zhuan_ren_gong_queues_with_the_whole_transcript() {
         h.skill, "after_sales",
         "routed to the topic the shopper asked about"
     );
-    let ctx = &h.context;
+    let ctx = h.context.as_ref().unwrap();
     assert_eq!(
         ctx.transcript.len(),
         5,
@@ -79,7 +79,10 @@ async fn talk_to_a_person_in_english_queues_and_answers_in_english() {
         .to_string();
     assert!(notice.contains("team"), "{notice}");
     let h = handoff_of(&app, &id).await;
-    assert_eq!(h.context.transcript[0].text, "I want to talk to a person");
+    assert_eq!(
+        h.context.as_ref().unwrap().transcript[0].text,
+        "I want to talk to a person"
+    );
     app.stop().await;
 }
 
@@ -95,7 +98,7 @@ async fn two_nonsense_turns_clarify_then_queue() {
     assert_eq!(second["handoff"]["reason"], "low_confidence");
     let h = handoff_of(&app, &id).await;
     assert_eq!(h.reason, EscalationReason::LowConfidence);
-    assert_eq!(h.context.transcript.len(), 4);
+    assert_eq!(h.context.as_ref().unwrap().transcript.len(), 4);
     app.stop().await;
 }
 
@@ -124,6 +127,7 @@ async fn a_complaint_gets_raised_priority_and_a_vip_more() {
         handoff_of(&app, &vid)
             .await
             .context
+            .unwrap()
             .summary
             .starts_with("[VIP]")
     );

@@ -1,20 +1,32 @@
 //! Spawning the real server for a test: the same `Application::build` + `run_until` as
 //! `baton serve`, on port 0, with its own data directory, the repository's `kb/` and
-//! `intents/`, and a model cache shared by all tests (so the classifier trains once).
+//! `intents/`, a model cache shared by all tests (so the classifier trains once), and a
+//! manual clock: time only moves when a test says so (`app.advance(…)`), which makes SLA,
+//! offer and business-hours tests exact without sleeping.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use baton::clock::Clock;
 use baton::config::Config;
+use baton::desk::Desk;
 use baton::server::Application;
 use baton::service::ConversationService;
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// Wednesday 2026-11-11 10:00 in Shanghai: inside the default business hours.
+pub const OFFICE_HOURS: &str = "2026-11-11T02:00:00Z";
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub service: ConversationService,
+    pub desk: Desk,
+    pub clock: Clock,
     pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
@@ -49,13 +61,23 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
+pub fn clock_at(instant: &str) -> Clock {
+    let t: jiff::Timestamp = instant.parse().expect("an RFC 3339 instant");
+    Clock::manual(t.as_millisecond())
+}
+
 pub async fn spawn_app_with(config: Config) -> TestApp {
+    spawn_app_at(config, clock_at(OFFICE_HOURS)).await
+}
+
+pub async fn spawn_app_at(config: Config, clock: Clock) -> TestApp {
     let data_dir = config.data_dir.clone();
-    let app = Application::build(config)
+    let app = Application::build_with_clock(config, clock.clone())
         .await
         .expect("application starts");
     let base = format!("http://{}", app.local_addr());
     let service = app.service().clone();
+    let desk = app.desk().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -64,6 +86,8 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         base,
         client: reqwest::Client::new(),
         service,
+        desk,
+        clock,
         data_dir,
         shutdown: Some(tx),
         handle: Some(handle),
@@ -85,6 +109,96 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Moves the clock and runs one dispatcher pass at the new time.
+    pub async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.tick().await;
+    }
+
+    /// One dispatcher pass now (offers, timeouts, SLAs, queue positions).
+    pub async fn tick(&self) {
+        self.desk.tick().await.expect("dispatcher pass");
+    }
+
+    /// Adds an agent through the store, as `baton agent add` does; returns (name, token).
+    pub async fn add_agent(&self, name: &str, skills: &[&str], max_chats: u32) -> Agent {
+        let new = baton::desk::agents::NewAgent {
+            name: name.into(),
+            skills: skills.iter().map(|s| s.to_string()).collect(),
+            max_chats,
+        };
+        let (agent, token) =
+            baton::desk::agents::add(self.service.store().as_ref(), new, self.clock.now_ms())
+                .await
+                .unwrap();
+        self.desk.refresh_agents().await.unwrap();
+        Agent {
+            id: agent.id,
+            name: name.into(),
+            token,
+        }
+    }
+
+    /// An agent API call; returns (status, JSON body or Null).
+    pub async fn agent_call(
+        &self,
+        agent: &Agent,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(&agent.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn agent_post(&self, agent: &Agent, path: &str, body: Value) -> (u16, Value) {
+        self.agent_call(agent, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    pub async fn agent_get(&self, agent: &Agent, path: &str) -> (u16, Value) {
+        self.agent_call(agent, reqwest::Method::GET, path, None)
+            .await
+    }
+
+    /// Sets the agent online (asserting success).
+    pub async fn online(&self, agent: &Agent) {
+        let (s, b) = self
+            .agent_post(agent, "/v1/agent/status", json!({"status": "online"}))
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+
+    /// The conversation ids offered to the agent now.
+    pub async fn offers(&self, agent: &Agent) -> Vec<String> {
+        let (s, q) = self.agent_get(agent, "/v1/agent/queue").await;
+        assert_eq!(s, 200, "{q}");
+        q["offered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["conversation_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Opens a WebSocket at `path` (with `?token=` or a bearer header in the path's query).
+    pub async fn ws(&self, path: &str) -> Socket {
+        let url = format!("{}{}", self.base.replacen("http", "ws", 1), path);
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Socket { stream }
     }
 
     /// Creates a conversation; returns (id, token).
@@ -149,4 +263,83 @@ pub fn answered_faq(outcome: &Value) -> Option<String> {
         .as_array()?
         .iter()
         .find_map(|r| r["meta"]["faq_id"].as_str().map(String::from))
+}
+
+/// An agent a test created.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+}
+
+/// A WebSocket client that reads JSON events.
+pub struct Socket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Socket {
+    /// The next JSON event, or `None` when the socket closed or nothing came within 5 s.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
+                .await
+                .ok()??;
+            match frame.ok()? {
+                WsMessage::Text(t) => return serde_json::from_str(&t).ok(),
+                WsMessage::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads events until one matches; panics after 5 s without one.
+    pub async fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let mut seen = Vec::new();
+        loop {
+            match self.next().await {
+                Some(v) if pred(&v) => return v,
+                Some(v) => seen.push(v),
+                None => panic!("no {what} event; saw {seen:#?}"),
+            }
+        }
+    }
+
+    /// Every event that arrives within `quiet` of the previous one.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(quiet, self.stream.next()).await {
+            if let WsMessage::Text(t) = frame
+                && let Ok(v) = serde_json::from_str(&t)
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.stream
+            .send(WsMessage::Text(v.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+/// Waits (up to 5 s) for a condition another task brings about, such as a server noticing
+/// a closed socket. Not a timing assertion: it only bounds how long a broken test hangs.
+pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
 }

@@ -1,9 +1,14 @@
-//! Integration tests: the real server on a random port, spoken to over HTTP.
+//! Integration tests: the real server on a random port, spoken to over HTTP and WebSockets
+//! (and the real binary, for the command line and a crash).
 
+mod admin;
+mod agents;
 mod bad_input;
 mod cli;
+mod crash;
 mod handoff;
 mod helpers;
+mod realtime;
 mod restart;
 mod shopper;
 mod understanding;

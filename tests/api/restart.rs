@@ -39,7 +39,7 @@ async fn transcript_and_queued_handoff_survive_a_restart() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(h.context.transcript.len(), 5);
+    assert_eq!(h.context.as_ref().unwrap().transcript.len(), 5);
     // The conversation carries on where it was: still with a person, still answering.
     let more = app.say(&id, &token, "请尽快").await;
     assert_eq!(more["message"]["seq"], 6);

@@ -1,0 +1,828 @@
+//! What agents do to conversations: take them, answer, note, transfer, resolve, return them
+//! to the bot, open masked data, work tickets. Each action checks that the agent may do it,
+//! changes the conversation and its handoff in one commit
+//! ([`ConversationService::apply`](crate::service::ConversationService::apply)), writes an
+//! audit entry with it, and tells the sockets.
+
+use serde::Serialize;
+
+use super::Desk;
+use crate::conversation::{Author, ConversationState, DecisionKind, Notice, ReplyMeta};
+use crate::dialogue::phrases;
+use crate::handoff::agent::{Agent, AgentStatus};
+use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Priority, Ticket};
+use crate::handoff::{EscalationReason, view::NoteLine};
+use crate::nlu::Lang;
+use crate::pii::{self, Entity};
+use crate::realtime::Event;
+use crate::service::{Applied, Change, Outgoing, ServiceError};
+
+/// A conversation in an agent's lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueItem {
+    pub conversation_id: String,
+    pub handoff_id: String,
+    pub status: HandoffStatus,
+    pub reason: EscalationReason,
+    pub priority: Priority,
+    pub skill: String,
+    pub summary: String,
+    pub waiting_ms: i64,
+    /// Place in the queue (queued only).
+    pub position: Option<u32>,
+    pub sla_wait_breached: bool,
+    pub sla_reply_breached: bool,
+    /// Offered to this agent, until then.
+    pub offer_expires_at: Option<i64>,
+    pub customer_name: Option<String>,
+    pub vip: bool,
+}
+
+/// `GET /v1/agent/queue`: what the agent holds, what is offered to them, what waits in their
+/// groups.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueView {
+    pub agent_id: String,
+    pub status: AgentStatus,
+    pub max_chats: u32,
+    pub assigned: Vec<QueueItem>,
+    pub offered: Vec<QueueItem>,
+    pub queued: Vec<QueueItem>,
+    pub open_tickets: usize,
+}
+
+/// Where a transfer goes.
+#[derive(Debug, Clone)]
+pub enum TransferTarget {
+    Skill(String),
+    /// An agent, by name.
+    Agent(String),
+}
+
+/// Unmasked personal data of a conversation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revealed {
+    pub conversation_id: String,
+    pub entities: Vec<RevealedEntity>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RevealedEntity {
+    #[serde(flatten)]
+    pub entity: Entity,
+    pub value: String,
+    pub seq: i64,
+}
+
+fn actor(agent: &Agent) -> String {
+    format!("agent:{}", agent.id)
+}
+
+fn not_yours() -> ServiceError {
+    ServiceError::Forbidden("this conversation is not assigned to you".into())
+}
+
+/// The open handoff, if it is assigned to `agent`.
+fn assigned_to<'a>(agent: &Agent, open: Option<&'a Handoff>) -> Result<&'a Handoff, ServiceError> {
+    match open {
+        Some(h)
+            if h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id) =>
+        {
+            Ok(h)
+        }
+        _ => Err(not_yours()),
+    }
+}
+
+fn check_text(text: &str, max: usize) -> Result<String, ServiceError> {
+    let t = text.trim();
+    if t.is_empty() || t.chars().count() > max {
+        return Err(ServiceError::Invalid(format!(
+            "text must be 1–{max} characters"
+        )));
+    }
+    Ok(t.to_string())
+}
+
+impl Desk {
+    pub(super) async fn lang_of(&self, conversation_id: &str) -> Result<Lang, ServiceError> {
+        let c = self.service().load(conversation_id).await?;
+        self.service().conversation_lang(&c).await
+    }
+
+    fn item(&self, h: &Handoff, summary: String, now: i64) -> QueueItem {
+        let customer = h.context.as_ref().map(|c| &c.customer);
+        QueueItem {
+            conversation_id: h.conversation_id.clone(),
+            handoff_id: h.id.clone(),
+            status: h.status,
+            reason: h.reason,
+            priority: h.priority,
+            skill: h.skill.clone(),
+            summary,
+            waiting_ms: h.waiting_ms(now),
+            position: self.place(&h.conversation_id).map(|p| p.position),
+            sla_wait_breached: h.routing.sla_wait_breached,
+            sla_reply_breached: h.routing.sla_reply_breached,
+            offer_expires_at: h.routing.offer_expires_at,
+            customer_name: customer.and_then(|c| c.name.clone()),
+            vip: customer.is_some_and(|c| c.vip),
+        }
+    }
+
+    /// The agent's lists.
+    pub async fn queue(&self, agent: &Agent) -> Result<QueueView, ServiceError> {
+        let now = self.now();
+        let open = self.store().open_handoffs().await?;
+        let mut view = QueueView {
+            agent_id: agent.id.clone(),
+            status: self.wiring().roster.effective(agent, now),
+            max_chats: agent.max_chats,
+            assigned: vec![],
+            offered: vec![],
+            queued: vec![],
+            open_tickets: self.tickets(agent).await?.len(),
+        };
+        let ordered = crate::handoff::routing::queue_order(&open);
+        let assigned = open.iter().filter(|h| {
+            h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id)
+        });
+        for h in assigned
+            .chain(ordered.into_iter().filter(|h| self.may_read(agent, h)))
+            .take(200)
+        {
+            // Listings read handoffs without their context; the summary needs it.
+            let full = self.store().open_handoff(&h.conversation_id).await?;
+            let summary = full
+                .as_ref()
+                .and_then(|f| f.context.as_ref())
+                .map(|c| c.summary.clone())
+                .unwrap_or_default();
+            let mut item = self.item(full.as_ref().unwrap_or(h), summary, now);
+            if h.status == HandoffStatus::Assigned {
+                item.position = None;
+                view.assigned.push(item);
+            } else if h.routing.offered_to.as_deref() == Some(&agent.id) {
+                view.offered.push(item);
+            } else {
+                item.offer_expires_at = None;
+                view.queued.push(item);
+            }
+        }
+        Ok(view)
+    }
+
+    /// Takes a conversation: one offered to the agent, or one waiting in their groups that
+    /// is not offered to someone else. Capacity is respected.
+    pub async fn accept(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<Applied, ServiceError> {
+        let _routing = self.inner.route_lock.lock().await;
+        let handoff = self.readable_handoff(agent, conversation_id).await?;
+        if handoff.status != HandoffStatus::Queued {
+            return if handoff.agent_id.as_deref() == Some(&agent.id)
+                && handoff.status == HandoffStatus::Assigned
+            {
+                Err(ServiceError::Conflict(
+                    "you already hold this conversation".into(),
+                ))
+            } else {
+                Err(ServiceError::Conflict(
+                    "this conversation is not waiting for an agent".into(),
+                ))
+            };
+        }
+        let now = self.now();
+        if self.wiring().roster.effective(agent, now) == AgentStatus::Offline {
+            return Err(ServiceError::Conflict(
+                "set your status to online first".into(),
+            ));
+        }
+        let open = self.store().open_handoffs().await?;
+        let offered_to_me = handoff.routing.offered_to.as_deref() == Some(&agent.id);
+        let load = Self::load_of(&open, &agent.id) - u32::from(offered_to_me);
+        if load >= agent.max_chats {
+            return Err(ServiceError::Conflict(format!(
+                "you already hold {load} conversations (your limit is {})",
+                agent.max_chats
+            )));
+        }
+        if let Some(other) = handoff
+            .routing
+            .offered_to
+            .as_deref()
+            .filter(|o| *o != agent.id)
+        {
+            let _ = other;
+            return Err(ServiceError::Conflict(
+                "this conversation is being offered to another agent".into(),
+            ));
+        }
+        let lang = self.lang_of(conversation_id).await?;
+        let name = agent.name.clone();
+        let applied = self
+            .service()
+            .apply(conversation_id, None, |c, open, now| {
+                let mut h = match open {
+                    Some(h) if h.id == handoff.id && h.is_queued() => h.clone(),
+                    _ => {
+                        return Err(ServiceError::Conflict(
+                            "this conversation is not waiting for an agent".into(),
+                        ));
+                    }
+                };
+                h.context = None;
+                h.status = HandoffStatus::Assigned;
+                h.agent_id = Some(agent.id.clone());
+                h.routing.offered_to = None;
+                h.routing.offer_expires_at = None;
+                h.routing.reserved_for = None;
+                h.routing.assigned_at = Some(now);
+                h.routing.awaiting_reply_since = Some(now);
+                let mut meta = ReplyMeta::notice(Notice::Assigned);
+                meta.agent_name = Some(name.clone());
+                Ok(Change {
+                    messages: vec![Outgoing {
+                        author: Author::System,
+                        text: phrases::agent_joined(lang, &name),
+                        meta,
+                        client_msg_id: None,
+                    }],
+                    state: Some(ConversationState::Assigned),
+                    audit: vec![AuditEntry::new(
+                        now,
+                        actor(agent),
+                        "accept",
+                        Some(&c.id),
+                        serde_json::json!({ "handoff_id": h.id, "waited_ms": now - h.routing.queued_at }),
+                    )],
+                    handoff: Some(h),
+                    ..Default::default()
+                })
+            })
+            .await?;
+        tracing::info!(conversation = %conversation_id, agent = %agent.name, "conversation assigned");
+        let view = self.build_view(conversation_id, None).await?;
+        self.wiring().hub.to_agent(
+            &agent.id,
+            Event::Assigned {
+                conversation_id: conversation_id.to_string(),
+                view: Box::new(view),
+            },
+        );
+        self.inner.places.remove(conversation_id);
+        drop(_routing);
+        self.wiring().poke.notify_one();
+        Ok(applied)
+    }
+
+    /// Passes on an offer; it goes to the next agent.
+    pub async fn decline(&self, agent: &Agent, conversation_id: &str) -> Result<(), ServiceError> {
+        let _routing = self.inner.route_lock.lock().await;
+        let mut h = self.readable_handoff(agent, conversation_id).await?;
+        if !h.is_queued() || h.routing.offered_to.as_deref() != Some(&agent.id) {
+            return Err(ServiceError::Conflict(
+                "this conversation is not offered to you".into(),
+            ));
+        }
+        let now = self.now();
+        self.lapse_offer(&mut h, now, "declined", Some(agent))
+            .await?;
+        drop(_routing);
+        self.wiring().poke.notify_one();
+        Ok(())
+    }
+
+    /// Saves a change to a queued handoff's routing; `false` (nothing written) when it is no
+    /// longer queued — an agent took it meanwhile, which makes the change moot.
+    pub(super) async fn save_queued(
+        &self,
+        h: &Handoff,
+        audit: AuditEntry,
+    ) -> Result<bool, ServiceError> {
+        match self
+            .store()
+            .save_handoff(h, HandoffStatus::Queued, &[audit])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(crate::store::StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Clears an offer: the agent goes to the back of the line for this conversation.
+    pub(super) async fn lapse_offer(
+        &self,
+        h: &mut Handoff,
+        now: i64,
+        why: &str,
+        by: Option<&Agent>,
+    ) -> Result<(), ServiceError> {
+        let Some(agent_id) = h.routing.offered_to.take() else {
+            return Ok(());
+        };
+        h.context = None;
+        h.routing.offer_expires_at = None;
+        if !h.routing.passed_over.contains(&agent_id) {
+            h.routing.passed_over.push(agent_id.clone());
+        }
+        if h.routing.reserved_for.as_deref() == Some(agent_id.as_str()) {
+            h.routing.reserved_for = None;
+        }
+        let audit = AuditEntry::new(
+            now,
+            by.map_or_else(|| "system".to_string(), actor),
+            if why == "declined" {
+                "decline"
+            } else {
+                "offer_expired"
+            },
+            Some(&h.conversation_id),
+            serde_json::json!({ "handoff_id": h.id, "agent_id": agent_id, "why": why }),
+        );
+        if !self.save_queued(h, audit).await? {
+            return Ok(());
+        }
+        self.wiring().hub.to_agent(
+            &agent_id,
+            Event::OfferWithdrawn {
+                conversation_id: h.conversation_id.clone(),
+                handoff_id: h.id.clone(),
+                reason: why.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// A message from the agent to the shopper. `client_msg_id` makes retries idempotent.
+    pub async fn reply(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+        text: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<Applied, ServiceError> {
+        let text = check_text(text, self.config().http.max_message_chars)?;
+        if client_msg_id.is_some_and(|c| c.is_empty() || c.len() > 128) {
+            return Err(ServiceError::Invalid(
+                "client_msg_id must be 1–128 bytes".into(),
+            ));
+        }
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
+        // Agents' ids never collide with the shopper's in the per-conversation unique index.
+        let dedupe = client_msg_id.map(|c| format!("agent:{}:{c}", agent.id));
+        let name = agent.name.clone();
+        self.service()
+            .apply(conversation_id, dedupe.as_deref(), |c, open, now| {
+                let mut h = assigned_to(agent, open)?.clone();
+                h.context = None;
+                h.routing.first_response_at.get_or_insert(now);
+                h.routing.awaiting_reply_since = None;
+                let mut meta = ReplyMeta::new(DecisionKind::Agent);
+                meta.agent_name = Some(name.clone());
+                Ok(Change {
+                    messages: vec![Outgoing {
+                        author: Author::Agent,
+                        text: text.clone(),
+                        meta,
+                        client_msg_id: dedupe.clone(),
+                    }],
+                    audit: vec![AuditEntry::new(
+                        now,
+                        actor(agent),
+                        "reply",
+                        Some(&c.id),
+                        serde_json::json!({ "handoff_id": h.id }),
+                    )],
+                    handoff: Some(h),
+                    ..Default::default()
+                })
+            })
+            .await
+    }
+
+    /// An internal note: agents only, never sent to the shopper.
+    pub async fn note(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+        text: &str,
+    ) -> Result<NoteLine, ServiceError> {
+        let text = check_text(text, self.config().http.max_message_chars)?;
+        let handoff = self.readable_handoff(agent, conversation_id).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let applied = self
+            .service()
+            .apply(conversation_id, None, |c, _, now| {
+                Ok(Change {
+                    notes: vec![Note {
+                        id: id.clone(),
+                        conversation_id: c.id.clone(),
+                        agent_id: agent.id.clone(),
+                        text: text.clone(),
+                        created_at: now,
+                    }],
+                    audit: vec![AuditEntry::new(
+                        now,
+                        actor(agent),
+                        "note",
+                        Some(&c.id),
+                        serde_json::json!({ "note_id": id }),
+                    )],
+                    ..Default::default()
+                })
+            })
+            .await?;
+        let line = NoteLine {
+            id,
+            agent_id: agent.id.clone(),
+            agent_name: agent.name.clone(),
+            text,
+            at: applied.conversation.updated_at,
+        };
+        let event = Event::Note {
+            conversation_id: conversation_id.to_string(),
+            note: line.clone(),
+        };
+        if let Some(holder) = handoff.agent_id.as_deref().filter(|h| *h != agent.id) {
+            self.wiring().hub.to_agent(holder, event.clone());
+        }
+        self.wiring().hub.to_agent(&agent.id, event);
+        Ok(line)
+    }
+
+    /// Hands the conversation to another group or a named agent, with an optional note.
+    pub async fn transfer(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+        target: TransferTarget,
+        note: Option<&str>,
+    ) -> Result<Applied, ServiceError> {
+        let note = note
+            .map(|n| check_text(n, self.config().http.max_message_chars))
+            .transpose()?;
+        let (skill, named) = match &target {
+            TransferTarget::Skill(s) => {
+                if crate::handoff::agent::validate("x", std::slice::from_ref(s), 1).is_err() {
+                    return Err(ServiceError::Invalid(format!(
+                        "{s:?} is not a skill group name"
+                    )));
+                }
+                (Some(s.clone()), None)
+            }
+            TransferTarget::Agent(name) => {
+                let to = self
+                    .store()
+                    .agent_by_name(name)
+                    .await?
+                    .filter(|a| !a.disabled)
+                    .ok_or_else(|| {
+                        ServiceError::Invalid(format!("no active agent named {name:?}"))
+                    })?;
+                if to.id == agent.id {
+                    return Err(ServiceError::Invalid(
+                        "you cannot transfer to yourself".into(),
+                    ));
+                }
+                (None, Some(to))
+            }
+        };
+        let _routing = self.inner.route_lock.lock().await;
+        let lang = self.lang_of(conversation_id).await?;
+        let note_id = uuid::Uuid::now_v7().to_string();
+        let applied = self
+            .service()
+            .apply(conversation_id, None, |c, open, now| {
+                let mut h = assigned_to(agent, open)?.clone();
+                h.context = None;
+                h.status = HandoffStatus::Queued;
+                h.agent_id = None;
+                if let Some(s) = &skill {
+                    h.skill = s.clone();
+                }
+                h.routing = crate::handoff::Routing {
+                    queued_at: now,
+                    reserved_for: named.as_ref().map(|a| a.id.clone()),
+                    first_response_at: h.routing.first_response_at,
+                    transfers: h.routing.transfers + 1,
+                    ..Default::default()
+                };
+                let notes = note
+                    .iter()
+                    .map(|n| Note {
+                        id: note_id.clone(),
+                        conversation_id: c.id.clone(),
+                        agent_id: agent.id.clone(),
+                        text: n.clone(),
+                        created_at: now,
+                    })
+                    .collect();
+                Ok(Change {
+                    messages: vec![Outgoing::notice(
+                        phrases::transferred(lang),
+                        Notice::Transferred,
+                    )],
+                    state: Some(ConversationState::Queued),
+                    notes,
+                    audit: vec![AuditEntry::new(
+                        now,
+                        actor(agent),
+                        "transfer",
+                        Some(&c.id),
+                        serde_json::json!({
+                            "handoff_id": h.id,
+                            "skill": h.skill,
+                            "agent": named.as_ref().map(|a| a.name.clone()),
+                            "note": note.is_some(),
+                        }),
+                    )],
+                    handoff: Some(h),
+                    ..Default::default()
+                })
+            })
+            .await?;
+        self.wiring().hub.to_agent(
+            &agent.id,
+            Event::Unassigned {
+                conversation_id: conversation_id.to_string(),
+                reason: "transferred".into(),
+            },
+        );
+        drop(_routing);
+        self.wiring().poke.notify_one();
+        Ok(applied)
+    }
+
+    /// Finishes the conversation and asks the shopper for a rating. Their next message goes
+    /// to the bot.
+    pub async fn resolve(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<Applied, ServiceError> {
+        self.close(agent, conversation_id, HandoffStatus::Resolved)
+            .await
+    }
+
+    /// Hands the conversation back to the bot without resolving it.
+    pub async fn return_to_bot(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<Applied, ServiceError> {
+        self.close(agent, conversation_id, HandoffStatus::Returned)
+            .await
+    }
+
+    async fn close(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+        status: HandoffStatus,
+    ) -> Result<Applied, ServiceError> {
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
+        let _routing = self.inner.route_lock.lock().await;
+        let lang = self.lang_of(conversation_id).await?;
+        let (text, notice, state, action) = match status {
+            HandoffStatus::Resolved => (
+                phrases::resolved(lang),
+                Notice::Resolved,
+                ConversationState::Resolved,
+                "resolve",
+            ),
+            _ => (
+                phrases::returned_to_bot(lang),
+                Notice::ReturnedToBot,
+                ConversationState::Bot,
+                "return_to_bot",
+            ),
+        };
+        let applied = self
+            .service()
+            .apply(conversation_id, None, |c, open, now| {
+                let mut h = assigned_to(agent, open)?.clone();
+                h.context = None;
+                h.status = status;
+                h.routing.closed_at = Some(now);
+                h.routing.awaiting_reply_since = None;
+                Ok(Change {
+                    messages: vec![Outgoing::notice(text, notice)],
+                    state: Some(state),
+                    reset_streak: true,
+                    audit: vec![AuditEntry::new(
+                        now,
+                        actor(agent),
+                        action,
+                        Some(&c.id),
+                        serde_json::json!({ "handoff_id": h.id }),
+                    )],
+                    handoff: Some(h),
+                    ..Default::default()
+                })
+            })
+            .await?;
+        if let Some(h) = &applied.handoff
+            && let Some(assigned_at) = h.routing.assigned_at
+        {
+            self.record_handle_time(&h.skill, applied.conversation.updated_at - assigned_at);
+        }
+        tracing::info!(conversation = %conversation_id, agent = %agent.name, action, "conversation closed");
+        self.wiring().hub.to_agent(
+            &agent.id,
+            Event::Unassigned {
+                conversation_id: conversation_id.to_string(),
+                reason: action.to_string(),
+            },
+        );
+        drop(_routing);
+        self.wiring().poke.notify_one();
+        Ok(applied)
+    }
+
+    /// The unmasked phone numbers, e-mails, addresses and ID numbers of a conversation, for
+    /// an agent who needs them; every opening is audited.
+    pub async fn reveal(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<Revealed, ServiceError> {
+        let h = self.readable_handoff(agent, conversation_id).await?;
+        let messages = self
+            .store()
+            .messages_after(conversation_id, 0, u32::MAX)
+            .await?;
+        let mut entities = Vec::new();
+        for m in messages.iter().filter(|m| m.author == Author::Shopper) {
+            for (entity, value) in pii::reveal_entities(&m.text) {
+                if entity.kind.is_personal()
+                    && !entities.iter().any(|e: &RevealedEntity| e.value == value)
+                {
+                    entities.push(RevealedEntity {
+                        entity,
+                        value,
+                        seq: m.seq,
+                    });
+                }
+            }
+        }
+        self.store()
+            .append_audit(&[AuditEntry::new(
+                self.now(),
+                actor(agent),
+                "reveal",
+                Some(conversation_id),
+                serde_json::json!({ "handoff_id": h.id, "entities": entities.len() }),
+            )])
+            .await?;
+        Ok(Revealed {
+            conversation_id: conversation_id.to_string(),
+            entities,
+        })
+    }
+
+    /// Open tickets in the agent's groups.
+    pub async fn tickets(&self, agent: &Agent) -> Result<Vec<Ticket>, ServiceError> {
+        let all = self.store().tickets("open", 1000).await?;
+        Ok(all.into_iter().filter(|t| agent.serves(&t.skill)).collect())
+    }
+
+    /// Marks a ticket of the agent's groups done.
+    pub async fn close_ticket(&self, agent: &Agent, ticket_id: &str) -> Result<(), ServiceError> {
+        let mine = self.tickets(agent).await?;
+        let Some(t) = mine.iter().find(|t| t.id == ticket_id) else {
+            return Err(ServiceError::NotFound);
+        };
+        let now = self.now();
+        if !self.store().close_ticket(&t.id, &agent.id, now).await? {
+            return Err(ServiceError::Conflict(
+                "the ticket is already closed".into(),
+            ));
+        }
+        self.store()
+            .append_audit(&[AuditEntry::new(
+                now,
+                actor(agent),
+                "close_ticket",
+                Some(&t.conversation_id),
+                serde_json::json!({ "ticket_id": t.id }),
+            )])
+            .await?;
+        Ok(())
+    }
+
+    /// Tells the agents of the ticket's group about a message left for them.
+    pub fn announce_ticket(&self, ticket: &Ticket) {
+        for a in self
+            .wiring()
+            .roster
+            .agents()
+            .iter()
+            .filter(|a| a.serves(&ticket.skill))
+        {
+            self.wiring().hub.to_agent(
+                &a.id,
+                Event::Ticket {
+                    ticket: ticket.clone(),
+                },
+            );
+        }
+    }
+
+    /// Withdraws every offer made to the agent.
+    pub(super) async fn withdraw_offers(
+        &self,
+        agent_id: &str,
+        why: &str,
+    ) -> Result<(), ServiceError> {
+        let now = self.now();
+        for mut h in self.store().open_handoffs().await? {
+            if h.is_queued() && h.routing.offered_to.as_deref() == Some(agent_id) {
+                self.lapse_offer(&mut h, now, why, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts every conversation the agent holds back in the queue, at the front of its
+    /// priority (the shopper has waited already), and withdraws their offers. Called with
+    /// the routing lock held.
+    pub(super) async fn release_agent(&self, agent: &Agent, why: &str) -> Result<(), ServiceError> {
+        self.withdraw_offers(&agent.id, why).await?;
+        for h in self.store().open_handoffs().await? {
+            if h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id) {
+                self.requeue(&h, why).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves an assigned conversation back to the queue (agent gone, reply SLA breached).
+    pub(super) async fn requeue(&self, handoff: &Handoff, why: &str) -> Result<(), ServiceError> {
+        let lang = self.lang_of(&handoff.conversation_id).await?;
+        let previous = handoff.agent_id.clone();
+        let result = self
+            .service()
+            .apply(&handoff.conversation_id, None, |c, open, now| {
+                let mut h = match open {
+                    Some(h) if h.id == handoff.id && h.status == HandoffStatus::Assigned => {
+                        h.clone()
+                    }
+                    _ => return Err(ServiceError::Conflict("no longer assigned".into())),
+                };
+                h.context = None;
+                h.status = HandoffStatus::Queued;
+                h.agent_id = None;
+                h.routing = crate::handoff::Routing {
+                    // The shopper keeps the wait already served.
+                    queued_at: h.created_at,
+                    passed_over: previous.iter().cloned().collect(),
+                    first_response_at: h.routing.first_response_at,
+                    sla_reply_breached: h.routing.sla_reply_breached,
+                    transfers: h.routing.transfers,
+                    ..Default::default()
+                };
+                Ok(Change {
+                    messages: vec![Outgoing::notice(
+                        phrases::transferred(lang),
+                        Notice::Transferred,
+                    )],
+                    state: Some(ConversationState::Queued),
+                    audit: vec![AuditEntry::new(
+                        now,
+                        "system",
+                        "requeue",
+                        Some(&c.id),
+                        serde_json::json!({ "handoff_id": h.id, "agent_id": previous, "why": why }),
+                    )],
+                    handoff: Some(h),
+                    ..Default::default()
+                })
+            })
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(conversation = %handoff.conversation_id, why, "conversation back in the queue");
+                if let Some(a) = &previous {
+                    self.wiring().hub.to_agent(
+                        a,
+                        Event::Unassigned {
+                            conversation_id: handoff.conversation_id.clone(),
+                            reason: why.to_string(),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Err(ServiceError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! The dispatcher: one pass ([`Desk::tick`]) looks at the clock, the agents and the open
+//! handoffs and does what is due — in this order, so each step sees the previous one's
+//! result:
+//!
+//! 1. agents who lost their connection past the grace period go offline, and the
+//!    conversations of agents who are offline or disabled go back to the queue;
+//! 2. offers past their deadline (or to agents no longer online) lapse;
+//! 3. conversations waiting past the wait SLA are flagged and widened to the fallback group;
+//!    assigned ones whose shopper waits past the reply SLA are flagged (and requeued when so
+//!    configured);
+//! 4. free agents are offered the next conversations ([`routing::plan_offers`]);
+//! 5. shoppers whose place in the queue changed are told; agents whose queue changed are told.
+//!
+//! [`Desk::run`] repeats the pass when poked (a new escalation, a freed agent) and every
+//! `handoff.sweep_interval_ms`, until shutdown.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Desk;
+use crate::handoff::agent::AgentStatus;
+use crate::handoff::routing::{self, Seat};
+use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
+use crate::realtime::Event;
+use crate::service::ServiceError;
+
+impl Desk {
+    /// Runs the dispatcher until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let interval = Duration::from_millis(self.config().handoff.sweep_interval_ms);
+        let poke = self.wiring().poke.clone();
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::error!(error = %e, "dispatcher pass failed; retrying on the next one");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = poke.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// One dispatcher pass (see the module docs).
+    pub async fn tick(&self) -> Result<(), ServiceError> {
+        let _routing = self.inner.route_lock.lock().await;
+        let now = self.now();
+        let config = self.config().handoff.clone();
+        let agents = self.refresh_agents().await?;
+        let roster = self.wiring().roster.clone();
+
+        // 1. Presence.
+        for a in agents.iter() {
+            if a.status != AgentStatus::Offline && !a.disabled && !roster.reachable(&a.id, now) {
+                let mut gone = a.clone();
+                gone.status = AgentStatus::Offline;
+                gone.updated_at = now;
+                self.store().update_agent(&gone).await?;
+                self.store()
+                    .append_audit(&[AuditEntry::new(
+                        now,
+                        "system",
+                        "presence_lost",
+                        None,
+                        serde_json::json!({ "agent_id": a.id }),
+                    )])
+                    .await?;
+                tracing::info!(agent = %a.name, "agent unreachable past the grace period; now offline");
+                self.release_agent(&gone, "agent disconnected").await?;
+            }
+        }
+        let agents = self.refresh_agents().await?;
+        let online = |id: &str| {
+            agents
+                .iter()
+                .find(|a| a.id == id)
+                .is_some_and(|a| roster.effective(a, now) == AgentStatus::Online)
+        };
+
+        // 2–3. Offers and SLAs.
+        for mut h in self.store().open_handoffs().await? {
+            match h.status {
+                HandoffStatus::Queued => {
+                    let offer_lapsed = h.routing.offered_to.as_deref().is_some_and(|a| {
+                        h.routing.offer_expires_at.is_some_and(|t| now >= t) || !online(a)
+                    });
+                    if offer_lapsed {
+                        self.lapse_offer(&mut h, now, "not accepted in time", None)
+                            .await?;
+                    }
+                    let wait_ms = config.sla_wait_secs as i64 * 1000;
+                    if !h.routing.sla_wait_breached && now - h.routing.queued_at >= wait_ms {
+                        self.breach_wait(&mut h, now).await?;
+                    }
+                }
+                HandoffStatus::Assigned => {
+                    // Disabled or offline (e.g. by `baton agent disable` on another process):
+                    // their conversations must not be stranded.
+                    let holder = h
+                        .agent_id
+                        .as_deref()
+                        .and_then(|id| agents.iter().find(|a| a.id == id));
+                    if holder.is_none_or(|a| roster.effective(a, now) == AgentStatus::Offline) {
+                        self.requeue(&h, "agent unavailable").await?;
+                        continue;
+                    }
+                    let reply_ms = config.sla_reply_secs as i64 * 1000;
+                    let late = h
+                        .routing
+                        .awaiting_reply_since
+                        .is_some_and(|t| now - t >= reply_ms);
+                    if late && !h.routing.sla_reply_breached {
+                        self.breach_reply(&h).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        // 4. Offers.
+        let open = self.store().open_handoffs().await?;
+        let seats: Vec<Seat> = agents
+            .iter()
+            .filter(|a| !a.disabled)
+            .map(|a| Seat {
+                agent_id: a.id.clone(),
+                skills: a.skills.clone(),
+                max_chats: a.max_chats,
+                load: Self::load_of(&open, &a.id),
+                available: roster.effective(a, now) == AgentStatus::Online,
+                last_assigned_at: open
+                    .iter()
+                    .filter(|h| h.agent_id.as_deref() == Some(&a.id))
+                    .filter_map(|h| h.routing.assigned_at)
+                    .max()
+                    .unwrap_or(0),
+            })
+            .collect();
+        let offers = {
+            let fallback = |skill: &str| config.fallback_for(skill).to_string();
+            routing::plan_offers(&open, &seats, &fallback)
+        };
+        for (handoff_id, agent_id) in offers {
+            if let Some(h) = open.iter().find(|h| h.id == handoff_id) {
+                self.offer(h, &agent_id, now, config.offer_timeout_secs as i64 * 1000)
+                    .await?;
+            }
+        }
+
+        // 5. Tell shoppers and agents.
+        let open = self.store().open_handoffs().await?;
+        let places = {
+            let fallback = |skill: &str| config.fallback_for(skill).to_string();
+            let handle = |skill: &str| self.handle_ms(skill);
+            routing::positions(&open, &seats, &fallback, &handle)
+        };
+        self.announce_places(places).await?;
+        for a in agents.iter() {
+            let visible = open
+                .iter()
+                .filter(|h| h.is_queued() && self.may_read(a, h))
+                .count();
+            let changed = self.inner.told_queue.insert(a.id.clone(), visible) != Some(visible);
+            if changed {
+                self.wiring()
+                    .hub
+                    .to_agent(&a.id, Event::QueueChanged { queued: visible });
+            }
+        }
+        self.wiring().hub.prune();
+        Ok(())
+    }
+
+    async fn offer(
+        &self,
+        h: &Handoff,
+        agent_id: &str,
+        now: i64,
+        timeout_ms: i64,
+    ) -> Result<(), ServiceError> {
+        let mut h = h.clone();
+        h.routing.offered_to = Some(agent_id.to_string());
+        h.routing.offer_expires_at = Some(now + timeout_ms);
+        let audit = AuditEntry::new(
+            now,
+            "system",
+            "offer",
+            Some(&h.conversation_id),
+            serde_json::json!({ "handoff_id": h.id, "agent_id": agent_id }),
+        );
+        if !self.save_queued(&h, audit).await? {
+            return Ok(());
+        }
+        let summary = self
+            .store()
+            .open_handoff(&h.conversation_id)
+            .await?
+            .and_then(|f| f.context.map(|c| c.summary))
+            .unwrap_or_default();
+        tracing::info!(conversation = %h.conversation_id, agent = %agent_id, "conversation offered");
+        self.wiring().hub.to_agent(
+            agent_id,
+            Event::Offer {
+                conversation_id: h.conversation_id.clone(),
+                handoff_id: h.id.clone(),
+                expires_at: now + timeout_ms,
+                priority: h.priority,
+                reason: h.reason,
+                skill: h.skill.clone(),
+                summary,
+            },
+        );
+        Ok(())
+    }
+
+    async fn breach_wait(&self, h: &mut Handoff, now: i64) -> Result<(), ServiceError> {
+        h.context = None;
+        h.routing.sla_wait_breached = true;
+        h.routing.widened = true;
+        let fallback = self.config().handoff.fallback_for(&h.skill).to_string();
+        let audit = AuditEntry::new(
+            now,
+            "system",
+            "sla_wait_breach",
+            Some(&h.conversation_id),
+            serde_json::json!({ "handoff_id": h.id, "widened_to": fallback, "waited_ms": now - h.routing.queued_at }),
+        );
+        if !self.save_queued(h, audit).await? {
+            return Ok(());
+        }
+        tracing::warn!(conversation = %h.conversation_id, skill = %h.skill, fallback = %fallback, "wait SLA breached; widened to the fallback group");
+        for a in self.wiring().roster.agents().iter() {
+            if a.serves(&h.skill) || a.serves(&fallback) {
+                self.wiring().hub.to_agent(
+                    &a.id,
+                    Event::Sla {
+                        conversation_id: h.conversation_id.clone(),
+                        kind: "wait".into(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn breach_reply(&self, h: &Handoff) -> Result<(), ServiceError> {
+        let reassign = self.config().handoff.reassign_on_reply_breach;
+        let handoff_id = h.id.clone();
+        let flagged = self
+            .service()
+            .apply(&h.conversation_id, None, |c, open, now| {
+                let mut h = match open {
+                    Some(h) if h.id == handoff_id && h.status == HandoffStatus::Assigned => {
+                        h.clone()
+                    }
+                    _ => return Err(ServiceError::Conflict("no longer assigned".into())),
+                };
+                h.context = None;
+                h.routing.sla_reply_breached = true;
+                Ok(crate::service::Change {
+                    audit: vec![AuditEntry::new(
+                        now,
+                        "system",
+                        "sla_reply_breach",
+                        Some(&c.id),
+                        serde_json::json!({ "handoff_id": h.id, "agent_id": h.agent_id }),
+                    )],
+                    handoff: Some(h),
+                    ..Default::default()
+                })
+            })
+            .await;
+        let h = match flagged {
+            Ok(a) => a.handoff.unwrap_or_else(|| h.clone()),
+            Err(ServiceError::Conflict(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        tracing::warn!(conversation = %h.conversation_id, "reply SLA breached");
+        if let Some(agent) = &h.agent_id {
+            self.wiring().hub.to_agent(
+                agent,
+                Event::Sla {
+                    conversation_id: h.conversation_id.clone(),
+                    kind: "reply".into(),
+                },
+            );
+        }
+        if reassign {
+            self.requeue(&h, "reply SLA breached").await?;
+        }
+        Ok(())
+    }
+
+    async fn announce_places(&self, places: Vec<routing::Place>) -> Result<(), ServiceError> {
+        let queued: std::collections::HashSet<&str> =
+            places.iter().map(|p| p.conversation_id.as_str()).collect();
+        self.inner.places.retain(|c, _| queued.contains(c.as_str()));
+        for p in places {
+            let minutes = |p: &routing::Place| p.eta_ms.map(|ms| (ms + 59_999) / 60_000);
+            let unchanged = self
+                .inner
+                .places
+                .get(&p.conversation_id)
+                .is_some_and(|old| old.position == p.position && minutes(&old) == minutes(&p));
+            self.inner
+                .places
+                .insert(p.conversation_id.clone(), p.clone());
+            if unchanged {
+                continue;
+            }
+            let lang = self.lang_of(&p.conversation_id).await?;
+            let eta_seconds = p.eta_ms.map(|ms| ms / 1000);
+            self.wiring().hub.to_conversation(
+                &p.conversation_id,
+                Event::Queue {
+                    conversation_id: p.conversation_id.clone(),
+                    position: p.position,
+                    eta_seconds,
+                    text: crate::dialogue::phrases::queue_position(lang, p.position, eta_seconds),
+                },
+            );
+        }
+        Ok(())
+    }
+}

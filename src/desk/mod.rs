@@ -1,0 +1,328 @@
+//! The help desk: the human side of a handoff at run time.
+//!
+//! ```text
+//! agent HTTP / WebSocket ─► Desk::authenticate ─► actions (accept, reply, note, transfer,
+//!                                                  resolve, return to the bot, reveal, tickets)
+//!                                                   │  ConversationService::apply (lock, commit, publish)
+//! clock + poke ─► dispatcher: Desk::tick ─► presence lapses, offer timeouts, SLAs,
+//!                                            offers (routing::plan_offers), queue positions
+//! ```
+//!
+//! Every decision is stored before it is announced: an offer is a handoff row with
+//! `offered_to` and a deadline, an SLA breach is a flag on it, presence is the agent's stored
+//! status plus a grace period. A restart therefore resumes the queue, assignments, offers and
+//! timers from the database alone. Routing changes to queued handoffs are serialised by one
+//! desk lock (taken before any conversation lock); a handoff row is only updated if it is
+//! still in the status it was read in.
+
+mod actions;
+pub mod agents;
+mod dispatch;
+mod roster;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
+
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+pub use actions::{QueueItem, QueueView, Revealed, TransferTarget};
+pub use roster::Roster;
+
+use crate::config::Config;
+use crate::handoff::agent::{self, Agent, AgentStatus};
+use crate::handoff::routing::Place;
+use crate::handoff::view::{AgentView, NoteLine, build_view};
+use crate::handoff::{AuditEntry, Handoff};
+use crate::service::{ConversationService, ServiceError, Wiring};
+use crate::store::Store;
+
+/// Cheap-to-clone handle to the desk.
+#[derive(Clone)]
+pub struct Desk {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: ConversationService,
+    /// Serialises routing decisions on this node.
+    route_lock: Mutex<()>,
+    /// sha256(token) → (agent id, the stored hash it was verified against).
+    verified: DashMap<[u8; 32], (String, String)>,
+    /// Each queued conversation's last announced place.
+    places: DashMap<String, Place>,
+    /// Moving average of handle time per skill group, in milliseconds.
+    handle_ms: StdMutex<HashMap<String, f64>>,
+    /// Queue size each agent was last told.
+    told_queue: DashMap<String, usize>,
+}
+
+impl Desk {
+    pub fn new(service: ConversationService) -> Desk {
+        Desk {
+            inner: Arc::new(Inner {
+                service,
+                route_lock: Mutex::new(()),
+                verified: DashMap::new(),
+                places: DashMap::new(),
+                handle_ms: StdMutex::new(HashMap::new()),
+                told_queue: DashMap::new(),
+            }),
+        }
+    }
+
+    pub fn service(&self) -> &ConversationService {
+        &self.inner.service
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        self.inner.service.store()
+    }
+
+    fn config(&self) -> &Config {
+        self.inner.service.config()
+    }
+
+    fn wiring(&self) -> &Wiring {
+        self.inner.service.wiring()
+    }
+
+    fn now(&self) -> i64 {
+        self.wiring().clock.now_ms()
+    }
+
+    /// Loads the agents into the roster (start-up, and after any change to them).
+    pub async fn refresh_agents(&self) -> Result<Arc<Vec<Agent>>, ServiceError> {
+        let agents = self.store().agents().await?;
+        self.wiring().roster.set_agents(agents);
+        Ok(self.wiring().roster.agents())
+    }
+
+    /// The agent a bearer token belongs to. Argon2 runs once per token and stored hash;
+    /// a disabled agent or a rotated token is refused at once.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Agent, ServiceError> {
+        let token = token.ok_or(ServiceError::Unauthorized)?;
+        let id = agent::token_agent_id(token).ok_or(ServiceError::Unauthorized)?;
+        let agent = self
+            .store()
+            .agent(id)
+            .await?
+            .filter(|a| !a.disabled)
+            .ok_or(ServiceError::Unauthorized)?;
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let known = self
+            .inner
+            .verified
+            .get(&key)
+            .is_some_and(|v| v.0 == agent.id && v.1 == agent.token_hash);
+        if !known {
+            let (token_owned, hash) = (token.to_string(), agent.token_hash.clone());
+            let ok = tokio::task::spawn_blocking(move || agent::verify_token(&token_owned, &hash))
+                .await
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            if !ok {
+                return Err(ServiceError::Unauthorized);
+            }
+            self.inner
+                .verified
+                .insert(key, (agent.id.clone(), agent.token_hash.clone()));
+        }
+        self.wiring().roster.touch(&agent.id, self.now());
+        Ok(agent)
+    }
+
+    /// The agent's load: conversations assigned or offered to them.
+    fn load_of(handoffs: &[Handoff], agent_id: &str) -> u32 {
+        handoffs
+            .iter()
+            .filter(|h| {
+                h.agent_id.as_deref() == Some(agent_id)
+                    || h.routing.offered_to.as_deref() == Some(agent_id)
+            })
+            .count() as u32
+    }
+
+    /// Whether `agent` may read the conversation of `handoff`: it is theirs, offered to
+    /// them, or waiting in one of their groups.
+    fn may_read(&self, agent: &Agent, handoff: &Handoff) -> bool {
+        if handoff.agent_id.as_deref() == Some(&agent.id)
+            || handoff.routing.offered_to.as_deref() == Some(&agent.id)
+            || handoff.routing.reserved_for.as_deref() == Some(&agent.id)
+        {
+            return true;
+        }
+        handoff.is_queued()
+            && handoff
+                .groups(self.config().handoff.fallback_for(&handoff.skill))
+                .iter()
+                .any(|g| agent.serves(g))
+    }
+
+    /// The view of a conversation, for an agent allowed to read it.
+    pub async fn view(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<AgentView, ServiceError> {
+        let handoff = self.readable_handoff(agent, conversation_id).await?;
+        self.build_view(conversation_id, Some(handoff)).await
+    }
+
+    /// Whether the agent may read the conversation now.
+    pub async fn can_read(&self, agent: &Agent, conversation_id: &str) -> bool {
+        self.readable_handoff(agent, conversation_id).await.is_ok()
+    }
+
+    /// The conversation's open handoff if the agent may read it, else the latest handoff if
+    /// the agent held it (a resolved conversation stays readable to its agent).
+    async fn readable_handoff(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<Handoff, ServiceError> {
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
+        self.service().load(conversation_id).await?;
+        let forbidden = || {
+            ServiceError::Forbidden(
+                "this conversation is not assigned to you or your groups".into(),
+            )
+        };
+        match self.store().open_handoff(conversation_id).await? {
+            Some(h) if self.may_read(agent, &h) => Ok(h),
+            Some(_) => Err(forbidden()),
+            None => match self.store().latest_handoff(conversation_id).await? {
+                Some(h) if h.agent_id.as_deref() == Some(&agent.id) => Ok(h),
+                _ => Err(forbidden()),
+            },
+        }
+    }
+
+    async fn build_view(
+        &self,
+        conversation_id: &str,
+        handoff: Option<Handoff>,
+    ) -> Result<AgentView, ServiceError> {
+        let c = self.service().load(conversation_id).await?;
+        let messages = self
+            .store()
+            .messages_after(conversation_id, 0, u32::MAX)
+            .await?;
+        let handoff = match handoff {
+            Some(h) if h.context.is_some() => Some(h),
+            _ => self.store().latest_handoff(conversation_id).await?,
+        };
+        let roster = &self.wiring().roster;
+        let notes = self
+            .store()
+            .notes(conversation_id)
+            .await?
+            .into_iter()
+            .map(|n| NoteLine {
+                agent_name: roster
+                    .agent(&n.agent_id)
+                    .map(|a| a.name)
+                    .unwrap_or_default(),
+                id: n.id,
+                agent_id: n.agent_id,
+                text: n.text,
+                at: n.created_at,
+            })
+            .collect();
+        Ok(build_view(
+            &c,
+            &messages,
+            handoff.as_ref(),
+            notes,
+            self.now(),
+        ))
+    }
+
+    /// A queued conversation's place, as last computed by the dispatcher.
+    pub fn place(&self, conversation_id: &str) -> Option<Place> {
+        self.inner.places.get(conversation_id).map(|p| p.clone())
+    }
+
+    /// Handle time to assume for `skill` in wait estimates.
+    fn handle_ms(&self, skill: &str) -> i64 {
+        let default = self.config().handoff.default_handle_secs as f64 * 1000.0;
+        let map = self
+            .inner
+            .handle_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(skill).copied().unwrap_or(default) as i64
+    }
+
+    fn record_handle_time(&self, skill: &str, ms: i64) {
+        let default = self.config().handoff.default_handle_secs as f64 * 1000.0;
+        let mut map = self
+            .inner
+            .handle_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let avg = map.entry(skill.to_string()).or_insert(default);
+        *avg = 0.8 * *avg + 0.2 * ms.max(0) as f64;
+    }
+
+    /// Sets what the agent says about themselves. Going offline hands their conversations
+    /// back to the queue; going away withdraws offers but keeps their conversations.
+    pub async fn set_status(
+        &self,
+        agent: &Agent,
+        status: AgentStatus,
+    ) -> Result<Agent, ServiceError> {
+        let _routing = self.inner.route_lock.lock().await;
+        let now = self.now();
+        let mut updated = agent.clone();
+        updated.status = status;
+        updated.updated_at = now;
+        self.store().update_agent(&updated).await?;
+        self.store()
+            .append_audit(&[AuditEntry::new(
+                now,
+                format!("agent:{}", agent.id),
+                "status",
+                None,
+                serde_json::json!({ "from": agent.status, "to": status }),
+            )])
+            .await?;
+        self.refresh_agents().await?;
+        tracing::info!(agent = %agent.name, status = status.as_str(), "agent status");
+        match status {
+            AgentStatus::Offline => self.release_agent(&updated, "agent went offline").await?,
+            AgentStatus::Away => self.withdraw_offers(&updated.id, "agent is away").await?,
+            AgentStatus::Online => {}
+        }
+        drop(_routing);
+        self.wiring().poke.notify_one();
+        Ok(updated)
+    }
+
+    /// Records an admin action in the audit log.
+    pub async fn audit_admin(
+        &self,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        self.store()
+            .append_audit(&[AuditEntry::new(self.now(), "admin", action, None, detail)])
+            .await?;
+        Ok(())
+    }
+
+    /// After an agent is disabled or their token rotated: forget verified tokens, refresh
+    /// the roster, and move a disabled agent's conversations back to the queue.
+    pub async fn agent_changed(&self, agent: &Agent) -> Result<(), ServiceError> {
+        self.inner.verified.retain(|_, v| v.0 != agent.id);
+        self.refresh_agents().await?;
+        if agent.disabled {
+            let _routing = self.inner.route_lock.lock().await;
+            self.release_agent(agent, "agent disabled").await?;
+        }
+        self.wiring().poke.notify_one();
+        Ok(())
+    }
+}

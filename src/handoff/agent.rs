@@ -1,0 +1,163 @@
+//! Agents: who they are, which skill groups they serve, how many chats they take at once, and
+//! their tokens.
+//!
+//! A token is `<agent id>.<secret>`: the id finds the agent's record, the secret is checked
+//! against an argon2id hash (the token itself is never stored, and is shown once, when it is
+//! issued). Verifying argon2 is deliberately slow, so [`crate::desk`] remembers which tokens
+//! it has verified against which stored hash; rotating a token changes the hash and with it
+//! invalidates every remembered one.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine as _;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+/// What an agent says about themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Takes new conversations.
+    Online,
+    /// On duty but takes no new conversations (a break, a meeting).
+    Away,
+    Offline,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Online => "online",
+            AgentStatus::Away => "away",
+            AgentStatus::Offline => "offline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AgentStatus> {
+        [AgentStatus::Online, AgentStatus::Away, AgentStatus::Offline]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// A stored agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub skills: Vec<String>,
+    pub max_chats: u32,
+    /// What the agent last chose (presence decides whether they are actually reachable).
+    pub status: AgentStatus,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub token_hash: String,
+}
+
+impl Agent {
+    pub fn serves(&self, skill: &str) -> bool {
+        self.skills.iter().any(|s| s == skill)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum AgentError {
+    #[error("name must be 1–64 characters without control characters")]
+    Name,
+    #[error("skills must be 1–20 names of 1–64 letters, digits, '_' or '-'")]
+    Skills,
+    #[error("max_chats must be 1–50")]
+    MaxChats,
+    #[error("cannot hash the token: {0}")]
+    Hash(String),
+}
+
+/// Checks what an admin gives for a new or changed agent.
+pub fn validate(name: &str, skills: &[String], max_chats: u32) -> Result<(), AgentError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+        return Err(AgentError::Name);
+    }
+    let skill_ok = |s: &String| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if skills.is_empty() || skills.len() > 20 || !skills.iter().all(skill_ok) {
+        return Err(AgentError::Skills);
+    }
+    if !(1..=50).contains(&max_chats) {
+        return Err(AgentError::MaxChats);
+    }
+    Ok(())
+}
+
+/// A fresh token for `agent_id` and the hash to store.
+pub fn issue_token(agent_id: &str) -> Result<(String, String), AgentError> {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = format!(
+        "{agent_id}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    );
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AgentError::Hash(e.to_string()))?;
+    let hash = Argon2::default()
+        .hash_password(token.as_bytes(), &salt)
+        .map_err(|e| AgentError::Hash(e.to_string()))?
+        .to_string();
+    Ok((token, hash))
+}
+
+/// The agent id a token claims to belong to.
+pub fn token_agent_id(token: &str) -> Option<&str> {
+    let (id, secret) = token.split_once('.')?;
+    (!id.is_empty() && !secret.is_empty() && id.len() <= 64).then_some(id)
+}
+
+/// Whether `token` matches the stored argon2 hash (slow by design: ~10–50 ms).
+pub fn verify_token(token: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(token.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_against_their_hash_only() {
+        let (token, hash) = issue_token("a1").unwrap();
+        assert_eq!(token_agent_id(&token), Some("a1"));
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains(token.split_once('.').unwrap().1));
+        assert!(verify_token(&token, &hash));
+        let (other, _) = issue_token("a1").unwrap();
+        assert!(!verify_token(&other, &hash));
+        assert!(!verify_token(&token, "not a hash"));
+        assert_eq!(token_agent_id("nodot"), None);
+        assert_eq!(token_agent_id(".x"), None);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let skills = vec!["orders".to_string()];
+        assert_eq!(validate("王芳", &skills, 3), Ok(()));
+        assert_eq!(validate(" ", &skills, 3), Err(AgentError::Name));
+        assert_eq!(validate("a", &[], 3), Err(AgentError::Skills));
+        assert_eq!(
+            validate("a", &["has space".to_string()], 3),
+            Err(AgentError::Skills)
+        );
+        assert_eq!(validate("a", &skills, 0), Err(AgentError::MaxChats));
+    }
+}

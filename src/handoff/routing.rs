@@ -1,0 +1,306 @@
+//! Routing rules as pure functions over a snapshot: which queued conversation comes first,
+//! which agent is offered it, where each shopper stands and how long they will likely wait.
+//!
+//! The [`crate::desk`] reads the open handoffs and the agents' presence, calls
+//! [`plan_offers`] and [`positions`], and writes the result. Keeping the rules free of I/O
+//! and clocks is what lets the unit tests below state them exactly.
+
+use std::cmp::Reverse;
+
+use super::{Handoff, Priority};
+
+/// An agent as routing sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seat {
+    pub agent_id: String,
+    pub skills: Vec<String>,
+    pub max_chats: u32,
+    /// Conversations assigned to or offered to the agent now.
+    pub load: u32,
+    /// Online and reachable: may be offered new conversations.
+    pub available: bool,
+    /// When the agent last got a conversation (idle agents first among equals).
+    pub last_assigned_at: i64,
+}
+
+impl Seat {
+    fn serves_any(&self, groups: &[&str]) -> bool {
+        self.skills.iter().any(|s| groups.contains(&s.as_str()))
+    }
+
+    fn has_room(&self) -> bool {
+        self.available && self.load < self.max_chats
+    }
+}
+
+fn priority_rank(p: Priority) -> u8 {
+    match p {
+        Priority::Urgent => 2,
+        Priority::High => 1,
+        Priority::Normal => 0,
+    }
+}
+
+/// Queued handoffs in service order: higher priority first, then longer waiting.
+pub fn queue_order<'a>(handoffs: impl IntoIterator<Item = &'a Handoff>) -> Vec<&'a Handoff> {
+    let mut q: Vec<&Handoff> = handoffs.into_iter().filter(|h| h.is_queued()).collect();
+    q.sort_by_key(|h| {
+        (
+            Reverse(priority_rank(h.priority)),
+            h.routing.queued_at,
+            h.created_at,
+            h.id.clone(),
+        )
+    });
+    q
+}
+
+/// The agent to offer `handoff` to: a reachable agent of one of its groups with room,
+/// fewest conversations first, then the one idle longest. Agents who passed on it are asked
+/// again only when nobody else can take it; a transfer to a named agent waits for them.
+pub fn pick_agent<'a>(handoff: &Handoff, seats: &'a [Seat], fallback: &str) -> Option<&'a Seat> {
+    if let Some(named) = &handoff.routing.reserved_for {
+        return seats.iter().find(|s| &s.agent_id == named && s.has_room());
+    }
+    let groups = handoff.groups(fallback);
+    let candidates = || {
+        seats
+            .iter()
+            .filter(|s| s.has_room() && s.serves_any(&groups))
+    };
+    let best = |it: &mut dyn Iterator<Item = &'a Seat>| {
+        it.min_by_key(|s| (s.load, s.last_assigned_at, s.agent_id.clone()))
+    };
+    best(&mut candidates().filter(|s| !handoff.routing.passed_over.contains(&s.agent_id)))
+        .or_else(|| best(&mut candidates()))
+}
+
+/// Offers to make now: for each queued handoff without an offer out, in queue order, the
+/// agent it goes to. Each offer counts against the agent's room for the ones after it.
+pub fn plan_offers(
+    handoffs: &[Handoff],
+    seats: &[Seat],
+    fallback: &dyn Fn(&str) -> String,
+) -> Vec<(String, String)> {
+    let mut seats = seats.to_vec();
+    let mut offers = Vec::new();
+    for h in queue_order(handoffs) {
+        if h.routing.offered_to.is_some() {
+            continue;
+        }
+        let fb = fallback(&h.skill);
+        if let Some(seat) = pick_agent(h, &seats, &fb) {
+            let id = seat.agent_id.clone();
+            if let Some(s) = seats.iter_mut().find(|s| s.agent_id == id) {
+                s.load += 1;
+            }
+            offers.push((h.id.clone(), id));
+        }
+    }
+    offers
+}
+
+/// Where a queued conversation stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub handoff_id: String,
+    pub conversation_id: String,
+    /// 1 = next.
+    pub position: u32,
+    /// Estimated wait in milliseconds; `None` when no agent of its groups is online.
+    pub eta_ms: Option<i64>,
+}
+
+/// Every queued conversation's place among those competing for the same agents (the agents
+/// who serve one of its groups), and an estimate of its wait:
+/// `ceil(position / seats) × handle time`, where seats is the number of chats the online
+/// agents of its groups can hold at once.
+pub fn positions(
+    handoffs: &[Handoff],
+    seats: &[Seat],
+    fallback: &dyn Fn(&str) -> String,
+    handle_ms: &dyn Fn(&str) -> i64,
+) -> Vec<Place> {
+    let queue = queue_order(handoffs);
+    // Conversations ahead, counted per distinct (agents who could take it, groups): there
+    // are few distinct ones, so this stays linear in the queue length.
+    let mut counted: Vec<(Vec<usize>, Vec<String>, u32)> = Vec::new();
+    let mut places = Vec::with_capacity(queue.len());
+    for h in queue {
+        let fb = fallback(&h.skill);
+        let groups = h.groups(&fb);
+        let who: Vec<usize> = seats
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.serves_any(&groups))
+            .map(|(i, _)| i)
+            .collect();
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let competes = |(w, g, _): &&(Vec<usize>, Vec<String>, u32)| {
+            w.iter().any(|i| who.contains(i)) || g.iter().any(|x| groups.contains(x))
+        };
+        let ahead: u32 = counted.iter().filter(competes).map(|c| c.2).sum();
+        match counted
+            .iter_mut()
+            .find(|(w, g, _)| *w == who && *g == groups)
+        {
+            Some(c) => c.2 += 1,
+            None => counted.push((who.clone(), groups.clone(), 1)),
+        }
+        let position = ahead + 1;
+        let capacity: u32 = who
+            .iter()
+            .filter(|i| seats[**i].available)
+            .map(|i| seats[*i].max_chats)
+            .sum();
+        let eta_ms = (capacity > 0).then(|| {
+            let rounds = position.div_ceil(capacity) as i64;
+            rounds * handle_ms(&h.skill)
+        });
+        places.push(Place {
+            handoff_id: h.id.clone(),
+            conversation_id: h.conversation_id.clone(),
+            position,
+            eta_ms,
+        });
+    }
+    places
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handoff::{EscalationReason, HandoffStatus, Routing};
+
+    fn handoff(id: &str, skill: &str, priority: Priority, queued_at: i64) -> Handoff {
+        Handoff {
+            id: id.into(),
+            conversation_id: format!("c-{id}"),
+            reason: EscalationReason::RequestedHuman,
+            priority,
+            skill: skill.into(),
+            status: HandoffStatus::Queued,
+            agent_id: None,
+            created_at: queued_at,
+            trigger_seq: None,
+            routing: Routing {
+                queued_at,
+                ..Default::default()
+            },
+            context: None,
+        }
+    }
+
+    fn seat(id: &str, skills: &[&str], max: u32, load: u32) -> Seat {
+        Seat {
+            agent_id: id.into(),
+            skills: skills.iter().map(|s| s.to_string()).collect(),
+            max_chats: max,
+            load,
+            available: true,
+            last_assigned_at: 0,
+        }
+    }
+
+    fn general(_: &str) -> String {
+        "general".into()
+    }
+
+    #[test]
+    fn priority_then_waiting_time() {
+        let hs = vec![
+            handoff("old", "orders", Priority::Normal, 1),
+            handoff("vip", "orders", Priority::High, 5),
+            handoff("newer", "orders", Priority::Normal, 3),
+            handoff("angry", "orders", Priority::Urgent, 9),
+        ];
+        let order: Vec<&str> = queue_order(&hs).iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(order, ["angry", "vip", "old", "newer"]);
+    }
+
+    #[test]
+    fn least_loaded_agent_of_the_group_with_room() {
+        let h = handoff("h", "orders", Priority::Normal, 1);
+        let seats = vec![
+            seat("busy", &["orders"], 3, 2),
+            seat("free", &["orders"], 3, 0),
+            seat("wrong-skill", &["billing"], 3, 0),
+            seat("full", &["orders"], 1, 1),
+        ];
+        assert_eq!(pick_agent(&h, &seats, "general").unwrap().agent_id, "free");
+        let mut away = seats.clone();
+        away[1].available = false;
+        assert_eq!(pick_agent(&h, &away, "general").unwrap().agent_id, "busy");
+        assert!(
+            pick_agent(&h, &seats[2..], "general").is_none(),
+            "capacity is respected"
+        );
+    }
+
+    #[test]
+    fn passed_over_agents_are_asked_last_and_named_transfers_wait() {
+        let mut h = handoff("h", "orders", Priority::Normal, 1);
+        let seats = vec![seat("a", &["orders"], 3, 0), seat("b", &["orders"], 3, 1)];
+        h.routing.passed_over = vec!["a".into()];
+        assert_eq!(pick_agent(&h, &seats, "general").unwrap().agent_id, "b");
+        h.routing.passed_over = vec!["a".into(), "b".into()];
+        assert_eq!(pick_agent(&h, &seats, "general").unwrap().agent_id, "a");
+        h.routing.reserved_for = Some("b".into());
+        assert_eq!(pick_agent(&h, &seats, "general").unwrap().agent_id, "b");
+        h.routing.reserved_for = Some("gone".into());
+        assert!(pick_agent(&h, &seats, "general").is_none());
+    }
+
+    #[test]
+    fn widened_handoffs_reach_the_fallback_group() {
+        let mut h = handoff("h", "billing", Priority::Normal, 1);
+        let seats = vec![seat("g", &["general"], 2, 0)];
+        assert!(pick_agent(&h, &seats, "general").is_none());
+        h.routing.widened = true;
+        assert_eq!(pick_agent(&h, &seats, "general").unwrap().agent_id, "g");
+    }
+
+    #[test]
+    fn offers_respect_capacity_across_the_queue() {
+        let hs = vec![
+            handoff("1", "orders", Priority::Normal, 1),
+            handoff("2", "orders", Priority::Normal, 2),
+            handoff("3", "orders", Priority::Normal, 3),
+        ];
+        let seats = vec![seat("a", &["orders"], 1, 0), seat("b", &["orders"], 1, 0)];
+        let offers = plan_offers(&hs, &seats, &general);
+        assert_eq!(
+            offers,
+            vec![("1".to_string(), "a".to_string()), ("2".into(), "b".into())]
+        );
+    }
+
+    #[test]
+    fn positions_and_estimates() {
+        let hs = vec![
+            handoff("1", "orders", Priority::Normal, 1),
+            handoff("2", "orders", Priority::Normal, 2),
+            handoff("3", "billing", Priority::Normal, 3),
+            handoff("4", "orders", Priority::Normal, 4),
+        ];
+        let seats = vec![seat("a", &["orders"], 2, 2), seat("b", &["billing"], 1, 0)];
+        let mut seats_offline = seats.clone();
+        seats_offline[1].available = false;
+        let places = positions(&hs, &seats_offline, &general, &|_| 60_000);
+        let p: Vec<(u32, Option<i64>)> = places.iter().map(|p| (p.position, p.eta_ms)).collect();
+        assert_eq!(
+            p,
+            vec![
+                (1, Some(60_000)),
+                (2, Some(60_000)),
+                (1, None),
+                (3, Some(120_000))
+            ]
+        );
+        // One agent serving both groups: they all wait for the same person.
+        let shared = vec![seat("ab", &["orders", "billing"], 1, 1)];
+        let places = positions(&hs, &shared, &general, &|_| 60_000);
+        let p: Vec<u32> = places.iter().map(|p| p.position).collect();
+        assert_eq!(p, vec![1, 2, 3, 4]);
+    }
+}

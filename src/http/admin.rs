@@ -1,0 +1,145 @@
+//! The admin API (`/v1/admin/…`): agents and the audit log. Requires the admin token from
+//! configuration (`BATON_ADMIN_TOKEN`); without one configured, the admin API is off.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery, bearer};
+use crate::desk::agents::{self, AgentPatch, NewAgent};
+use crate::service::ServiceError;
+
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.service.config().admin_token.as_deref() else {
+        return Err(ApiError::Unavailable(
+            "the admin API is off: set BATON_ADMIN_TOKEN (or admin_token in the config file)"
+                .into(),
+        ));
+    };
+    let given = bearer(headers).unwrap_or_default();
+    // Compare digests so neither the length nor the content leaks through timing.
+    let ok: bool = Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::UnauthorizedAs(
+            "a valid admin bearer token is required",
+        ))
+    }
+}
+
+/// `GET /v1/admin/agents`
+pub async fn list_agents(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let agents = state.desk.refresh_agents().await?;
+    let now = state.service.clock().now_ms();
+    let roster = &state.service.wiring().roster;
+    let list: Vec<_> = agents
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id, "name": a.name, "skills": a.skills, "max_chats": a.max_chats,
+                "status": a.status, "effective_status": roster.effective(a, now),
+                "disabled": a.disabled, "created_at": a.created_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "agents": list })))
+}
+
+/// `POST /v1/admin/agents` `{name, skills, max_chats}` → the agent and its token (shown once).
+pub async fn add_agent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewAgent>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let now = state.service.clock().now_ms();
+    let (agent, token) = agents::add(state.service.store().as_ref(), body, now).await?;
+    state
+        .desk
+        .audit_admin(
+            "agent_add",
+            json!({ "agent_id": agent.id, "name": agent.name }),
+        )
+        .await?;
+    state.desk.agent_changed(&agent).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "agent": agent, "token": token })),
+    ))
+}
+
+/// `PATCH /v1/admin/agents/{name}` `{skills?, max_chats?, disabled?}`
+pub async fn update_agent(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<AgentPatch>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let now = state.service.clock().now_ms();
+    let detail = json!({ "name": name, "skills": patch.skills, "max_chats": patch.max_chats, "disabled": patch.disabled });
+    let agent = agents::update(state.service.store().as_ref(), &name, patch, now).await?;
+    state.desk.audit_admin("agent_update", detail).await?;
+    state.desk.agent_changed(&agent).await?;
+    Ok(Json(json!({ "agent": agent })))
+}
+
+/// `POST /v1/admin/agents/{name}/rotate` → a new token; the old one stops working.
+pub async fn rotate_agent(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let now = state.service.clock().now_ms();
+    let (agent, token) = agents::rotate(state.service.store().as_ref(), &name, now).await?;
+    state
+        .desk
+        .audit_admin("agent_rotate", json!({ "agent_id": agent.id }))
+        .await?;
+    state.desk.agent_changed(&agent).await?;
+    Ok(Json(json!({ "agent": agent, "token": token })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+fn default_limit() -> u32 {
+    100
+}
+
+/// `GET /v1/admin/audit?conversation_id=&limit=`, newest first.
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let entries = state
+        .service
+        .store()
+        .audit_log(q.conversation_id.as_deref(), q.limit.clamp(1, 1000))
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(Json(json!({ "entries": entries })))
+}

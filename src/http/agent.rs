@@ -1,0 +1,270 @@
+//! The agent API (`/v1/agent/…`): what the agent console calls. Every route requires the
+//! agent's bearer token; each request also counts as a sign of life for presence.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, bearer};
+use crate::desk::TransferTarget;
+use crate::handoff::agent::{Agent, AgentStatus};
+use crate::service::ServiceError;
+
+const AGENT_TOKEN: &str = "a valid agent bearer token is required";
+
+/// The agent behind the request's token.
+pub async fn authenticated(state: &AppState, headers: &HeaderMap) -> Result<Agent, ApiError> {
+    state
+        .desk
+        .authenticate(bearer(headers))
+        .await
+        .map_err(|e| match e {
+            ServiceError::Unauthorized => ApiError::UnauthorizedAs(AGENT_TOKEN),
+            other => other.into(),
+        })
+}
+
+fn profile(state: &AppState, a: &Agent) -> serde_json::Value {
+    let now = state.service.clock().now_ms();
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "skills": a.skills,
+        "max_chats": a.max_chats,
+        "status": a.status,
+        "effective_status": state.service.wiring().roster.effective(a, now),
+    })
+}
+
+/// `GET /v1/agent/me`
+pub async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(profile(&state, &agent)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    status: AgentStatus,
+}
+
+/// `POST /v1/agent/status` `{status: online|away|offline}`
+pub async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    let updated = state.desk.set_status(&agent, body.status).await?;
+    Ok(Json(profile(&state, &updated)))
+}
+
+/// `POST /v1/agent/heartbeat`: keeps an agent without a socket present.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticated(&state, &headers).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/agent/queue`
+pub async fn queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(state.desk.queue(&agent).await?))
+}
+
+/// `GET /v1/agent/tickets`
+pub async fn tickets(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(
+        json!({ "tickets": state.desk.tickets(&agent).await? }),
+    ))
+}
+
+/// `POST /v1/agent/tickets/{id}/close`
+pub async fn close_ticket(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    state
+        .desk
+        .close_ticket(&agent, &id)
+        .await
+        .map_err(|e| match e {
+            ServiceError::NotFound => {
+                ApiError::NotFound("no such open ticket in your groups".into())
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/agent/conversations/{id}`: the whole context in one call.
+pub async fn view(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(state.desk.view(&agent, &id).await?))
+}
+
+fn outcome(applied: &crate::service::Applied) -> serde_json::Value {
+    json!({
+        "conversation_id": applied.conversation.id,
+        "state": applied.conversation.state,
+        "messages": applied.messages,
+        "duplicate": applied.duplicate,
+    })
+}
+
+/// `POST …/accept`
+pub async fn accept(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    let applied = state.desk.accept(&agent, &id).await?;
+    Ok(Json(outcome(&applied)))
+}
+
+/// `POST …/decline`
+pub async fn decline(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    state.desk.decline(&agent, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    text: String,
+    #[serde(default)]
+    client_msg_id: Option<String>,
+}
+
+/// `POST …/messages` `{text, client_msg_id?}`
+pub async fn reply(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    let applied = state
+        .desk
+        .reply(&agent, &id, &body.text, body.client_msg_id.as_deref())
+        .await?;
+    let status = if applied.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(outcome(&applied))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    text: String,
+}
+
+/// `POST …/notes` `{text}`: agents only.
+pub async fn note(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NoteBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    let note = state.desk.note(&agent, &id, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    #[serde(default)]
+    skill: Option<String>,
+    /// An agent's name.
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST …/transfer` `{skill | agent, note}`
+pub async fn transfer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    let target = match (body.skill, body.agent) {
+        (Some(s), None) => TransferTarget::Skill(s),
+        (None, Some(a)) => TransferTarget::Agent(a),
+        _ => {
+            return Err(ApiError::InvalidRequest(
+                "give exactly one of skill or agent".into(),
+            ));
+        }
+    };
+    let applied = state
+        .desk
+        .transfer(&agent, &id, target, body.note.as_deref())
+        .await?;
+    Ok(Json(outcome(&applied)))
+}
+
+/// `POST …/resolve`
+pub async fn resolve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(outcome(&state.desk.resolve(&agent, &id).await?)))
+}
+
+/// `POST …/return-to-bot`
+pub async fn return_to_bot(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(outcome(&state.desk.return_to_bot(&agent, &id).await?)))
+}
+
+/// `POST …/reveal`: unmasked personal data, audited.
+pub async fn reveal(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(state.desk.reveal(&agent, &id).await?))
+}

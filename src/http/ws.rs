@@ -1,0 +1,455 @@
+//! WebSocket sessions for shoppers (`/v1/conversations/{id}/ws`) and agents (`/v1/agent/ws`).
+//!
+//! A session subscribes to its channel *first*, then sends a `hello` with the current state
+//! and everything after the client's cursor from the store, then forwards live events. Each
+//! session remembers the last message `seq` it sent per conversation: a live message at or
+//! below it is skipped, one that leaves a gap (the channel lagged) is filled from the store.
+//! So a client that reconnects with its last cursor gets every message it missed exactly once.
+//!
+//! Sockets are small (`http.ws_buffer_bytes` for reading and writing) and are tracked, so
+//! shutdown closes them with "going away" instead of cutting them off. Clients send
+//! `{"type":"typing"}` and `{"type":"ping"}`; agents also `{"type":"sync","cursors":{id: seq}}`.
+//! Browsers cannot set headers on a WebSocket, so the token may come as `?token=`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiQuery, bearer};
+use crate::conversation::{Author, Message};
+use crate::handoff::HandoffStatus;
+use crate::handoff::agent::Agent;
+use crate::realtime::Event;
+use crate::service::ServiceError;
+
+/// Close code 1001: the server is going away (shutdown).
+const GOING_AWAY: u16 = 1001;
+/// Largest frame a client may send.
+const MAX_CLIENT_FRAME: usize = 16 * 1024;
+/// How often the server pings an idle socket.
+const PING_EVERY: Duration = Duration::from_secs(25);
+/// Messages read from the store per catch-up query.
+const CATCH_UP_PAGE: u32 = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Ping,
+    Typing {
+        #[serde(default)]
+        conversation_id: Option<String>,
+    },
+    Sync {
+        cursors: HashMap<String, i64>,
+    },
+}
+
+fn sized(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
+    let buffer = state.service.config().http.ws_buffer_bytes.max(1024);
+    ws.read_buffer_size(buffer)
+        .write_buffer_size(buffer)
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+}
+
+/// Whether a browser page at `Origin` may open a shopper socket: Baton's own pages and the
+/// configured shop origins. Apps send no `Origin` and are let through (they hold the token).
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    if let Some(host) = headers.get("host").and_then(|h| h.to_str().ok())
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"))
+    {
+        return true;
+    }
+    state
+        .service
+        .config()
+        .http
+        .allowed_origins
+        .iter()
+        .any(|a| a.trim_end_matches('/') == origin)
+}
+
+/// `GET /v1/conversations/{id}/ws?after=SEQ`
+pub async fn shopper(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<SocketQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    if !origin_allowed(&state, &headers) {
+        return Err(ApiError::Forbidden(
+            "this page's origin may not open a chat socket".into(),
+        ));
+    }
+    if q.after < 0 {
+        return Err(ApiError::InvalidRequest("after must be >= 0".into()));
+    }
+    let token = bearer(&headers).or(q.token.as_deref());
+    let c = state.service.authorize(&id, token).await?;
+    let tracker = state.sockets.clone();
+    Ok(sized(ws, &state).on_upgrade(move |socket| {
+        tracker.track_future(shopper_session(state, socket, c.id, q.after))
+    }))
+}
+
+/// `GET /v1/agent/ws`
+pub async fn agent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<SocketQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers).or(q.token.as_deref());
+    let agent = state.desk.authenticate(token).await.map_err(|e| match e {
+        ServiceError::Unauthorized => {
+            ApiError::UnauthorizedAs("a valid agent bearer token is required")
+        }
+        other => other.into(),
+    })?;
+    let tracker = state.sockets.clone();
+    Ok(sized(ws, &state)
+        .on_upgrade(move |socket| tracker.track_future(agent_session(state, socket, agent))))
+}
+
+async fn send_json(socket: &mut WebSocket, value: &impl serde::Serialize) -> bool {
+    match serde_json::to_string(value) {
+        Ok(text) => socket.send(WsMessage::Text(text.into())).await.is_ok(),
+        Err(_) => true,
+    }
+}
+
+/// Sends the conversation's messages after `cursor` from the store; returns the new cursor,
+/// or `None` when the socket is gone.
+async fn catch_up(
+    state: &AppState,
+    socket: &mut WebSocket,
+    conversation_id: &str,
+    mut cursor: i64,
+) -> Option<i64> {
+    loop {
+        let page = match state
+            .service
+            .store()
+            .messages_after(conversation_id, cursor, CATCH_UP_PAGE)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "catch-up read failed");
+                return Some(cursor);
+            }
+        };
+        let n = page.len();
+        for m in page {
+            cursor = m.seq;
+            let event = Event::Message {
+                conversation_id: conversation_id.to_string(),
+                message: m,
+            };
+            if !send_json(socket, &event).await {
+                return None;
+            }
+        }
+        if n < CATCH_UP_PAGE as usize {
+            return Some(cursor);
+        }
+    }
+}
+
+/// Forwards one live message exactly once: skipped when already sent, read from the store
+/// when it leaves a gap.
+async fn forward_message(
+    state: &AppState,
+    socket: &mut WebSocket,
+    conversation_id: &str,
+    message: &Message,
+    cursor: i64,
+) -> Option<i64> {
+    if message.seq <= cursor {
+        return Some(cursor);
+    }
+    if message.seq == cursor + 1 {
+        let event = Event::Message {
+            conversation_id: conversation_id.to_string(),
+            message: message.clone(),
+        };
+        return send_json(socket, &event).await.then_some(message.seq);
+    }
+    catch_up(state, socket, conversation_id, cursor).await
+}
+
+async fn going_away(socket: &mut WebSocket) {
+    let _ = socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code: GOING_AWAY,
+            reason: "server shutting down; reconnect".into(),
+        })))
+        .await;
+}
+
+async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, after: i64) {
+    let hub = state.service.hub().clone();
+    let mut rx = hub.subscribe_conversation(&id);
+    let mut cursor = after;
+    let Ok(c) = state.service.load(&id).await else {
+        return;
+    };
+    let handoff = state.service.store().open_handoff(&id).await.ok().flatten();
+    let agent_name = handoff
+        .as_ref()
+        .filter(|h| h.status == HandoffStatus::Assigned)
+        .and_then(|h| h.agent_id.as_deref())
+        .and_then(|a| state.service.wiring().roster.agent(a))
+        .map(|a| a.name);
+    let place = state.desk.place(&id);
+    let hello = json!({
+        "type": "hello",
+        "conversation_id": id,
+        "state": c.state,
+        "last_seq": c.last_seq,
+        "agent_name": agent_name,
+        "queue": place.map(|p| json!({"position": p.position, "eta_seconds": p.eta_ms.map(|ms| ms / 1000)})),
+    });
+    if !send_json(&mut socket, &hello).await {
+        return;
+    }
+    match catch_up(&state, &mut socket, &id, cursor).await {
+        Some(c) => cursor = c,
+        None => return,
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            _ = state.stop.cancelled() => {
+                going_away(&mut socket).await;
+                break;
+            }
+            event = rx.recv() => match event {
+                Ok(event) => {
+                    let sent = match &*event {
+                        Event::Message { message, .. } => {
+                            forward_message(&state, &mut socket, &id, message, cursor).await.map(|c| cursor = c).is_some()
+                        }
+                        other => send_json(&mut socket, other).await,
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => match catch_up(&state, &mut socket, &id, cursor).await {
+                    Some(c) => cursor = c,
+                    None => break,
+                },
+                Err(RecvError::Closed) => break,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
+                    Ok(ClientFrame::Ping) => {
+                        if !send_json(&mut socket, &json!({"type": "pong"})).await {
+                            break;
+                        }
+                    }
+                    Ok(ClientFrame::Typing { .. }) => shopper_typing(&state, &id).await,
+                    Ok(ClientFrame::Sync { .. }) | Err(_) => {
+                        let error = json!({"type": "error", "message": "expected {\"type\":\"typing\"} or {\"type\":\"ping\"}"});
+                        if !send_json(&mut socket, &error).await {
+                            break;
+                        }
+                    }
+                },
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Tells the agent holding the conversation that the shopper is typing.
+async fn shopper_typing(state: &AppState, id: &str) {
+    if let Ok(Some(h)) = state.service.store().open_handoff(id).await
+        && h.status == HandoffStatus::Assigned
+        && let Some(agent) = h.agent_id
+    {
+        state.service.hub().to_agent(
+            &agent,
+            Event::Typing {
+                conversation_id: id.to_string(),
+                from: Author::Shopper,
+                name: None,
+            },
+        );
+    }
+}
+
+async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
+    let clock = state.service.clock().clone();
+    let roster = state.service.wiring().roster.clone();
+    let mut rx = state.service.hub().subscribe_agent(&agent.id);
+    roster.socket_opened(&agent.id, clock.now_ms());
+    state.service.wiring().poke.notify_one();
+    let mut cursors: HashMap<String, i64> = HashMap::new();
+    let hello = match state.desk.queue(&agent).await {
+        Ok(queue) => {
+            for item in &queue.assigned {
+                if let Ok(c) = state.service.load(&item.conversation_id).await {
+                    cursors.insert(item.conversation_id.clone(), c.last_seq);
+                }
+            }
+            json!({
+                "type": "hello",
+                "agent": {"id": agent.id, "name": agent.name, "skills": agent.skills, "max_chats": agent.max_chats},
+                "queue": queue,
+                "cursors": cursors,
+            })
+        }
+        Err(e) => json!({"type": "error", "message": e.to_string()}),
+    };
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    if send_json(&mut socket, &hello).await {
+        loop {
+            tokio::select! {
+                _ = state.stop.cancelled() => {
+                    going_away(&mut socket).await;
+                    break;
+                }
+                event = rx.recv() => match event {
+                    Ok(event) => {
+                        let sent = match &*event {
+                            Event::Message { conversation_id, message } => {
+                                let cursor = cursors.get(conversation_id).copied().unwrap_or(message.seq - 1);
+                                match forward_message(&state, &mut socket, conversation_id, message, cursor).await {
+                                    Some(c) => { cursors.insert(conversation_id.clone(), c); true }
+                                    None => false,
+                                }
+                            }
+                            Event::Assigned { conversation_id, view } => {
+                                cursors.insert(conversation_id.clone(), view.last_seq);
+                                send_json(&mut socket, &*event).await
+                            }
+                            Event::Unassigned { conversation_id, .. } => {
+                                cursors.remove(conversation_id);
+                                send_json(&mut socket, &*event).await
+                            }
+                            other => send_json(&mut socket, other).await,
+                        };
+                        if !sent {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        if !resync(&state, &mut socket, &agent, &mut cursors).await {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                incoming = socket.recv() => {
+                    roster.touch(&agent.id, clock.now_ms());
+                    match incoming {
+                        Some(Ok(WsMessage::Text(text))) => {
+                            let ok = match serde_json::from_str::<ClientFrame>(&text) {
+                                Ok(ClientFrame::Ping) => send_json(&mut socket, &json!({"type": "pong"})).await,
+                                Ok(ClientFrame::Typing { conversation_id: Some(c) }) => {
+                                    agent_typing(&state, &agent, &c).await;
+                                    true
+                                }
+                                Ok(ClientFrame::Sync { cursors: wanted }) => {
+                                    for (c, seq) in wanted {
+                                        if state.desk.can_read(&agent, &c).await {
+                                            cursors.insert(c, seq.max(0));
+                                        }
+                                    }
+                                    resync(&state, &mut socket, &agent, &mut cursors).await
+                                }
+                                Ok(ClientFrame::Typing { conversation_id: None }) | Err(_) => {
+                                    send_json(&mut socket, &json!({"type": "error", "message": "expected ping, typing {conversation_id} or sync {cursors}"})).await
+                                }
+                            };
+                            if !ok {
+                                break;
+                            }
+                        }
+                        Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                        Some(Ok(_)) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    roster.socket_closed(&agent.id, clock.now_ms());
+}
+
+/// Sends every message the agent's socket missed in the conversations it follows.
+async fn resync(
+    state: &AppState,
+    socket: &mut WebSocket,
+    agent: &Agent,
+    cursors: &mut HashMap<String, i64>,
+) -> bool {
+    let followed: Vec<(String, i64)> = cursors.iter().map(|(c, s)| (c.clone(), *s)).collect();
+    for (c, seq) in followed {
+        if !state.desk.can_read(agent, &c).await {
+            cursors.remove(&c);
+            continue;
+        }
+        match catch_up(state, socket, &c, seq).await {
+            Some(new) => {
+                cursors.insert(c, new);
+            }
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Tells the shopper the agent is typing, if the conversation is the agent's.
+async fn agent_typing(state: &AppState, agent: &Agent, conversation_id: &str) {
+    if let Ok(Some(h)) = state.service.store().open_handoff(conversation_id).await
+        && h.status == HandoffStatus::Assigned
+        && h.agent_id.as_deref() == Some(&agent.id)
+    {
+        state.service.hub().to_conversation(
+            conversation_id,
+            Event::Typing {
+                conversation_id: conversation_id.to_string(),
+                from: Author::Agent,
+                name: Some(agent.name.clone()),
+            },
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Real-time fan-out: what shoppers' and agents' WebSockets receive.
+//!
+//! Writers (the conversation service, the desk) publish an [`Event`] *after* the change it
+//! describes is committed; each open socket holds a receiver of its conversation's channel
+//! (shoppers) or of its agent's channel (agents). Channels are created when the first socket
+//! subscribes and dropped once nobody listens, so idle conversations cost nothing here.
+//!
+//! Events are hints on top of the store, never the only copy: a socket that falls behind
+//! (a lagged channel) or reconnects reads what it missed from the store by message `seq`, so
+//! delivery is exactly once per message whatever happens to the connection.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::conversation::{Author, ConversationState, Message};
+use crate::handoff::view::{AgentView, NoteLine};
+use crate::handoff::{EscalationReason, Priority, Ticket};
+
+/// An FAQ answer offered to an agent for a shopper's message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssistSuggestion {
+    pub faq_id: String,
+    pub question: String,
+    pub answer: String,
+    pub confidence: f32,
+}
+
+/// Everything pushed over a socket, as `{"type": "...", ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A stored message (shopper, bot, agent or system).
+    Message {
+        conversation_id: String,
+        message: Message,
+    },
+    /// Who holds the conversation now.
+    State {
+        conversation_id: String,
+        state: ConversationState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_name: Option<String>,
+    },
+    /// The shopper's place in the queue, with a sentence in their language.
+    Queue {
+        conversation_id: String,
+        position: u32,
+        eta_seconds: Option<i64>,
+        text: String,
+    },
+    Typing {
+        conversation_id: String,
+        from: Author,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// Agents: a conversation offered to you; accept before `expires_at`.
+    Offer {
+        conversation_id: String,
+        handoff_id: String,
+        expires_at: i64,
+        priority: Priority,
+        reason: EscalationReason,
+        skill: String,
+        summary: String,
+    },
+    /// Agents: an offer lapsed, was declined or was taken elsewhere.
+    OfferWithdrawn {
+        conversation_id: String,
+        handoff_id: String,
+        reason: String,
+    },
+    /// Agents: a conversation is yours now, with its whole context.
+    Assigned {
+        conversation_id: String,
+        view: Box<AgentView>,
+    },
+    /// Agents: a conversation left you (transfer, resolve, requeue).
+    Unassigned {
+        conversation_id: String,
+        reason: String,
+    },
+    Note {
+        conversation_id: String,
+        note: NoteLine,
+    },
+    /// Agents: FAQ answers for the shopper's latest message.
+    Assist {
+        conversation_id: String,
+        seq: i64,
+        suggestions: Vec<AssistSuggestion>,
+    },
+    /// Agents: an SLA was breached (`wait` or `reply`).
+    Sla {
+        conversation_id: String,
+        kind: String,
+    },
+    /// Agents: the queue of your groups changed; `queued` conversations wait.
+    QueueChanged { queued: usize },
+    /// Agents: a shopper left a message while nobody was on duty.
+    Ticket { ticket: Ticket },
+}
+
+/// A receiver of events.
+pub type Subscription = broadcast::Receiver<Arc<Event>>;
+
+/// Cheap-to-clone handle to the channels.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    conversations: DashMap<String, broadcast::Sender<Arc<Event>>>,
+    agents: DashMap<String, broadcast::Sender<Arc<Event>>>,
+    capacity: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(64)
+    }
+}
+
+impl Hub {
+    /// `capacity` events may wait per channel before a slow socket lags (and re-reads from
+    /// the store).
+    pub fn new(capacity: usize) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                conversations: DashMap::new(),
+                agents: DashMap::new(),
+                capacity: capacity.max(4),
+            }),
+        }
+    }
+
+    pub fn subscribe_conversation(&self, conversation_id: &str) -> Subscription {
+        subscribe(
+            &self.inner.conversations,
+            conversation_id,
+            self.inner.capacity,
+        )
+    }
+
+    pub fn subscribe_agent(&self, agent_id: &str) -> Subscription {
+        subscribe(&self.inner.agents, agent_id, self.inner.capacity)
+    }
+
+    /// To the shopper's sockets of this conversation.
+    pub fn to_conversation(&self, conversation_id: &str, event: Event) {
+        publish(&self.inner.conversations, conversation_id, event);
+    }
+
+    /// To one agent's sockets.
+    pub fn to_agent(&self, agent_id: &str, event: Event) {
+        publish(&self.inner.agents, agent_id, event);
+    }
+
+    /// Whether any socket of this agent is open.
+    pub fn agent_connected(&self, agent_id: &str) -> bool {
+        self.inner
+            .agents
+            .get(agent_id)
+            .is_some_and(|s| s.receiver_count() > 0)
+    }
+
+    /// Forgets channels nobody listens to.
+    pub fn prune(&self) {
+        self.inner
+            .conversations
+            .retain(|_, s| s.receiver_count() > 0);
+        self.inner.agents.retain(|_, s| s.receiver_count() > 0);
+    }
+
+    /// Open channels (for tests and metrics).
+    pub fn channels(&self) -> usize {
+        self.inner.conversations.len() + self.inner.agents.len()
+    }
+}
+
+fn subscribe(
+    map: &DashMap<String, broadcast::Sender<Arc<Event>>>,
+    key: &str,
+    capacity: usize,
+) -> Subscription {
+    map.entry(key.to_string())
+        .or_insert_with(|| broadcast::channel(capacity).0)
+        .subscribe()
+}
+
+fn publish(map: &DashMap<String, broadcast::Sender<Arc<Event>>>, key: &str, event: Event) {
+    let listened = match map.get(key) {
+        Some(sender) => sender.send(Arc::new(event)).is_ok(),
+        None => return,
+    };
+    if !listened {
+        map.remove_if(key, |_, s| s.receiver_count() == 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typing(id: &str) -> Event {
+        Event::Typing {
+            conversation_id: id.into(),
+            from: Author::Agent,
+            name: Some("王芳".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_reach_subscribers_and_idle_channels_go_away() {
+        let hub = Hub::new(8);
+        hub.to_conversation("c1", typing("c1"));
+        assert_eq!(hub.channels(), 0, "publishing to nobody creates nothing");
+        let mut rx = hub.subscribe_conversation("c1");
+        hub.to_conversation("c1", typing("c1"));
+        assert_eq!(*rx.recv().await.unwrap(), typing("c1"));
+        let json = serde_json::to_value(typing("c1")).unwrap();
+        assert_eq!(json["type"], "typing");
+        assert_eq!(json["from"], "agent");
+        drop(rx);
+        hub.to_conversation("c1", typing("c1"));
+        assert_eq!(
+            hub.channels(),
+            0,
+            "the last listener leaving frees the channel"
+        );
+        let _a = hub.subscribe_agent("a1");
+        assert!(hub.agent_connected("a1"));
+        assert!(!hub.agent_connected("a2"));
+    }
+}

@@ -1,0 +1,295 @@
+//! Kill -9 in the middle of a handoff: the real binary, a real crash, the same data
+//! directory. The queue, the assignment, unread messages and timers come back, the agent's
+//! token still works, and both sides carry on where they were.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cli::baton;
+use crate::helpers::repo;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(data_dir: &Path) -> Server {
+    let port = free_port();
+    let child = baton()
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .arg("--kb")
+        .arg(repo().join("kb"))
+        .arg("--intents")
+        .arg(repo().join("intents"))
+        .arg("--models")
+        .arg(repo().join("models"))
+        .env(
+            "BATON_NLU__CACHE_DIR",
+            repo().join("target").join("test-model-cache"),
+        )
+        // Agents on duty whatever the time of day this test runs.
+        .env("BATON_HOURS__DEFAULT__OPEN", "00:00")
+        .env("BATON_HOURS__DEFAULT__CLOSE", "24:00")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baton serve starts");
+    // Owned at once, so a failing test still kills the process (see `Drop`).
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
+            && r.status() == 200
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("baton serve did not become ready");
+}
+
+impl Server {
+    /// SIGKILL: no shutdown, no checkpoint, nothing flushed that was not already durable.
+    fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = client.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_killed_server_resumes_queue_assignment_and_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = baton()
+        .args([
+            "agent",
+            "add",
+            "--name",
+            "王芳",
+            "--skills",
+            "general,after_sales",
+            "--max-chats",
+            "1",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let agent = stdout.lines().last().unwrap().trim().to_string();
+
+    let server = start(dir.path()).await;
+    let c = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+    let (s, _) = call(
+        &c,
+        post.clone(),
+        format!("{}/v1/agent/status", server.base),
+        &agent,
+        Some(json!({"status": "online"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut shoppers = Vec::new();
+    for _ in 0..2 {
+        let (_, created) = call(
+            &c,
+            post.clone(),
+            format!("{}/v1/conversations", server.base),
+            "",
+            Some(json!({"locale": "zh"})),
+        )
+        .await;
+        let id = created["conversation_id"].as_str().unwrap().to_string();
+        let token = created["token"].as_str().unwrap().to_string();
+        let (s, out) = call(
+            &c,
+            post.clone(),
+            format!("{}/v1/conversations/{id}/messages", server.base),
+            &token,
+            Some(json!({"text": "转人工", "client_msg_id": "m1"})),
+        )
+        .await;
+        assert_eq!((s, out["state"].as_str()), (201, Some("queued")));
+        shoppers.push((id, token));
+    }
+    let (first, first_token) = shoppers[0].clone();
+    let (second, _) = shoppers[1].clone();
+    // The dispatcher offers the first conversation; the agent (capacity 1) takes it.
+    let mut accepted = false;
+    for _ in 0..100 {
+        let (s, _) = call(
+            &c,
+            post.clone(),
+            format!("{}/v1/agent/conversations/{first}/accept", server.base),
+            &agent,
+            None,
+        )
+        .await;
+        if s == 200 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(accepted);
+    let (s, _) = call(
+        &c,
+        post.clone(),
+        format!("{}/v1/agent/conversations/{first}/messages", server.base),
+        &agent,
+        Some(json!({"text": "您好，我来处理", "client_msg_id": "a1"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (_, unread) = call(
+        &c,
+        post.clone(),
+        format!("{}/v1/conversations/{first}/messages", server.base),
+        &first_token,
+        Some(json!({"text": "订单MM202611110001", "client_msg_id": "m2"})),
+    )
+    .await;
+    let unread_seq = unread["message"]["seq"].as_i64().unwrap();
+
+    server.kill();
+    let server = start(dir.path()).await;
+
+    // The assignment, the queue and the transcript are all there.
+    let (s, q) = call(
+        &c,
+        get.clone(),
+        format!("{}/v1/agent/queue", server.base),
+        &agent,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "the agent's token still works: {q}");
+    assert_eq!(q["assigned"][0]["conversation_id"], first.as_str(), "{q:#}");
+    assert_eq!(q["queued"][0]["conversation_id"], second.as_str(), "{q:#}");
+    let (_, view) = call(
+        &c,
+        get.clone(),
+        format!("{}/v1/agent/conversations/{first}", server.base),
+        &agent,
+        None,
+    )
+    .await;
+    let last = view["transcript"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["seq"].as_i64(), last["text"].as_str()),
+        (Some(unread_seq), Some("订单MM202611110001"))
+    );
+    // A retried message after the crash is not stored twice.
+    let (s, dup) = call(
+        &c,
+        post.clone(),
+        format!("{}/v1/conversations/{first}/messages", server.base),
+        &first_token,
+        Some(json!({"text": "订单MM202611110001", "client_msg_id": "m2"})),
+    )
+    .await;
+    assert_eq!((s, dup["duplicate"].as_bool()), (200, Some(true)));
+    // Both sides continue; resolving frees the agent, who is then offered the next one.
+    let (s, _) = call(
+        &c,
+        post.clone(),
+        format!("{}/v1/agent/conversations/{first}/messages", server.base),
+        &agent,
+        Some(json!({"text": "已查到，明天送达"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (_, page) = call(
+        &c,
+        get.clone(),
+        format!(
+            "{}/v1/conversations/{first}/messages?after={unread_seq}",
+            server.base
+        ),
+        &first_token,
+        None,
+    )
+    .await;
+    assert_eq!(page["messages"][0]["text"], "已查到，明天送达");
+    let (s, _) = call(
+        &c,
+        post.clone(),
+        format!("{}/v1/agent/conversations/{first}/resolve", server.base),
+        &agent,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut offered = false;
+    for _ in 0..100 {
+        let (_, q) = call(
+            &c,
+            get.clone(),
+            format!("{}/v1/agent/queue", server.base),
+            &agent,
+            None,
+        )
+        .await;
+        if q["offered"][0]["conversation_id"] == second.as_str() {
+            offered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(offered, "the waiting conversation goes to the freed agent");
+    server.kill();
+}
