@@ -815,14 +815,28 @@ impl ConversationService {
             .filter(|h| h.status == HandoffStatus::Assigned)
             .and_then(|h| h.agent_id.as_deref());
         for m in messages {
-            let event = Event::Message {
-                conversation_id: conversation_id.to_string(),
-                message: m.clone(),
-            };
             if let Some(a) = agent {
-                hub.to_agent(a, event.clone());
+                // Agents see personal data masked, as in their context view, until they
+                // explicitly reveal it.
+                let mut masked = m.clone();
+                if m.author == Author::Shopper {
+                    masked.text = crate::pii::mask(&m.text);
+                }
+                hub.to_agent(
+                    a,
+                    Event::Message {
+                        conversation_id: conversation_id.to_string(),
+                        message: masked,
+                    },
+                );
             }
-            hub.to_conversation(conversation_id, event);
+            hub.to_conversation(
+                conversation_id,
+                Event::Message {
+                    conversation_id: conversation_id.to_string(),
+                    message: m.clone(),
+                },
+            );
         }
         if before != after {
             let agent_name = agent.and_then(|a| self.inner.wiring.roster.agent(a).map(|a| a.name));

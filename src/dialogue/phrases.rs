@@ -42,22 +42,22 @@ pub fn handoff(lang: Lang, availability: Availability, hours: &str, timezone: &s
 /// The shopper's place in the queue.
 pub fn queue_position(lang: Lang, position: u32, eta_seconds: Option<i64>) -> String {
     let minutes = eta_seconds.map(|s| ((s + 59) / 60).max(1));
+    let place = match (lang, position) {
+        (Lang::Zh, 0 | 1) => "马上轮到您".to_string(),
+        (Lang::Zh, p) => format!("您前面还有 {} 位顾客", p - 1),
+        (Lang::En, 0 | 1) => "You're next in the queue".to_string(),
+        (Lang::En, p) => format!("You are number {p} in the queue"),
+    };
     match (lang, minutes) {
-        (Lang::Zh, Some(m)) => format!(
-            "您前面还有 {} 位顾客，预计等待约 {m} 分钟。",
-            position.saturating_sub(1)
-        ),
-        (Lang::Zh, None) => format!(
-            "您前面还有 {} 位顾客，暂时没有客服在线，请耐心等待或留言。",
-            position.saturating_sub(1)
-        ),
+        (Lang::Zh, Some(m)) => format!("{place}，预计等待约 {m} 分钟。"),
+        (Lang::Zh, None) => format!("{place}。暂时没有客服在线，请耐心等待或留言。"),
         (Lang::En, Some(m)) => format!(
-            "You are number {position} in the queue; the estimated wait is about {m} minute{}.",
+            "{place}; the estimated wait is about {m} minute{}.",
             if m == 1 { "" } else { "s" }
         ),
-        (Lang::En, None) => format!(
-            "You are number {position} in the queue. Nobody is online right now; you can wait or leave a message."
-        ),
+        (Lang::En, None) => {
+            format!("{place}. Nobody is online right now; you can wait or leave a message.")
+        }
     }
 }
 

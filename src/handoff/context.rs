@@ -29,6 +29,9 @@ pub struct TranscriptLine {
     pub faq_candidates: Vec<(String, f32)>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decision: Option<DecisionKind>,
+    /// For agent lines: who wrote it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent_name: Option<String>,
 }
 
 /// Everything an agent needs to take over without asking the shopper to repeat anything.
@@ -99,6 +102,7 @@ pub fn build_context(
                     })
                     .unwrap_or_default(),
                 decision: turn.map(|t| t.decision),
+                agent_name: m.meta.as_ref().and_then(|x| x.agent_name.clone()),
             }
         })
         .collect();

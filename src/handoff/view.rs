@@ -83,10 +83,13 @@ pub fn build_view(
         channel: conversation.channel.clone(),
         lang,
         customer: conversation.customer.clone(),
-        summary: if handoff.is_some() {
-            fresh.summary
-        } else {
-            String::new()
+        // The summary written at escalation: why the shopper came, not their latest line.
+        summary: match handoff {
+            Some(h) => h
+                .context
+                .as_ref()
+                .map_or(fresh.summary, |c| c.summary.clone()),
+            None => String::new(),
         },
         handoff_id: handoff.map(|h| h.id.clone()),
         reason: handoff.map(|h| h.reason),

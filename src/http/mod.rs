@@ -7,6 +7,7 @@ mod agent;
 mod error;
 mod extract;
 mod health;
+mod pages;
 mod shopper;
 mod ws;
 
@@ -42,7 +43,17 @@ pub fn router(state: AppState) -> Router {
     let http = &state.service.config().http;
     let body_limit = http.body_limit_bytes;
     let timeout = Duration::from_millis(http.request_timeout_ms);
+    // Pages and scripts, compressed: what a shopper's phone downloads first.
+    let pages = Router::new()
+        .route("/widget.js", get(pages::widget))
+        .route("/demo", get(pages::demo))
+        .route("/demo.css", get(pages::demo_css))
+        .route("/console", get(pages::console))
+        .route("/console.js", get(pages::console_js))
+        .route("/console.css", get(pages::console_css))
+        .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
+        .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/conversations", post(shopper::create))
@@ -94,8 +105,24 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
+        .layer(cors(&http.allowed_origins))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Lets the widget on the shop's own pages (`http.allowed_origins`) call the API when Baton
+/// runs on another origin. Credentials are bearer tokens, never cookies.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
 }
 
 async fn not_found() -> ApiError {

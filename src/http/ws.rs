@@ -141,6 +141,13 @@ async fn send_json(socket: &mut WebSocket, value: &impl serde::Serialize) -> boo
     }
 }
 
+/// Who a session serves: agents see shoppers' personal data masked.
+#[derive(Clone, Copy, PartialEq)]
+enum Reader {
+    Shopper,
+    Agent,
+}
+
 /// Sends the conversation's messages after `cursor` from the store; returns the new cursor,
 /// or `None` when the socket is gone.
 async fn catch_up(
@@ -148,6 +155,7 @@ async fn catch_up(
     socket: &mut WebSocket,
     conversation_id: &str,
     mut cursor: i64,
+    reader: Reader,
 ) -> Option<i64> {
     loop {
         let page = match state
@@ -163,8 +171,11 @@ async fn catch_up(
             }
         };
         let n = page.len();
-        for m in page {
+        for mut m in page {
             cursor = m.seq;
+            if reader == Reader::Agent && m.author == Author::Shopper {
+                m.text = crate::pii::mask(&m.text);
+            }
             let event = Event::Message {
                 conversation_id: conversation_id.to_string(),
                 message: m,
@@ -187,6 +198,7 @@ async fn forward_message(
     conversation_id: &str,
     message: &Message,
     cursor: i64,
+    reader: Reader,
 ) -> Option<i64> {
     if message.seq <= cursor {
         return Some(cursor);
@@ -198,7 +210,7 @@ async fn forward_message(
         };
         return send_json(socket, &event).await.then_some(message.seq);
     }
-    catch_up(state, socket, conversation_id, cursor).await
+    catch_up(state, socket, conversation_id, cursor, reader).await
 }
 
 async fn going_away(socket: &mut WebSocket) {
@@ -236,7 +248,7 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
     if !send_json(&mut socket, &hello).await {
         return;
     }
-    match catch_up(&state, &mut socket, &id, cursor).await {
+    match catch_up(&state, &mut socket, &id, cursor, Reader::Shopper).await {
         Some(c) => cursor = c,
         None => return,
     }
@@ -252,7 +264,7 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
                 Ok(event) => {
                     let sent = match &*event {
                         Event::Message { message, .. } => {
-                            forward_message(&state, &mut socket, &id, message, cursor).await.map(|c| cursor = c).is_some()
+                            forward_message(&state, &mut socket, &id, message, cursor, Reader::Shopper).await.map(|c| cursor = c).is_some()
                         }
                         other => send_json(&mut socket, other).await,
                     };
@@ -260,7 +272,7 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
                         break;
                     }
                 }
-                Err(RecvError::Lagged(_)) => match catch_up(&state, &mut socket, &id, cursor).await {
+                Err(RecvError::Lagged(_)) => match catch_up(&state, &mut socket, &id, cursor, Reader::Shopper).await {
                     Some(c) => cursor = c,
                     None => break,
                 },
@@ -347,7 +359,7 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                         let sent = match &*event {
                             Event::Message { conversation_id, message } => {
                                 let cursor = cursors.get(conversation_id).copied().unwrap_or(message.seq - 1);
-                                match forward_message(&state, &mut socket, conversation_id, message, cursor).await {
+                                match forward_message(&state, &mut socket, conversation_id, message, cursor, Reader::Agent).await {
                                     Some(c) => { cursors.insert(conversation_id.clone(), c); true }
                                     None => false,
                                 }
@@ -427,7 +439,7 @@ async fn resync(
             cursors.remove(&c);
             continue;
         }
-        match catch_up(state, socket, &c, seq).await {
+        match catch_up(state, socket, &c, seq, Reader::Agent).await {
             Some(new) => {
                 cursors.insert(c, new);
             }

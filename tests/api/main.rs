@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod handoff;
 mod helpers;
+mod pages;
 mod realtime;
 mod restart;
 mod shopper;

@@ -1,0 +1,348 @@
+/*! Baton agent console. Signs in with an agent token (kept for the browser tab only), then
+ * follows the agent's WebSocket: offers, assignments with their whole context, messages,
+ * notes, assist suggestions, SLA flags. Several conversations stay open at once; each keeps
+ * its last message seq, so a reconnect syncs exactly what was missed. Everything is
+ * rendered as text.
+ */
+(() => {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  const h = (tag, props, ...children) => {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined && c !== false)
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return el;
+  };
+  /** FAQ Markdown as plain text: what an agent reads, and what a suggestion sends. */
+  const plain = (md) => String(md)
+    .replace(/\*\*([^*]+)\*\*/g, '$1').replace(/\*([^*]+)\*/g, '$1').replace(/`([^`]+)`/g, '$1')
+    .replace(/\[([^\]]+)\]\([^)\s]+\)/g, '$1').replace(/^#+\s*/gm, '').replace(/^\s*[-*]\s+/gm, '• ');
+  /** replaceChildren without the `false`s of conditional children. */
+  const fill = (el, ...children) => el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false && c !== ''));
+  const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : 'c' + Date.now() + Math.random());
+  const minutes = (ms) => (ms < 60000 ? `${Math.max(0, Math.round(ms / 1000))} 秒` : `${Math.round(ms / 60000)} 分钟`);
+  const REASONS = {
+    requested_human: '顾客要求人工', complaint: '投诉/情绪激动', low_confidence: '机器人未理解', intent_policy: '需人工处理',
+  };
+
+  let token = sessionStorage.getItem('baton-agent-token');
+  let me = null;
+  let ws = null;
+  let retry = 0;
+  let current = null;
+  let lists = { assigned: [], offered: [], queued: [], open_tickets: 0 };
+  let tickets = [];
+  let audio = null;
+  const convs = new Map(); // id → { view, cursor, unread, assist, revealed }
+  let typingTimer = null;
+  let reloadTimer = null;
+
+  async function api(method, path, body) {
+    try {
+      const r = await fetch(path, {
+        method,
+        headers: Object.assign({ authorization: 'Bearer ' + token }, body ? { 'content-type': 'application/json' } : {}),
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      let json = null;
+      try { json = await r.json(); } catch (_) { /* 204 */ }
+      return { status: r.status, body: json };
+    } catch (_) {
+      return { status: 0, body: { message: '网络错误 network error' } };
+    }
+  }
+
+  // ---- sign-in ---------------------------------------------------------------------------
+  async function signIn(t) {
+    token = t;
+    const r = await api('GET', '/v1/agent/me');
+    if (r.status !== 200) {
+      sessionStorage.removeItem('baton-agent-token');
+      $('signin').hidden = false; $('app').hidden = true;
+      $('signin-error').textContent = t ? '令牌无效 Invalid token' : '';
+      return;
+    }
+    sessionStorage.setItem('baton-agent-token', t);
+    me = r.body;
+    $('signin').hidden = true; $('app').hidden = false;
+    $('me-name').textContent = me.name;
+    $('me-skills').textContent = me.skills.join(' · ') + ` · ≤${me.max_chats}`;
+    $('status').value = me.status;
+    connect();
+    refresh();
+  }
+  $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); unlockAudio(); signIn($('token').value.trim()); });
+  $('signout').addEventListener('click', () => { sessionStorage.removeItem('baton-agent-token'); location.reload(); });
+  $('status').addEventListener('change', async () => {
+    const r = await api('POST', '/v1/agent/status', { status: $('status').value });
+    if (r.status === 200) { me = r.body; refresh(); }
+  });
+  $('notify').addEventListener('click', async () => {
+    unlockAudio();
+    if ('Notification' in window) await Notification.requestPermission();
+    $('notify').textContent = 'Notification' in window && Notification.permission === 'granted' ? '提醒已开启' : '仅声音提醒';
+  });
+
+  // ---- alerts: a desktop notification and a short chime -----------------------------------
+  function unlockAudio() {
+    try { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); } catch (_) { audio = null; }
+  }
+  function alertAgent(title, body) {
+    if ('Notification' in window && Notification.permission === 'granted' && document.hidden !== false) {
+      try { new Notification(title, { body }); } catch (_) { /* not allowed here */ }
+    }
+    if (audio) {
+      const o = audio.createOscillator(); const g = audio.createGain();
+      o.frequency.value = 880; g.gain.value = 0.08;
+      o.connect(g); g.connect(audio.destination); o.start(); o.stop(audio.currentTime + 0.18);
+    }
+    document.title = '● ' + title + ' · Baton';
+  }
+
+  // ---- live updates ----------------------------------------------------------------------
+  function connect() {
+    if (ws && ws.readyState <= 1) return;
+    const url = location.origin.replace(/^http/, 'ws') + '/v1/agent/ws?token=' + encodeURIComponent(token);
+    const sock = new WebSocket(url);
+    ws = sock;
+    sock.onopen = () => {
+      retry = 0; setConn(true);
+      const cursors = {};
+      for (const [id, c] of convs) cursors[id] = c.cursor;
+      if (Object.keys(cursors).length) sock.send(JSON.stringify({ type: 'sync', cursors }));
+    };
+    sock.onmessage = (ev) => { let e; try { e = JSON.parse(ev.data); } catch (_) { return; } onEvent(e); };
+    sock.onclose = () => {
+      if (ws !== sock) return;
+      ws = null; setConn(false);
+      const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
+      retry = Math.min(retry + 1, 5);
+      setTimeout(connect, delay);
+    };
+  }
+  function setConn(ok) {
+    $('conn').textContent = ok ? '● 已连接' : '● 重连中…';
+    $('conn').className = 'conn ' + (ok ? 'ok' : 'bad');
+  }
+
+  function onEvent(e) {
+    switch (e.type) {
+      case 'hello': lists = e.queue; renderLists(); break;
+      case 'offer':
+        alertAgent('新会话 New conversation', e.summary || '');
+        refresh();
+        break;
+      case 'assigned':
+        convs.set(e.conversation_id, { view: e.view, cursor: e.view.last_seq, unread: current !== e.conversation_id, assist: [], revealed: null });
+        alertAgent('已接入 Assigned', e.view.summary || '');
+        refresh();
+        if (!current || current === e.conversation_id) open(e.conversation_id);
+        break;
+      case 'message': {
+        const c = convs.get(e.conversation_id);
+        if (!c || e.message.seq <= c.cursor) break;
+        c.cursor = e.message.seq;
+        c.view.transcript.push({ seq: e.message.seq, author: e.message.author, text: e.message.text, at: e.message.created_at, agent: e.message.meta && e.message.meta.agent_name });
+        if (current !== e.conversation_id) { c.unread = true; renderLists(); } else renderDetail();
+        if (e.message.author === 'shopper') {
+          $('c-typing').hidden = true;
+          // The stored view adds what the bot understood of the new message.
+          if (current === e.conversation_id) { clearTimeout(reloadTimer); reloadTimer = setTimeout(() => open(e.conversation_id), 300); }
+        }
+        break;
+      }
+      case 'typing':
+        if (e.conversation_id === current && e.from === 'shopper') {
+          $('c-typing').hidden = false; clearTimeout(typingTimer);
+          typingTimer = setTimeout(() => { $('c-typing').hidden = true; }, 4000);
+        }
+        break;
+      case 'note': {
+        const c = convs.get(e.conversation_id);
+        if (c && !c.view.notes.some((n) => n.id === e.note.id)) { c.view.notes.push(e.note); if (current === e.conversation_id) renderDetail(); }
+        break;
+      }
+      case 'assist': {
+        const c = convs.get(e.conversation_id);
+        if (c) { c.assist = e.suggestions; if (current === e.conversation_id) renderDetail(); }
+        break;
+      }
+      case 'unassigned':
+        if (current === e.conversation_id) open(e.conversation_id);
+        refresh();
+        break;
+      case 'ticket': alertAgent('新留言 New message', e.ticket.text); refresh(); break;
+      case 'sla': case 'offer_withdrawn': case 'queue_changed': refresh(); break;
+      default: break;
+    }
+  }
+
+  // ---- lists -----------------------------------------------------------------------------
+  async function refresh() {
+    const r = await api('GET', '/v1/agent/queue');
+    if (r.status === 401) { signIn(''); return; }
+    if (r.status !== 200) return;
+    lists = r.body;
+    if (lists.open_tickets) {
+      const t = await api('GET', '/v1/agent/tickets');
+      tickets = t.status === 200 ? t.body.tickets : [];
+    } else tickets = [];
+    renderLists();
+  }
+  setInterval(() => { if (me) refresh(); }, 15000);
+
+  function badges(item) {
+    return [
+      item.vip && h('span', { class: 'badge vip' }, 'VIP'),
+      item.priority !== 'normal' && h('span', { class: 'badge ' + item.priority }, item.priority === 'urgent' ? '紧急' : '优先'),
+      (item.sla_wait_breached || item.sla_reply_breached) && h('span', { class: 'badge sla' }, item.sla_reply_breached ? '回复超时 SLA' : '等待超时 SLA'),
+    ];
+  }
+  function itemNode(item, buttons) {
+    const c = convs.get(item.conversation_id);
+    return h('li', {
+      class: 'item' + (current === item.conversation_id ? ' active' : '') + (c && c.unread ? ' unread' : ''),
+      tabindex: '0', 'data-conversation': item.conversation_id,
+      onclick: (ev) => { if (ev.target.tagName !== 'BUTTON') open(item.conversation_id); },
+      onkeydown: (ev) => { if (ev.key === 'Enter' && ev.target.tagName !== 'BUTTON') open(item.conversation_id); },
+    },
+    h('div', { class: 'line1' }, h('span', null, item.customer_name || '访客 Guest'), h('span', { class: 'muted' }, minutes(item.waiting_ms))),
+    h('div', null, badges(item), h('span', { class: 'badge' }, item.skill), h('span', { class: 'badge' }, REASONS[item.reason] || item.reason)),
+    h('div', { class: 'line2' }, item.summary),
+    buttons && h('div', { class: 'row' }, buttons));
+  }
+  function renderLists() {
+    $('offers').replaceChildren(...lists.offered.map((i) => itemNode(i, [
+      h('button', { class: 'primary', type: 'button', onclick: () => accept(i.conversation_id) }, '接入'),
+      h('button', { class: 'secondary', type: 'button', onclick: () => decline(i.conversation_id) }, '跳过'),
+    ])));
+    $('mine').replaceChildren(...lists.assigned.map((i) => itemNode(i)));
+    $('queue').replaceChildren(...lists.queued.map((i) => itemNode(i, [
+      h('button', { class: 'secondary', type: 'button', onclick: () => accept(i.conversation_id) }, '接入 Take'),
+    ])));
+    $('tickets').replaceChildren(...tickets.map((t) => h('li', { class: 'item' },
+      h('div', { class: 'line1' }, h('span', null, t.contact), h('span', { class: 'muted' }, t.skill)),
+      h('div', { class: 'line2' }, t.text),
+      h('div', { class: 'row' }, h('button', { class: 'secondary', type: 'button', onclick: async () => {
+        await api('POST', `/v1/agent/tickets/${t.id}/close`); refresh();
+      } }, '已处理 Done')))));
+    $('offer-count').textContent = lists.offered.length;
+    $('mine-count').textContent = lists.assigned.length;
+    $('queue-count').textContent = lists.queued.length;
+    $('ticket-count').textContent = lists.open_tickets;
+    if (!lists.offered.length) document.title = 'Baton · 客服工作台';
+  }
+
+  // ---- one conversation --------------------------------------------------------------------
+  async function open(id) {
+    current = id;
+    const r = await api('GET', `/v1/agent/conversations/${id}`);
+    if (r.status !== 200) { $('c-error').textContent = r.body && r.body.message; renderLists(); return; }
+    const old = convs.get(id);
+    convs.set(id, { view: r.body, cursor: r.body.last_seq, unread: false, assist: old ? old.assist : [], revealed: old ? old.revealed : null });
+    $('c-error').textContent = '';
+    renderLists();
+    renderDetail();
+  }
+  async function accept(id) {
+    const r = await api('POST', `/v1/agent/conversations/${id}/accept`);
+    if (r.status !== 200) { $('c-error').textContent = r.body && r.body.message; return; }
+    await refresh();
+    open(id);
+  }
+  async function decline(id) { await api('POST', `/v1/agent/conversations/${id}/decline`); refresh(); }
+
+  function renderDetail() {
+    const c = current && convs.get(current);
+    $('empty').hidden = !!c; $('detail').hidden = !c;
+    if (!c) return;
+    const v = c.view;
+    const mine = v.status === 'assigned' && v.agent_id === me.id;
+    const cust = v.customer || {};
+    $('c-customer').textContent = (cust.name || '访客 Guest') + (cust.id ? ` · ${cust.id}` : '');
+    fill($('c-badges'),
+      cust.vip && h('span', { class: 'badge vip' }, 'VIP'),
+      v.priority && v.priority !== 'normal' && h('span', { class: 'badge ' + v.priority }, v.priority),
+      v.reason && h('span', { class: 'badge' }, REASONS[v.reason] || v.reason),
+      v.skill && h('span', { class: 'badge' }, v.skill),
+      h('span', { class: 'badge' }, v.channel), h('span', { class: 'badge' }, v.lang),
+      ...(cust.tags || []).map((t) => h('span', { class: 'badge' }, t)),
+      h('span', { class: 'badge' }, '等待 ' + minutes(v.waiting_ms)),
+      v.routing && (v.routing.sla_wait_breached || v.routing.sla_reply_breached) && h('span', { class: 'badge sla' }, 'SLA'),
+      h('span', { class: 'badge' }, v.state));
+    $('c-summary').textContent = v.summary || '';
+    const entities = c.revealed || v.entities;
+    fill($('c-entities'), ...entities.map((e) => h('span', { class: 'badge' }, `${e.kind}: ${e.value || e.masked}`)),
+      v.entities.some((e) => e.kind !== 'order_number') && !c.revealed && h('button', { class: 'secondary', type: 'button', onclick: async () => {
+        const r = await api('POST', `/v1/agent/conversations/${current}/reveal`);
+        if (r.status === 200) { c.revealed = r.body.entities.concat(v.entities.filter((e) => e.kind === 'order_number')); renderDetail(); }
+      } }, '显示完整信息 Reveal (audited)'));
+    $('c-transcript').replaceChildren(...v.transcript.map((l) => {
+      const who = l.author === 'shopper' ? '顾客' : l.author === 'bot' ? '机器人' : l.author === 'agent' ? (l.agent_name || l.agent || '客服') : '系统';
+      const why = l.intent ? `${l.intent} ${Math.round((l.confidence || 0) * 100)}%` + (l.faq_candidates && l.faq_candidates.length ? ` · FAQ ${l.faq_candidates.slice(0, 3).map((f) => f[0]).join(', ')}` : '') + (l.decision ? ` · ${l.decision}` : '') : null;
+      return h('li', { class: 'line ' + l.author }, h('span', { class: 'who' }, who), l.author === 'bot' ? plain(l.text) : l.text, why && h('span', { class: 'why' }, why));
+    }));
+    const tr = $('c-transcript'); tr.scrollTop = tr.scrollHeight;
+    $('c-notes').replaceChildren(...v.notes.map((n) => h('li', null, h('span', { class: 'by' }, n.agent_name), n.text)));
+    $('c-assist').replaceChildren(...(mine ? c.assist : []).map((s) => h('button', { type: 'button', title: '填入回复框 Put in the reply box', onclick: () => { $('reply').value = plain(s.answer); $('reply').focus(); } },
+      h('span', { class: 'q' }, `${s.question} · ${Math.round(s.confidence * 100)}%`), plain(s.answer))));
+    $('accept').hidden = v.status !== 'queued';
+    for (const id of ['resolve', 'return']) $(id).disabled = !mine;
+    for (const el of document.querySelectorAll('#reply-form *, #transfer-form *')) el.disabled = !mine;
+  }
+
+  async function act(path, body) {
+    const r = await api('POST', `/v1/agent/conversations/${current}/${path}`, body);
+    if (r.status >= 300) { $('c-error').textContent = (r.body && r.body.message) || r.status; return null; }
+    $('c-error').textContent = '';
+    return r;
+  }
+  $('accept').addEventListener('click', () => accept(current));
+  $('resolve').addEventListener('click', async () => { if (await act('resolve')) { await refresh(); open(current); } });
+  $('return').addEventListener('click', async () => { if (await act('return-to-bot')) { await refresh(); open(current); } });
+  $('reply-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = $('reply').value.trim();
+    if (!text) return;
+    const r = await act('messages', { text, client_msg_id: uuid() });
+    if (!r) return;
+    $('reply').value = '';
+    const c = convs.get(current);
+    for (const m of r.body.messages) if (m.seq > c.cursor) {
+      c.cursor = m.seq;
+      c.view.transcript.push({ seq: m.seq, author: m.author, text: m.text, at: m.created_at, agent: m.meta && m.meta.agent_name });
+    }
+    c.assist = [];
+    renderDetail();
+  });
+  $('reply').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); $('reply-form').requestSubmit(); }
+    else if (ws && ws.readyState === 1 && current) ws.send(JSON.stringify({ type: 'typing', conversation_id: current }));
+  });
+  $('note-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = $('note').value.trim();
+    if (!text) return;
+    const r = await act('notes', { text });
+    if (!r) return;
+    $('note').value = '';
+    const c = convs.get(current);
+    if (!c.view.notes.some((n) => n.id === r.body.id)) c.view.notes.push(r.body);
+    renderDetail();
+  });
+  $('transfer-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const skill = $('t-skill').value.trim(); const agent = $('t-agent').value.trim(); const note = $('t-note').value.trim();
+    const body = skill ? { skill } : { agent };
+    if (note) body.note = note;
+    if (await act('transfer', body)) { $('t-skill').value = ''; $('t-agent').value = ''; $('t-note').value = ''; await refresh(); open(current); }
+  });
+
+  if (token) signIn(token); else $('signin').hidden = false;
+})();

@@ -1,0 +1,166 @@
+//! The pages people see, served from the binary itself (compiled in, no files to deploy):
+//! the chat widget script a shop embeds (`/widget.js`), the agent console (`/console`) and a
+//! demo shop page embedding the widget (`/demo`).
+//!
+//! HTML pages carry a strict Content-Security-Policy: scripts, styles and connections from
+//! Baton's own origin only, nothing inline, no framing. The widget styles its shadow root
+//! through a constructed stylesheet, which such a policy allows.
+
+use axum::extract::Query;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+const WIDGET_JS: &str = include_str!("assets/widget.js");
+const CONSOLE_HTML: &str = include_str!("assets/console.html");
+const CONSOLE_JS: &str = include_str!("assets/console.js");
+const CONSOLE_CSS: &str = include_str!("assets/console.css");
+const DEMO_HTML: &str = include_str!("assets/demo.html");
+const DEMO_CSS: &str = include_str!("assets/demo.css");
+
+/// The policy of every HTML page Baton serves.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; connect-src 'self'; img-src 'self' data:; font-src 'self'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+fn asset(body: &'static str, content_type: &'static str, max_age: u32) -> Response {
+    let mut r = body.into_response();
+    let headers = r.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    r
+}
+
+fn page(body: String) -> Response {
+    let mut r = body.into_response();
+    let headers = r.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `GET /widget.js`
+pub async fn widget() -> Response {
+    asset(WIDGET_JS, "text/javascript; charset=utf-8", 300)
+}
+
+/// `GET /console`
+pub async fn console() -> Response {
+    page(CONSOLE_HTML.to_string())
+}
+
+pub async fn console_js() -> Response {
+    asset(CONSOLE_JS, "text/javascript; charset=utf-8", 300)
+}
+
+pub async fn console_css() -> Response {
+    asset(CONSOLE_CSS, "text/css; charset=utf-8", 300)
+}
+
+pub async fn demo_css() -> Response {
+    asset(DEMO_CSS, "text/css; charset=utf-8", 300)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DemoQuery {
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+/// `GET /demo?lang=zh|en`: a sample shop page with the widget, in either language.
+pub async fn demo(Query(q): Query<DemoQuery>) -> Response {
+    let en = q.lang.as_deref().is_some_and(|l| l.starts_with("en"));
+    let words: &[(&str, &str)] = if en {
+        &[
+            ("lang", "en"),
+            ("title", "Demo Shop"),
+            ("brand", "Demo Shop"),
+            ("console", "Agent console"),
+            ("headline", "Singles' Day deals"),
+            (
+                "tagline",
+                "Questions about orders, delivery, returns or invoices? Ask us in the chat.",
+            ),
+            ("products", "Products"),
+            ("p1", "Wireless earbuds"),
+            ("p2", "Espresso machine"),
+            ("p3", "Cotton T-shirt"),
+            ("p4", "Running shoes"),
+            (
+                "hint",
+                "This page is Baton's demo: the chat button at the bottom right is the widget a shop embeds with one script tag.",
+            ),
+            ("chat_title", "Demo Shop · Help"),
+        ]
+    } else {
+        &[
+            ("lang", "zh-CN"),
+            ("title", "示例商城"),
+            ("brand", "示例商城"),
+            ("console", "客服工作台"),
+            ("headline", "双十一大促"),
+            (
+                "tagline",
+                "订单、物流、退换货、发票有疑问？点右下角在线咨询。",
+            ),
+            ("products", "商品"),
+            ("p1", "无线蓝牙耳机"),
+            ("p2", "意式咖啡机"),
+            ("p3", "纯棉T恤"),
+            ("p4", "跑步鞋"),
+            (
+                "hint",
+                "这是 Baton 的演示页：右下角的聊天按钮就是商家用一行 script 标签嵌入的客服组件。",
+            ),
+            ("chat_title", "示例商城 · 在线客服"),
+        ]
+    };
+    let mut html = DEMO_HTML.to_string();
+    for (key, value) in words {
+        html = html.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    page(html)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_page_fills_every_placeholder() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for lang in [None, Some("en".to_string())] {
+            let r = rt.block_on(demo(Query(DemoQuery { lang })));
+            let body = rt
+                .block_on(axum::body::to_bytes(r.into_body(), usize::MAX))
+                .unwrap();
+            let html = String::from_utf8(body.to_vec()).unwrap();
+            assert!(!html.contains("{{"), "{html}");
+            assert!(html.contains("/widget.js"));
+        }
+    }
+}

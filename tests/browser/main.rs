@@ -1,0 +1,11 @@
+//! Browser tests: the widget on `/demo` and the agent console on `/console`, driven in
+//! headless Chromium (Debian's `chromium` and `chromium-driver`; `.ci/run` installs them)
+//! against the real server. Screenshots of the key screens go to `target/screenshots/`.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+mod chrome;
+mod console;
+mod widget;

@@ -1,0 +1,224 @@
+//! The widget alone: it keeps the conversation across a reload without showing anything
+//! twice, renders hostile text as text, works with the keyboard and on a phone-sized screen.
+
+use fantoccini::key::Key;
+use serde_json::json;
+
+use crate::chrome::{ROOT, browser};
+use crate::helpers::spawn_app;
+
+const INJECTION: &str = "<img src=x onerror=\"window.__pwned=1\">看看这个";
+
+#[tokio::test]
+async fn a_reload_keeps_the_conversation_and_markup_stays_text() {
+    let app = spawn_app().await;
+    let b = browser(1280, 900).await;
+    b.client.goto(&app.url("/demo")).await.unwrap();
+    b.widget(".launcher").await.click().await.unwrap();
+    let input = b.widget(".composer textarea").await;
+    input.send_keys("退货的运费是谁出的？").await.unwrap();
+    input.send_keys(&Key::Enter.to_string()).await.unwrap();
+    b.until("the FAQ answer", &format!("[...{ROOT}.querySelectorAll('.msg.bot')].some(m => m.textContent.includes('无理由退货'))"))
+        .await;
+    // FAQ Markdown is rendered (bold, a list), through elements the renderer made itself.
+    let rendered = b
+        .js(&format!("return {ROOT}.querySelector('.msg.bot strong') !== null && {ROOT}.querySelector('.msg.bot li') !== null;"))
+        .await;
+    assert_eq!(rendered, json!(true));
+
+    input.send_keys(INJECTION).await.unwrap();
+    input.send_keys(&Key::Enter.to_string()).await.unwrap();
+    b.until("the shopper's message", &format!("[...{ROOT}.querySelectorAll('.msg.shopper')].some(m => m.textContent === {INJECTION:?})"))
+        .await;
+    let injected = b
+        .js(&format!(
+            "return [{ROOT}.querySelectorAll('.log img').length, window.__pwned === undefined];"
+        ))
+        .await;
+    assert_eq!(
+        injected,
+        json!([0, true]),
+        "no element, no script: text only"
+    );
+    // An agent's reply with markup is text too.
+    let agent = app.add_agent("王芳", &["general", "after_sales"], 2).await;
+    app.online(&agent).await;
+    let (id, _) = stored_conversation(&b).await;
+    app.service.request_handoff(&id).await.unwrap();
+    app.tick().await;
+    app.agent_post(
+        &agent,
+        &format!("/v1/agent/conversations/{id}/accept"),
+        json!({}),
+    )
+    .await;
+    let (s, _) = app
+        .agent_post(
+            &agent,
+            &format!("/v1/agent/conversations/{id}/messages"),
+            json!({"text": "<b>粗体</b><img src=x onerror=\"window.__pwned=2\">"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    b.until("the agent's reply", &format!("[...{ROOT}.querySelectorAll('.msg.agent')].some(m => m.textContent.includes('<b>粗体</b>'))"))
+        .await;
+    let injected = b
+        .js(&format!("return [{ROOT}.querySelectorAll('.log img, .log b').length, window.__pwned === undefined];"))
+        .await;
+    assert_eq!(injected, json!([0, true]));
+
+    let before = b
+        .js(&format!(
+            "return [...{ROOT}.querySelectorAll('.msg:not(.pending)')].map(m => m.textContent);"
+        ))
+        .await;
+    b.client.refresh().await.unwrap();
+    b.until(
+        "the conversation after the reload",
+        &format!(
+            "{ROOT} && {ROOT}.querySelectorAll('.msg').length >= {}",
+            before.as_array().unwrap().len()
+        ),
+    )
+    .await;
+    let after = b
+        .js(&format!(
+            "return [...{ROOT}.querySelectorAll('.msg:not(.pending)')].map(m => m.textContent);"
+        ))
+        .await;
+    assert_eq!(after, before, "the same messages, once each, in order");
+    let (same_id, _) = stored_conversation(&b).await;
+    assert_eq!(same_id, id, "the same conversation continues");
+    b.screenshot("widget-reload").await;
+    b.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn keyboard_only_on_a_phone_sized_screen_in_english() {
+    let app = spawn_app().await;
+    let b = browser(390, 844).await;
+    b.client.goto(&app.url("/demo?lang=en")).await.unwrap();
+    let launcher = b.widget(".launcher").await;
+    assert_eq!(
+        launcher.text().await.unwrap(),
+        "Chat with us",
+        "follows the page's language"
+    );
+    // Focus the launcher, open with Enter, type, send with Enter: no mouse.
+    b.js(&format!("{ROOT}.querySelector('.launcher').focus();"))
+        .await;
+    launcher.send_keys(&Key::Enter.to_string()).await.unwrap();
+    b.until(
+        "the input has the focus",
+        &format!("{ROOT}.activeElement && {ROOT}.activeElement.tagName === 'TEXTAREA'"),
+    )
+    .await;
+    let input = b.widget(".composer textarea").await;
+    input
+        .send_keys("How long does a refund take?")
+        .await
+        .unwrap();
+    input.send_keys(&Key::Enter.to_string()).await.unwrap();
+    b.until(
+        "a reply",
+        &format!("{ROOT}.querySelectorAll('.msg.bot').length > 0"),
+    )
+    .await;
+    let width = b
+        .js(&format!(
+            "return {ROOT}.querySelector('.panel').getBoundingClientRect().width;"
+        ))
+        .await;
+    assert_eq!(
+        width.as_f64().map(|w| w.round()),
+        Some(390.0),
+        "full width on a phone"
+    );
+    b.screenshot("widget-phone").await;
+    // The language switch changes the widget's own words.
+    b.widget("header button").await.click().await.unwrap();
+    b.until(
+        "Chinese labels",
+        &format!("{ROOT}.querySelector('.composer .primary').textContent === '发送'"),
+    )
+    .await;
+    // Escape closes and gives the focus back to the launcher.
+    b.widget(".composer textarea")
+        .await
+        .send_keys(&Key::Escape.to_string())
+        .await
+        .unwrap();
+    b.until("closed", &format!("{ROOT}.querySelector('.panel').hidden && {ROOT}.activeElement === {ROOT}.querySelector('.launcher')"))
+        .await;
+    b.close().await;
+    app.stop().await;
+}
+
+/// The conversation id and token the widget keeps in localStorage.
+pub async fn stored_conversation(b: &crate::chrome::Browser) -> (String, String) {
+    let v = b
+        .until("a stored conversation", "(() => { for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i); if (k.startsWith('baton:')) { const v = JSON.parse(localStorage.getItem(k)); if (v.id) return [v.id, v.token]; } } return null; })()")
+        .await;
+    (
+        v[0].as_str().unwrap().to_string(),
+        v[1].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn off_hours_the_shopper_leaves_a_message_from_the_widget() {
+    let temp = tempfile::tempdir().unwrap();
+    let config = crate::helpers::test_config(temp.path());
+    // 23:30 in Shanghai: the team is off duty.
+    let app =
+        crate::helpers::spawn_app_at(config, crate::helpers::clock_at("2026-11-11T15:30:00Z"))
+            .await;
+    let agent = app.add_agent("早班", &["general"], 2).await;
+    let b = browser(1280, 900).await;
+    b.client.goto(&app.url("/demo")).await.unwrap();
+    b.widget(".launcher").await.click().await.unwrap();
+    b.widget(".actions .chip").await.click().await.unwrap();
+    b.until(
+        "the off-hours notice",
+        &format!("{ROOT}.querySelector('.log').textContent.includes('09:00–22:00')"),
+    )
+    .await;
+    b.until(
+        "the leave-a-message button",
+        &format!("!{ROOT}.querySelectorAll('.actions .chip')[1].hidden"),
+    )
+    .await;
+    b.widget(".actions .chip:nth-child(2)")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.widget("form.card input")
+        .await
+        .send_keys("13812345678")
+        .await
+        .unwrap();
+    b.widget("form.card textarea")
+        .await
+        .send_keys("明早请回电话")
+        .await
+        .unwrap();
+    b.screenshot("widget-leave-message").await;
+    b.widget("form.card .row .primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.until(
+        "the confirmation",
+        &format!("{ROOT}.querySelector('.log').textContent.includes('留言已收到')"),
+    )
+    .await;
+    let (s, t) = app.agent_get(&agent, "/v1/agent/tickets").await;
+    assert_eq!(s, 200);
+    assert_eq!(t["tickets"][0]["text"], "明早请回电话", "{t}");
+    assert_eq!(t["tickets"][0]["contact"], "13812345678");
+    b.close().await;
+    app.stop().await;
+}
