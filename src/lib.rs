@@ -22,7 +22,8 @@
 //! - [`encoder`]: the pre-trained sentence encoder (candle BERT), its embedding cache and
 //!   inference pool.
 //! - [`kb`]: the FAQ index and its calibrated confidence.
-//! - [`knowledge`]: one immutable snapshot of content + models, swapped atomically.
+//! - [`knowledge`]: one immutable snapshot of content + models, swapped atomically;
+//!   [`reload`]: watching `kb/` and `intents/` and swapping in a rebuilt snapshot.
 //! - [`dialogue`]: one turn — analysis, the handoff rules, the reply.
 //! - [`handoff`]: escalation records, agents, the routing rules and the agent's view (pure).
 //! - [`desk`]: the human side at run time — agent authentication, presence, the dispatcher
@@ -51,6 +52,7 @@ pub mod knowledge;
 pub mod nlu;
 pub mod pii;
 pub mod realtime;
+pub mod reload;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -126,11 +126,19 @@ impl Application {
         let stop = CancellationToken::new();
         let sockets = TaskTracker::new();
         let dispatcher = tokio::spawn(self.desk.clone().run(stop.child_token()));
+        let reloader = crate::reload::Reloader::new(self.service.clone());
+        let watcher = self
+            .service
+            .config()
+            .reload
+            .watch
+            .then(|| tokio::spawn(reloader.clone().watch(stop.child_token())));
         let app = router(AppState {
             service: self.service.clone(),
             desk: self.desk.clone(),
             sockets: sockets.clone(),
             stop: stop.clone(),
+            reloader,
         });
         let stop_on_shutdown = stop.clone();
         axum::serve(
@@ -148,6 +156,11 @@ impl Application {
         sockets.wait().await;
         if let Err(e) = dispatcher.await {
             tracing::error!(error = %e, "dispatcher task failed");
+        }
+        if let Some(w) = watcher
+            && let Err(e) = w.await
+        {
+            tracing::error!(error = %e, "content watcher failed");
         }
         self.store.close().await;
         tracing::info!("Baton stopped");

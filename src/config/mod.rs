@@ -37,6 +37,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub hours: BusinessHours,
     pub handoff: HandoffConfig,
+    pub reload: ReloadConfig,
     /// Bearer token of the admin API (`/v1/admin/…`); unset turns the admin API off. Set it
     /// in the environment (`BATON_ADMIN_TOKEN`) rather than in a file.
     pub admin_token: Option<String>,
@@ -56,6 +57,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             hours: BusinessHours::default(),
             handoff: HandoffConfig::default(),
+            reload: ReloadConfig::default(),
             admin_token: None,
         }
     }
@@ -202,6 +204,27 @@ impl Default for PolicyConfig {
             negative_words: Vec::new(),
             vip_skill: None,
             default_skill: "general".to_string(),
+        }
+    }
+}
+
+/// Hot reload of `kb/` and `intents/`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReloadConfig {
+    /// Watch the directories and reload after a change (`POST /v1/admin/kb/reload` works
+    /// either way).
+    pub watch: bool,
+    /// How often the directories are checked for changes, in milliseconds; a change is
+    /// loaded once it has held still for one more check.
+    pub poll_ms: u64,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        ReloadConfig {
+            watch: true,
+            poll_ms: 1000,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The admin API (`/v1/admin/…`): agents and the audit log. Requires the admin token from
+//! The admin API (`/v1/admin/…`): agents, the audit log and knowledge reloads. Requires the admin token from
 //! configuration (`BATON_ADMIN_TOKEN`); without one configured, the admin API is off.
 
 use axum::Json;
@@ -142,4 +142,23 @@ pub async fn audit(
         .await
         .map_err(ServiceError::from)?;
     Ok(Json(json!({ "entries": entries })))
+}
+
+/// `GET /v1/admin/kb/status`: the serving snapshot and the last reload attempt's errors.
+pub async fn kb_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.reloader.status()))
+}
+
+/// `POST /v1/admin/kb/reload`: rebuilds now and answers with the result (`ok: false` and the
+/// errors when the files have problems; the last good snapshot keeps serving).
+pub async fn kb_reload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.reloader.reload("api").await))
 }

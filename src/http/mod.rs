@@ -36,6 +36,7 @@ pub struct AppState {
     pub sockets: TaskTracker,
     /// Cancelled on shutdown: sockets close with "going away".
     pub stop: CancellationToken,
+    pub reloader: crate::reload::Reloader,
 }
 
 /// The whole HTTP application.
@@ -101,6 +102,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/agents/{name}/rotate", post(admin::rotate_agent))
         .route("/v1/admin/audit", get(admin::audit))
+        .route("/v1/admin/kb/status", get(admin::kb_status))
+        .route("/v1/admin/kb/reload", post(admin::kb_reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -10,6 +10,7 @@ mod handoff;
 mod helpers;
 mod pages;
 mod realtime;
+mod reload;
 mod restart;
 mod shopper;
 mod understanding;

@@ -222,3 +222,62 @@ async fn off_hours_the_shopper_leaves_a_message_from_the_widget() {
     b.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unacknowledged_messages_are_resent_with_their_id_and_shown_once() {
+    let app = spawn_app().await;
+    let (id, token) = app.create(json!({"locale": "zh"})).await;
+    // The first message reached the server, but the page died before it heard back; the
+    // second never left. Both are in the widget's outbox when the page comes back.
+    let r = app
+        .send_raw(&id, &token, "我的订单到哪了", "lost-ack")
+        .await;
+    assert_eq!(r.status(), 201);
+    let b = browser(1280, 900).await;
+    b.client.goto(&app.url("/demo")).await.unwrap();
+    let key = format!("baton:{}", app.base);
+    let saved = json!({
+        "id": id, "token": token, "lang": "zh", "open": true,
+        "outbox": [
+            {"client_msg_id": "lost-ack", "text": "我的订单到哪了"},
+            {"client_msg_id": "never-sent", "text": "还有发票怎么开"},
+        ],
+    });
+    b.client
+        .execute(
+            "localStorage.setItem(arguments[0], arguments[1]);",
+            vec![json!(key), json!(saved.to_string())],
+        )
+        .await
+        .unwrap();
+    b.client.refresh().await.unwrap();
+    b.until("both messages stored", &format!("{ROOT} && [...{ROOT}.querySelectorAll('.msg.shopper:not(.pending)')].some(m => m.textContent === '还有发票怎么开')"))
+        .await;
+    b.until("the outbox drained", "(() => { const k = Object.keys(localStorage).find(k => k.startsWith('baton:')); return JSON.parse(localStorage.getItem(k)).outbox.length === 0; })()")
+        .await;
+    let shown = b
+        .js(&format!(
+            "return [...{ROOT}.querySelectorAll('.msg.shopper')].map(m => m.textContent);"
+        ))
+        .await;
+    assert_eq!(
+        shown,
+        json!(["我的订单到哪了", "还有发票怎么开"]),
+        "each once"
+    );
+    let stored = app.messages(&id, &token, 0).await;
+    let shopper: Vec<&str> = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["author"] == "shopper")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        shopper,
+        ["我的订单到哪了", "还有发票怎么开"],
+        "the retry stored nothing twice"
+    );
+    b.close().await;
+    app.stop().await;
+}

@@ -283,9 +283,10 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
     render();
   }
 
-  /** The stored conversation is gone or its token no longer works: start afresh. */
+  /** The stored conversation is gone or its token no longer works: start afresh. Unsent
+   * messages stay in the outbox and go to the new conversation. */
   function forget() {
-    state.id = null; state.token = null; state.lastSeq = 0; state.messages.clear(); state.outbox = [];
+    state.id = null; state.token = null; state.lastSeq = 0; state.messages.clear();
     persist(); if (ws) ws.close(); render();
   }
 
