@@ -1024,7 +1024,18 @@ impl ConversationService {
                 .clone()
                 .unwrap_or_else(|| self.inner.config.policy.default_skill.clone()),
         };
-        let ticket_id = uuid::Uuid::now_v7().to_string();
+        let ticket = Ticket {
+            id: uuid::Uuid::now_v7().to_string(),
+            conversation_id: id.to_string(),
+            skill,
+            lang,
+            contact: contact.to_string(),
+            text: text.to_string(),
+            status: "open".into(),
+            created_at: 0,
+            closed_at: None,
+            closed_by: None,
+        };
         let applied = self
             .apply(id, None, |c, _, now| {
                 Ok(Change {
@@ -1033,39 +1044,23 @@ impl ConversationService {
                         Notice::TicketReceived,
                     )],
                     ticket: Some(Ticket {
-                        id: ticket_id.clone(),
-                        conversation_id: c.id.clone(),
-                        skill: skill.clone(),
-                        lang,
-                        contact: contact.to_string(),
-                        text: text.to_string(),
-                        status: "open".into(),
                         created_at: now,
-                        closed_at: None,
-                        closed_by: None,
+                        ..ticket.clone()
                     }),
                     audit: vec![AuditEntry::new(
                         now,
                         "shopper",
                         "leave_message",
                         Some(&c.id),
-                        serde_json::json!({ "ticket_id": ticket_id, "skill": skill }),
+                        serde_json::json!({ "ticket_id": ticket.id, "skill": ticket.skill }),
                     )],
                     ..Default::default()
                 })
             })
             .await?;
         let ticket = Ticket {
-            id: ticket_id,
-            conversation_id: id.to_string(),
-            skill,
-            lang,
-            contact: contact.to_string(),
-            text: text.to_string(),
-            status: "open".into(),
             created_at: applied.conversation.updated_at,
-            closed_at: None,
-            closed_by: None,
+            ..ticket
         };
         tracing::info!(conversation = %id, ticket = %ticket.id, "message left for the team");
         Ok((applied, ticket))

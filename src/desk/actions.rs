@@ -469,7 +469,7 @@ impl Desk {
             .transpose()?;
         let (skill, named) = match &target {
             TransferTarget::Skill(s) => {
-                if crate::handoff::agent::validate("x", std::slice::from_ref(s), 1).is_err() {
+                if !crate::handoff::agent::is_skill_name(s) {
                     return Err(ServiceError::Invalid(format!(
                         "{s:?} is not a skill group name"
                     )));

@@ -74,19 +74,21 @@ pub enum AgentError {
     Hash(String),
 }
 
+/// Whether `s` can name a skill group: 1–64 ASCII letters, digits, `_` or `-`.
+pub fn is_skill_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Checks what an admin gives for a new or changed agent.
 pub fn validate(name: &str, skills: &[String], max_chats: u32) -> Result<(), AgentError> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
         return Err(AgentError::Name);
     }
-    let skill_ok = |s: &String| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    if skills.is_empty() || skills.len() > 20 || !skills.iter().all(skill_ok) {
+    if skills.is_empty() || skills.len() > 20 || !skills.iter().all(|s| is_skill_name(s)) {
         return Err(AgentError::Skills);
     }
     if !(1..=50).contains(&max_chats) {

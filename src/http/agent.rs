@@ -19,14 +19,15 @@ const AGENT_TOKEN: &str = "a valid agent bearer token is required";
 
 /// The agent behind the request's token.
 pub async fn authenticated(state: &AppState, headers: &HeaderMap) -> Result<Agent, ApiError> {
-    state
-        .desk
-        .authenticate(bearer(headers))
-        .await
-        .map_err(|e| match e {
-            ServiceError::Unauthorized => ApiError::UnauthorizedAs(AGENT_TOKEN),
-            other => other.into(),
-        })
+    agent_of_token(state, bearer(headers)).await
+}
+
+/// The agent a token belongs to, with the agent API's 401 message.
+pub async fn agent_of_token(state: &AppState, token: Option<&str>) -> Result<Agent, ApiError> {
+    state.desk.authenticate(token).await.map_err(|e| match e {
+        ServiceError::Unauthorized => ApiError::UnauthorizedAs(AGENT_TOKEN),
+        other => other.into(),
+    })
 }
 
 fn profile(state: &AppState, a: &Agent) -> serde_json::Value {

@@ -29,7 +29,6 @@ use crate::conversation::{Author, Message};
 use crate::handoff::HandoffStatus;
 use crate::handoff::agent::Agent;
 use crate::realtime::Event;
-use crate::service::ServiceError;
 
 /// Close code 1001: the server is going away (shutdown).
 const GOING_AWAY: u16 = 1001;
@@ -123,12 +122,7 @@ pub async fn agent(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let token = bearer(&headers).or(q.token.as_deref());
-    let agent = state.desk.authenticate(token).await.map_err(|e| match e {
-        ServiceError::Unauthorized => {
-            ApiError::UnauthorizedAs("a valid agent bearer token is required")
-        }
-        other => other.into(),
-    })?;
+    let agent = super::agent::agent_of_token(&state, token).await?;
     let tracker = state.sockets.clone();
     Ok(sized(ws, &state)
         .on_upgrade(move |socket| tracker.track_future(agent_session(state, socket, agent))))
