@@ -16,6 +16,7 @@
 //! started with ([`ConversationService::swap_knowledge`]); only one rebuild runs at a time.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -66,10 +67,14 @@ struct Inner {
     status: StdMutex<KbStatus>,
     /// One rebuild at a time.
     running: Mutex<()>,
+    /// Fingerprint of the trees as the last load (or attempt) read them.
+    loaded: AtomicU64,
 }
 
 impl Reloader {
-    pub fn new(service: ConversationService) -> Reloader {
+    /// `loaded` is the fingerprint of the trees taken just before the serving knowledge was
+    /// read ([`fingerprint_dirs`]), so an edit made while the server starts is not missed.
+    pub fn new(service: ConversationService, loaded: u64) -> Reloader {
         let k = service.knowledge();
         let now = service.clock().now_ms();
         let status = KbStatus {
@@ -93,6 +98,7 @@ impl Reloader {
                 service,
                 status: StdMutex::new(status),
                 running: Mutex::new(()),
+                loaded: AtomicU64::new(loaded),
             }),
         }
     }
@@ -116,7 +122,16 @@ impl Reloader {
         let attempt_at = service.clock().now_ms();
         let config = Arc::new(service.config().clone());
         let encoder = service.knowledge().encoder.clone();
-        let built = tokio::task::spawn_blocking(move || Knowledge::load(&config, encoder)).await;
+        let built = tokio::task::spawn_blocking(move || {
+            // Taken before reading: an edit during the rebuild shows as a later change.
+            let seen = fingerprint_dirs(&[config.kb.clone(), config.intents.clone()]);
+            (seen, Knowledge::load(&config, encoder))
+        })
+        .await
+        .map(|(seen, built)| {
+            self.inner.loaded.store(seen, Ordering::SeqCst);
+            built
+        });
         let elapsed = started.elapsed().as_millis() as u64;
         let mut status = self.lock_status();
         status.last_attempt_at = Some(attempt_at);
@@ -173,7 +188,6 @@ impl Reloader {
         let config = self.inner.service.config();
         let dirs = vec![config.kb.clone(), config.intents.clone()];
         let every = Duration::from_millis(config.reload.poll_ms.max(50));
-        let mut loaded = fingerprint(&dirs).await;
         let mut settling: Option<u64> = None;
         loop {
             tokio::select! {
@@ -181,7 +195,7 @@ impl Reloader {
                 _ = tokio::time::sleep(every) => {}
             }
             let now = fingerprint(&dirs).await;
-            if now == loaded {
+            if now == self.inner.loaded.load(Ordering::SeqCst) {
                 settling = None;
                 continue;
             }
@@ -191,51 +205,52 @@ impl Reloader {
                 continue;
             }
             settling = None;
-            loaded = now;
             self.reload("watch").await;
         }
     }
 }
 
-/// A hash of every file's path, size and modification time under `dirs`.
 async fn fingerprint(dirs: &[PathBuf]) -> u64 {
     let dirs = dirs.to_vec();
-    tokio::task::spawn_blocking(move || {
-        let mut entries: Vec<(PathBuf, u64, u128)> = Vec::new();
-        for dir in &dirs {
-            for entry in walkdir::WalkDir::new(dir)
-                .follow_links(true)
-                .into_iter()
-                .flatten()
-            {
-                if !entry.file_type().is_file() {
-                    continue;
-                }
-                let (len, modified) = entry
-                    .metadata()
-                    .map(|m| {
-                        let modified = m
-                            .modified()
-                            .ok()
-                            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                            .map_or(0, |d| d.as_nanos());
-                        (m.len(), modified)
-                    })
-                    .unwrap_or((0, 0));
-                entries.push((entry.into_path(), len, modified));
+    tokio::task::spawn_blocking(move || fingerprint_dirs(&dirs))
+        .await
+        .unwrap_or(0)
+}
+
+/// A hash of every file's path, size and modification time under `dirs`.
+pub fn fingerprint_dirs(dirs: &[PathBuf]) -> u64 {
+    let mut entries: Vec<(PathBuf, u64, u128)> = Vec::new();
+    for dir in dirs {
+        for entry in walkdir::WalkDir::new(dir)
+            .follow_links(true)
+            .into_iter()
+            .flatten()
+        {
+            if !entry.file_type().is_file() {
+                continue;
             }
+            let (len, modified) = entry
+                .metadata()
+                .map(|m| {
+                    let modified = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    (m.len(), modified)
+                })
+                .unwrap_or((0, 0));
+            entries.push((entry.into_path(), len, modified));
         }
-        entries.sort();
-        let mut bytes = Vec::new();
-        for (path, len, modified) in entries {
-            bytes.extend_from_slice(path.to_string_lossy().as_bytes());
-            bytes.extend_from_slice(&len.to_le_bytes());
-            bytes.extend_from_slice(&modified.to_le_bytes());
-        }
-        xxhash_rust::xxh3::xxh3_64(&bytes)
-    })
-    .await
-    .unwrap_or(0)
+    }
+    entries.sort();
+    let mut bytes = Vec::new();
+    for (path, len, modified) in entries {
+        bytes.extend_from_slice(path.to_string_lossy().as_bytes());
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(&modified.to_le_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
 #[cfg(test)]

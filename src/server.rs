@@ -47,6 +47,7 @@ pub struct Application {
     service: ConversationService,
     desk: Desk,
     store: SqliteStore,
+    content_fingerprint: u64,
 }
 
 impl Application {
@@ -59,12 +60,16 @@ impl Application {
         let config = Arc::new(config);
         let started = std::time::Instant::now();
         // Training and indexing are CPU work; the runtime stays free meanwhile.
-        let knowledge = {
+        let (knowledge, content_fingerprint) = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || {
                 crate::kb::analyzer::warm_up();
                 let encoder = crate::encoder::Encoder::from_config(&config)?;
-                Knowledge::load(&config, encoder).map_err(StartError::from)
+                // Before reading, so the watcher sees any edit made while this loads.
+                let seen =
+                    crate::reload::fingerprint_dirs(&[config.kb.clone(), config.intents.clone()]);
+                let knowledge = Knowledge::load(&config, encoder).map_err(StartError::from)?;
+                Ok::<_, StartError>((knowledge, seen))
             })
             .await
             .map_err(|e| StartError::Task(e.to_string()))??
@@ -98,6 +103,7 @@ impl Application {
             service,
             desk,
             store,
+            content_fingerprint,
         })
     }
 
@@ -126,7 +132,7 @@ impl Application {
         let stop = CancellationToken::new();
         let sockets = TaskTracker::new();
         let dispatcher = tokio::spawn(self.desk.clone().run(stop.child_token()));
-        let reloader = crate::reload::Reloader::new(self.service.clone());
+        let reloader = crate::reload::Reloader::new(self.service.clone(), self.content_fingerprint);
         let watcher = self
             .service
             .config()
