@@ -209,13 +209,12 @@ impl Desk {
                 agent.max_chats
             )));
         }
-        if let Some(other) = handoff
+        if handoff
             .routing
             .offered_to
             .as_deref()
-            .filter(|o| *o != agent.id)
+            .is_some_and(|o| o != agent.id)
         {
-            let _ = other;
             return Err(ServiceError::Conflict(
                 "this conversation is being offered to another agent".into(),
             ));

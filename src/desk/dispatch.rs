@@ -51,6 +51,7 @@ impl Desk {
         let roster = self.wiring().roster.clone();
 
         // 1. Presence.
+        let mut lapsed = false;
         for a in agents.iter() {
             if a.status != AgentStatus::Offline && !a.disabled && !roster.reachable(&a.id, now) {
                 let mut gone = a.clone();
@@ -68,9 +69,15 @@ impl Desk {
                     .await?;
                 tracing::info!(agent = %a.name, "agent unreachable past the grace period; now offline");
                 self.release_agent(&gone, "agent disconnected").await?;
+                lapsed = true;
             }
         }
-        let agents = self.refresh_agents().await?;
+        // Re-read only when an agent just went offline; otherwise the roster is current.
+        let agents = if lapsed {
+            self.refresh_agents().await?
+        } else {
+            agents
+        };
         let online = |id: &str| {
             agents
                 .iter()
