@@ -68,6 +68,22 @@ pub enum Command {
     /// Measure understanding on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Questions the bot could not answer, grouped by similarity (largest groups first).
+    Gaps {
+        #[command(flatten)]
+        paths: PathArgs,
+        /// How many days back to look.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Leave out groups with fewer questions.
+        #[arg(long, default_value_t = 1)]
+        min_count: u64,
+        /// At most this many groups.
+        #[arg(long, default_value_t = 30)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Manage agents (works while the server runs: same database).
     Agent {
         #[command(subcommand)]
@@ -257,6 +273,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Gaps {
+            paths,
+            days,
+            min_count,
+            limit,
+            format,
+        } => {
+            let config = load_config(cli.config.as_deref(), &overrides(None, &paths))?;
+            gaps(&config, days, min_count, limit, format)
+        }
         Command::Agent { command, data_dir } => {
             let paths = PathArgs {
                 data_dir,
@@ -317,6 +343,67 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn gaps(
+    config: &Config,
+    days: u32,
+    min_count: u64,
+    limit: usize,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    use crate::store::{SqliteStore, Store};
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let to = crate::conversation::now_ms() + 1;
+    let from = to - i64::from(days) * 86_400_000;
+    let activity = runtime.block_on(async {
+        let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
+        let activity = store.activity(from, to).await;
+        store.close().await;
+        activity
+    })?;
+    // The FAQs as the files have them now: the nearest one is often the one to extend.
+    let report = content::load_overlaid(
+        &config.kb,
+        &config.intents,
+        &content::Overlay::new(),
+        content::Checks::WithoutSimilarity,
+    );
+    let items = crate::gaps::collect(&activity);
+    let groups: Vec<_> = crate::gaps::group(&items, &report.content.faqs, 3)
+        .into_iter()
+        .filter(|g| g.count >= min_count)
+        .take(limit)
+        .collect();
+    match format {
+        Format::Json => {
+            println!(
+                "{:#}",
+                serde_json::json!({ "from": from, "to": to, "groups": groups })
+            )
+        }
+        Format::Text => {
+            if groups.is_empty() {
+                println!("no unanswered questions in the last {days} day(s)");
+            }
+            for g in &groups {
+                println!(
+                    "{:>4} × [{}] {}  ({} conversation(s))",
+                    g.count, g.lang, g.representative, g.conversations
+                );
+                for e in g.examples.iter().filter(|e| e.text != g.representative) {
+                    println!("       · {}", e.text);
+                }
+                if let Some(f) = &g.nearest_faq {
+                    println!(
+                        "       nearest FAQ: {} ({:.2}) {}",
+                        f.faq_id, f.score, f.question
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitCode> {

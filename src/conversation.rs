@@ -176,6 +176,9 @@ pub struct TurnRecord {
     pub faq_candidates: Vec<FaqHit>,
     pub asked_for_human: bool,
     pub negative: bool,
+    /// Said the previous answer did not help (older records lack it).
+    #[serde(default)]
+    pub didnt_help: bool,
     pub decision: DecisionKind,
     pub reason: Option<EscalationReason>,
     pub answered_faq: Option<String>,

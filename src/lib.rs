@@ -36,6 +36,7 @@
 //! - [`pii`]: finding and masking personal data; [`telemetry`]: logging.
 //! - [`eval`]: `baton eval` on public datasets; [`cli`]: the command line.
 
+pub mod analytics;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -45,15 +46,19 @@ pub mod desk;
 pub mod dialogue;
 pub mod encoder;
 pub mod eval;
+pub mod gaps;
 pub mod handoff;
 pub mod http;
+pub mod insights;
 pub mod kb;
 pub mod knowledge;
+pub mod metrics;
 pub mod nlu;
 pub mod pii;
 pub mod realtime;
 pub mod reload;
 pub mod server;
 pub mod service;
+pub mod similarity;
 pub mod store;
 pub mod telemetry;

@@ -133,6 +133,33 @@ impl Reloader {
             built
         });
         let elapsed = started.elapsed().as_millis() as u64;
+        let outcome = self.record(built, attempt_at, elapsed, trigger);
+        // Durable, so the reload counts in the statistics survive restarts.
+        let entry = crate::handoff::AuditEntry::new(
+            attempt_at,
+            "system",
+            crate::analytics::RELOAD_ACTION,
+            None,
+            serde_json::json!({
+                "ok": outcome.ok, "trigger": trigger, "version": outcome.version,
+                "duration_ms": elapsed, "errors": outcome.errors.len(),
+            }),
+        );
+        if let Err(e) = service.store().append_audit(&[entry]).await {
+            tracing::warn!(error = %e, "could not record the reload in the audit log");
+        }
+        outcome
+    }
+
+    /// Updates the status with an attempt's result and swaps good knowledge in.
+    fn record(
+        &self,
+        built: Result<Result<Knowledge, KnowledgeError>, tokio::task::JoinError>,
+        attempt_at: i64,
+        elapsed: u64,
+        trigger: &str,
+    ) -> KbStatus {
+        let service = &self.inner.service;
         let mut status = self.lock_status();
         status.last_attempt_at = Some(attempt_at);
         status.last_duration_ms = Some(elapsed);

@@ -144,6 +144,11 @@ impl Application {
             desk: self.desk.clone(),
             sockets: sockets.clone(),
             stop: stop.clone(),
+            editor: std::sync::Arc::new(crate::content::editor::Editor::new(
+                self.service.config().kb.clone(),
+                self.service.config().intents.clone(),
+            )),
+            metrics: std::sync::Arc::default(),
             reloader,
         });
         let stop_on_shutdown = stop.clone();

@@ -595,6 +595,7 @@ impl ConversationService {
             faq_candidates: analysis.faq_hits,
             asked_for_human: asked,
             negative: analysis.negative,
+            didnt_help: analysis.didnt_help,
             decision: DecisionKind::Silent,
             reason: None,
             answered_faq: None,

@@ -106,6 +106,18 @@ pub struct Intent {
     pub replies: Bilingual<String>,
 }
 
+impl Intent {
+    /// The class the classifier learns this intent's examples as: out-of-scope examples of
+    /// every file form the one reserved class.
+    pub fn training_label(&self) -> &str {
+        if self.action == Action::OutOfScope {
+            OOS_LABEL
+        } else {
+            &self.id
+        }
+    }
+}
+
 /// Fewer examples per language than this is allowed but warned about.
 pub const RECOMMENDED_EXAMPLES: usize = 15;
 

@@ -1,13 +1,18 @@
 //! Content editors own: FAQ files under `kb/` and intent files under `intents/`.
 //!
 //! [`load`] reads both trees, parses every file, runs the checks that span files (duplicate
-//! ids, broken links, intents pointing at missing FAQs, the same example under two intents)
-//! and returns the [`Content`] together with every [`Diagnostic`]. Nothing downstream ever
-//! sees content that has errors: `baton lint` prints them, `baton serve` refuses to start.
+//! ids, broken links, intents pointing at missing FAQs, the same example under two intents;
+//! as warnings, near-duplicate questions and confusable examples from [`similar`]) and returns
+//! the [`Content`] together with every [`Diagnostic`]. Nothing downstream ever sees content
+//! that has errors: `baton lint` prints them, `baton serve` refuses to start, a reload keeps
+//! the last good snapshot. [`load_overlaid`] checks the trees as an edit would leave them,
+//! before the [`editor`] writes it.
 
 pub mod diagnostic;
+pub mod editor;
 pub mod faq;
 pub mod intent;
+pub mod similar;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -38,12 +43,7 @@ impl Content {
                     .chain(&intent.examples.en)
                     .map(|text| LabelledText {
                         text: text.clone(),
-                        // Out-of-scope examples of every file form the one reserved class.
-                        label: if intent.action == Action::OutOfScope {
-                            crate::nlu::OOS_LABEL.to_string()
-                        } else {
-                            intent.id.clone()
-                        },
+                        label: intent.training_label().to_string(),
                     })
             })
             .collect()
@@ -75,15 +75,41 @@ impl LoadReport {
     }
 }
 
-/// Reads and validates `kb_dir` and `intents_dir`.
+/// Reads and validates `kb_dir` and `intents_dir`, with every check.
 pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
+    load_overlaid(kb_dir, intents_dir, &Overlay::new(), Checks::All)
+}
+
+/// Files as they would be after an edit: path → new text, or `None` for a deleted file.
+pub type Overlay = BTreeMap<PathBuf, Option<String>>;
+
+/// Which checks [`load_overlaid`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    All,
+    /// Everything but the similarity warnings (for validating one edit quickly).
+    WithoutSimilarity,
+}
+
+/// Reads and validates the trees as if `overlay` had been applied: how an edit through the
+/// API is checked before anything is written.
+pub fn load_overlaid(
+    kb_dir: &Path,
+    intents_dir: &Path,
+    overlay: &Overlay,
+    checks: Checks,
+) -> LoadReport {
     let mut diagnostics = Vec::new();
     let mut content = Content::default();
     // Each intent's file and text, kept from the one read for the checks across files.
     let mut intent_sources: Vec<(PathBuf, String)> = Vec::new();
+    let read = |path: &Path, diagnostics: &mut Vec<Diagnostic>| match overlay.get(path) {
+        Some(Some(text)) => Some(text.clone()),
+        _ => read_utf8(path, diagnostics),
+    };
 
-    for path in files(kb_dir, &["md"], &mut diagnostics) {
-        let Some(text) = read_utf8(&path, &mut diagnostics) else {
+    for path in overlaid(files(kb_dir, &["md"], &mut diagnostics), kb_dir, overlay) {
+        let Some(text) = read(&path, &mut diagnostics) else {
             continue;
         };
         match faq::parse_faq(&path, &text) {
@@ -91,8 +117,12 @@ pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
             Err(d) => diagnostics.extend(d),
         }
     }
-    for path in files(intents_dir, &["yaml", "yml"], &mut diagnostics) {
-        let Some(text) = read_utf8(&path, &mut diagnostics) else {
+    for path in overlaid(
+        files(intents_dir, &["yaml", "yml"], &mut diagnostics),
+        intents_dir,
+        overlay,
+    ) {
+        let Some(text) = read(&path, &mut diagnostics) else {
             continue;
         };
         match intent::parse_intent(&path, &text) {
@@ -106,6 +136,10 @@ pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
     }
     check_faqs(&content.faqs, &mut diagnostics);
     check_intents(&content, &intent_sources, &mut diagnostics);
+    if checks == Checks::All {
+        similar::near_duplicate_questions(&content.faqs, &mut diagnostics);
+        similar::confusable_examples(&content, &intent_sources, &mut diagnostics);
+    }
     if content.intents.len() < 2 && diagnostics.iter().all(|d| !d.is_error()) {
         diagnostics.push(Diagnostic::error(
             intents_dir,
@@ -118,6 +152,18 @@ pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
         content,
         diagnostics,
     }
+}
+
+/// `paths` without the overlay's deletions, plus its new files under `dir`, sorted.
+fn overlaid(mut paths: Vec<PathBuf>, dir: &Path, overlay: &Overlay) -> Vec<PathBuf> {
+    paths.retain(|p| !matches!(overlay.get(p), Some(None)));
+    for (p, text) in overlay {
+        if text.is_some() && p.starts_with(dir) && !paths.contains(p) {
+            paths.push(p.clone());
+        }
+    }
+    paths.sort();
+    paths
 }
 
 fn files(dir: &Path, extensions: &[&str], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
@@ -180,7 +226,7 @@ fn read_utf8(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     }
 }
 
-fn faq_path(f: &Faq) -> PathBuf {
+pub(crate) fn faq_path(f: &Faq) -> PathBuf {
     f.source
         .as_ref()
         .map(|s| s.path.clone())

@@ -239,6 +239,7 @@ impl Desk {
                 h.routing.offer_expires_at = None;
                 h.routing.reserved_for = None;
                 h.routing.assigned_at = Some(now);
+                h.routing.first_assigned_at.get_or_insert(now);
                 h.routing.awaiting_reply_since = Some(now);
                 let mut meta = ReplyMeta::notice(Notice::Assigned);
                 meta.agent_name = Some(name.clone());
@@ -508,6 +509,7 @@ impl Desk {
                 h.routing = crate::handoff::Routing {
                     queued_at: now,
                     reserved_for: named.as_ref().map(|a| a.id.clone()),
+                    first_assigned_at: h.routing.first_assigned_at,
                     first_response_at: h.routing.first_response_at,
                     transfers: h.routing.transfers + 1,
                     ..Default::default()
@@ -632,6 +634,19 @@ impl Desk {
             && let Some(assigned_at) = h.routing.assigned_at
         {
             self.record_handle_time(&h.skill, applied.conversation.updated_at - assigned_at);
+        }
+        if let Some(h) = applied
+            .handoff
+            .clone()
+            .filter(|h| h.status == HandoffStatus::Resolved)
+        {
+            // Off the agent's path: mining paraphrases reads weeks of conversations.
+            let service = self.service().clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::insights::draft_from_resolved(&service, &h).await {
+                    tracing::warn!(error = %e, handoff = %h.id, "could not propose an FAQ draft");
+                }
+            });
         }
         tracing::info!(conversation = %conversation_id, agent = %agent.name, action, "conversation closed");
         self.wiring().hub.to_agent(
@@ -783,6 +798,7 @@ impl Desk {
                     // The shopper keeps the wait already served.
                     queued_at: h.created_at,
                     passed_over: previous.iter().cloned().collect(),
+                    first_assigned_at: h.routing.first_assigned_at,
                     first_response_at: h.routing.first_response_at,
                     sla_reply_breached: h.routing.sla_reply_breached,
                     transfers: h.routing.transfers,

@@ -87,6 +87,39 @@ const NEGATIVE_WORDS: &[&str] = &[
     "report you",
 ];
 
+/// Phrases that say the last answer missed: the FAQ behind it is counted as "didn't help"
+/// and the question becomes a knowledge gap.
+const DIDNT_HELP_PHRASES: &[&str] = &[
+    "没用",
+    "没有用",
+    "没帮助",
+    "没有帮助",
+    "没解决",
+    "没有解决",
+    "不是我要的",
+    "不是我问的",
+    "答非所问",
+    "不是这个问题",
+    "看不懂",
+    "还是不行",
+    "不对",
+    "didn't help",
+    "did not help",
+    "doesn't help",
+    "does not help",
+    "not helpful",
+    "unhelpful",
+    "not what i asked",
+    "not what i meant",
+    "that's not it",
+    "doesn't answer",
+    "does not answer",
+    "didn't answer",
+    "still doesn't work",
+    "still not working",
+    "wrong answer",
+];
+
 fn contains_phrase(text: &str, phrase: &str) -> bool {
     if phrase.is_ascii() {
         // Latin phrases must match on word boundaries: "operator" not in "cooperators".
@@ -126,6 +159,11 @@ pub fn is_strongly_negative(text: &str, extra: &[String]) -> bool {
         || text.contains("!!!")
 }
 
+/// Whether normalised `text` says the previous answer did not help.
+pub fn says_it_did_not_help(text: &str) -> bool {
+    DIDNT_HELP_PHRASES.iter().any(|p| contains_phrase(text, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +191,21 @@ mod tests {
             assert!(!asks_for_human(&normalize(t), &[]), "{t}");
         }
         assert!(asks_for_human("叫个小二", &["小二".to_string()]));
+    }
+
+    #[test]
+    fn did_not_help() {
+        for t in [
+            "这个没用",
+            "答非所问",
+            "That didn't help",
+            "not what I asked",
+        ] {
+            assert!(says_it_did_not_help(&normalize(t)), "{t}");
+        }
+        for t in ["谢谢，有用", "that helped, thanks", "where is my order"] {
+            assert!(!says_it_did_not_help(&normalize(t)), "{t}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::phrases;
 use super::policy::{Decision, Facts, Signals, decide};
-use super::signals::{asks_for_human, is_strongly_negative};
+use super::signals::{asks_for_human, is_strongly_negative, says_it_did_not_help};
 use crate::config::{BusinessHours, PolicyConfig};
 use crate::content::Intent;
 use crate::conversation::{Author, DecisionKind, Notice, ReplyMeta, Suggestion, TurnRecord};
@@ -23,6 +23,8 @@ pub struct Analysis {
     pub faq_hits: Vec<FaqHit>,
     pub asked_for_human: bool,
     pub negative: bool,
+    /// The message says the previous answer did not help.
+    pub didnt_help: bool,
 }
 
 /// A reply to be stored and sent.
@@ -71,6 +73,7 @@ pub fn analyze(
         lang,
         asked_for_human: asks_for_human(&normalized, &policy.human_phrases),
         negative: is_strongly_negative(&normalized, &policy.negative_words),
+        didnt_help: says_it_did_not_help(&normalized),
         intent,
         faq_hits,
     }
@@ -186,6 +189,7 @@ pub fn plan(
             faq_candidates: analysis.faq_hits,
             asked_for_human: analysis.asked_for_human,
             negative: analysis.negative,
+            didnt_help: analysis.didnt_help,
             decision: kind,
             reason,
             answered_faq,

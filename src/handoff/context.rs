@@ -234,6 +234,7 @@ mod tests {
                 faq_candidates: vec![],
                 asked_for_human: false,
                 negative: false,
+                didnt_help: false,
                 decision: DecisionKind::Escalate,
                 reason: None,
                 answered_faq: None,

@@ -170,6 +170,9 @@ pub struct Routing {
     /// A named agent a transfer is meant for: only they are offered it until they decline.
     pub reserved_for: Option<String>,
     pub assigned_at: Option<i64>,
+    /// When the first agent took it (kept across transfers): the end of the queue wait.
+    pub first_assigned_at: Option<i64>,
+    /// The first agent message to the shopper (kept across transfers).
     pub first_response_at: Option<i64>,
     /// The oldest shopper message the agent has not answered yet.
     pub awaiting_reply_since: Option<i64>,

@@ -1,4 +1,5 @@
-//! The admin API (`/v1/admin/…`): agents, the audit log and knowledge reloads. Requires the admin token from
+//! The admin API (`/v1/admin/…`): agents, the audit log, knowledge reloads, statistics and
+//! `/metrics`. Requires the admin token from
 //! configuration (`BATON_ADMIN_TOKEN`); without one configured, the admin API is off.
 
 use axum::Json;
@@ -16,7 +17,7 @@ use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::desk::agents::{self, AgentPatch, NewAgent};
 use crate::service::ServiceError;
 
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.service.config().admin_token.as_deref() else {
         return Err(ApiError::Unavailable(
             "the admin API is off: set BATON_ADMIN_TOKEN (or admin_token in the config file)"
@@ -161,4 +162,134 @@ pub async fn kb_reload(
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
     Ok(Json(state.reloader.reload("api").await))
+}
+
+/// A time range from the query: `from` and `to` as Unix milliseconds or RFC 3339 times;
+/// `to` defaults to now and `from` to seven days before `to`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRange {
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+const DEFAULT_RANGE_MS: i64 = 7 * 86_400_000;
+
+/// Ranges longer than this are refused: one request must not read years of conversations.
+const MAX_RANGE_MS: i64 = 400 * 86_400_000;
+
+fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
+    if let Ok(ms) = value.parse::<i64>() {
+        return Ok(ms);
+    }
+    value
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            ApiError::InvalidRequest(format!(
+                "{name} must be Unix milliseconds or an RFC 3339 time like 2026-11-11T00:00:00Z, not {value:?}"
+            ))
+        })
+}
+
+impl TimeRange {
+    pub fn resolve(&self, now: i64) -> Result<(i64, i64), ApiError> {
+        let to = self
+            .to
+            .as_deref()
+            .map(|v| parse_time("to", v))
+            .transpose()?
+            .unwrap_or(now + 1);
+        let from = self
+            .from
+            .as_deref()
+            .map(|v| parse_time("from", v))
+            .transpose()?
+            .unwrap_or(to - DEFAULT_RANGE_MS);
+        if from >= to {
+            return Err(ApiError::InvalidRequest("from must be before to".into()));
+        }
+        if to - from > MAX_RANGE_MS {
+            return Err(ApiError::InvalidRequest(
+                "the range is longer than 400 days; ask for less".into(),
+            ));
+        }
+        Ok((from, to))
+    }
+}
+
+/// `GET /v1/admin/stats?from=&to=`: statistics of conversations that started in the range.
+pub async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(range): ApiQuery<TimeRange>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let (from, to) = range.resolve(state.service.clock().now_ms())?;
+    Ok(Json(
+        crate::insights::stats(&state.service, from, to).await?,
+    ))
+}
+
+/// `/metrics` is recomputed from the store at most this often; scrapes in between get the
+/// same text.
+const METRICS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `GET /metrics` (admin token): Prometheus text format.
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let mut cached = state.metrics.lock().await;
+    let fresh = cached
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < METRICS_TTL)
+        .map(|(_, text)| text.clone());
+    let text = match fresh {
+        Some(text) => text,
+        None => {
+            let now = state.service.clock().now_ms();
+            let stats = crate::insights::stats(&state.service, 0, now + 1).await?;
+            let text = crate::metrics::render(&stats, &gauges(&state).await?);
+            *cached = Some((std::time::Instant::now(), text.clone()));
+            text
+        }
+    };
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+async fn gauges(state: &AppState) -> Result<crate::metrics::Gauges, ApiError> {
+    let open = state
+        .service
+        .store()
+        .open_handoffs()
+        .await
+        .map_err(ServiceError::from)?;
+    let now = state.service.clock().now_ms();
+    let agents = state.desk.refresh_agents().await?;
+    let roster = &state.service.wiring().roster;
+    let kb = state.reloader.status();
+    Ok(crate::metrics::Gauges {
+        queued: open.iter().filter(|h| h.is_queued()).count() as u64,
+        assigned: open.iter().filter(|h| !h.is_queued()).count() as u64,
+        agents_online: agents
+            .iter()
+            .filter(|a| {
+                !a.disabled
+                    && roster.effective(a, now) == crate::handoff::agent::AgentStatus::Online
+            })
+            .count() as u64,
+        kb_faqs: kb.faqs as u64,
+        kb_intents: kb.intents as u64,
+        kb_last_reload_ok: kb.ok,
+    })
 }

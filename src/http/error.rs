@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::content::editor::EditError;
 use crate::desk::agents::ManageError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
@@ -36,6 +37,11 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
+    /// Content that does not validate: the diagnostics go out with the error.
+    #[error("{0}")]
+    InvalidContent(String, Vec<crate::content::Diagnostic>),
+    #[error("{0}")]
+    PreconditionRequired(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -63,6 +69,10 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::InvalidContent(..) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_content"),
+            ApiError::PreconditionRequired(_) => {
+                (StatusCode::PRECONDITION_REQUIRED, "precondition_required")
+            }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
@@ -77,11 +87,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let mut response = (
-            status,
-            Json(json!({ "error": code, "message": self.to_string() })),
-        )
-            .into_response();
+        let mut body = json!({ "error": code, "message": self.to_string() });
+        if let ApiError::InvalidContent(_, diagnostics) = &self {
+            body["diagnostics"] = json!(diagnostics);
+        }
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -124,6 +134,20 @@ impl From<ManageError> for ApiError {
                 ApiError::Conflict(format!("{what} already exists"))
             }
             ManageError::Store(e) => ServiceError::from(e).into(),
+        }
+    }
+}
+
+impl From<EditError> for ApiError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::Invalid(message, diagnostics) => {
+                ApiError::InvalidContent(message, diagnostics)
+            }
+            EditError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            EditError::Stale(m) => ApiError::Conflict(m),
+            EditError::PreconditionRequired => ApiError::PreconditionRequired(e.to_string()),
+            EditError::Io { .. } => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -7,6 +7,7 @@ mod agent;
 mod error;
 mod extract;
 mod health;
+mod kb;
 mod pages;
 mod shopper;
 mod ws;
@@ -37,6 +38,10 @@ pub struct AppState {
     /// Cancelled on shutdown: sockets close with "going away".
     pub stop: CancellationToken,
     pub reloader: crate::reload::Reloader,
+    /// FAQ edits through the API.
+    pub editor: std::sync::Arc<crate::content::editor::Editor>,
+    /// The last `/metrics` text and when it was computed.
+    pub metrics: std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }
 
 /// The whole HTTP application.
@@ -52,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/console", get(pages::console))
         .route("/console.js", get(pages::console_js))
         .route("/console.css", get(pages::console_css))
+        .route("/admin", get(pages::admin))
+        .route("/admin.js", get(pages::admin_js))
+        .route("/admin.css", get(pages::admin_css))
         .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .merge(pages)
@@ -104,6 +112,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/audit", get(admin::audit))
         .route("/v1/admin/kb/status", get(admin::kb_status))
         .route("/v1/admin/kb/reload", post(admin::kb_reload))
+        .route("/v1/admin/kb/gaps", get(kb::gaps))
+        .route("/v1/admin/kb/drafts", get(kb::drafts))
+        .route("/v1/admin/kb/drafts/{id}/approve", post(kb::approve_draft))
+        .route("/v1/admin/kb/drafts/{id}/reject", post(kb::reject_draft))
+        .route("/v1/admin/faqs", get(kb::list_faqs))
+        .route(
+            "/v1/admin/faqs/{id}/{lang}",
+            get(kb::get_faq).put(kb::put_faq).delete(kb::delete_faq),
+        )
+        .route("/v1/admin/stats", get(admin::stats))
+        .route("/metrics", get(admin::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,6 +1,6 @@
 //! The pages people see, served from the binary itself (compiled in, no files to deploy):
-//! the chat widget script a shop embeds (`/widget.js`), the agent console (`/console`) and a
-//! demo shop page embedding the widget (`/demo`).
+//! the chat widget script a shop embeds (`/widget.js`), the agent console (`/console`), the
+//! support lead's dashboard (`/admin`) and a demo shop page embedding the widget (`/demo`).
 //!
 //! HTML pages carry a strict Content-Security-Policy: scripts, styles and connections from
 //! Baton's own origin only, nothing inline, no framing. The widget styles its shadow root
@@ -15,6 +15,9 @@ const WIDGET_JS: &str = include_str!("assets/widget.js");
 const CONSOLE_HTML: &str = include_str!("assets/console.html");
 const CONSOLE_JS: &str = include_str!("assets/console.js");
 const CONSOLE_CSS: &str = include_str!("assets/console.css");
+const ADMIN_HTML: &str = include_str!("assets/admin.html");
+const ADMIN_JS: &str = include_str!("assets/admin.js");
+const ADMIN_CSS: &str = include_str!("assets/admin.css");
 const DEMO_HTML: &str = include_str!("assets/demo.html");
 const DEMO_CSS: &str = include_str!("assets/demo.css");
 
@@ -77,6 +80,20 @@ pub async fn console_js() -> Response {
 
 pub async fn console_css() -> Response {
     asset(CONSOLE_CSS, "text/css; charset=utf-8", 300)
+}
+
+/// `GET /admin`: statistics, knowledge gaps and FAQ drafts, read through the admin API with
+/// the token the lead types in (the page itself holds no data).
+pub async fn admin() -> Response {
+    page(ADMIN_HTML.to_string())
+}
+
+pub async fn admin_js() -> Response {
+    asset(ADMIN_JS, "text/javascript; charset=utf-8", 300)
+}
+
+pub async fn admin_css() -> Response {
+    asset(ADMIN_CSS, "text/css; charset=utf-8", 300)
 }
 
 pub async fn demo_css() -> Response {
@@ -162,5 +179,16 @@ mod tests {
             assert!(!html.contains("{{"), "{html}");
             assert!(html.contains("/widget.js"));
         }
+    }
+
+    #[test]
+    fn the_dashboard_has_nothing_inline_and_builds_no_markup_from_strings() {
+        for html in [ADMIN_HTML, CONSOLE_HTML] {
+            assert!(!html.contains("<script>") && !html.contains(" style="));
+            assert!(!html.contains(" onclick=") && !html.contains(" onload="));
+        }
+        // Server data reaches the page as text nodes only.
+        assert!(!ADMIN_JS.contains("innerHTML") && !ADMIN_JS.contains("insertAdjacentHTML"));
+        assert!(!ADMIN_JS.contains("'style'") && !ADMIN_JS.contains(".style."));
     }
 }

@@ -10,10 +10,12 @@
 //! caller re-reads and retries; a repeated `client_msg_id` fails with
 //! [`StoreError::Duplicate`]. Nothing is acknowledged before the commit returns.
 
+mod activity;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use activity::{ConversationActivity, DraftStatus, FaqDraft};
 pub use sqlite::SqliteStore;
 
 use crate::conversation::{Conversation, ConversationState, Message};
@@ -152,6 +154,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Closes an open ticket; `false` when there is no such open ticket.
     async fn close_ticket(&self, id: &str, agent_id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Conversations created in `[from, to)`, oldest first, with everything that happened in
+    /// them (whenever it happened).
+    async fn activity(&self, from: i64, to: i64) -> Result<Vec<ConversationActivity>, StoreError>;
+
+    /// Audit entries with `action`, `at` in `[from, to)`, oldest first.
+    async fn audit_actions(
+        &self,
+        action: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Stores a new draft; `Exists` when its handoff already has one.
+    async fn create_draft(&self, draft: &FaqDraft) -> Result<(), StoreError>;
+
+    async fn draft(&self, id: &str) -> Result<Option<FaqDraft>, StoreError>;
+
+    /// Drafts with `status`, newest first.
+    async fn drafts(&self, status: DraftStatus, limit: u32) -> Result<Vec<FaqDraft>, StoreError>;
+
+    /// Approves (with the FAQ it became) or rejects a pending draft; `false` when it is no
+    /// longer pending.
+    async fn decide_draft(
+        &self,
+        id: &str,
+        status: DraftStatus,
+        faq_id: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -20,7 +20,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::{Store, StoreError, TurnWrite};
+use super::{ConversationActivity, DraftStatus, FaqDraft, Store, StoreError, TurnWrite};
 use crate::config::{StoreConfig, Synchronous};
 use crate::content::Priority;
 use crate::conversation::{Author, Conversation, ConversationState, Customer, Message};
@@ -65,6 +65,21 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Ok(SqliteStore { pool, writer })
+    }
+
+    /// Rows of `sql`, whose two parameters are an activity range (see `IN_RANGE`).
+    async fn in_range(
+        &self,
+        sql: String,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<SqliteRow>, StoreError> {
+        // The SQL is built only from constants (`IN_RANGE`); the values are bound.
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Closes both pools, waiting for connections to finish (a clean WAL checkpoint).
@@ -205,6 +220,29 @@ fn row_to_audit(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
         detail: json("audit detail", &row.try_get::<String, _>("detail")?)?,
     })
 }
+
+fn row_to_draft(row: &SqliteRow) -> Result<FaqDraft, StoreError> {
+    let lang: String = row.try_get("lang")?;
+    let status: String = row.try_get("status")?;
+    Ok(FaqDraft {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        handoff_id: row.try_get("handoff_id")?,
+        lang: Lang::from_locale(&lang).ok_or_else(|| corrupt("draft lang", &lang))?,
+        question: row.try_get("question")?,
+        answer: row.try_get("answer")?,
+        alternates: json("draft alternates", &row.try_get::<String, _>("alternates")?)?,
+        suggested_id: row.try_get("suggested_id")?,
+        status: DraftStatus::parse(&status).ok_or_else(|| corrupt("draft status", &status))?,
+        faq_id: row.try_get("faq_id")?,
+        created_at: row.try_get("created_at")?,
+        decided_at: row.try_get("decided_at")?,
+    })
+}
+
+/// The conversations of an activity range, as a subquery binding `from` and `to`.
+const IN_RANGE: &str =
+    "conversation_id IN (SELECT id FROM conversations WHERE created_at >= ? AND created_at < ?)";
 
 async fn insert_audit(
     conn: &mut sqlx::SqliteConnection,
@@ -647,6 +685,158 @@ impl Store for SqliteStore {
         )
         .bind(now)
         .bind(agent_id)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn activity(&self, from: i64, to: i64) -> Result<Vec<ConversationActivity>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, locale FROM conversations
+             WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut index = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let locale: String = row.try_get("locale")?;
+            let id: String = row.try_get("id")?;
+            index.insert(id.clone(), out.len());
+            out.push(ConversationActivity {
+                id,
+                created_at: row.try_get("created_at")?,
+                locale: Lang::from_locale(&locale).ok_or_else(|| corrupt("locale", &locale))?,
+                messages: Vec::new(),
+                handoffs: Vec::new(),
+                ratings: Vec::new(),
+                tickets: 0,
+            });
+        }
+        let slot = |row: &SqliteRow| -> Result<Option<usize>, StoreError> {
+            let id: String = row.try_get("conversation_id")?;
+            Ok(index.get(&id).copied())
+        };
+        let q = format!("SELECT * FROM messages WHERE {IN_RANGE} ORDER BY conversation_id, seq");
+        for row in self.in_range(q, from, to).await? {
+            if let Some(i) = slot(&row)? {
+                out[i].messages.push(row_to_message(&row)?);
+            }
+        }
+        let q = format!(
+            concat!(
+                "SELECT ",
+                handoff_columns!(),
+                " FROM handoffs WHERE {} ORDER BY created_at, id"
+            ),
+            IN_RANGE
+        );
+        for row in self.in_range(q, from, to).await? {
+            if let Some(i) = slot(&row)? {
+                out[i].handoffs.push(row_to_handoff(&row, false)?);
+            }
+        }
+        let q = format!("SELECT conversation_id, score FROM ratings WHERE {IN_RANGE}");
+        for row in self.in_range(q, from, to).await? {
+            if let Some(i) = slot(&row)? {
+                let score = row.try_get::<i64, _>("score")?.clamp(0, 255) as u8;
+                out[i].ratings.push(score);
+            }
+        }
+        let q = format!(
+            "SELECT conversation_id, COUNT(*) AS n FROM tickets WHERE {IN_RANGE} GROUP BY conversation_id"
+        );
+        for row in self.in_range(q, from, to).await? {
+            if let Some(i) = slot(&row)? {
+                out[i].tickets = row.try_get::<i64, _>("n")?.max(0) as u32;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn audit_actions(
+        &self,
+        action: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE action = ? AND at >= ? AND at < ? ORDER BY at, id",
+        )
+        .bind(action)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_audit).collect()
+    }
+
+    async fn create_draft(&self, d: &FaqDraft) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO faq_drafts (id, conversation_id, handoff_id, lang, question, answer,
+                 alternates, suggested_id, status, faq_id, created_at, decided_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (handoff_id) DO NOTHING",
+        )
+        .bind(&d.id)
+        .bind(&d.conversation_id)
+        .bind(&d.handoff_id)
+        .bind(d.lang.code())
+        .bind(&d.question)
+        .bind(&d.answer)
+        .bind(to_json(&d.alternates))
+        .bind(&d.suggested_id)
+        .bind(d.status.as_str())
+        .bind(&d.faq_id)
+        .bind(d.created_at)
+        .bind(d.decided_at)
+        .execute(&self.writer)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Exists(format!(
+                "a draft for handoff {}",
+                d.handoff_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn draft(&self, id: &str) -> Result<Option<FaqDraft>, StoreError> {
+        let row = sqlx::query("SELECT * FROM faq_drafts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_draft).transpose()
+    }
+
+    async fn drafts(&self, status: DraftStatus, limit: u32) -> Result<Vec<FaqDraft>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM faq_drafts WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(status.as_str())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_draft).collect()
+    }
+
+    async fn decide_draft(
+        &self,
+        id: &str,
+        status: DraftStatus,
+        faq_id: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE faq_drafts SET status = ?, faq_id = ?, decided_at = ?
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(faq_id)
+        .bind(now)
         .bind(id)
         .execute(&self.writer)
         .await?;

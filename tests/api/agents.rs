@@ -7,17 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, clock_at, spawn_app, spawn_app_at, test_config};
-
-const ALL_SKILLS: &[&str] = &[
-    "general",
-    "orders",
-    "after_sales",
-    "billing",
-    "shipping",
-    "account",
-    "complaints",
-];
+use crate::helpers::{ALL_SKILLS, TestApp, clock_at, spawn_app, spawn_app_at, test_config};
 
 fn path(id: &str, action: &str) -> String {
     format!("/v1/agent/conversations/{id}/{action}")

@@ -1,10 +1,9 @@
 //! The `baton` binary: lint reports content problems with file and line; serve refuses
 //! invalid content with the same messages.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::repo;
+use crate::helpers::{copy_dir, repo};
 
 pub fn baton() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_baton"));
@@ -12,18 +11,6 @@ pub fn baton() -> Command {
     c.env_remove("BATON_CONFIG")
         .current_dir(std::env::temp_dir());
     c
-}
-
-pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -38,6 +25,87 @@ fn lint_passes_on_the_sample_content() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("0 error(s)"), "{stderr}");
+}
+
+#[test]
+fn near_duplicates_and_confusable_examples_are_warnings_with_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kb, intents) = (dir.path().join("kb"), dir.path().join("intents"));
+    copy_dir(&repo().join("kb"), &kb);
+    copy_dir(&repo().join("intents"), &intents);
+    // A second FAQ asking what `cancel-order` asks, in other words.
+    std::fs::write(
+        kb.join("orders").join("cancel-again.en.md"),
+        "---\nid: cancel-again\nlang: en\nquestion: How can I cancel my order?\n---\nAsk us.\n",
+    )
+    .unwrap();
+    // An example of `invoice` that repeats one of `shipping_fee`.
+    let invoice = intents.join("invoice.yaml");
+    let text = std::fs::read_to_string(&invoice).unwrap();
+    let text = text.replacen("  en:\n", "  en:\n    - is the shipping free?\n", 1);
+    std::fs::write(&invoice, text).unwrap();
+
+    let out = baton()
+        .args(["lint", "--format", "json", "--kb"])
+        .arg(&kb)
+        .arg("--intents")
+        .arg(&intents)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "warnings alone do not fail lint");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["errors"], 0, "{report:#}");
+    let warnings: Vec<&serde_json::Value> =
+        report["diagnostics"].as_array().unwrap().iter().collect();
+    // Reported once, on one of the two files, pointing at the other one's line.
+    let dups: Vec<&&serde_json::Value> = warnings
+        .iter()
+        .filter(|d| d["message"].as_str().unwrap().contains("nearly the same"))
+        .collect();
+    assert_eq!(dups.len(), 1, "{report:#}");
+    let dup = dups[0];
+    assert_eq!(dup["line"], 4);
+    let message = dup["message"].as_str().unwrap();
+    let (here, there) = if dup["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("cancel-again.en.md")
+    {
+        ("cancel-again", "cancel-order")
+    } else {
+        ("cancel-order", "cancel-again")
+    };
+    assert!(
+        dup["path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{here}.en.md"))
+    );
+    assert!(message.contains(&format!("FAQ \"{there}\"")), "{message}");
+    assert!(
+        message.contains(&format!("{there}.en.md:4")),
+        "the other place: {message}"
+    );
+    assert!(message.contains("similarity"), "{message}");
+    let confusable = warnings
+        .iter()
+        .find(|d| {
+            d["path"].as_str().unwrap().ends_with("invoice.yaml")
+                && d["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("is the shipping free?")
+        })
+        .unwrap_or_else(|| panic!("no confusable-example warning: {report:#}"));
+    let message = confusable["message"].as_str().unwrap();
+    assert!(
+        message.contains("closer to \"is shipping free\" of intent \"shipping_fee\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("shipping_fee.yaml:36"),
+        "the other place: {message}"
+    );
 }
 
 #[test]
@@ -81,7 +149,19 @@ fn a_broken_faq_file_is_reported_with_file_and_line_and_blocks_serve() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["errors"], 1);
-    assert_eq!(report["diagnostics"][0]["severity"], "error");
+    let errors: Vec<&serde_json::Value> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{report:#}");
+    assert!(
+        errors[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("broken.zh.md")
+    );
 
     let serve = baton()
         .args(["serve", "--addr", "127.0.0.1:0", "--kb"])

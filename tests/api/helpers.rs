@@ -34,6 +34,57 @@ pub struct TestApp {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// Every skill group of the sample intents: an agent with these can take anything.
+pub const ALL_SKILLS: &[&str] = &[
+    "general",
+    "orders",
+    "after_sales",
+    "billing",
+    "shipping",
+    "account",
+    "complaints",
+];
+
+/// The admin token of [`editable_app`] servers.
+pub const ADMIN_TOKEN: &str = "test-admin-token-editable-0123456789";
+
+/// A server on copies of `kb/` and `intents/` that the test may edit, with the admin API on.
+/// The temp dir holds `content/kb`, `content/intents` and `data`.
+pub async fn editable_app(watch: bool) -> (TestApp, tempfile::TempDir) {
+    editable_app_with(watch, |_| {}).await
+}
+
+/// [`editable_app`] with configuration changes.
+pub async fn editable_app_with(
+    watch: bool,
+    change: impl FnOnce(&mut Config),
+) -> (TestApp, tempfile::TempDir) {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let content = temp.path().join("content");
+    copy_dir(&repo().join("kb"), &content.join("kb"));
+    copy_dir(&repo().join("intents"), &content.join("intents"));
+    let mut config = test_config(&temp.path().join("data"));
+    config.kb = content.join("kb");
+    config.intents = content.join("intents");
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    config.reload.watch = watch;
+    config.reload.poll_ms = 100;
+    change(&mut config);
+    (spawn_app_with(config).await, temp)
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("readable tree");
+        let target = to.join(entry.path().strip_prefix(from).expect("inside the tree"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("create dir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -123,6 +174,26 @@ impl TestApp {
     }
 
     /// Adds an agent through the store, as `baton agent add` does; returns (name, token).
+    /// An admin API call with [`ADMIN_TOKEN`]: status and JSON body (`null` when empty).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     pub async fn add_agent(&self, name: &str, skills: &[&str], max_chats: u32) -> Agent {
         let new = baton::desk::agents::NewAgent {
             name: name.into(),

@@ -8,36 +8,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::copy_dir;
-use crate::helpers::{TestApp, repo, spawn_app_with, test_config};
-
-const ADMIN: &str = "reload-admin-token-0123456789";
-
-/// A server on copies of `kb/` and `intents/` that the test may edit.
-async fn editable_app(watch: bool) -> (TestApp, tempfile::TempDir) {
-    let temp = tempfile::tempdir().unwrap();
-    let content = temp.path().join("content");
-    copy_dir(&repo().join("kb"), &content.join("kb"));
-    copy_dir(&repo().join("intents"), &content.join("intents"));
-    let mut config = test_config(&temp.path().join("data"));
-    config.kb = content.join("kb");
-    config.intents = content.join("intents");
-    config.admin_token = Some(ADMIN.into());
-    config.reload.watch = watch;
-    config.reload.poll_ms = 100;
-    (spawn_app_with(config).await, temp)
-}
+use crate::helpers::{TestApp, editable_app};
 
 async fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> Value {
-    let r = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    let (status, body) = app.admin(method, path, None).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 #[tokio::test]

@@ -1,0 +1,401 @@
+//! Editing FAQs through the admin API, in the very files git editors use: one FAQ in one
+//! language per `kb/**/<id>.<lang>.md` file, front matter + Markdown, so API and git editors
+//! share a KB.
+//!
+//! Every write is checked before anything touches the disk: the new file must parse, and the
+//! whole tree with the edit applied (an [`Overlay`]) must not gain an error (a duplicate id, a
+//! link to a deleted FAQ). Concurrency is optimistic: each file's ETag is a hash of its bytes;
+//! an update or delete must name the ETag it read (`If-Match`), and a stale one is refused
+//! with [`EditError::Stale`], so nobody's edit is overwritten — a git editor's included.
+//! Writes are serialised by one lock and land atomically (temp file + rename).
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::faq::{Faq, is_valid_id, parse_faq};
+use super::{Checks, Diagnostic, Overlay, load_overlaid};
+use crate::nlu::Lang;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{0}")]
+    Invalid(String, Vec<Diagnostic>),
+    #[error("no FAQ {id:?} in {lang}")]
+    NotFound { id: String, lang: Lang },
+    #[error("{0}")]
+    Stale(String),
+    #[error("updating or deleting an FAQ needs the If-Match header with the ETag it was read with")]
+    PreconditionRequired,
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// An FAQ as the API reads and writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaqDoc {
+    pub question: String,
+    #[serde(default)]
+    pub alternates: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub skill: Option<String>,
+    pub answer: String,
+    /// The folder under `kb/` for a new FAQ (default: where its other language is, else
+    /// `general`). Ignored for existing files, which stay where they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+impl FaqDoc {
+    pub fn of(faq: &Faq) -> FaqDoc {
+        FaqDoc {
+            question: faq.question.clone(),
+            alternates: faq.alternates.clone(),
+            tags: faq.tags.clone(),
+            skill: faq.skill.clone(),
+            answer: faq.answer.clone(),
+            category: None,
+        }
+    }
+}
+
+/// The front matter, in the order editors write it.
+#[derive(Serialize)]
+struct FrontMatter<'a> {
+    id: &'a str,
+    lang: &'a str,
+    question: &'a str,
+    alternates: &'a [String],
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skill: Option<&'a str>,
+}
+
+/// The file text of an FAQ.
+pub fn render(id: &str, lang: Lang, doc: &FaqDoc) -> String {
+    let front = FrontMatter {
+        id,
+        lang: lang.code(),
+        question: doc.question.trim(),
+        alternates: &doc.alternates,
+        tags: &doc.tags,
+        skill: doc.skill.as_deref(),
+    };
+    // Serialising a struct of strings cannot fail.
+    let yaml = serde_norway::to_string(&front).unwrap_or_default();
+    format!("---\n{yaml}---\n{}\n", doc.answer.trim())
+}
+
+/// The ETag of a file's bytes (quoted, as HTTP sends it).
+pub fn etag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// What the client said it last saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Nothing: allowed only for creating.
+    None,
+    /// `If-Match`: the file must still have this ETag (`*`: must exist).
+    Matches(String),
+    /// `If-None-Match: *`: the FAQ must not exist yet.
+    Absent,
+}
+
+/// An FAQ file as it is on disk.
+#[derive(Debug, Clone)]
+pub struct FaqFile {
+    pub faq: Faq,
+    pub path: PathBuf,
+    pub etag: String,
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    pub etag: String,
+    pub created: bool,
+}
+
+/// Reads and writes FAQ files under one `kb/` (checked against one `intents/`).
+#[derive(Debug)]
+pub struct Editor {
+    kb: PathBuf,
+    intents: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Editor {
+    pub fn new(kb: PathBuf, intents: PathBuf) -> Editor {
+        Editor {
+            kb,
+            intents,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The file of FAQ `id` in `lang`, read from disk now (not from the served snapshot,
+    /// which may be a reload behind). `hint` is where the snapshot last saw it.
+    pub fn find(&self, id: &str, lang: Lang, hint: Option<&Path>) -> Option<FaqFile> {
+        let conventional = self.kb_files_named(&format!("{id}.{}.md", lang.code()));
+        hint.map(Path::to_path_buf)
+            .into_iter()
+            .chain(conventional)
+            .find_map(|p| self.read_if(&p, id, lang))
+            // A file named otherwise: look inside every file.
+            .or_else(|| {
+                walk_md(&self.kb)
+                    .into_iter()
+                    .find_map(|p| self.read_if(&p, id, lang))
+            })
+    }
+
+    fn kb_files_named(&self, name: &str) -> Vec<PathBuf> {
+        walk_md(&self.kb)
+            .into_iter()
+            .filter(|p| p.file_name().and_then(|n| n.to_str()) == Some(name))
+            .collect()
+    }
+
+    fn read_if(&self, path: &Path, id: &str, lang: Lang) -> Option<FaqFile> {
+        let bytes = std::fs::read(path).ok()?;
+        let text = std::str::from_utf8(&bytes).ok()?;
+        let faq = parse_faq(path, text).ok()?;
+        (faq.id == id && faq.lang == lang).then(|| FaqFile {
+            faq,
+            path: path.to_path_buf(),
+            etag: etag(&bytes),
+        })
+    }
+
+    /// Creates or replaces FAQ `id` in `lang`.
+    pub async fn put(
+        &self,
+        id: &str,
+        lang: Lang,
+        doc: &FaqDoc,
+        precondition: &Precondition,
+        hint: Option<&Path>,
+    ) -> Result<Written, EditError> {
+        if !is_valid_id(id) {
+            return Err(EditError::Invalid(
+                format!("id {id:?} must be lower-case letters, digits, '-', '_' or '.'"),
+                vec![],
+            ));
+        }
+        let _one_writer = self.lock.lock().await;
+        let current = self.find(id, lang, hint);
+        check_precondition(current.as_ref(), precondition, id, lang)?;
+        let path = match &current {
+            Some(f) => f.path.clone(),
+            None => self.new_path(id, lang, doc.category.as_deref())?,
+        };
+        let text = render(id, lang, doc);
+        parse_faq(&path, &text).map_err(|d| {
+            EditError::Invalid("the FAQ is not valid".into(), relative(&self.kb, d))
+        })?;
+        self.check_tree(Overlay::from([(path.clone(), Some(text.clone()))]))?;
+        write_atomically(&path, text.as_bytes())?;
+        Ok(Written {
+            path,
+            etag: etag(text.as_bytes()),
+            created: current.is_none(),
+        })
+    }
+
+    /// Deletes FAQ `id` in `lang`; refused when another FAQ or an intent still points at it.
+    pub async fn delete(
+        &self,
+        id: &str,
+        lang: Lang,
+        precondition: &Precondition,
+        hint: Option<&Path>,
+    ) -> Result<PathBuf, EditError> {
+        let _one_writer = self.lock.lock().await;
+        let current = self.find(id, lang, hint).ok_or(EditError::NotFound {
+            id: id.to_string(),
+            lang,
+        })?;
+        if *precondition == Precondition::None {
+            return Err(EditError::PreconditionRequired);
+        }
+        check_precondition(Some(&current), precondition, id, lang)?;
+        self.check_tree(Overlay::from([(current.path.clone(), None)]))?;
+        std::fs::remove_file(&current.path).map_err(|source| EditError::Io {
+            path: current.path.clone(),
+            source,
+        })?;
+        Ok(current.path)
+    }
+
+    /// Refuses an edit that would add errors to the tree (errors already there are an
+    /// editor's work in progress and do not block unrelated edits).
+    fn check_tree(&self, overlay: Overlay) -> Result<(), EditError> {
+        let before: HashSet<String> = load_overlaid(
+            &self.kb,
+            &self.intents,
+            &Overlay::new(),
+            Checks::WithoutSimilarity,
+        )
+        .errors()
+        .map(|d| d.to_string())
+        .collect();
+        let after = load_overlaid(&self.kb, &self.intents, &overlay, Checks::WithoutSimilarity);
+        let new: Vec<Diagnostic> = after
+            .errors()
+            .filter(|d| !before.contains(&d.to_string()))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            Ok(())
+        } else {
+            Err(EditError::Invalid(
+                "the edit would break the knowledge base".into(),
+                relative(&self.kb, new),
+            ))
+        }
+    }
+
+    fn new_path(&self, id: &str, lang: Lang, category: Option<&str>) -> Result<PathBuf, EditError> {
+        let folder = match category {
+            Some(c) => {
+                let ok = c.split('/').all(is_valid_id);
+                if !ok {
+                    return Err(EditError::Invalid(
+                        format!(
+                            "category {c:?} must be folder names of lower-case letters, digits, '-', '_' or '.'"
+                        ),
+                        vec![],
+                    ));
+                }
+                self.kb.join(c)
+            }
+            // Beside the FAQ's other language, so both variants live together.
+            None => self
+                .find(id, other(lang), None)
+                .and_then(|f| f.path.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| self.kb.join("general")),
+        };
+        Ok(folder.join(format!("{id}.{}.md", lang.code())))
+    }
+}
+
+fn other(lang: Lang) -> Lang {
+    match lang {
+        Lang::Zh => Lang::En,
+        Lang::En => Lang::Zh,
+    }
+}
+
+fn check_precondition(
+    current: Option<&FaqFile>,
+    precondition: &Precondition,
+    id: &str,
+    lang: Lang,
+) -> Result<(), EditError> {
+    match (current, precondition) {
+        (None, Precondition::None | Precondition::Absent) => Ok(()),
+        (None, Precondition::Matches(_)) => Err(EditError::Stale(format!(
+            "FAQ {id:?} ({lang}) was deleted since you read it"
+        ))),
+        (Some(_), Precondition::Absent) => Err(EditError::Stale(format!(
+            "FAQ {id:?} ({lang}) already exists"
+        ))),
+        (Some(_), Precondition::None) => Err(EditError::PreconditionRequired),
+        (Some(f), Precondition::Matches(tag)) if tag == "*" || *tag == f.etag => Ok(()),
+        (Some(f), Precondition::Matches(_)) => Err(EditError::Stale(format!(
+            "FAQ {id:?} ({lang}) changed since you read it (now {}); read it again and redo your edit",
+            f.etag
+        ))),
+    }
+}
+
+/// Diagnostics with paths relative to `kb`'s parent, as editors know them.
+fn relative(kb: &Path, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let base = kb.parent().unwrap_or(kb);
+    diagnostics
+        .into_iter()
+        .map(|mut d| {
+            if let Ok(p) = d.path.strip_prefix(base) {
+                d.path = p.to_path_buf();
+            }
+            d
+        })
+        .collect()
+}
+
+fn walk_md(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.eq_ignore_ascii_case("readme.md"))
+        })
+        .collect()
+}
+
+/// Writes via a hidden temp file in the same folder and a rename: readers (the watcher, git)
+/// see the old file or the new one, never half of it. Hidden files are not content.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EditError> {
+    let io = |source| EditError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".baton-edit-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_files_parse_back_to_the_same_faq() {
+        let doc = FaqDoc {
+            question: "Can I pay with PayPal?".into(),
+            alternates: vec!["paypal ok?".into(), "\"quoted\": yes".into()],
+            tags: vec!["payments".into()],
+            skill: Some("payments".into()),
+            answer: "Yes — at checkout.\n\n- step one".into(),
+            category: None,
+        };
+        let text = render("pay-paypal", Lang::En, &doc);
+        let faq = parse_faq(Path::new("kb/p.en.md"), &text).unwrap();
+        assert_eq!(FaqDoc::of(&faq), doc);
+        assert_eq!((faq.id.as_str(), faq.lang), ("pay-paypal", Lang::En));
+    }
+
+    #[test]
+    fn etags_change_with_content() {
+        assert_eq!(etag(b"a"), etag(b"a"));
+        assert_ne!(etag(b"a"), etag(b"b"));
+        assert!(etag(b"a").starts_with('"'));
+    }
+}

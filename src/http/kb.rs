@@ -1,0 +1,441 @@
+//! The knowledge editors' API (`/v1/admin/faqs…`, `/v1/admin/kb/gaps`, `/v1/admin/kb/drafts…`):
+//! FAQ CRUD on the files under `kb/` with ETags, the knowledge gaps, and approving agents'
+//! answers into FAQs. Admin token required. Every write goes through the
+//! [`Editor`](crate::content::editor::Editor) (validated, optimistic, atomic) and is followed
+//! by a reload, so the change is live seconds later even when the directories are not watched.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::admin::{TimeRange, require_admin};
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use crate::content::editor::{FaqDoc, Precondition};
+use crate::handoff::AuditEntry;
+use crate::nlu::Lang;
+use crate::store::DraftStatus;
+
+fn lang_of(code: &str) -> Result<Lang, ApiError> {
+    match code {
+        "zh" => Ok(Lang::Zh),
+        "en" => Ok(Lang::En),
+        other => Err(ApiError::NotFound(format!(
+            "no language {other:?}: FAQs are `zh` or `en`"
+        ))),
+    }
+}
+
+/// A path as editors know it: relative to the folder that holds `kb/`.
+fn shown(state: &AppState, path: &FsPath) -> String {
+    let kb = &state.service.config().kb;
+    let base = kb.parent().unwrap_or(kb);
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Where the serving snapshot saw the FAQ: a hint that saves walking `kb/`.
+fn hint(state: &AppState, id: &str, lang: Lang) -> Option<PathBuf> {
+    state
+        .service
+        .knowledge()
+        .content
+        .faqs
+        .iter()
+        .find(|f| f.id == id && f.lang == lang)
+        .and_then(|f| f.source.as_ref().map(|s| s.path.clone()))
+}
+
+fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map(|s| s.trim().to_string())
+                    .map_err(|_| ApiError::InvalidRequest("unreadable precondition header".into()))
+            })
+            .transpose()
+    };
+    match (text(header::IF_MATCH)?, text(header::IF_NONE_MATCH)?) {
+        (Some(tag), _) => Ok(Precondition::Matches(tag)),
+        (None, Some(star)) if star == "*" => Ok(Precondition::Absent),
+        (None, Some(_)) => Err(ApiError::InvalidRequest(
+            "If-None-Match supports only `*` (create, must not exist yet)".into(),
+        )),
+        (None, None) => Ok(Precondition::None),
+    }
+}
+
+fn with_etag(status: StatusCode, etag: &str, body: serde_json::Value) -> Response {
+    let mut r = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// Rebuilds in the background: the edit is on disk; the answer need not wait for training.
+fn reload_soon(state: &AppState) {
+    let reloader = state.reloader.clone();
+    tokio::spawn(async move {
+        reloader.reload("api").await;
+    });
+}
+
+async fn audit(state: &AppState, action: &str, detail: serde_json::Value) -> Result<(), ApiError> {
+    let now = state.service.clock().now_ms();
+    state
+        .service
+        .store()
+        .append_audit(&[AuditEntry::new(now, "admin", action, None, detail)])
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaqListQuery {
+    /// Words that the id or question must contain.
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default = "default_page")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+fn default_page() -> usize {
+    100
+}
+
+/// `GET /v1/admin/faqs?q=&lang=&limit=&offset=`: the FAQs the bot serves now.
+pub async fn list_faqs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<FaqListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let lang = q.lang.as_deref().map(lang_of).transpose()?;
+    let needle = q.q.as_deref().map(crate::nlu::normalize);
+    let knowledge = state.service.knowledge();
+    let matching: Vec<_> = knowledge
+        .content
+        .faqs
+        .iter()
+        .filter(|f| lang.is_none_or(|l| f.lang == l))
+        .filter(|f| {
+            needle
+                .as_deref()
+                .is_none_or(|n| f.id.contains(n) || crate::nlu::normalize(&f.question).contains(n))
+        })
+        .collect();
+    let page: Vec<_> = matching
+        .iter()
+        .skip(q.offset)
+        .take(q.limit.clamp(1, 1000))
+        .map(|f| {
+            json!({
+                "id": f.id, "lang": f.lang, "question": f.question, "tags": f.tags,
+                "skill": f.skill,
+                "path": f.source.as_ref().map(|s| shown(&state, &s.path)),
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "total": matching.len(), "version": knowledge.version, "faqs": page }),
+    ))
+}
+
+/// `GET /v1/admin/faqs/{id}/{lang}`: the FAQ as its file has it now, with its `ETag`.
+pub async fn get_faq(
+    State(state): State<AppState>,
+    Path((id, lang)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let lang = lang_of(&lang)?;
+    let file = state
+        .editor
+        .find(&id, lang, hint(&state, &id, lang).as_deref())
+        .ok_or_else(|| ApiError::NotFound(format!("no FAQ {id:?} in {lang}")))?;
+    let doc = FaqDoc::of(&file.faq);
+    Ok(with_etag(
+        StatusCode::OK,
+        &file.etag,
+        json!({
+            "id": id, "lang": lang, "path": shown(&state, &file.path), "etag": file.etag,
+            "question": doc.question, "alternates": doc.alternates, "tags": doc.tags,
+            "skill": doc.skill, "answer": doc.answer,
+        }),
+    ))
+}
+
+/// `PUT /v1/admin/faqs/{id}/{lang}` with the FAQ: creates it (`If-None-Match: *`, or no
+/// header) or replaces it (`If-Match: <etag>` required). 409 when the file changed since.
+pub async fn put_faq(
+    State(state): State<AppState>,
+    Path((id, lang)): Path<(String, String)>,
+    headers: HeaderMap,
+    ApiJson(doc): ApiJson<FaqDoc>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let lang = lang_of(&lang)?;
+    let pre = precondition(&headers)?;
+    let written = state
+        .editor
+        .put(&id, lang, &doc, &pre, hint(&state, &id, lang).as_deref())
+        .await?;
+    let path = shown(&state, &written.path);
+    audit(
+        &state,
+        "kb.faq_put",
+        json!({ "faq_id": id, "lang": lang, "path": path, "created": written.created }),
+    )
+    .await?;
+    reload_soon(&state);
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(with_etag(
+        status,
+        &written.etag,
+        json!({ "id": id, "lang": lang, "path": path, "etag": written.etag, "created": written.created }),
+    ))
+}
+
+/// `DELETE /v1/admin/faqs/{id}/{lang}` with `If-Match`.
+pub async fn delete_faq(
+    State(state): State<AppState>,
+    Path((id, lang)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers)?;
+    let lang = lang_of(&lang)?;
+    let pre = precondition(&headers)?;
+    let path = state
+        .editor
+        .delete(&id, lang, &pre, hint(&state, &id, lang).as_deref())
+        .await?;
+    audit(
+        &state,
+        "kb.faq_delete",
+        json!({ "faq_id": id, "lang": lang, "path": shown(&state, &path) }),
+    )
+    .await?;
+    reload_soon(&state);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GapQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    /// Groups with fewer questions are left out.
+    #[serde(default = "one")]
+    min_count: u64,
+    #[serde(default = "default_groups")]
+    limit: usize,
+    #[serde(default = "default_examples")]
+    examples: usize,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn default_groups() -> usize {
+    50
+}
+
+fn default_examples() -> usize {
+    5
+}
+
+/// `GET /v1/admin/kb/gaps?from=&to=&min_count=&limit=&examples=`
+pub async fn gaps(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<GapQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let range = TimeRange {
+        from: q.from.clone(),
+        to: q.to.clone(),
+    };
+    let (from, to) = range.resolve(state.service.clock().now_ms())?;
+    let groups: Vec<_> = crate::insights::gap_groups(&state.service, from, to, q.examples.min(50))
+        .await?
+        .into_iter()
+        .filter(|g| g.count >= q.min_count)
+        .take(q.limit.clamp(1, 1000))
+        .collect();
+    Ok(Json(json!({ "from": from, "to": to, "groups": groups })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /v1/admin/kb/drafts?status=pending|approved|rejected`
+pub async fn drafts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<DraftQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let status = match q.status.as_deref() {
+        None => DraftStatus::Pending,
+        Some(s) => DraftStatus::parse(s).ok_or_else(|| {
+            ApiError::InvalidRequest("status must be pending, approved or rejected".into())
+        })?,
+    };
+    let drafts = state
+        .service
+        .store()
+        .drafts(status, 500)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(Json(json!({ "drafts": drafts })))
+}
+
+/// What an editor may change while approving a draft; everything defaults to the draft's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    question: Option<String>,
+    #[serde(default)]
+    answer: Option<String>,
+    #[serde(default)]
+    alternates: Option<Vec<String>>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    skill: Option<String>,
+    /// Folder under `kb/` (default `from-agents`).
+    #[serde(default)]
+    category: Option<String>,
+}
+
+/// Where approved drafts go unless the editor names a folder.
+const DRAFT_FOLDER: &str = "from-agents";
+
+async fn pending_draft(state: &AppState, id: &str) -> Result<crate::store::FaqDraft, ApiError> {
+    let draft = state
+        .service
+        .store()
+        .draft(id)
+        .await
+        .map_err(crate::service::ServiceError::from)?
+        .ok_or_else(|| ApiError::NotFound(format!("no draft {id:?}")))?;
+    if draft.status != DraftStatus::Pending {
+        return Err(ApiError::Conflict(format!(
+            "draft {id:?} is already {}",
+            draft.status.as_str()
+        )));
+    }
+    Ok(draft)
+}
+
+/// `POST /v1/admin/kb/drafts/{id}/approve` (body optional, see [`Approval`]): writes the FAQ
+/// file (new only: 409 if the id is taken) and goes live.
+pub async fn approve_draft(
+    State(state): State<AppState>,
+    Path(draft_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    // The body is optional: approving as proposed needs none.
+    let a: Approval = if body.iter().all(u8::is_ascii_whitespace) {
+        Approval::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            if e.is_data() {
+                ApiError::InvalidRequest(e.to_string())
+            } else {
+                ApiError::MalformedJson(e.to_string())
+            }
+        })?
+    };
+    let draft = pending_draft(&state, &draft_id).await?;
+    let faq_id = a.id.unwrap_or_else(|| draft.suggested_id.clone());
+    let doc = FaqDoc {
+        question: a.question.unwrap_or(draft.question),
+        alternates: a.alternates.unwrap_or(draft.alternates),
+        tags: a.tags.unwrap_or_else(|| vec!["from-agent".into()]),
+        skill: a.skill,
+        answer: a.answer.unwrap_or(draft.answer),
+        category: Some(a.category.unwrap_or_else(|| DRAFT_FOLDER.into())),
+    };
+    let written = state
+        .editor
+        .put(&faq_id, draft.lang, &doc, &Precondition::Absent, None)
+        .await?;
+    let now = state.service.clock().now_ms();
+    state
+        .service
+        .store()
+        .decide_draft(&draft_id, DraftStatus::Approved, Some(&faq_id), now)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    let path = shown(&state, &written.path);
+    audit(
+        &state,
+        "kb.draft_approve",
+        json!({ "draft_id": draft_id, "faq_id": faq_id, "path": path }),
+    )
+    .await?;
+    reload_soon(&state);
+    Ok(with_etag(
+        StatusCode::CREATED,
+        &written.etag,
+        json!({ "faq_id": faq_id, "lang": draft.lang, "path": path, "etag": written.etag }),
+    ))
+}
+
+/// `POST /v1/admin/kb/drafts/{id}/reject`
+pub async fn reject_draft(
+    State(state): State<AppState>,
+    Path(draft_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    pending_draft(&state, &draft_id).await?;
+    let now = state.service.clock().now_ms();
+    let done = state
+        .service
+        .store()
+        .decide_draft(&draft_id, DraftStatus::Rejected, None, now)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    if !done {
+        return Err(ApiError::Conflict(format!(
+            "draft {draft_id:?} was decided meanwhile"
+        )));
+    }
+    audit(&state, "kb.draft_reject", json!({ "draft_id": draft_id })).await?;
+    Ok(Json(json!({ "id": draft_id, "status": "rejected" })))
+}
