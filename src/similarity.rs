@@ -230,31 +230,63 @@ pub fn similar_pairs(
 /// Groups texts whose vectors are within `threshold` of a group's centre, in the order
 /// given (so pass the most representative texts first): each text joins the most similar
 /// existing group or starts a new one. Returns the members of each group, by index.
+///
+/// Only groups that share a feature with a text are compared with it (an index from feature
+/// to groups); features found in more than 50 groups are too common to propose candidates,
+/// so the work grows with the number of texts, not texts × groups.
 pub fn group(vectors: &[SparseVec], threshold: f32) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(Vec<usize>, HashMap<u32, f32>, SparseVec)> = Vec::new();
+    const MAX_FANOUT: usize = 50;
+    struct Group {
+        members: Vec<usize>,
+        sum: HashMap<u32, f32>,
+        centre: SparseVec,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_feature: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut stamp: Vec<usize> = Vec::new();
     for (i, v) in vectors.iter().enumerate() {
-        let best = groups
-            .iter()
-            .enumerate()
-            .map(|(g, (_, _, centre))| (g, centre.cosine(v)))
-            .filter(|(_, s)| *s >= threshold)
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        match best {
-            Some((g, _)) => {
-                let (members, sum, centre) = &mut groups[g];
-                members.push(i);
-                for &(f, w) in &v.0 {
-                    *sum.entry(f).or_default() += w;
+        let mut best: Option<(usize, f32)> = None;
+        for (f, _) in v.entries() {
+            let Some(list) = by_feature.get(&f).filter(|l| l.len() <= MAX_FANOUT) else {
+                continue;
+            };
+            for &g in list {
+                if stamp[g] == i + 1 {
+                    continue;
                 }
-                *centre = SparseVec::from_weights(sum.iter().map(|(f, w)| (*f, *w)).collect());
-            }
-            None => {
-                let sum = v.0.iter().copied().collect();
-                groups.push((vec![i], sum, v.clone()));
+                stamp[g] = i + 1;
+                let sim = groups[g].centre.cosine(v);
+                if sim >= threshold && best.is_none_or(|(_, b)| sim > b) {
+                    best = Some((g, sim));
+                }
             }
         }
+        let g = match best {
+            Some((g, _)) => {
+                groups[g].members.push(i);
+                g
+            }
+            None => {
+                groups.push(Group {
+                    members: vec![i],
+                    sum: HashMap::new(),
+                    centre: SparseVec::default(),
+                });
+                stamp.push(0);
+                groups.len() - 1
+            }
+        };
+        let group = &mut groups[g];
+        for (f, w) in v.entries() {
+            let weight = group.sum.entry(f).or_default();
+            if *weight == 0.0 {
+                by_feature.entry(f).or_default().push(g);
+            }
+            *weight += w;
+        }
+        group.centre = SparseVec::from_weights(group.sum.iter().map(|(f, w)| (*f, *w)).collect());
     }
-    groups.into_iter().map(|(m, _, _)| m).collect()
+    groups.into_iter().map(|g| g.members).collect()
 }
 
 #[cfg(test)]
