@@ -31,20 +31,8 @@ async fn sign_in(b: &Browser, app: &TestApp, token: &str) {
         "!document.getElementById('signin').hidden",
     )
     .await;
-    b.client
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(token)
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("#signin-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_in(Locator::Id("token"), token).await;
+    b.click(Locator::Css("#signin-form button")).await;
 }
 
 /// Signs in with the right token and waits until the numbers and a chart are there.
@@ -238,15 +226,10 @@ async fn the_dashboard_shows_the_numbers_charts_gaps_and_drafts() {
     wide.screenshot("admin-knowledge").await;
 
     // Approving the draft writes it as an FAQ file and says where.
-    wide.client
-        .find(Locator::Css(
-            "#drafts li.draft button[data-action='approve']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    wide.click(Locator::Css(
+        "#drafts li.draft button[data-action='approve']",
+    ))
+    .await;
     let result = wide
         .until(
             "the approval",
@@ -271,13 +254,8 @@ async fn the_dashboard_shows_the_numbers_charts_gaps_and_drafts() {
     .await;
 
     // The range picker asks again; the last 24 hours hold the same conversations.
-    wide.client
-        .find(Locator::Css(".range button[data-range='24h']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    wide.click(Locator::Css(".range button[data-range='24h']"))
+        .await;
     wide.until(
         "the 24-hour range",
         "document.querySelector(\".range button[data-range='24h']\").getAttribute('aria-pressed') === 'true' && document.getElementById('updated').textContent.startsWith('Updated')",
@@ -292,13 +270,7 @@ async fn the_dashboard_shows_the_numbers_charts_gaps_and_drafts() {
     .await;
 
     // Signing out forgets the token.
-    wide.client
-        .find(Locator::Id("signout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    wide.click(Locator::Id("signout")).await;
     wide.until(
         "the sign-in form again",
         "!document.getElementById('signin').hidden && sessionStorage.getItem('baton-admin-token') === null",

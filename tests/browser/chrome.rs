@@ -104,6 +104,28 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} in the widget: {e}"))
     }
 
+    /// Clicks the page element `locator` finds.
+    pub async fn click(&self, locator: Locator<'_>) {
+        self.client
+            .find(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{locator:?} on the page: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {locator:?}: {e}"));
+    }
+
+    /// Types `text` into the page element `locator` finds.
+    pub async fn type_in(&self, locator: Locator<'_>, text: &str) {
+        self.client
+            .find(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{locator:?} on the page: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {locator:?}: {e}"));
+    }
+
     pub async fn js(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])

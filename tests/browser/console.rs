@@ -24,22 +24,8 @@ async fn shopper_and_agent_end_to_end() {
             "!document.getElementById('signin').hidden",
         )
         .await;
-    agent
-        .client
-        .find(Locator::Id("token"))
-        .await
-        .unwrap()
-        .send_keys(&wang.token)
-        .await
-        .unwrap();
-    agent
-        .client
-        .find(Locator::Css("#signin-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    agent.type_in(Locator::Id("token"), &wang.token).await;
+    agent.click(Locator::Css("#signin-form button")).await;
     agent
         .until("the console", "!document.getElementById('app').hidden")
         .await;
@@ -109,14 +95,7 @@ async fn shopper_and_agent_end_to_end() {
         )
         .await;
     agent.screenshot("console-offer").await;
-    agent
-        .client
-        .find(Locator::Css("#offers li button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    agent.click(Locator::Css("#offers li button.primary")).await;
     agent
         .until(
             "the transcript",
@@ -171,14 +150,7 @@ async fn shopper_and_agent_end_to_end() {
         )
         .await;
     agent.screenshot("console-conversation").await;
-    agent
-        .client
-        .find(Locator::Css("#c-assist button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    agent.click(Locator::Css("#c-assist button")).await;
     agent
         .until(
             "the reply box filled",
@@ -196,27 +168,15 @@ async fn shopper_and_agent_end_to_end() {
         .unwrap()
         .to_string();
     agent
-        .client
-        .find(Locator::Id("reply"))
-        .await
-        .unwrap()
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .unwrap();
+        .type_in(Locator::Id("reply"), &Key::Enter.to_string())
+        .await;
     shopper
         .until("the suggested answer", &format!("[...{ROOT}.querySelectorAll('.msg.agent')].some(m => m.textContent.includes({first_line:?}))"))
         .await;
     shopper.screenshot("widget-agent").await;
 
     // Resolve; the shopper rates.
-    agent
-        .client
-        .find(Locator::Id("resolve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    agent.click(Locator::Id("resolve")).await;
     shopper.until("the rating form", &format!("{ROOT}.querySelector('.stars') && !{ROOT}.querySelector('.stars').closest('form').hidden")).await;
     shopper.screenshot("widget-rating").await;
     shopper
