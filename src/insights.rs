@@ -1,7 +1,8 @@
 //! What the support lead and KB editors learn from past conversations: statistics, knowledge
 //! gaps, and FAQ drafts from agents' answers. Reads the store, hands the rows to the pure
 //! [`crate::analytics`] and [`crate::gaps`] functions, and keeps the drafts' life cycle
-//! (proposed when an agent resolves a gap conversation, approved into `kb/` or rejected).
+//! (proposed when an agent resolves a gap conversation, given the gap group's paraphrases
+//! as alternates when editors look, approved into `kb/` or rejected).
 
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,37 @@ fn log_slow(what: &str, took: Duration) {
     }
 }
 
+/// Fills the alternates of drafts that have none with the other questions of the gap group
+/// their question falls in (last 30 days): one grouping for all of them, done when an editor
+/// looks rather than at every resolution.
+pub async fn with_paraphrases(
+    service: &ConversationService,
+    mut drafts: Vec<FaqDraft>,
+) -> Result<Vec<FaqDraft>, ServiceError> {
+    if drafts.iter().all(|d| !d.alternates.is_empty()) {
+        return Ok(drafts);
+    }
+    let now = service.clock().now_ms();
+    let groups = gap_groups(service, now - DRAFT_PARAPHRASE_WINDOW_MS, now + 1, 0).await?;
+    for d in drafts.iter_mut().filter(|d| d.alternates.is_empty()) {
+        let key = crate::nlu::normalize(&d.question);
+        let same = |t: &String| crate::nlu::normalize(t) == key;
+        if let Some(g) = groups
+            .iter()
+            .find(|g| g.lang == d.lang && g.texts.iter().any(same))
+        {
+            d.alternates = g
+                .texts
+                .iter()
+                .filter(|t| !same(t))
+                .take(MAX_ALTERNATES)
+                .cloned()
+                .collect();
+        }
+    }
+    Ok(drafts)
+}
+
 /// Proposes an FAQ draft from a resolved handoff whose conversation began with a question
 /// the bot could not answer. `Ok(None)` when there is nothing to propose.
 pub async fn draft_from_resolved(
@@ -88,22 +120,7 @@ pub async fn draft_from_resolved(
     let Some(content) = gaps::draft_from(&conversation, handoff) else {
         return Ok(None);
     };
-    // Paraphrases: the other questions of the gap group this question falls in.
     let now = service.clock().now_ms();
-    let groups = gap_groups(service, now - DRAFT_PARAPHRASE_WINDOW_MS, now + 1, 0).await?;
-    let key = crate::nlu::normalize(&content.question);
-    let alternates: Vec<String> = groups
-        .iter()
-        .find(|g| g.lang == content.lang && g.texts.iter().any(|t| crate::nlu::normalize(t) == key))
-        .map(|g| {
-            g.texts
-                .iter()
-                .filter(|t| crate::nlu::normalize(t) != key)
-                .take(MAX_ALTERNATES)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
     let id = uuid::Uuid::now_v7().simple().to_string();
     let draft = FaqDraft {
         suggested_id: gaps::suggest_id(&content.question, &id[id.len() - 8..]),
@@ -113,7 +130,8 @@ pub async fn draft_from_resolved(
         lang: content.lang,
         question: content.question,
         answer: content.answer,
-        alternates,
+        // Filled from the gap groups when editors look (see `with_paraphrases`).
+        alternates: Vec::new(),
         status: DraftStatus::Pending,
         faq_id: None,
         created_at: now,

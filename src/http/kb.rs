@@ -309,12 +309,15 @@ pub async fn drafts(
             ApiError::InvalidRequest("status must be pending, approved or rejected".into())
         })?,
     };
-    let drafts = state
+    let mut drafts = state
         .service
         .store()
         .drafts(status, 500)
         .await
         .map_err(crate::service::ServiceError::from)?;
+    if status == DraftStatus::Pending {
+        drafts = crate::insights::with_paraphrases(&state.service, drafts).await?;
+    }
     Ok(Json(json!({ "drafts": drafts })))
 }
 
@@ -381,6 +384,13 @@ pub async fn approve_draft(
         })?
     };
     let draft = pending_draft(&state, &draft_id).await?;
+    let draft = match a.alternates {
+        Some(_) => draft,
+        None => crate::insights::with_paraphrases(&state.service, vec![draft])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::Internal("the draft went missing".into()))?,
+    };
     let faq_id = a.id.unwrap_or_else(|| draft.suggested_id.clone());
     let doc = FaqDoc {
         question: a.question.unwrap_or(draft.question),
