@@ -149,23 +149,33 @@ impl Editor {
     /// The file of FAQ `id` in `lang`, read from disk now (not from the served snapshot,
     /// which may be a reload behind). `hint` is where the snapshot last saw it.
     pub fn find(&self, id: &str, lang: Lang, hint: Option<&Path>) -> Option<FaqFile> {
-        let conventional = self.kb_files_named(&format!("{id}.{}.md", lang.code()));
-        hint.map(Path::to_path_buf)
-            .into_iter()
-            .chain(conventional)
-            .find_map(|p| self.read_if(&p, id, lang))
+        // The FAQ files exactly as a load sees them; a missing kb/ is simply no FAQ here.
+        let files = super::files(&self.kb, &["md"], &mut Vec::new());
+        let name = format!("{id}.{}.md", lang.code());
+        let conventional = files
+            .iter()
+            .filter(|p| p.file_name().and_then(|n| n.to_str()) == Some(name.as_str()));
+        hint.into_iter()
+            .chain(conventional.map(PathBuf::as_path))
+            .find_map(|p| self.read_if(p, id, lang))
             // A file named otherwise: look inside every file.
-            .or_else(|| {
-                walk_md(&self.kb)
-                    .into_iter()
-                    .find_map(|p| self.read_if(&p, id, lang))
-            })
+            .or_else(|| files.iter().find_map(|p| self.read_if(p, id, lang)))
     }
 
-    fn kb_files_named(&self, name: &str) -> Vec<PathBuf> {
-        walk_md(&self.kb)
+    /// `path` as editors know it: relative to the folder that holds `kb/`.
+    pub fn shown(&self, path: &Path) -> PathBuf {
+        let base = self.kb.parent().unwrap_or(&self.kb);
+        path.strip_prefix(base).unwrap_or(path).to_path_buf()
+    }
+
+    /// Diagnostics with their paths [`shown`](Self::shown).
+    fn relative(&self, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+        diagnostics
             .into_iter()
-            .filter(|p| p.file_name().and_then(|n| n.to_str()) == Some(name))
+            .map(|mut d| {
+                d.path = self.shown(&d.path);
+                d
+            })
             .collect()
     }
 
@@ -203,9 +213,8 @@ impl Editor {
             None => self.new_path(id, lang, doc.category.as_deref())?,
         };
         let text = render(id, lang, doc);
-        parse_faq(&path, &text).map_err(|d| {
-            EditError::Invalid("the FAQ is not valid".into(), relative(&self.kb, d))
-        })?;
+        parse_faq(&path, &text)
+            .map_err(|d| EditError::Invalid("the FAQ is not valid".into(), self.relative(d)))?;
         self.check_tree(Overlay::from([(path.clone(), Some(text.clone()))]))?;
         write_atomically(&path, text.as_bytes())?;
         Ok(Written {
@@ -263,7 +272,7 @@ impl Editor {
         } else {
             Err(EditError::Invalid(
                 "the edit would break the knowledge base".into(),
-                relative(&self.kb, new),
+                self.relative(new),
             ))
         }
     }
@@ -320,37 +329,6 @@ fn check_precondition(
             f.etag
         ))),
     }
-}
-
-/// Diagnostics with paths relative to `kb`'s parent, as editors know them.
-fn relative(kb: &Path, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let base = kb.parent().unwrap_or(kb);
-    diagnostics
-        .into_iter()
-        .map(|mut d| {
-            if let Ok(p) = d.path.strip_prefix(base) {
-                d.path = p.to_path_buf();
-            }
-            d
-        })
-        .collect()
-}
-
-fn walk_md(dir: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| !n.starts_with('.') && !n.eq_ignore_ascii_case("readme.md"))
-        })
-        .collect()
 }
 
 /// Writes via a hidden temp file in the same folder and a rename: readers (the watcher, git)

@@ -15,7 +15,6 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::desk::agents::{self, AgentPatch, NewAgent};
-use crate::service::ServiceError;
 
 pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.service.config().admin_token.as_deref() else {
@@ -140,8 +139,7 @@ pub async fn audit(
         .service
         .store()
         .audit_log(q.conversation_id.as_deref(), q.limit.clamp(1, 1000))
-        .await
-        .map_err(ServiceError::from)?;
+        .await?;
     Ok(Json(json!({ "entries": entries })))
 }
 
@@ -268,12 +266,7 @@ pub async fn metrics(
 }
 
 async fn gauges(state: &AppState) -> Result<crate::metrics::Gauges, ApiError> {
-    let open = state
-        .service
-        .store()
-        .open_handoffs()
-        .await
-        .map_err(ServiceError::from)?;
+    let open = state.service.store().open_handoffs().await?;
     let now = state.service.clock().now_ms();
     let agents = state.desk.refresh_agents().await?;
     let roster = &state.service.wiring().roster;

@@ -125,6 +125,12 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
 impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
         match e {

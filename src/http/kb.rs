@@ -18,7 +18,6 @@ use super::admin::{TimeRange, require_admin};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use crate::content::editor::{FaqDoc, Precondition};
-use crate::handoff::AuditEntry;
 use crate::nlu::Lang;
 use crate::store::DraftStatus;
 
@@ -34,12 +33,7 @@ fn lang_of(code: &str) -> Result<Lang, ApiError> {
 
 /// A path as editors know it: relative to the folder that holds `kb/`.
 fn shown(state: &AppState, path: &FsPath) -> String {
-    let kb = &state.service.config().kb;
-    let base = kb.parent().unwrap_or(kb);
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    state.editor.shown(path).display().to_string()
 }
 
 /// Where the serving snapshot saw the FAQ: a hint that saves walking `kb/`.
@@ -89,17 +83,6 @@ fn reload_soon(state: &AppState) {
     tokio::spawn(async move {
         reloader.reload("api").await;
     });
-}
-
-async fn audit(state: &AppState, action: &str, detail: serde_json::Value) -> Result<(), ApiError> {
-    let now = state.service.clock().now_ms();
-    state
-        .service
-        .store()
-        .append_audit(&[AuditEntry::new(now, "admin", action, None, detail)])
-        .await
-        .map_err(crate::service::ServiceError::from)?;
-    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,12 +181,13 @@ pub async fn put_faq(
         .put(&id, lang, &doc, &pre, hint(&state, &id, lang).as_deref())
         .await?;
     let path = shown(&state, &written.path);
-    audit(
-        &state,
-        "kb.faq_put",
-        json!({ "faq_id": id, "lang": lang, "path": path, "created": written.created }),
-    )
-    .await?;
+    state
+        .desk
+        .audit_admin(
+            "kb.faq_put",
+            json!({ "faq_id": id, "lang": lang, "path": path, "created": written.created }),
+        )
+        .await?;
     reload_soon(&state);
     let status = if written.created {
         StatusCode::CREATED
@@ -230,12 +214,13 @@ pub async fn delete_faq(
         .editor
         .delete(&id, lang, &pre, hint(&state, &id, lang).as_deref())
         .await?;
-    audit(
-        &state,
-        "kb.faq_delete",
-        json!({ "faq_id": id, "lang": lang, "path": shown(&state, &path) }),
-    )
-    .await?;
+    state
+        .desk
+        .audit_admin(
+            "kb.faq_delete",
+            json!({ "faq_id": id, "lang": lang, "path": shown(&state, &path) }),
+        )
+        .await?;
     reload_soon(&state);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -309,12 +294,7 @@ pub async fn drafts(
             ApiError::InvalidRequest("status must be pending, approved or rejected".into())
         })?,
     };
-    let mut drafts = state
-        .service
-        .store()
-        .drafts(status, 500)
-        .await
-        .map_err(crate::service::ServiceError::from)?;
+    let mut drafts = state.service.store().drafts(status, 500).await?;
     if status == DraftStatus::Pending {
         drafts = crate::insights::with_paraphrases(&state.service, drafts).await?;
     }
@@ -350,8 +330,7 @@ async fn pending_draft(state: &AppState, id: &str) -> Result<crate::store::FaqDr
         .service
         .store()
         .draft(id)
-        .await
-        .map_err(crate::service::ServiceError::from)?
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("no draft {id:?}")))?;
     if draft.status != DraftStatus::Pending {
         return Err(ApiError::Conflict(format!(
@@ -409,15 +388,15 @@ pub async fn approve_draft(
         .service
         .store()
         .decide_draft(&draft_id, DraftStatus::Approved, Some(&faq_id), now)
-        .await
-        .map_err(crate::service::ServiceError::from)?;
+        .await?;
     let path = shown(&state, &written.path);
-    audit(
-        &state,
-        "kb.draft_approve",
-        json!({ "draft_id": draft_id, "faq_id": faq_id, "path": path }),
-    )
-    .await?;
+    state
+        .desk
+        .audit_admin(
+            "kb.draft_approve",
+            json!({ "draft_id": draft_id, "faq_id": faq_id, "path": path }),
+        )
+        .await?;
     reload_soon(&state);
     Ok(with_etag(
         StatusCode::CREATED,
@@ -439,13 +418,15 @@ pub async fn reject_draft(
         .service
         .store()
         .decide_draft(&draft_id, DraftStatus::Rejected, None, now)
-        .await
-        .map_err(crate::service::ServiceError::from)?;
+        .await?;
     if !done {
         return Err(ApiError::Conflict(format!(
             "draft {draft_id:?} was decided meanwhile"
         )));
     }
-    audit(&state, "kb.draft_reject", json!({ "draft_id": draft_id })).await?;
+    state
+        .desk
+        .audit_admin("kb.draft_reject", json!({ "draft_id": draft_id }))
+        .await?;
     Ok(Json(json!({ "id": draft_id, "status": "rejected" })))
 }

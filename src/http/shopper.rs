@@ -29,12 +29,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let c = state.service.authorize(&id, bearer(&headers)).await?;
-    let handoff = state
-        .service
-        .store()
-        .open_handoff(&id)
-        .await
-        .map_err(crate::service::ServiceError::from)?;
+    let handoff = state.service.store().open_handoff(&id).await?;
     let place = state.desk.place(&id);
     let agent_name = handoff
         .as_ref()
