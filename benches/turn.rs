@@ -1,14 +1,16 @@
 //! One in-process bot turn — normalise, embed, classify, retrieve, decide, word the reply — on
 //! the sample `kb/` and `intents/`, with the sentence encoder (when `models/install.sh` has
-//! installed it) and without. Run with `cargo bench --bench turn`.
+//! installed it) and without: exactly [`baton::dialogue::respond`], the function a served
+//! turn runs. Run with `cargo bench --bench turn`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use baton::config::Config;
-use baton::dialogue::{self, Facts};
+use baton::dialogue::{self, Compute, Facts};
 use baton::encoder::{Encoder, PoolOptions, SentenceEncoder};
+use baton::handoff::Availability;
 use baton::knowledge::Knowledge;
 use baton::nlu::{Lang, normalize};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -60,31 +62,34 @@ const MESSAGES: [(&str, &str); 4] = [
 
 fn bench_turn(c: &mut Criterion) {
     baton::kb::analyzer::warm_up();
-    let config = Config::default();
+    let config = Arc::new(Config::default());
     let facts = Facts::default();
-    let mut variants = vec![("ngram_bm25", knowledge(&config, None))];
+    let mut variants = vec![("ngram_bm25", Arc::new(knowledge(&config, None)))];
     if let Some(e) = encoder() {
-        variants.push(("encoder_hybrid", knowledge(&config, Some(e))));
+        variants.push(("encoder_hybrid", Arc::new(knowledge(&config, Some(e)))));
     }
+    // The encoder's pool answers on a channel; a small runtime awaits it, as in `baton chat`.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
     for (variant, k) in &variants {
         let mut group = c.benchmark_group(format!("bot_turn/{variant}"));
         for (name, text) in MESSAGES {
             group.bench_function(name, |b| {
                 b.iter(|| {
-                    // As in a live turn: the message is embedded alone, then analysed.
-                    let vector = k
-                        .encoder
-                        .as_ref()
-                        .map(|e| e.model.embed_batch(&[&normalize(text)]).unwrap().remove(0));
-                    let analysis = dialogue::analyze(
+                    let message = dialogue::bot::Message {
+                        text: black_box(text),
+                        locale: Lang::Zh,
+                        facts: facts.clone(),
+                    };
+                    let plan = runtime.block_on(dialogue::respond(
                         k,
-                        &config.policy,
-                        config.nlu.faq_candidates,
-                        black_box(text),
-                        vector.as_deref(),
-                        Lang::Zh,
-                    );
-                    black_box(dialogue::plan(k, &config.policy, analysis, &facts))
+                        &config,
+                        message,
+                        Compute::Inline,
+                        |_| Availability::OnDuty,
+                    ));
+                    black_box(plan.expect("a turn"))
                 })
             });
         }

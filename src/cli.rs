@@ -5,15 +5,16 @@ use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{CliOverrides, Config};
 use crate::content::{self, Diagnostic};
-use crate::dialogue::turn::{Availability, handoff_notice};
-use crate::dialogue::{self, Facts};
+use crate::dialogue::{self, Compute, Facts};
 use crate::eval;
+use crate::handoff::Availability;
 use crate::knowledge::{Knowledge, KnowledgeError, train_params};
 use crate::nlu::{Lang, TrainParams};
 use crate::server::{Application, shutdown_signal};
@@ -354,7 +355,7 @@ fn gaps(
 ) -> anyhow::Result<ExitCode> {
     use crate::store::{SqliteStore, Store};
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let to = crate::conversation::now_ms() + 1;
+    let to = crate::clock::Clock::system().now_ms() + 1;
     let from = to - i64::from(days) * 86_400_000;
     let activity = runtime.block_on(async {
         let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
@@ -369,8 +370,8 @@ fn gaps(
         &content::Overlay::new(),
         content::Checks::WithoutSimilarity,
     );
-    let items = crate::gaps::collect(&activity);
-    let groups: Vec<_> = crate::gaps::group(&items, &report.content.faqs, 3)
+    let items = crate::insights::gaps::collect(&activity);
+    let groups: Vec<_> = crate::insights::gaps::group(&items, &report.content.faqs, 3)
         .into_iter()
         .filter(|g| g.count >= min_count)
         .take(limit)
@@ -412,7 +413,7 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
-        let now = crate::conversation::now_ms();
+        let now = crate::clock::Clock::system().now_ms();
         let audit = |action: &str, detail: serde_json::Value| {
             crate::handoff::AuditEntry::new(now, "admin:cli", action, None, detail)
         };
@@ -586,6 +587,7 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
     let Some(knowledge) = knowledge_or_report(config)? else {
         return Ok(ExitCode::FAILURE);
     };
+    let (knowledge, config) = (Arc::new(knowledge), Arc::new(config.clone()));
     let mut facts = Facts {
         vip,
         ..Facts::default()
@@ -604,29 +606,24 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        let vector = runtime.block_on(knowledge.embed_message(&crate::nlu::normalize(&line)))?;
-        let analysis = dialogue::analyze(
+        // No agents in a terminal chat: only business hours decide what the shopper hears.
+        let message = dialogue::bot::Message {
+            text: &line,
+            locale: lang,
+            facts: facts.clone(),
+        };
+        let plan = runtime.block_on(dialogue::respond(
             &knowledge,
-            &config.policy,
-            config.nlu.faq_candidates,
-            &line,
-            vector.as_deref(),
-            lang,
-        );
-        let mut plan = dialogue::plan(&knowledge, &config.policy, analysis, &facts);
-        if let Some(esc) = &plan.escalation {
-            // No agents in a terminal chat: only business hours decide what the shopper hears.
-            let now = jiff::Timestamp::now();
-            let availability = Availability::from_hours(&config.hours, &esc.skill, now);
-            plan.replies.push(handoff_notice(
-                &config.hours,
-                &esc.skill,
-                availability,
-                plan.turn.lang,
-            ));
-        }
-        let intent = plan.turn.intent.as_ref();
-        let best_faq = plan.turn.faq_candidates.first();
+            &config,
+            message,
+            Compute::Inline,
+            |skill| Availability::from_hours(&config.hours, skill, jiff::Timestamp::now()),
+        ))?;
+        let Some(turn) = plan.turn.as_ref() else {
+            continue;
+        };
+        let intent = turn.intent.as_ref();
+        let best_faq = turn.faq_candidates.first();
         writeln!(
             out,
             "  [intent {} {:.2}{} | faq {} | {:?}{}]",
@@ -641,9 +638,8 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
                 "{} {:.2}",
                 h.faq_id, h.confidence
             )),
-            plan.turn.decision,
-            plan.turn
-                .reason
+            turn.decision,
+            turn.reason
                 .map(|r| format!(" {}", r.as_str()))
                 .unwrap_or_default(),
         )?;
@@ -653,11 +649,7 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
                 writeln!(out, "    • {}", s.question)?;
             }
         }
-        facts.low_confidence_streak = if plan.low_confidence {
-            facts.low_confidence_streak + 1
-        } else {
-            0
-        };
+        facts.low_confidence_streak = plan.low_confidence_streak;
         if let Some(skill) = plan.topic_skill {
             facts.recent_skill = Some(skill);
         }

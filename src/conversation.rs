@@ -3,15 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::handoff::EscalationReason;
 use crate::kb::FaqHit;
 use crate::nlu::{IntentPrediction, Lang};
+use crate::vocabulary::EscalationReason;
 
 /// Who holds the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationState {
     /// The bot answers.
+    #[default]
     Bot,
     /// Waiting for an agent; the bot is silent.
     Queued,
@@ -247,16 +248,30 @@ pub struct Message {
 }
 
 /// A message about to be stored.
+/// A message a change adds, before the commit numbers it: a bot or system reply, an agent's
+/// message, a notice.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewMessage {
+pub struct Outgoing {
     pub author: Author,
     pub text: String,
+    pub meta: ReplyMeta,
+    /// The sender's idempotency key (agents' messages).
     pub client_msg_id: Option<String>,
-    pub meta: Option<ReplyMeta>,
-    pub turn: Option<TurnRecord>,
 }
 
-/// Milliseconds since the Unix epoch: how every time is stored.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
+impl Outgoing {
+    /// A reply from `author` (the bot, or Baton itself).
+    pub fn reply(author: Author, text: impl Into<String>, meta: ReplyMeta) -> Outgoing {
+        Outgoing {
+            author,
+            text: text.into(),
+            meta,
+            client_msg_id: None,
+        }
+    }
+
+    /// A system notice (queued, rated, ticket received …).
+    pub fn notice(text: impl Into<String>, notice: Notice) -> Outgoing {
+        Outgoing::reply(Author::System, text, ReplyMeta::notice(notice))
+    }
 }

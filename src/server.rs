@@ -17,7 +17,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::desk::Desk;
 use crate::http::{AppState, router};
-use crate::knowledge::{Knowledge, KnowledgeError};
+use crate::knowledge::reload::{Reloader, fingerprint_dirs};
+use crate::knowledge::{Knowledge, KnowledgeError, LiveKnowledge};
 use crate::service::{ConversationService, Wiring};
 use crate::store::{SqliteStore, StoreError};
 
@@ -66,8 +67,7 @@ impl Application {
                 crate::kb::analyzer::warm_up();
                 let encoder = crate::encoder::Encoder::from_config(&config)?;
                 // Before reading, so the watcher sees any edit made while this loads.
-                let seen =
-                    crate::reload::fingerprint_dirs(&[config.kb.clone(), config.intents.clone()]);
+                let seen = fingerprint_dirs(&[config.kb.clone(), config.intents.clone()]);
                 let knowledge = Knowledge::load(&config, encoder).map_err(StartError::from)?;
                 Ok::<_, StartError>((knowledge, seen))
             })
@@ -94,8 +94,12 @@ impl Application {
                 source,
             })?;
         let wiring = Wiring::new(&config, clock);
-        let service =
-            ConversationService::new(Arc::new(store.clone()), Arc::new(knowledge), config, wiring);
+        let service = ConversationService::new(
+            Arc::new(store.clone()),
+            LiveKnowledge::new(Arc::new(knowledge)),
+            config,
+            wiring,
+        );
         let desk = Desk::new(service.clone());
         desk.refresh_agents().await?;
         Ok(Application {
@@ -132,25 +136,27 @@ impl Application {
         let stop = CancellationToken::new();
         let sockets = TaskTracker::new();
         let dispatcher = tokio::spawn(self.desk.clone().run(stop.child_token()));
-        let reloader = crate::reload::Reloader::new(self.service.clone(), self.content_fingerprint);
+        let service = &self.service;
+        let reloader = Reloader::new(
+            service.live_knowledge().clone(),
+            service.store().clone(),
+            service.clock().clone(),
+            service.config_arc().clone(),
+            self.content_fingerprint,
+        );
         let watcher = self
             .service
             .config()
             .reload
             .watch
             .then(|| tokio::spawn(reloader.clone().watch(stop.child_token())));
-        let app = router(AppState {
-            service: self.service.clone(),
-            desk: self.desk.clone(),
-            sockets: sockets.clone(),
-            stop: stop.clone(),
-            editor: std::sync::Arc::new(crate::content::editor::Editor::new(
-                self.service.config().kb.clone(),
-                self.service.config().intents.clone(),
-            )),
-            metrics: std::sync::Arc::default(),
+        let app = router(AppState::new(
+            self.service.clone(),
+            self.desk.clone(),
             reloader,
-        });
+            sockets.clone(),
+            stop.clone(),
+        ));
         let stop_on_shutdown = stop.clone();
         axum::serve(
             self.listener,

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, yaml_error};
 use super::faq::check_id;
-use crate::handoff::EscalationReason;
 use crate::nlu::{Lang, OOS_LABEL};
+use crate::vocabulary::{EscalationReason, Priority};
 
 /// What the bot does when it recognises an intent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,43 +26,6 @@ pub enum Action {
     /// understood instead of being mistaken for the nearest shop intent. No reply needed.
     #[serde(rename = "out_of_scope")]
     OutOfScope,
-}
-
-/// Queue priority an escalation starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    #[default]
-    Normal,
-    High,
-    Urgent,
-}
-
-impl Priority {
-    /// One step up, saturating.
-    pub fn raised(self) -> Priority {
-        match self {
-            Priority::Normal => Priority::High,
-            _ => Priority::Urgent,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Urgent => "urgent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Priority> {
-        match s {
-            "normal" => Some(Priority::Normal),
-            "high" => Some(Priority::High),
-            "urgent" => Some(Priority::Urgent),
-            _ => None,
-        }
-    }
 }
 
 /// Text in both languages.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use faq::Faq;
-pub use intent::{Action, Bilingual, Intent, Priority};
+pub use intent::{Action, Bilingual, Intent};
 
 use crate::nlu::{LabelledText, Lang, normalize};
 

@@ -4,7 +4,7 @@
 //! classifier learns a blurred boundary). Both are warnings: the content still works, but an
 //! editor should merge, reword or move something. Each names both places and the similarity.
 //!
-//! Similarity is lexical ([`crate::similarity`]): TF-IDF over character and word n-grams, so
+//! Similarity is lexical ([`crate::nlu::similarity`]): TF-IDF over character and word n-grams, so
 //! the checks run in the same pass as the rest of `baton lint`, with no model, on every reload.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::diagnostic::{self, Diagnostic};
 use super::{Content, Faq, faq_path};
-use crate::similarity::{Vectorizer, similar_pairs};
+use crate::nlu::similarity::{Vectorizer, similar_pairs};
 
 /// Questions (or alternates) of two different FAQs at least this similar are reported.
 pub const NEAR_DUPLICATE: f32 = 0.85;

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::Desk;
+use crate::conversation::Outgoing;
 use crate::conversation::{Author, ConversationState, DecisionKind, Notice, ReplyMeta};
 use crate::dialogue::phrases;
 use crate::handoff::agent::{Agent, AgentStatus};
@@ -15,7 +16,8 @@ use crate::handoff::{EscalationReason, view::NoteLine};
 use crate::nlu::Lang;
 use crate::pii::{self, Entity};
 use crate::realtime::Event;
-use crate::service::{Applied, Change, Outgoing, ServiceError};
+use crate::service::{Applied, Change, ServiceError};
+use crate::vocabulary::{ClientMsgId, ConversationId, MessageText};
 
 /// A conversation in an agent's lists.
 #[derive(Debug, Clone, Serialize)]
@@ -94,14 +96,18 @@ fn assigned_to<'a>(agent: &Agent, open: Option<&'a Handoff>) -> Result<&'a Hando
     }
 }
 
+/// An agent's message or note, by the same rule as a shopper's message.
 fn check_text(text: &str, max: usize) -> Result<String, ServiceError> {
-    let t = text.trim();
-    if t.is_empty() || t.chars().count() > max {
-        return Err(ServiceError::Invalid(format!(
-            "text must be 1–{max} characters"
-        )));
-    }
-    Ok(t.to_string())
+    MessageText::parse(text, max)
+        .map(MessageText::into_string)
+        .map_err(ServiceError::Invalid)
+}
+
+/// Unknown conversation ids and ids that cannot exist are answered alike.
+fn check_id(conversation_id: &str) -> Result<(), ServiceError> {
+    ConversationId::parse(conversation_id)
+        .map(|_| ())
+        .ok_or(ServiceError::NotFound)
 }
 
 impl Desk {
@@ -224,23 +230,14 @@ impl Desk {
         let applied = self
             .service()
             .apply(conversation_id, None, |c, open, now| {
-                let mut h = match open {
-                    Some(h) if h.id == handoff.id && h.is_queued() => h.clone(),
+                let h = match open {
+                    Some(h) if h.id == handoff.id && h.is_queued() => h.assigned_to(&agent.id, now),
                     _ => {
                         return Err(ServiceError::Conflict(
                             "this conversation is not waiting for an agent".into(),
                         ));
                     }
                 };
-                h.context = None;
-                h.status = HandoffStatus::Assigned;
-                h.agent_id = Some(agent.id.clone());
-                h.routing.offered_to = None;
-                h.routing.offer_expires_at = None;
-                h.routing.reserved_for = None;
-                h.routing.assigned_at = Some(now);
-                h.routing.first_assigned_at.get_or_insert(now);
-                h.routing.awaiting_reply_since = Some(now);
                 let mut meta = ReplyMeta::notice(Notice::Assigned);
                 meta.agent_name = Some(name.clone());
                 Ok(Change {
@@ -304,7 +301,7 @@ impl Desk {
     ) -> Result<bool, ServiceError> {
         match self
             .store()
-            .save_handoff(h, HandoffStatus::Queued, &[audit])
+            .save_handoff(h, HandoffStatus::Queued, self.now(), &[audit])
             .await
         {
             Ok(()) => Ok(true),
@@ -321,17 +318,10 @@ impl Desk {
         why: &str,
         by: Option<&Agent>,
     ) -> Result<(), ServiceError> {
-        let Some(agent_id) = h.routing.offered_to.take() else {
+        let Some((passed, agent_id)) = h.offer_passed() else {
             return Ok(());
         };
-        h.context = None;
-        h.routing.offer_expires_at = None;
-        if !h.routing.passed_over.contains(&agent_id) {
-            h.routing.passed_over.push(agent_id.clone());
-        }
-        if h.routing.reserved_for.as_deref() == Some(agent_id.as_str()) {
-            h.routing.reserved_for = None;
-        }
+        *h = passed;
         let audit = AuditEntry::new(
             now,
             by.map_or_else(|| "system".to_string(), actor),
@@ -366,23 +356,17 @@ impl Desk {
         client_msg_id: Option<&str>,
     ) -> Result<Applied, ServiceError> {
         let text = check_text(text, self.config().http.max_message_chars)?;
-        if client_msg_id.is_some_and(|c| c.is_empty() || c.len() > 128) {
-            return Err(ServiceError::Invalid(
-                "client_msg_id must be 1–128 bytes".into(),
-            ));
-        }
-        if uuid::Uuid::parse_str(conversation_id).is_err() {
-            return Err(ServiceError::NotFound);
-        }
+        let client_msg_id = client_msg_id
+            .map(ClientMsgId::parse)
+            .transpose()
+            .map_err(ServiceError::Invalid)?;
+        check_id(conversation_id)?;
         // Agents' ids never collide with the shopper's in the per-conversation unique index.
-        let dedupe = client_msg_id.map(|c| format!("agent:{}:{c}", agent.id));
+        let dedupe = client_msg_id.map(|c| format!("agent:{}:{}", agent.id, c.as_str()));
         let name = agent.name.clone();
         self.service()
             .apply(conversation_id, dedupe.as_deref(), |c, open, now| {
-                let mut h = assigned_to(agent, open)?.clone();
-                h.context = None;
-                h.routing.first_response_at.get_or_insert(now);
-                h.routing.awaiting_reply_since = None;
+                let h = assigned_to(agent, open)?.answered(now);
                 let mut meta = ReplyMeta::new(DecisionKind::Agent);
                 meta.agent_name = Some(name.clone());
                 Ok(Change {
@@ -499,21 +483,11 @@ impl Desk {
         let applied = self
             .service()
             .apply(conversation_id, None, |c, open, now| {
-                let mut h = assigned_to(agent, open)?.clone();
-                h.context = None;
-                h.status = HandoffStatus::Queued;
-                h.agent_id = None;
-                if let Some(s) = &skill {
-                    h.skill = s.clone();
-                }
-                h.routing = crate::handoff::Routing {
-                    queued_at: now,
-                    reserved_for: named.as_ref().map(|a| a.id.clone()),
-                    first_assigned_at: h.routing.first_assigned_at,
-                    first_response_at: h.routing.first_response_at,
-                    transfers: h.routing.transfers + 1,
-                    ..Default::default()
-                };
+                let h = assigned_to(agent, open)?.transferred(
+                    skill.as_deref(),
+                    named.as_ref().map(|a| a.id.clone()),
+                    now,
+                );
                 let notes = note
                     .iter()
                     .map(|n| Note {
@@ -587,9 +561,7 @@ impl Desk {
         conversation_id: &str,
         status: HandoffStatus,
     ) -> Result<Applied, ServiceError> {
-        if uuid::Uuid::parse_str(conversation_id).is_err() {
-            return Err(ServiceError::NotFound);
-        }
+        check_id(conversation_id)?;
         let _routing = self.inner.route_lock.lock().await;
         let lang = self.lang_of(conversation_id).await?;
         let (text, notice, state, action) = match status {
@@ -609,15 +581,11 @@ impl Desk {
         let applied = self
             .service()
             .apply(conversation_id, None, |c, open, now| {
-                let mut h = assigned_to(agent, open)?.clone();
-                h.context = None;
-                h.status = status;
-                h.routing.closed_at = Some(now);
-                h.routing.awaiting_reply_since = None;
+                let h = assigned_to(agent, open)?.closed(status, now);
                 Ok(Change {
                     messages: vec![Outgoing::notice(text, notice)],
                     state: Some(state),
-                    reset_streak: true,
+                    low_confidence_streak: Some(0),
                     audit: vec![AuditEntry::new(
                         now,
                         actor(agent),
@@ -641,9 +609,9 @@ impl Desk {
             .filter(|h| h.status == HandoffStatus::Resolved)
         {
             // Off the agent's path: mining paraphrases reads weeks of conversations.
-            let service = self.service().clone();
+            let insights = self.inner.insights.clone();
             tokio::spawn(async move {
-                if let Err(e) = crate::insights::draft_from_resolved(&service, &h).await {
+                if let Err(e) = insights.draft_from_resolved(&h).await {
                     tracing::warn!(error = %e, handoff = %h.id, "could not propose an FAQ draft");
                 }
             });
@@ -785,24 +753,11 @@ impl Desk {
         let result = self
             .service()
             .apply(&handoff.conversation_id, None, |c, open, now| {
-                let mut h = match open {
+                let h = match open {
                     Some(h) if h.id == handoff.id && h.status == HandoffStatus::Assigned => {
-                        h.clone()
+                        h.requeued()
                     }
                     _ => return Err(ServiceError::Conflict("no longer assigned".into())),
-                };
-                h.context = None;
-                h.status = HandoffStatus::Queued;
-                h.agent_id = None;
-                h.routing = crate::handoff::Routing {
-                    // The shopper keeps the wait already served.
-                    queued_at: h.created_at,
-                    passed_over: previous.iter().cloned().collect(),
-                    first_assigned_at: h.routing.first_assigned_at,
-                    first_response_at: h.routing.first_response_at,
-                    sla_reply_breached: h.routing.sla_reply_breached,
-                    transfers: h.routing.transfers,
-                    ..Default::default()
                 };
                 Ok(Change {
                     messages: vec![Outgoing::notice(

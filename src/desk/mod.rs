@@ -18,7 +18,6 @@
 mod actions;
 pub mod agents;
 mod dispatch;
-mod roster;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -28,15 +27,36 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 pub use actions::{QueueItem, QueueView, Revealed, TransferTarget};
-pub use roster::Roster;
 
 use crate::config::Config;
 use crate::handoff::agent::{self, Agent, AgentStatus};
 use crate::handoff::routing::Place;
 use crate::handoff::view::{AgentView, NoteLine, build_view};
 use crate::handoff::{AuditEntry, Handoff};
+use crate::insights::Insights;
 use crate::service::{ConversationService, ServiceError, Wiring};
 use crate::store::Store;
+
+/// The shopper's view of their conversation's status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShopperStatus {
+    pub conversation_id: String,
+    pub state: crate::conversation::ConversationState,
+    pub channel: String,
+    pub locale: crate::nlu::Lang,
+    pub last_seq: i64,
+    pub handoff: Option<crate::service::HandoffView>,
+    /// The agent holding it, once one does.
+    pub agent_name: Option<String>,
+    pub queue: Option<QueueStatus>,
+}
+
+/// Where a queued conversation stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueStatus {
+    pub position: u32,
+    pub eta_seconds: Option<i64>,
+}
 
 /// Cheap-to-clone handle to the desk.
 #[derive(Clone)]
@@ -46,6 +66,8 @@ pub struct Desk {
 
 struct Inner {
     service: ConversationService,
+    /// Proposes FAQ drafts from resolved conversations.
+    insights: Insights,
     /// Serialises routing decisions on this node.
     route_lock: Mutex<()>,
     /// sha256(token) → (agent id, the stored hash it was verified against).
@@ -60,9 +82,15 @@ struct Inner {
 
 impl Desk {
     pub fn new(service: ConversationService) -> Desk {
+        let insights = Insights::new(
+            service.store().clone(),
+            service.live_knowledge().clone(),
+            service.clock().clone(),
+        );
         Desk {
             inner: Arc::new(Inner {
                 service,
+                insights,
                 route_lock: Mutex::new(()),
                 verified: DashMap::new(),
                 places: DashMap::new(),
@@ -74,6 +102,10 @@ impl Desk {
 
     pub fn service(&self) -> &ConversationService {
         &self.inner.service
+    }
+
+    pub fn insights(&self) -> &Insights {
+        &self.inner.insights
     }
 
     fn store(&self) -> &Arc<dyn Store> {
@@ -181,7 +213,7 @@ impl Desk {
         agent: &Agent,
         conversation_id: &str,
     ) -> Result<Handoff, ServiceError> {
-        if uuid::Uuid::parse_str(conversation_id).is_err() {
+        if crate::vocabulary::ConversationId::parse(conversation_id).is_none() {
             return Err(ServiceError::NotFound);
         }
         self.service().load(conversation_id).await?;
@@ -238,6 +270,34 @@ impl Desk {
             notes,
             self.now(),
         ))
+    }
+
+    /// What the shopper's client shows about their conversation: who holds it and where it
+    /// stands in the queue. The one place this is put together, for the API and the socket.
+    pub async fn shopper_status(
+        &self,
+        c: &crate::conversation::Conversation,
+    ) -> Result<ShopperStatus, ServiceError> {
+        let handoff = self.store().open_handoff(&c.id).await?;
+        let agent_name = handoff
+            .as_ref()
+            .filter(|h| h.status == crate::handoff::HandoffStatus::Assigned)
+            .and_then(|h| h.agent_id.as_deref())
+            .and_then(|a| self.wiring().roster.agent(a))
+            .map(|a| a.name);
+        Ok(ShopperStatus {
+            conversation_id: c.id.clone(),
+            state: c.state,
+            channel: c.channel.clone(),
+            locale: c.locale,
+            last_seq: c.last_seq,
+            handoff: handoff.as_ref().map(crate::service::HandoffView::from),
+            agent_name,
+            queue: self.place(&c.id).map(|p| QueueStatus {
+                position: p.position,
+                eta_seconds: p.eta_ms.map(|ms| ms / 1000),
+            }),
+        })
     }
 
     /// A queued conversation's place, as last computed by the dispatcher.

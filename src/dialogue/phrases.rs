@@ -1,7 +1,7 @@
 //! What Baton itself says (as opposed to FAQ answers and intent replies, which editors
 //! write), in both languages.
 
-use super::turn::Availability;
+use crate::handoff::Availability;
 use crate::nlu::Lang;
 
 /// "Did you mean …?" lead-in, or the plain "I did not understand" when there is nothing to offer.

@@ -13,10 +13,11 @@
 //! VIP customers' escalations get their priority raised (and optionally a dedicated group).
 
 use crate::config::PolicyConfig;
-use crate::content::{Action, Intent, Priority};
+use crate::content::{Action, Intent};
 use crate::handoff::{Escalation, EscalationReason};
 use crate::kb::FaqHit;
 use crate::nlu::IntentPrediction;
+use crate::vocabulary::Priority;
 
 /// What was seen in the message.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +34,8 @@ pub struct Signals<'a> {
 /// What is known about the conversation before this turn.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
+    /// Who holds the conversation now: while a person does, the bot stays silent.
+    pub state: crate::conversation::ConversationState,
     pub vip: bool,
     /// Consecutive low-confidence turns so far.
     pub low_confidence_streak: u32,
@@ -44,6 +47,7 @@ impl Facts {
     /// The facts a conversation's stored row carries.
     pub fn of(c: &crate::conversation::Conversation) -> Facts {
         Facts {
+            state: c.state,
             vip: c.customer.vip,
             low_confidence_streak: c.low_confidence_streak,
             recent_skill: c.recent_skill.clone(),

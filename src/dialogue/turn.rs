@@ -1,19 +1,21 @@
-//! One bot turn, without I/O: [`analyze`] a message (normalise, classify, retrieve, rule
-//! signals), then [`plan`] the reply ([`decide`] + wording). The conversation service
-//! persists what this returns; the benchmark measures exactly this path.
-
-use jiff::Timestamp;
+//! The CPU part of a bot turn, without I/O: [`analyze`] a normalised message (classify,
+//! retrieve, rule signals), then [`plan`] what happens ([`decide`] + wording), and
+//! [`settle`] a handoff against who can take it. [`super::bot::respond`] strings them
+//! together with normalisation and the encoder; nothing else calls them in sequence.
 
 use super::phrases;
-use super::policy::{Decision, Facts, Signals, decide};
+use super::policy::{Decision, Facts, Signals, button_escalation, decide};
 use super::signals::{asks_for_human, is_strongly_negative, says_it_did_not_help};
 use crate::config::{BusinessHours, PolicyConfig};
 use crate::content::Intent;
-use crate::conversation::{Author, DecisionKind, Notice, ReplyMeta, Suggestion, TurnRecord};
-use crate::handoff::Escalation;
+use crate::conversation::{
+    Author, ConversationState, DecisionKind, Notice, Outgoing, ReplyMeta, Suggestion, TurnRecord,
+};
+use crate::handoff::{Availability, Escalation};
 use crate::kb::FaqHit;
 use crate::knowledge::Knowledge;
-use crate::nlu::{IntentPrediction, Lang, normalize};
+use crate::nlu::{IntentPrediction, Lang};
+use crate::realtime::AssistSuggestion;
 
 /// What the bot saw in one message.
 #[derive(Debug, Clone)]
@@ -27,43 +29,66 @@ pub struct Analysis {
     pub didnt_help: bool,
 }
 
-/// A reply to be stored and sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedReply {
-    pub author: Author,
-    pub text: String,
-    pub meta: ReplyMeta,
-}
-
 /// The outcome of a turn, ready to persist.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub turn: TurnRecord,
-    pub replies: Vec<PlannedReply>,
+    pub lang: Lang,
+    /// What the bot made of the shopper's message; `None` when there is none (the "talk to
+    /// a person" button).
+    pub turn: Option<TurnRecord>,
+    pub replies: Vec<Outgoing>,
+    /// Queue the conversation for a person (after [`settle`]: only when someone can take it).
     pub escalation: Option<Escalation>,
-    /// Whether this turn continues a streak of turns the bot did not understand.
-    pub low_confidence: bool,
+    /// The conversation's state after the turn.
+    pub state: ConversationState,
+    /// Consecutive turns the bot did not understand, this one included.
+    pub low_confidence_streak: u32,
     /// Skill group of what the bot understood this turn, if anything.
     pub topic_skill: Option<String>,
+    /// While a person holds the conversation: the FAQ answers to suggest to them.
+    pub assist: Vec<AssistSuggestion>,
 }
 
-/// Classifies and retrieves. `vector` is the message's encoder vector
+impl Analysis {
+    /// What is stored with the shopper's message: what the bot saw and what it decided.
+    fn record(
+        self,
+        decision: DecisionKind,
+        reason: Option<crate::vocabulary::EscalationReason>,
+        answered_faq: Option<String>,
+        suggestions: Vec<Suggestion>,
+    ) -> TurnRecord {
+        TurnRecord {
+            lang: self.lang,
+            intent: Some(self.intent),
+            faq_candidates: self.faq_hits,
+            asked_for_human: self.asked_for_human,
+            negative: self.negative,
+            didnt_help: self.didnt_help,
+            decision,
+            reason,
+            answered_faq,
+            suggestions,
+        }
+    }
+}
+
+/// Classifies and retrieves a normalised message. `vector` is its encoder vector
 /// ([`Knowledge::embed_message`]), when the snapshot uses one. `fallback` is the language to
 /// assume when the text has no letters (the conversation's locale).
 pub fn analyze(
     knowledge: &Knowledge,
     policy: &PolicyConfig,
     faq_candidates: usize,
-    text: &str,
+    normalized: &str,
     vector: Option<&[f32]>,
     fallback: Lang,
 ) -> Analysis {
-    let normalized = normalize(text);
-    let lang = Lang::detect(&normalized, fallback);
-    let intent = knowledge.classifier.classify(&normalized, vector);
+    let lang = Lang::detect(normalized, fallback);
+    let intent = knowledge.classifier.classify(normalized, vector);
     let faq_hits = knowledge
         .index
-        .search(&normalized, faq_candidates, vector)
+        .search(normalized, faq_candidates, vector)
         .unwrap_or_else(|e| {
             // The index is in memory and immutable; a failure here is a bug, not bad input.
             tracing::error!(error = %e, "FAQ search failed; answering without FAQ candidates");
@@ -71,21 +96,25 @@ pub fn analyze(
         });
     Analysis {
         lang,
-        asked_for_human: asks_for_human(&normalized, &policy.human_phrases),
-        negative: is_strongly_negative(&normalized, &policy.negative_words),
-        didnt_help: says_it_did_not_help(&normalized),
+        asked_for_human: asks_for_human(normalized, &policy.human_phrases),
+        negative: is_strongly_negative(normalized, &policy.negative_words),
+        didnt_help: says_it_did_not_help(normalized),
         intent,
         faq_hits,
     }
 }
 
-/// Decides and words the reply.
+/// Decides and words the reply. While a person holds the conversation the bot stays
+/// silent: the turn is recorded, and the agent gets the best FAQ answers as suggestions.
 pub fn plan(
     knowledge: &Knowledge,
     policy: &PolicyConfig,
     analysis: Analysis,
     facts: &Facts,
 ) -> Plan {
+    if facts.state.human_owned() {
+        return silent_plan(knowledge, policy, analysis, facts);
+    }
     let intent_def: Option<&Intent> = knowledge.content.intent(&analysis.intent.label);
     let signals = Signals {
         intent: &analysis.intent,
@@ -107,15 +136,15 @@ pub fn plan(
                 Some(intent.replies.get(lang).clone())
             });
             match text {
-                Some(text) => replies.push(PlannedReply {
-                    author: Author::Bot,
+                Some(text) => replies.push(Outgoing::reply(
+                    Author::Bot,
                     text,
-                    meta: ReplyMeta {
+                    ReplyMeta {
                         faq_id: Some(faq_id.clone()),
                         intent: intent.clone(),
                         ..ReplyMeta::new(DecisionKind::Answer)
                     },
-                }),
+                )),
                 None => tracing::error!(faq_id, "decided on a FAQ the index does not have"),
             }
             (
@@ -141,14 +170,14 @@ pub fn plan(
                     question: f.question.clone(),
                 })
                 .collect();
-            replies.push(PlannedReply {
-                author: Author::Bot,
-                text: phrases::clarify(lang, !suggestions.is_empty()).to_string(),
-                meta: ReplyMeta {
+            replies.push(Outgoing::reply(
+                Author::Bot,
+                phrases::clarify(lang, !suggestions.is_empty()),
+                ReplyMeta {
                     suggestions: suggestions.clone(),
                     ..ReplyMeta::new(DecisionKind::Clarify)
                 },
-            });
+            ));
             (DecisionKind::Clarify, None, None, suggestions, None)
         }
         Decision::Escalate(esc) => {
@@ -181,65 +210,118 @@ pub fn plan(
                 .and_then(|id| knowledge.index.get(id, lang))
                 .and_then(|f| f.skill.clone())
         });
+    let state = match (&escalation, facts.state) {
+        (Some(_), _) => ConversationState::Queued,
+        // A new message after an agent resolved it: the bot has it again.
+        (None, ConversationState::Resolved) => ConversationState::Bot,
+        (None, state) => state,
+    };
     Plan {
-        low_confidence: decision.is_low_confidence(),
-        turn: TurnRecord {
-            lang,
-            intent: Some(analysis.intent),
-            faq_candidates: analysis.faq_hits,
-            asked_for_human: analysis.asked_for_human,
-            negative: analysis.negative,
-            didnt_help: analysis.didnt_help,
-            decision: kind,
-            reason,
-            answered_faq,
-            suggestions,
+        low_confidence_streak: if decision.is_low_confidence() {
+            facts.low_confidence_streak + 1
+        } else {
+            0
         },
+        state,
+        assist: Vec::new(),
+        lang,
+        turn: Some(analysis.record(kind, reason, answered_faq, suggestions)),
         replies,
         escalation,
         topic_skill,
     }
 }
 
+/// The turn of a message while a person holds (or is about to hold) the conversation: stored
+/// with what the bot made of it, no answer; a repeated request for a person while queued gets
+/// a reassurance.
+fn silent_plan(
+    knowledge: &Knowledge,
+    policy: &PolicyConfig,
+    analysis: Analysis,
+    facts: &Facts,
+) -> Plan {
+    let lang = analysis.lang;
+    let assist = analysis
+        .faq_hits
+        .iter()
+        .filter(|h| h.confidence >= policy.suggest_threshold)
+        .filter_map(|h| {
+            let faq = knowledge.index.get(&h.faq_id, lang)?;
+            Some(AssistSuggestion {
+                faq_id: faq.id.clone(),
+                question: faq.question.clone(),
+                answer: faq.answer.clone(),
+                confidence: h.confidence,
+            })
+        })
+        .take(policy.max_suggestions)
+        .collect();
+    let replies = if analysis.asked_for_human && facts.state == ConversationState::Queued {
+        vec![Outgoing::reply(
+            Author::System,
+            phrases::already_queued(lang),
+            ReplyMeta::new(DecisionKind::Silent),
+        )]
+    } else {
+        vec![]
+    };
+    Plan {
+        lang,
+        turn: Some(analysis.record(DecisionKind::Silent, None, None, vec![])),
+        replies,
+        escalation: None,
+        state: facts.state,
+        low_confidence_streak: facts.low_confidence_streak,
+        topic_skill: None,
+        assist,
+    }
+}
+
+/// Settles a planned handoff against who can take it now: the shopper is told honestly what
+/// happens (queued, nobody online, outside business hours). Outside business hours nobody
+/// is queued: the shopper may leave a message, the bot keeps answering, and the streak of
+/// misunderstood turns starts again.
+pub fn settle(plan: &mut Plan, hours: &BusinessHours, availability: impl Fn(&str) -> Availability) {
+    let Some(esc) = &plan.escalation else {
+        return;
+    };
+    let available = availability(&esc.skill);
+    plan.replies
+        .push(handoff_notice(hours, &esc.skill, available, plan.lang));
+    if !available.queues() {
+        plan.escalation = None;
+        plan.low_confidence_streak = 0;
+        // Only a conversation the bot held escalates, so the bot keeps it.
+        plan.state = ConversationState::Bot;
+    }
+}
+
+/// The "talk to a person" button: no message to understand, straight to the queue (still
+/// subject to [`settle`]). The topic and VIP rules pick the group and priority.
+pub fn button_plan(facts: &Facts, policy: &PolicyConfig, lang: Lang) -> Plan {
+    Plan {
+        lang,
+        turn: None,
+        replies: Vec::new(),
+        escalation: Some(button_escalation(facts, policy)),
+        state: ConversationState::Queued,
+        low_confidence_streak: 0,
+        topic_skill: None,
+        assist: Vec::new(),
+    }
+}
+
 /// An intent's fixed reply in `lang`.
-fn intent_reply(intent: &Intent, lang: Lang) -> PlannedReply {
-    PlannedReply {
-        author: Author::Bot,
-        text: intent.replies.get(lang).clone(),
-        meta: ReplyMeta {
+fn intent_reply(intent: &Intent, lang: Lang) -> Outgoing {
+    Outgoing::reply(
+        Author::Bot,
+        intent.replies.get(lang).clone(),
+        ReplyMeta {
             intent: Some(intent.id.clone()),
             ..ReplyMeta::new(DecisionKind::Reply)
         },
-    }
-}
-
-/// Whether a person can take an escalated conversation now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Availability {
-    /// Within business hours and an agent of the group is on duty: queue.
-    OnDuty,
-    /// Within business hours but nobody of the group is online: queue, and offer to leave a
-    /// message.
-    NobodyOnline,
-    /// Outside business hours: do not queue; offer to leave a message.
-    OffHours,
-}
-
-impl Availability {
-    /// Business hours of `skill` at `now`. Hours are validated at start-up; a failure here
-    /// means "assume open" rather than turning shoppers away.
-    pub fn from_hours(hours: &BusinessHours, skill: &str, now: Timestamp) -> Availability {
-        if hours.is_open(skill, now).unwrap_or(true) {
-            Availability::OnDuty
-        } else {
-            Availability::OffHours
-        }
-    }
-
-    /// Whether the conversation joins the queue.
-    pub fn queues(self) -> bool {
-        self != Availability::OffHours
-    }
+    )
 }
 
 /// The system message that tells the shopper what happens with their request for a person,
@@ -249,7 +331,7 @@ pub fn handoff_notice(
     skill: &str,
     availability: Availability,
     lang: Lang,
-) -> PlannedReply {
+) -> Outgoing {
     let span = hours
         .span_for(skill)
         .map(|s| s.describe())
@@ -259,13 +341,13 @@ pub fn handoff_notice(
         Availability::NobodyOnline => (Notice::NoAgentOnline, true),
         Availability::OffHours => (Notice::OffHours, true),
     };
-    PlannedReply {
-        author: Author::System,
-        text: phrases::handoff(lang, availability, &span, &hours.timezone),
-        meta: ReplyMeta {
+    Outgoing::reply(
+        Author::System,
+        phrases::handoff(lang, availability, &span, &hours.timezone),
+        ReplyMeta {
             notice: Some(notice),
             leave_message,
             ..ReplyMeta::new(DecisionKind::Escalate)
         },
-    }
+    )
 }

@@ -13,50 +13,18 @@
 //! - Notes, audit entries, tickets and ratings: the other records agents produce.
 
 pub mod agent;
+mod availability;
 mod context;
+pub mod roster;
 pub mod routing;
 pub mod view;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::content::Priority;
+pub use crate::vocabulary::{EscalationReason, Priority};
+pub use availability::Availability;
 pub use context::{HandoffContext, TranscriptLine, build_context};
-
-/// Why a conversation went to a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EscalationReason {
-    /// The shopper asked for a person (words or the "talk to a person" button).
-    RequestedHuman,
-    /// A complaint or strong negative sentiment.
-    Complaint,
-    /// The bot did not understand, several turns in a row.
-    LowConfidence,
-    /// An intent whose policy is to hand over (e.g. something only a person may decide).
-    IntentPolicy,
-}
-
-impl EscalationReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EscalationReason::RequestedHuman => "requested_human",
-            EscalationReason::Complaint => "complaint",
-            EscalationReason::LowConfidence => "low_confidence",
-            EscalationReason::IntentPolicy => "intent_policy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<EscalationReason> {
-        [
-            EscalationReason::RequestedHuman,
-            EscalationReason::Complaint,
-            EscalationReason::LowConfidence,
-            EscalationReason::IntentPolicy,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-}
+pub use roster::Roster;
 
 /// Where a handoff stands. A conversation has at most one open (queued or assigned) handoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +92,144 @@ pub struct Handoff {
 }
 
 impl Handoff {
+    /// A new handoff in the queue, with the context an agent will see: built from the
+    /// transcript as it stands, so the agent sees what the bot saw.
+    pub fn queue(
+        conversation: &crate::conversation::Conversation,
+        transcript: &[crate::conversation::Message],
+        escalation: &Escalation,
+        lang: crate::nlu::Lang,
+        trigger_seq: Option<i64>,
+        now: i64,
+    ) -> Handoff {
+        Handoff {
+            id: uuid::Uuid::now_v7().to_string(),
+            conversation_id: conversation.id.clone(),
+            reason: escalation.reason,
+            priority: escalation.priority,
+            skill: escalation.skill.clone(),
+            status: HandoffStatus::Queued,
+            agent_id: None,
+            created_at: now,
+            trigger_seq,
+            routing: Routing {
+                queued_at: now,
+                ..Default::default()
+            },
+            context: Some(build_context(conversation, transcript, escalation, lang)),
+        }
+    }
+
+    /// The shopper wrote to the agent holding it: the reply SLA clock starts, unless it is
+    /// already running. `None` when nothing changes.
+    pub fn shopper_wrote(&self, now: i64) -> Option<Handoff> {
+        if self.status != HandoffStatus::Assigned || self.routing.awaiting_reply_since.is_some() {
+            return None;
+        }
+        let mut h = self.without_context();
+        h.routing.awaiting_reply_since = Some(now);
+        Some(h)
+    }
+
+    /// An agent takes it: offers and reservations end, the wait ends, and the reply SLA
+    /// clock starts (the shopper waits for the agent's first words).
+    pub fn assigned_to(&self, agent_id: &str, now: i64) -> Handoff {
+        let mut h = self.without_context();
+        h.status = HandoffStatus::Assigned;
+        h.agent_id = Some(agent_id.to_string());
+        h.routing.offered_to = None;
+        h.routing.offer_expires_at = None;
+        h.routing.reserved_for = None;
+        h.routing.assigned_at = Some(now);
+        h.routing.first_assigned_at.get_or_insert(now);
+        h.routing.awaiting_reply_since = Some(now);
+        h
+    }
+
+    /// The agent holding it wrote to the shopper: the reply SLA clock stops.
+    pub fn answered(&self, now: i64) -> Handoff {
+        let mut h = self.without_context();
+        h.routing.first_response_at.get_or_insert(now);
+        h.routing.awaiting_reply_since = None;
+        h
+    }
+
+    /// The agent passed on (or let lapse) the offer made to them: they are asked again only
+    /// when nobody else can take it. `None` when no offer is out.
+    pub fn offer_passed(&self) -> Option<(Handoff, String)> {
+        let mut h = self.without_context();
+        let agent_id = h.routing.offered_to.take()?;
+        h.routing.offer_expires_at = None;
+        if !h.routing.passed_over.contains(&agent_id) {
+            h.routing.passed_over.push(agent_id.clone());
+        }
+        if h.routing.reserved_for.as_deref() == Some(agent_id.as_str()) {
+            h.routing.reserved_for = None;
+        }
+        Some((h, agent_id))
+    }
+
+    /// The holding agent hands it to another group or a named agent: it queues anew.
+    pub fn transferred(
+        &self,
+        skill: Option<&str>,
+        reserved_for: Option<String>,
+        now: i64,
+    ) -> Handoff {
+        let mut h = self.back_to_queue(Routing {
+            queued_at: now,
+            reserved_for,
+            transfers: self.routing.transfers + 1,
+            ..Default::default()
+        });
+        if let Some(skill) = skill {
+            h.skill = skill.to_string();
+        }
+        h
+    }
+
+    /// The holding agent is gone (offline, disabled) or missed the reply SLA: back to the
+    /// queue with the wait already served, and not offered to that agent first.
+    pub fn requeued(&self) -> Handoff {
+        self.back_to_queue(Routing {
+            queued_at: self.created_at,
+            passed_over: self.agent_id.iter().cloned().collect(),
+            sla_reply_breached: self.routing.sla_reply_breached,
+            transfers: self.routing.transfers,
+            ..Default::default()
+        })
+    }
+
+    /// The holding agent resolved it or returned it to the bot.
+    pub fn closed(&self, status: HandoffStatus, now: i64) -> Handoff {
+        let mut h = self.without_context();
+        h.status = status;
+        h.routing.closed_at = Some(now);
+        h.routing.awaiting_reply_since = None;
+        h
+    }
+
+    /// Back in the queue with `routing`, keeping what the statistics need across moves.
+    fn back_to_queue(&self, routing: Routing) -> Handoff {
+        let mut h = self.without_context();
+        h.status = HandoffStatus::Queued;
+        h.agent_id = None;
+        h.routing = Routing {
+            first_assigned_at: self.routing.first_assigned_at,
+            first_response_at: self.routing.first_response_at,
+            ..routing
+        };
+        h
+    }
+
+    /// A copy to write back: the context is stored once, at escalation.
+    fn without_context(&self) -> Handoff {
+        Handoff {
+            context: None,
+            ..self.clone()
+        }
+    }
+
     /// Whether it waits for an agent (possibly with an offer out).
     pub fn is_queued(&self) -> bool {
         self.status == HandoffStatus::Queued
@@ -262,15 +368,6 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for r in [
-            EscalationReason::RequestedHuman,
-            EscalationReason::Complaint,
-            EscalationReason::LowConfidence,
-            EscalationReason::IntentPolicy,
-        ] {
-            assert_eq!(EscalationReason::parse(r.as_str()), Some(r));
-            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
-        }
         for s in [
             HandoffStatus::Queued,
             HandoffStatus::Assigned,

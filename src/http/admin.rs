@@ -17,7 +17,7 @@ use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::desk::agents::{self, AgentPatch, NewAgent};
 
 pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.service.config().admin_token.as_deref() else {
+    let Some(expected) = state.config.admin_token.as_deref() else {
         return Err(ApiError::Unavailable(
             "the admin API is off: set BATON_ADMIN_TOKEN (or admin_token in the config file)"
                 .into(),
@@ -44,8 +44,8 @@ pub async fn list_agents(
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
     let agents = state.desk.refresh_agents().await?;
-    let now = state.service.clock().now_ms();
-    let roster = &state.service.wiring().roster;
+    let now = state.clock.now_ms();
+    let roster = &state.roster;
     let list: Vec<_> = agents
         .iter()
         .map(|a| {
@@ -66,8 +66,8 @@ pub async fn add_agent(
     ApiJson(body): ApiJson<NewAgent>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
-    let now = state.service.clock().now_ms();
-    let (agent, token) = agents::add(state.service.store().as_ref(), body, now).await?;
+    let now = state.clock.now_ms();
+    let (agent, token) = agents::add(state.store.as_ref(), body, now).await?;
     state
         .desk
         .audit_admin(
@@ -90,9 +90,9 @@ pub async fn update_agent(
     ApiJson(patch): ApiJson<AgentPatch>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
-    let now = state.service.clock().now_ms();
+    let now = state.clock.now_ms();
     let detail = json!({ "name": name, "skills": patch.skills, "max_chats": patch.max_chats, "disabled": patch.disabled });
-    let agent = agents::update(state.service.store().as_ref(), &name, patch, now).await?;
+    let agent = agents::update(state.store.as_ref(), &name, patch, now).await?;
     state.desk.audit_admin("agent_update", detail).await?;
     state.desk.agent_changed(&agent).await?;
     Ok(Json(json!({ "agent": agent })))
@@ -105,8 +105,8 @@ pub async fn rotate_agent(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
-    let now = state.service.clock().now_ms();
-    let (agent, token) = agents::rotate(state.service.store().as_ref(), &name, now).await?;
+    let now = state.clock.now_ms();
+    let (agent, token) = agents::rotate(state.store.as_ref(), &name, now).await?;
     state
         .desk
         .audit_admin("agent_rotate", json!({ "agent_id": agent.id }))
@@ -225,10 +225,8 @@ pub async fn stats(
     ApiQuery(range): ApiQuery<TimeRange>,
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
-    let (from, to) = range.resolve(state.service.clock().now_ms())?;
-    Ok(Json(
-        crate::insights::stats(&state.service, from, to).await?,
-    ))
+    let (from, to) = range.resolve(state.clock.now_ms())?;
+    Ok(Json(state.insights.stats(from, to).await?))
 }
 
 /// `/metrics` is recomputed from the store at most this often; scrapes in between get the
@@ -249,9 +247,9 @@ pub async fn metrics(
     let text = match fresh {
         Some(text) => text,
         None => {
-            let now = state.service.clock().now_ms();
-            let stats = crate::insights::stats(&state.service, 0, now + 1).await?;
-            let text = crate::metrics::render(&stats, &gauges(&state).await?);
+            let now = state.clock.now_ms();
+            let stats = state.insights.stats(0, now + 1).await?;
+            let text = crate::insights::prometheus::render(&stats, &gauges(&state).await?);
             *cached = Some((std::time::Instant::now(), text.clone()));
             text
         }
@@ -265,13 +263,13 @@ pub async fn metrics(
     ))
 }
 
-async fn gauges(state: &AppState) -> Result<crate::metrics::Gauges, ApiError> {
-    let open = state.service.store().open_handoffs().await?;
-    let now = state.service.clock().now_ms();
+async fn gauges(state: &AppState) -> Result<crate::insights::prometheus::Gauges, ApiError> {
+    let open = state.store.open_handoffs().await?;
+    let now = state.clock.now_ms();
     let agents = state.desk.refresh_agents().await?;
-    let roster = &state.service.wiring().roster;
+    let roster = &state.roster;
     let kb = state.reloader.status();
-    Ok(crate::metrics::Gauges {
+    Ok(crate::insights::prometheus::Gauges {
         queued: open.iter().filter(|h| h.is_queued()).count() as u64,
         assigned: open.iter().filter(|h| !h.is_queued()).count() as u64,
         agents_online: agents

@@ -31,14 +31,14 @@ pub async fn agent_of_token(state: &AppState, token: Option<&str>) -> Result<Age
 }
 
 fn profile(state: &AppState, a: &Agent) -> serde_json::Value {
-    let now = state.service.clock().now_ms();
+    let now = state.clock.now_ms();
     json!({
         "id": a.id,
         "name": a.name,
         "skills": a.skills,
         "max_chats": a.max_chats,
         "status": a.status,
-        "effective_status": state.service.wiring().roster.effective(a, now),
+        "effective_status": state.roster.effective(a, now),
     })
 }
 

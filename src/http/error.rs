@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::content::editor::EditError;
 use crate::desk::agents::ManageError;
+use crate::insights::InsightsError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
 
@@ -128,6 +129,16 @@ impl From<ServiceError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ServiceError::from(e).into()
+    }
+}
+
+impl From<InsightsError> for ApiError {
+    fn from(e: InsightsError) -> Self {
+        match e {
+            InsightsError::Store(e) => e.into(),
+            InsightsError::NotFound => ApiError::NotFound("no such conversation".into()),
+            InsightsError::Task(..) => ApiError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(match ApiError::from(rejection) {
                 ApiError::PayloadTooLarge(_) => {
-                    ApiError::PayloadTooLarge(state.service.config().http.body_limit_bytes)
+                    ApiError::PayloadTooLarge(state.config.http.body_limit_bytes)
                 }
                 other => other,
             }),

@@ -15,7 +15,7 @@ pub async fn healthz() -> impl IntoResponse {
 
 /// `GET /readyz`: knowledge is loaded and the database answers.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let knowledge = state.service.knowledge();
+    let knowledge = state.knowledge.current();
     let body = |db: &str| {
         json!({
             "status": if db == "ok" { "ready" } else { "not_ready" },
@@ -25,7 +25,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "intents": knowledge.content.intents.len(),
         })
     };
-    match state.service.store().ping().await {
+    match state.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(body("ok"))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unavailable");

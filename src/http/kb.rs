@@ -112,7 +112,7 @@ pub async fn list_faqs(
     require_admin(&state, &headers)?;
     let lang = q.lang.as_deref().map(lang_of).transpose()?;
     let needle = q.q.as_deref().map(crate::nlu::normalize);
-    let knowledge = state.service.knowledge();
+    let knowledge = state.knowledge.current();
     let matching: Vec<_> = knowledge
         .content
         .faqs
@@ -264,8 +264,10 @@ pub async fn gaps(
         from: q.from.clone(),
         to: q.to.clone(),
     };
-    let (from, to) = range.resolve(state.service.clock().now_ms())?;
-    let groups: Vec<_> = crate::insights::gap_groups(&state.service, from, to, q.examples.min(50))
+    let (from, to) = range.resolve(state.clock.now_ms())?;
+    let groups: Vec<_> = state
+        .insights
+        .gap_groups(from, to, q.examples.min(50))
         .await?
         .into_iter()
         .filter(|g| g.count >= q.min_count)
@@ -294,9 +296,9 @@ pub async fn drafts(
             ApiError::InvalidRequest("status must be pending, approved or rejected".into())
         })?,
     };
-    let mut drafts = state.service.store().drafts(status, 500).await?;
+    let mut drafts = state.store.drafts(status, 500).await?;
     if status == DraftStatus::Pending {
-        drafts = crate::insights::with_paraphrases(&state.service, drafts).await?;
+        drafts = state.insights.with_paraphrases(drafts).await?;
     }
     Ok(Json(json!({ "drafts": drafts })))
 }
@@ -365,7 +367,9 @@ pub async fn approve_draft(
     let draft = pending_draft(&state, &draft_id).await?;
     let draft = match a.alternates {
         Some(_) => draft,
-        None => crate::insights::with_paraphrases(&state.service, vec![draft])
+        None => state
+            .insights
+            .with_paraphrases(vec![draft])
             .await?
             .pop()
             .ok_or_else(|| ApiError::Internal("the draft went missing".into()))?,
@@ -383,7 +387,7 @@ pub async fn approve_draft(
         .editor
         .put(&faq_id, draft.lang, &doc, &Precondition::Absent, None)
         .await?;
-    let now = state.service.clock().now_ms();
+    let now = state.clock.now_ms();
     state
         .service
         .store()
@@ -413,7 +417,7 @@ pub async fn reject_draft(
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
     pending_draft(&state, &draft_id).await?;
-    let now = state.service.clock().now_ms();
+    let now = state.clock.now_ms();
     let done = state
         .service
         .store()

@@ -12,6 +12,7 @@ mod pages;
 mod shopper;
 mod ws;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,28 +26,84 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
+use crate::clock::Clock;
+use crate::config::Config;
 use crate::desk::Desk;
+use crate::handoff::Roster;
+use crate::knowledge::LiveKnowledge;
+use crate::realtime::Hub;
 use crate::service::ConversationService;
+use crate::store::Store;
 
-/// What every handler can reach. Cheap to clone.
+/// What handlers can reach: the narrow handles each needs, not a way through the service
+/// to everything. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// Shoppers' conversations: creation, authorisation, turns, tickets, ratings.
     pub service: ConversationService,
+    /// Agents: authentication, actions, queue positions.
     pub desk: Desk,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub config: Arc<Config>,
+    /// The serving knowledge snapshot.
+    pub knowledge: LiveKnowledge,
+    /// Agents and their presence.
+    pub roster: Arc<Roster>,
+    /// Event channels the sockets read.
+    pub hub: Hub,
+    /// Wakes the dispatcher.
+    pub poke: Arc<tokio::sync::Notify>,
     /// Open WebSocket sessions, so shutdown can wait for them.
     pub sockets: TaskTracker,
     /// Cancelled on shutdown: sockets close with "going away".
     pub stop: CancellationToken,
-    pub reloader: crate::reload::Reloader,
+    pub reloader: crate::knowledge::reload::Reloader,
+    /// Statistics, gaps and drafts.
+    pub insights: crate::insights::Insights,
     /// FAQ edits through the API.
-    pub editor: std::sync::Arc<crate::content::editor::Editor>,
+    pub editor: Arc<crate::content::editor::Editor>,
     /// The last `/metrics` text and when it was computed.
-    pub metrics: std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
+    pub metrics: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
+}
+
+impl AppState {
+    /// The state of a built server: its service and desk, and the handles both share.
+    pub fn new(
+        service: ConversationService,
+        desk: Desk,
+        reloader: crate::knowledge::reload::Reloader,
+        sockets: TaskTracker,
+        stop: CancellationToken,
+    ) -> AppState {
+        let wiring = service.wiring().clone();
+        let config = service.config_arc().clone();
+        AppState {
+            store: service.store().clone(),
+            clock: wiring.clock,
+            knowledge: service.live_knowledge().clone(),
+            roster: wiring.roster,
+            hub: wiring.hub,
+            poke: wiring.poke,
+            insights: desk.insights().clone(),
+            editor: Arc::new(crate::content::editor::Editor::new(
+                config.kb.clone(),
+                config.intents.clone(),
+            )),
+            metrics: Arc::default(),
+            config,
+            service,
+            desk,
+            reloader,
+            sockets,
+            stop,
+        }
+    }
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let http = &state.service.config().http;
+    let http = &state.config.http;
     let body_limit = http.body_limit_bytes;
     let timeout = Duration::from_millis(http.request_timeout_ms);
     // Pages and scripts, compressed: what a shopper's phone downloads first.

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::service::NewConversation;
+use crate::vocabulary::MessageText;
 
 /// `POST /v1/conversations`
 pub async fn create(
@@ -29,26 +30,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let c = state.service.authorize(&id, bearer(&headers)).await?;
-    let handoff = state.service.store().open_handoff(&id).await?;
-    let place = state.desk.place(&id);
-    let agent_name = handoff
-        .as_ref()
-        .and_then(|h| h.agent_id.as_deref())
-        .and_then(|a| state.service.wiring().roster.agent(a))
-        .map(|a| a.name);
-    Ok(Json(json!({
-        "conversation_id": c.id,
-        "state": c.state,
-        "channel": c.channel,
-        "locale": c.locale,
-        "last_seq": c.last_seq,
-        "handoff": handoff.as_ref().map(crate::service::HandoffView::from),
-        "agent_name": agent_name,
-        "queue": place.map(|p| json!({
-            "position": p.position,
-            "eta_seconds": p.eta_ms.map(|ms| ms / 1000),
-        })),
-    })))
+    Ok(Json(state.desk.shopper_status(&c).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,8 +48,8 @@ pub async fn rate(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RatingBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.service.authorize(&id, bearer(&headers)).await?;
-    let applied = state.service.rate(&id, body.score, body.comment).await?;
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    let applied = state.service.rate(&c, body.score, body.comment).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -93,11 +75,10 @@ pub async fn leave_message(
     headers: HeaderMap,
     ApiJson(body): ApiJson<TicketBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.service.authorize(&id, bearer(&headers)).await?;
-    let (applied, ticket) = state
-        .service
-        .leave_message(&id, &body.contact, &body.text)
-        .await?;
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    let text = MessageText::parse(&body.text, state.config.http.max_message_chars)
+        .map_err(ApiError::InvalidRequest)?;
+    let (applied, ticket) = state.service.leave_message(&c, &body.contact, text).await?;
     state.desk.announce_ticket(&ticket);
     Ok((
         StatusCode::CREATED,
@@ -124,10 +105,9 @@ pub async fn send(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.service.authorize(&id, bearer(&headers)).await?;
     let outcome = state
         .service
-        .send(&id, &body.text, &body.client_msg_id)
+        .send(&id, bearer(&headers), &body.text, &body.client_msg_id)
         .await?;
     let status = if outcome.duplicate {
         StatusCode::OK

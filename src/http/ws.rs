@@ -62,7 +62,7 @@ enum ClientFrame {
 }
 
 fn sized(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
-    let buffer = state.service.config().http.ws_buffer_bytes.max(1024);
+    let buffer = state.config.http.ws_buffer_bytes.max(1024);
     ws.read_buffer_size(buffer)
         .write_buffer_size(buffer)
         .max_message_size(MAX_CLIENT_FRAME)
@@ -217,28 +217,21 @@ async fn going_away(socket: &mut WebSocket) {
 }
 
 async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, after: i64) {
-    let hub = state.service.hub().clone();
+    let hub = state.hub.clone();
     let mut rx = hub.subscribe_conversation(&id);
     let mut cursor = after;
     let Ok(c) = state.service.load(&id).await else {
         return;
     };
-    let handoff = state.service.store().open_handoff(&id).await.ok().flatten();
-    let agent_name = handoff
-        .as_ref()
-        .filter(|h| h.status == HandoffStatus::Assigned)
-        .and_then(|h| h.agent_id.as_deref())
-        .and_then(|a| state.service.wiring().roster.agent(a))
-        .map(|a| a.name);
-    let place = state.desk.place(&id);
-    let hello = json!({
-        "type": "hello",
-        "conversation_id": id,
-        "state": c.state,
-        "last_seq": c.last_seq,
-        "agent_name": agent_name,
-        "queue": place.map(|p| json!({"position": p.position, "eta_seconds": p.eta_ms.map(|ms| ms / 1000)})),
-    });
+    let Ok(status) = state.desk.shopper_status(&c).await else {
+        return;
+    };
+    let mut hello = json!({ "type": "hello" });
+    if let (Some(hello), Ok(serde_json::Value::Object(fields))) =
+        (hello.as_object_mut(), serde_json::to_value(&status))
+    {
+        hello.extend(fields);
+    }
     if !send_json(&mut socket, &hello).await {
         return;
     }
@@ -301,11 +294,11 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
 
 /// Tells the agent holding the conversation that the shopper is typing.
 async fn shopper_typing(state: &AppState, id: &str) {
-    if let Ok(Some(h)) = state.service.store().open_handoff(id).await
+    if let Ok(Some(h)) = state.store.open_handoff(id).await
         && h.status == HandoffStatus::Assigned
         && let Some(agent) = h.agent_id
     {
-        state.service.hub().to_agent(
+        state.hub.to_agent(
             &agent,
             Event::Typing {
                 conversation_id: id.to_string(),
@@ -317,11 +310,11 @@ async fn shopper_typing(state: &AppState, id: &str) {
 }
 
 async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
-    let clock = state.service.clock().clone();
-    let roster = state.service.wiring().roster.clone();
-    let mut rx = state.service.hub().subscribe_agent(&agent.id);
+    let clock = state.clock.clone();
+    let roster = state.roster.clone();
+    let mut rx = state.hub.subscribe_agent(&agent.id);
     roster.socket_opened(&agent.id, clock.now_ms());
-    state.service.wiring().poke.notify_one();
+    state.poke.notify_one();
     let mut cursors: HashMap<String, i64> = HashMap::new();
     let hello = match state.desk.queue(&agent).await {
         Ok(queue) => {
@@ -445,11 +438,11 @@ async fn resync(
 
 /// Tells the shopper the agent is typing, if the conversation is the agent's.
 async fn agent_typing(state: &AppState, agent: &Agent, conversation_id: &str) {
-    if let Ok(Some(h)) = state.service.store().open_handoff(conversation_id).await
+    if let Ok(Some(h)) = state.store.open_handoff(conversation_id).await
         && h.status == HandoffStatus::Assigned
         && h.agent_id.as_deref() == Some(&agent.id)
     {
-        state.service.hub().to_conversation(
+        state.hub.to_conversation(
             conversation_id,
             Event::Typing {
                 conversation_id: conversation_id.to_string(),

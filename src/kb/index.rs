@@ -21,7 +21,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use super::analyzer::{BatonTokenizer, analyze};
-use super::dense::DenseFaqs;
+use super::phrasing_vectors::DenseFaqs;
 use crate::content::Faq;
 use crate::encoder::Encoder;
 use crate::nlu::{Lang, normalize};

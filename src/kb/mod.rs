@@ -6,7 +6,7 @@
 //! [`FaqHit`]s, each with a BM25 score and a confidence in 0..=1.
 
 pub mod analyzer;
-pub mod dense;
 mod index;
+pub mod phrasing_vectors;
 
 pub use index::{FaqHit, FaqIndex, KbError};

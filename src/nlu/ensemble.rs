@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NluError;
 use super::classifier::{self, Example, IntentModel, OOS_LABEL, TrainParams, softmax};
-use super::dense::{DenseHead, DenseParams};
+use super::vector_head::{DenseHead, DenseParams};
 
 /// How the two models are combined and when a prediction is out of scope.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]

@@ -3,16 +3,17 @@
 //! Data flow: raw text → [`normalize`] → (with the encoder, the message's vector) →
 //! [`IntentClassifier::classify`] → an [`IntentPrediction`] (label, calibrated confidence,
 //! out-of-scope flag, runners-up). The classifier ([`ensemble`]) mixes the hashed n-gram model
-//! ([`classifier`]) with a dense head over encoder vectors ([`dense`]). It is trained from the
+//! ([`classifier`]) with a dense head over encoder vectors ([`vector_head`]). It is trained from the
 //! `intents/` examples ([`IntentClassifier::train_cached`]) and cached in the data directory
 //! under a hash of everything that shaped it, so an unchanged intent set is never retrained.
 
 pub mod classifier;
-pub mod dense;
 pub mod ensemble;
 pub mod features;
 pub mod language;
 pub mod normalize;
+pub mod similarity;
+pub mod vector_head;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use classifier::{Example, IntentModel, OOS_LABEL, TrainParams};
-pub use dense::DenseParams;
 pub use ensemble::{Ensemble, OosTarget};
+pub use vector_head::DenseParams;
 
 use crate::encoder::{Encoder, EncoderError};
 pub use language::Lang;

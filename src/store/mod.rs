@@ -121,6 +121,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         handoff: &Handoff,
         expected_status: crate::handoff::HandoffStatus,
+        now: i64,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError>;
 

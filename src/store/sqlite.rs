@@ -22,11 +22,11 @@ use sqlx::sqlite::{
 
 use super::{ConversationActivity, DraftStatus, FaqDraft, Store, StoreError, TurnWrite};
 use crate::config::{StoreConfig, Synchronous};
-use crate::content::Priority;
 use crate::conversation::{Author, Conversation, ConversationState, Customer, Message};
 use crate::handoff::agent::{Agent, AgentStatus};
 use crate::handoff::{AuditEntry, EscalationReason, Handoff, HandoffStatus, Note, Ticket};
 use crate::nlu::Lang;
+use crate::vocabulary::Priority;
 
 /// SQLite-backed [`Store`]. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -537,6 +537,7 @@ impl Store for SqliteStore {
         &self,
         h: &Handoff,
         expected_status: HandoffStatus,
+        now: i64,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
@@ -549,7 +550,7 @@ impl Store for SqliteStore {
         .bind(h.status.as_str())
         .bind(&h.agent_id)
         .bind(to_json(&h.routing))
-        .bind(crate::conversation::now_ms())
+        .bind(now)
         .bind(&h.id)
         .bind(expected_status.as_str())
         .execute(&mut *tx)

@@ -9,6 +9,7 @@ mod crash;
 mod handoff;
 mod helpers;
 mod knowledge;
+mod layers;
 mod pages;
 mod realtime;
 mod reload;

@@ -7,6 +7,14 @@
 //! snapshot keeps it so a message is embedded by the encoder its models were built with). Readers
 //! hold an `Arc<Knowledge>`, so a newer snapshot can replace it atomically while requests in
 //! flight finish on the one they started with.
+//!
+//! [`live`] holds the serving snapshot behind a swappable handle; [`reload`] watches the
+//! directories and swaps rebuilt snapshots in.
+
+pub mod live;
+pub mod reload;
+
+pub use live::LiveKnowledge;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `/metrics`: the all-time statistics and a few live gauges in the Prometheus text
 //! exposition format (version 0.0.4).
 //!
-//! The figures come from the store ([`crate::analytics::Stats`] over all conversations), not
+//! The figures come from the store ([`crate::insights::stats::Stats`] over all conversations), not
 //! from in-process counters, so they survive restarts and agree with `/v1/admin/stats`.
 //! Counters only grow; durations are summaries with the p50/p90 quantiles, `_sum` and
 //! `_count` in seconds. Writing the format directly keeps it a plain function of `Stats`:
@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use crate::analytics::{Percentiles, Stats};
+use crate::insights::stats::{Percentiles, Stats};
 
 /// Live values read at scrape time.
 #[derive(Debug, Clone, Default)]
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn renders_valid_exposition_lines() {
-        let stats = crate::analytics::compute(0, 3_600_000, &[], &[]);
+        let stats = crate::insights::stats::compute(0, 3_600_000, &[], &[]);
         let text = render(&stats, &Gauges::default());
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();

@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
-use crate::analytics::rejects_previous_answer;
 use crate::content::Faq;
 use crate::conversation::{Author, DecisionKind};
 use crate::handoff::{EscalationReason, Handoff};
+use crate::insights::stats::rejects_previous_answer;
 use crate::nlu::Lang;
-use crate::similarity::{SparseVec, Vectorizer, group as cluster};
+use crate::nlu::similarity::{SparseVec, Vectorizer, group as cluster};
 use crate::store::ConversationActivity;
 
 /// Questions at least this similar to a group's centre join it.

@@ -14,9 +14,6 @@ use crate::conversation::{Author, DecisionKind, Message, TurnRecord};
 use crate::handoff::{AuditEntry, EscalationReason, HandoffStatus};
 use crate::store::ConversationActivity;
 
-/// The audit action of a knowledge reload; its detail has `ok: bool`.
-pub const RELOAD_ACTION: &str = "kb.reload";
-
 /// Buckets shorter than this many milliseconds of range are hours, longer ones days.
 const HOURLY_UP_TO_MS: i64 = 2 * 86_400_000;
 

@@ -13,7 +13,7 @@
 //! checkout replacing whole trees causes one reload, not a reload of a half-written tree.
 //! Polling rather than file-system events also works on network and container volumes,
 //! where change events are not delivered. Requests in flight finish on the snapshot they
-//! started with ([`ConversationService::swap_knowledge`]); only one rebuild runs at a time.
+//! started with ([`LiveKnowledge::swap`]); only one rebuild runs at a time.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,9 +24,15 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use super::{Knowledge, KnowledgeError, LiveKnowledge};
+use crate::clock::Clock;
+use crate::config::Config;
 use crate::content::Diagnostic;
-use crate::knowledge::{Knowledge, KnowledgeError};
-use crate::service::ConversationService;
+use crate::handoff::AuditEntry;
+use crate::store::Store;
+
+/// The audit action of a knowledge reload; its detail has `ok: bool`.
+pub const RELOAD_ACTION: &str = "kb.reload";
 
 /// What `GET /v1/admin/kb/status` reports.
 #[derive(Debug, Clone, Serialize)]
@@ -63,7 +69,10 @@ pub struct Reloader {
 }
 
 struct Inner {
-    service: ConversationService,
+    live: LiveKnowledge,
+    store: Arc<dyn Store>,
+    clock: Clock,
+    config: Arc<Config>,
     status: StdMutex<KbStatus>,
     /// One rebuild at a time.
     running: Mutex<()>,
@@ -74,9 +83,15 @@ struct Inner {
 impl Reloader {
     /// `loaded` is the fingerprint of the trees taken just before the serving knowledge was
     /// read ([`fingerprint_dirs`]), so an edit made while the server starts is not missed.
-    pub fn new(service: ConversationService, loaded: u64) -> Reloader {
-        let k = service.knowledge();
-        let now = service.clock().now_ms();
+    pub fn new(
+        live: LiveKnowledge,
+        store: Arc<dyn Store>,
+        clock: Clock,
+        config: Arc<Config>,
+        loaded: u64,
+    ) -> Reloader {
+        let k = live.current();
+        let now = clock.now_ms();
         let status = KbStatus {
             version: k.version.clone(),
             loaded_at: now,
@@ -91,11 +106,14 @@ impl Reloader {
             warnings: k.warnings.clone(),
             reloads: 0,
             failures: 0,
-            watching: service.config().reload.watch,
+            watching: config.reload.watch,
         };
         Reloader {
             inner: Arc::new(Inner {
-                service,
+                live,
+                store,
+                clock,
+                config,
                 status: StdMutex::new(status),
                 running: Mutex::new(()),
                 loaded: AtomicU64::new(loaded),
@@ -117,11 +135,11 @@ impl Reloader {
     /// Rebuilds from the directories now; swaps the result in when it has no errors.
     pub async fn reload(&self, trigger: &str) -> KbStatus {
         let _one = self.inner.running.lock().await;
-        let service = &self.inner.service;
+        let inner = &self.inner;
         let started = Instant::now();
-        let attempt_at = service.clock().now_ms();
-        let config = Arc::new(service.config().clone());
-        let encoder = service.knowledge().encoder.clone();
+        let attempt_at = inner.clock.now_ms();
+        let config = inner.config.clone();
+        let encoder = inner.live.current().encoder.clone();
         let built = tokio::task::spawn_blocking(move || {
             // Taken before reading: an edit during the rebuild shows as a later change.
             let seen = fingerprint_dirs(&[config.kb.clone(), config.intents.clone()]);
@@ -135,17 +153,17 @@ impl Reloader {
         let elapsed = started.elapsed().as_millis() as u64;
         let outcome = self.record(built, attempt_at, elapsed, trigger);
         // Durable, so the reload counts in the statistics survive restarts.
-        let entry = crate::handoff::AuditEntry::new(
+        let entry = AuditEntry::new(
             attempt_at,
             "system",
-            crate::analytics::RELOAD_ACTION,
+            RELOAD_ACTION,
             None,
             serde_json::json!({
                 "ok": outcome.ok, "trigger": trigger, "version": outcome.version,
                 "duration_ms": elapsed, "errors": outcome.errors.len(),
             }),
         );
-        if let Err(e) = service.store().append_audit(&[entry]).await {
+        if let Err(e) = inner.store.append_audit(&[entry]).await {
             tracing::warn!(error = %e, "could not record the reload in the audit log");
         }
         outcome
@@ -159,7 +177,7 @@ impl Reloader {
         elapsed: u64,
         trigger: &str,
     ) -> KbStatus {
-        let service = &self.inner.service;
+        let inner = &self.inner;
         let mut status = self.lock_status();
         status.last_attempt_at = Some(attempt_at);
         status.last_duration_ms = Some(elapsed);
@@ -170,14 +188,14 @@ impl Reloader {
                 status.ok = true;
                 status.errors.clear();
                 status.version = k.version.clone();
-                status.loaded_at = service.clock().now_ms();
+                status.loaded_at = inner.clock.now_ms();
                 status.faqs = k.index.len();
                 status.intents = k.content.intents.len();
                 status.examples = k.content.training_data().len();
                 status.warnings = k.warnings.clone();
                 status.reloads += 1;
                 tracing::info!(version = %k.version, changed, elapsed_ms = elapsed, trigger, "knowledge reloaded");
-                service.swap_knowledge(Arc::new(k));
+                inner.live.swap(Arc::new(k));
             }
             Ok(Err(e)) => {
                 status.ok = false;
@@ -212,7 +230,7 @@ impl Reloader {
 
     /// Watches `kb/` and `intents/` until `shutdown`, reloading after a change has settled.
     pub async fn watch(self, shutdown: CancellationToken) {
-        let config = self.inner.service.config();
+        let config = &self.inner.config;
         let dirs = vec![config.kb.clone(), config.intents.clone()];
         let every = Duration::from_millis(config.reload.poll_ms.max(50));
         let mut settling: Option<u64> = None;

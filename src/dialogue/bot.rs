@@ -1,0 +1,91 @@
+//! One bot turn, the one way Baton runs it: normalise → embed → analyze → decide → plan →
+//! settle the handoff. `baton serve` (through the conversation service), `baton chat` and
+//! the turn benchmark all call [`respond`]; what comes out is a [`Plan`] ready to commit.
+//!
+//! The message is normalised once; the encoder (when the snapshot uses one) embeds it on its
+//! own threads, and a full encoder queue fails fast with [`TurnError::Busy`] before anything
+//! is stored, so a retry is safe. Classification and retrieval are CPU work: a server runs
+//! them on the blocking pool ([`Compute::Blocking`]) to keep the async workers free.
+
+use std::sync::Arc;
+
+use super::policy::Facts;
+use super::turn::{Plan, analyze, plan, settle};
+use crate::config::Config;
+use crate::encoder::EncoderError;
+use crate::handoff::Availability;
+use crate::knowledge::Knowledge;
+use crate::nlu::{Lang, normalize};
+
+/// Why a turn could not be run. Nothing has been stored when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    /// The encoder's queue is full.
+    #[error("the bot is at capacity; retry shortly")]
+    Busy,
+    #[error("the sentence encoder failed: {0}")]
+    Encoder(EncoderError),
+    #[error("the turn task failed: {0}")]
+    Task(String),
+}
+
+/// Where classification and retrieval run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compute {
+    /// On the calling thread (the command line, benchmarks).
+    Inline,
+    /// On the async runtime's blocking pool (a server).
+    Blocking,
+}
+
+/// A shopper's message to answer.
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    pub text: &'a str,
+    /// The language to assume when the text has no letters (the conversation's locale).
+    pub locale: Lang,
+    /// What the conversation's row says about the shopper and the turns so far.
+    pub facts: Facts,
+}
+
+/// Runs one bot turn against one knowledge snapshot. `availability` says whether a person
+/// of a skill group can take a conversation now (business hours, agents on duty).
+pub async fn respond(
+    knowledge: &Arc<Knowledge>,
+    config: &Arc<Config>,
+    message: Message<'_>,
+    compute: Compute,
+    availability: impl Fn(&str) -> Availability,
+) -> Result<Plan, TurnError> {
+    let normalized = normalize(message.text);
+    let vector = knowledge
+        .embed_message(&normalized)
+        .await
+        .map_err(|e| match e {
+            EncoderError::Busy => TurnError::Busy,
+            other => TurnError::Encoder(other),
+        })?;
+    let Message { locale, facts, .. } = message;
+    let think = {
+        let (knowledge, config) = (knowledge.clone(), config.clone());
+        move || {
+            let analysis = analyze(
+                &knowledge,
+                &config.policy,
+                config.nlu.faq_candidates,
+                &normalized,
+                vector.as_deref(),
+                locale,
+            );
+            plan(&knowledge, &config.policy, analysis, &facts)
+        }
+    };
+    let mut plan = match compute {
+        Compute::Inline => think(),
+        Compute::Blocking => tokio::task::spawn_blocking(think)
+            .await
+            .map_err(|e| TurnError::Task(e.to_string()))?,
+    };
+    settle(&mut plan, &config.hours, availability);
+    Ok(plan)
+}

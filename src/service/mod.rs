@@ -1,0 +1,499 @@
+//! The conversation service: what the HTTP layer (and any other front end) calls. It owns the
+//! order of operations that makes Baton safe to retry and to crash:
+//!
+//! 1. serialise changes to one conversation (a per-conversation async lock on this node, the
+//!    store's `last_seq` check across nodes);
+//! 2. read the conversation and its open handoff once, and authorise the conversation token
+//!    (constant-time) against that row;
+//! 3. answer a repeated `client_msg_id` from the store, never by running the turn again;
+//! 4. run the bot turn ([`crate::dialogue::respond`]) against one knowledge snapshot;
+//! 5. commit the shopper message, the replies, the new state and any handoff in one
+//!    transaction — and only then return;
+//! 6. publish what was committed to the open sockets ([`Hub`]) and wake the dispatcher when
+//!    a conversation joined the queue.
+//!
+//! [`turn`] holds the shopper's turn and the handoff button; [`commit`] the one function
+//! every change goes through ([`ConversationService::commit`]). Agents' actions (in
+//! [`crate::desk`]) change conversations through [`ConversationService::apply`], under the
+//! same lock and with the same commit-then-publish order.
+
+mod commit;
+mod turn;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use dashmap::DashMap;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::{Mutex, Notify};
+
+pub use commit::{Applied, Change, Current, ShopperMessage};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::conversation::{Conversation, ConversationState, Customer, Message, Notice, Outgoing};
+use crate::dialogue::phrases;
+use crate::handoff::{
+    AuditEntry, EscalationReason, Handoff, HandoffStatus, Priority, Rating, Roster, Ticket,
+};
+use crate::knowledge::{Knowledge, LiveKnowledge};
+use crate::nlu::Lang;
+use crate::realtime::Hub;
+use crate::store::{Store, StoreError};
+use crate::vocabulary::{ConversationId, MessageText};
+
+/// Why a request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("no such conversation")]
+    NotFound,
+    #[error("missing or wrong conversation token")]
+    Unauthorized,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the conversation is busy; retry")]
+    Contended,
+    /// The understanding pipeline is saturated (the encoder's queue is full).
+    #[error("the bot is at capacity; retry shortly")]
+    Busy,
+    /// The action does not fit the conversation's state (e.g. rating twice).
+    #[error("{0}")]
+    Conflict(String),
+    /// An agent may not see or do this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// How a conversation starts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    /// `web`, `app`, … (free text, shown to agents).
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// `zh`, `zh-CN`, `en`, `en-US` …
+    #[serde(default)]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub customer: Option<Customer>,
+}
+
+/// A new conversation and the token that alone gives access to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub conversation_id: String,
+    pub token: String,
+    pub state: ConversationState,
+}
+
+/// Summary of an open handoff, for the shopper's client.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HandoffView {
+    pub id: String,
+    pub reason: EscalationReason,
+    pub priority: Priority,
+    pub skill: String,
+    pub status: HandoffStatus,
+}
+
+impl From<&Handoff> for HandoffView {
+    fn from(h: &Handoff) -> Self {
+        HandoffView {
+            id: h.id.clone(),
+            reason: h.reason,
+            priority: h.priority,
+            skill: h.skill.clone(),
+            status: h.status,
+        }
+    }
+}
+
+/// The result of a shopper action.
+#[derive(Debug, Clone, Serialize)]
+pub struct TurnOutcome {
+    pub conversation_id: String,
+    pub state: ConversationState,
+    /// The shopper's stored message (absent for the handoff button).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+    pub replies: Vec<Message>,
+    pub handoff: Option<HandoffView>,
+    /// True when this answers a retry of an already stored `client_msg_id`.
+    pub duplicate: bool,
+}
+
+/// A page of the transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessagePage {
+    pub conversation_id: String,
+    pub state: ConversationState,
+    pub messages: Vec<Message>,
+    /// Pass as `after` to get what follows.
+    pub next_after: i64,
+    pub more: bool,
+}
+
+/// The parts the service shares with the desk and the sockets.
+#[derive(Clone)]
+pub struct Wiring {
+    pub hub: Hub,
+    pub clock: Clock,
+    pub roster: Arc<Roster>,
+    /// Wakes the dispatcher (a conversation joined the queue, an agent freed up).
+    pub poke: Arc<Notify>,
+}
+
+impl Wiring {
+    pub fn new(config: &Config, clock: Clock) -> Wiring {
+        let now = clock.now_ms();
+        Wiring {
+            hub: Hub::default(),
+            roster: Arc::new(Roster::new(
+                config.handoff.presence_grace_secs as i64 * 1000,
+                now,
+            )),
+            clock,
+            poke: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// Cheap-to-clone handle to the service.
+#[derive(Clone)]
+pub struct ConversationService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    knowledge: LiveKnowledge,
+    config: Arc<Config>,
+    locks: DashMap<String, Arc<Mutex<()>>>,
+    wiring: Wiring,
+}
+
+/// Attempts at a turn before a concurrent writer wins (other nodes sharing the database).
+const COMMIT_ATTEMPTS: usize = 5;
+
+impl ConversationService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        knowledge: LiveKnowledge,
+        config: Arc<Config>,
+        wiring: Wiring,
+    ) -> Self {
+        ConversationService {
+            inner: Arc::new(Inner {
+                store,
+                knowledge,
+                config,
+                locks: DashMap::new(),
+                wiring,
+            }),
+        }
+    }
+
+    pub fn wiring(&self) -> &Wiring {
+        &self.inner.wiring
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.wiring.clock
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.wiring.hub
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn config_arc(&self) -> &Arc<Config> {
+        &self.inner.config
+    }
+
+    /// The knowledge snapshot serving now.
+    pub fn knowledge(&self) -> Arc<Knowledge> {
+        self.inner.knowledge.current()
+    }
+
+    /// The handle the reloader swaps snapshots through.
+    pub fn live_knowledge(&self) -> &LiveKnowledge {
+        &self.inner.knowledge
+    }
+
+    pub async fn create(&self, req: NewConversation) -> Result<Created, ServiceError> {
+        let channel = req.channel.unwrap_or_else(|| "web".into());
+        if channel.is_empty() || channel.chars().count() > 32 {
+            return Err(ServiceError::Invalid(
+                "channel must be 1–32 characters".into(),
+            ));
+        }
+        let locale = match req.locale.as_deref() {
+            None => Lang::Zh,
+            Some(l) => Lang::from_locale(l).ok_or_else(|| {
+                ServiceError::Invalid(format!("locale {l:?} is not supported (zh or en)"))
+            })?,
+        };
+        let customer = req.customer.unwrap_or_default();
+        if customer.tags.len() > 50 || customer.tags.iter().any(|t| t.chars().count() > 64) {
+            return Err(ServiceError::Invalid(
+                "customer.tags: at most 50 tags of 64 characters".into(),
+            ));
+        }
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let now = self.clock().now_ms();
+        let conversation = Conversation {
+            id: ConversationId::generate().as_str().to_string(),
+            channel,
+            locale,
+            customer,
+            state: ConversationState::Bot,
+            low_confidence_streak: 0,
+            recent_skill: None,
+            last_seq: 0,
+            created_at: now,
+            updated_at: now,
+            token_hash: token_hash(&token),
+        };
+        self.inner.store.create_conversation(&conversation).await?;
+        tracing::info!(conversation = %conversation.id, channel = %conversation.channel, "conversation created");
+        Ok(Created {
+            conversation_id: conversation.id,
+            token,
+            state: ConversationState::Bot,
+        })
+    }
+
+    /// The conversation, if `token` is its token. Unknown ids are `NotFound` whatever the token.
+    pub async fn authorize(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Result<Conversation, ServiceError> {
+        check_id(id)?;
+        let conversation = self.load(id).await?;
+        check_token(&conversation, token)?;
+        Ok(conversation)
+    }
+
+    /// Messages after a cursor, for polling clients and reconnects.
+    pub async fn messages(
+        &self,
+        conversation: &Conversation,
+        after: i64,
+        limit: u32,
+    ) -> Result<MessagePage, ServiceError> {
+        let limit = limit.clamp(1, self.inner.config.http.max_page_size);
+        let mut messages = self
+            .inner
+            .store
+            .messages_after(&conversation.id, after, limit + 1)
+            .await?;
+        let more = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        Ok(MessagePage {
+            conversation_id: conversation.id.clone(),
+            state: conversation.state,
+            next_after: messages.last().map_or(after, |m| m.seq),
+            messages,
+            more,
+        })
+    }
+
+    pub async fn load(&self, id: &str) -> Result<Conversation, ServiceError> {
+        self.inner
+            .store
+            .conversation(id)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    async fn with_conversation_lock<F, Fut, T>(&self, id: &str, f: F) -> Result<T, ServiceError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServiceError>>,
+    {
+        let lock = self.inner.locks.entry(id.to_string()).or_default().clone();
+        let result = {
+            let _guard = lock.lock().await;
+            f().await
+        };
+        drop(lock);
+        // Forget the lock once nobody else holds or waits for it, so the map stays small.
+        self.inner
+            .locks
+            .remove_if(id, |_, l| Arc::strong_count(l) == 1);
+        result
+    }
+
+    /// The shopper's 1–5 rating of the conversation's last resolved handoff.
+    pub async fn rate(
+        &self,
+        conversation: &Conversation,
+        score: u8,
+        comment: Option<String>,
+    ) -> Result<Applied, ServiceError> {
+        if !(1..=5).contains(&score) {
+            return Err(ServiceError::Invalid("score must be 1–5".into()));
+        }
+        let comment = comment
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > 1000) {
+            return Err(ServiceError::Invalid(
+                "comment must be at most 1000 characters".into(),
+            ));
+        }
+        let id = conversation.id.as_str();
+        let latest = self.inner.store.latest_handoff(id).await?;
+        let Some(resolved) = latest.filter(|h| h.status == HandoffStatus::Resolved) else {
+            return Err(ServiceError::Conflict(
+                "there is no resolved conversation with an agent to rate".into(),
+            ));
+        };
+        let lang = self.conversation_lang(conversation).await?;
+        let result = self
+            .apply(id, None, |c, _, now| {
+                Ok(Change {
+                    messages: vec![Outgoing::notice(phrases::rated(lang), Notice::Rated)],
+                    rating: Some(Rating {
+                        handoff_id: resolved.id.clone(),
+                        conversation_id: c.id.clone(),
+                        agent_id: resolved.agent_id.clone(),
+                        score,
+                        comment: comment.clone(),
+                        created_at: now,
+                    }),
+                    audit: vec![AuditEntry::new(
+                        now,
+                        "shopper",
+                        "rate",
+                        Some(&c.id),
+                        serde_json::json!({ "handoff_id": resolved.id, "score": score }),
+                    )],
+                    ..Default::default()
+                })
+            })
+            .await;
+        match result {
+            Err(ServiceError::Store(StoreError::Duplicate)) => Err(ServiceError::Conflict(
+                "this conversation is already rated".into(),
+            )),
+            other => other,
+        }
+    }
+
+    /// A message for the team left while nobody can answer: becomes a ticket agents see.
+    pub async fn leave_message(
+        &self,
+        c: &Conversation,
+        contact: &str,
+        text: MessageText,
+    ) -> Result<(Applied, Ticket), ServiceError> {
+        let contact = contact.trim();
+        if contact.is_empty() || contact.chars().count() > 200 {
+            return Err(ServiceError::Invalid(
+                "contact (a phone number or e-mail) must be 1–200 characters".into(),
+            ));
+        }
+        let id = c.id.as_str();
+        let lang = self.conversation_lang(c).await?;
+        let skill = match self.inner.store.open_handoff(id).await? {
+            Some(h) => h.skill,
+            None => c
+                .recent_skill
+                .clone()
+                .unwrap_or_else(|| self.inner.config.policy.default_skill.clone()),
+        };
+        let ticket = Ticket {
+            id: uuid::Uuid::now_v7().to_string(),
+            conversation_id: id.to_string(),
+            skill,
+            lang,
+            contact: contact.to_string(),
+            text: text.into_string(),
+            status: "open".into(),
+            created_at: 0,
+            closed_at: None,
+            closed_by: None,
+        };
+        let applied = self
+            .apply(id, None, |c, _, now| {
+                Ok(Change {
+                    messages: vec![Outgoing::notice(
+                        phrases::ticket_received(lang),
+                        Notice::TicketReceived,
+                    )],
+                    ticket: Some(Ticket {
+                        created_at: now,
+                        ..ticket.clone()
+                    }),
+                    audit: vec![AuditEntry::new(
+                        now,
+                        "shopper",
+                        "leave_message",
+                        Some(&c.id),
+                        serde_json::json!({ "ticket_id": ticket.id, "skill": ticket.skill }),
+                    )],
+                    ..Default::default()
+                })
+            })
+            .await?;
+        let ticket = Ticket {
+            created_at: applied.conversation.updated_at,
+            ..ticket
+        };
+        tracing::info!(conversation = %id, ticket = %ticket.id, "message left for the team");
+        Ok((applied, ticket))
+    }
+
+    /// The language the conversation is in now (its last shopper turn, else its locale).
+    pub async fn conversation_lang(&self, c: &Conversation) -> Result<Lang, ServiceError> {
+        let recent = self
+            .inner
+            .store
+            .messages_after(&c.id, c.last_seq.saturating_sub(10), 10)
+            .await?;
+        Ok(recent
+            .iter()
+            .rev()
+            .find_map(|m| m.turn.as_ref().map(|t| t.lang))
+            .unwrap_or(c.locale))
+    }
+}
+
+/// Unknown ids are `NotFound` whatever the token, and so are ids that cannot exist.
+fn check_id(id: &str) -> Result<(), ServiceError> {
+    ConversationId::parse(id)
+        .map(|_| ())
+        .ok_or(ServiceError::NotFound)
+}
+
+/// Whether `token` is the conversation's token (compared in constant time).
+fn check_token(conversation: &Conversation, token: Option<&str>) -> Result<(), ServiceError> {
+    let presented = token_hash(token.unwrap_or_default());
+    let matches: bool = presented.ct_eq(&conversation.token_hash).into();
+    if token.is_none() || !matches {
+        return Err(ServiceError::Unauthorized);
+    }
+    Ok(())
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}

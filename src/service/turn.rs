@@ -1,0 +1,252 @@
+//! The shopper's side of the service: a message, and the "talk to a person" button.
+//!
+//! ```text
+//! send: lock ─► stored client_msg_id? answer from the store ─► read the conversation and its
+//!       open handoff once ─► check the token ─► dialogue::respond (the bot turn) ─► Change
+//!       ─► commit ─► (assigned) FAQ suggestions to the agent
+//! ```
+//!
+//! The bot turn runs against one knowledge snapshot; whether a person can take a handoff
+//! ([`Availability`]) comes from the business hours and the roster of agents on duty.
+
+use super::commit::{Applied, Change, Current, ShopperMessage};
+use super::{COMMIT_ATTEMPTS, ConversationService, HandoffView, ServiceError, TurnOutcome};
+use crate::dialogue::{self, Compute, Facts, Plan, TurnError};
+use crate::handoff::{Availability, HandoffStatus};
+use crate::realtime::Event;
+use crate::store::StoreError;
+use crate::vocabulary::{ClientMsgId, MessageText};
+
+impl From<TurnError> for ServiceError {
+    fn from(e: TurnError) -> Self {
+        match e {
+            TurnError::Busy => ServiceError::Busy,
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ConversationService {
+    /// A shopper message: stored, answered (or not, while a person holds the conversation),
+    /// all durable before this returns. `token` is checked against the conversation read
+    /// for the turn, so the row is read once.
+    pub async fn send(
+        &self,
+        id: &str,
+        token: Option<&str>,
+        text: &str,
+        client_msg_id: &str,
+    ) -> Result<TurnOutcome, ServiceError> {
+        super::check_id(id)?;
+        // Checked here, reported after the token: a stranger learns nothing from them.
+        let text = MessageText::parse(text, self.config().http.max_message_chars);
+        let client_msg_id = ClientMsgId::parse(client_msg_id);
+        self.with_conversation_lock(id, || async {
+            for _ in 0..COMMIT_ATTEMPTS {
+                let current = self.current(id).await?;
+                super::check_token(&current.conversation, token)?;
+                let text = text
+                    .as_ref()
+                    .map_err(|e| ServiceError::Invalid(e.clone()))?;
+                let client_msg_id = client_msg_id
+                    .as_ref()
+                    .map_err(|e| ServiceError::Invalid(e.clone()))?;
+                if let Some(done) = self.replay(&current, client_msg_id.as_str()).await? {
+                    return Ok(done);
+                }
+                match self.shopper_turn(&current, text, client_msg_id).await {
+                    Err(ServiceError::Store(StoreError::Conflict | StoreError::Duplicate)) => {
+                        continue;
+                    }
+                    other => return other,
+                }
+            }
+            Err(ServiceError::Contended)
+        })
+        .await
+    }
+
+    /// The "talk to a person" button, for a shopper already authorised. Idempotent:
+    /// pressing it while queued or assigned changes nothing.
+    pub async fn request_handoff(&self, id: &str) -> Result<TurnOutcome, ServiceError> {
+        super::check_id(id)?;
+        self.with_conversation_lock(id, || async {
+            for _ in 0..COMMIT_ATTEMPTS {
+                let current = self.current(id).await?;
+                let c = &current.conversation;
+                if c.state.human_owned() {
+                    return Ok(TurnOutcome {
+                        conversation_id: c.id.clone(),
+                        state: c.state,
+                        message: None,
+                        replies: vec![],
+                        handoff: current.open.as_ref().map(HandoffView::from),
+                        duplicate: true,
+                    });
+                }
+                let lang = self.conversation_lang(c).await?;
+                let config = self.config();
+                let mut plan = dialogue::button_plan(&Facts::of(c), &config.policy, lang);
+                dialogue::settle(&mut plan, &config.hours, |skill| self.availability(skill));
+                match self.commit(&current, plan_change(plan, None)).await {
+                    Err(StoreError::Conflict) => continue,
+                    other => return Ok(outcome(other?)),
+                }
+            }
+            Err(ServiceError::Contended)
+        })
+        .await
+    }
+
+    /// The stored answer to a repeated `client_msg_id`, never a second run of the turn.
+    async fn replay(
+        &self,
+        current: &Current,
+        client_msg_id: &str,
+    ) -> Result<Option<TurnOutcome>, ServiceError> {
+        let c = &current.conversation;
+        let Some(mut stored) = self
+            .store()
+            .turn_by_client_msg_id(&c.id, client_msg_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let shopper = stored.remove(0);
+        let handoff = current
+            .open
+            .as_ref()
+            .filter(|h| h.trigger_seq == Some(shopper.seq));
+        Ok(Some(TurnOutcome {
+            conversation_id: c.id.clone(),
+            state: c.state,
+            message: Some(shopper),
+            replies: stored,
+            handoff: handoff.map(HandoffView::from),
+            duplicate: true,
+        }))
+    }
+
+    async fn shopper_turn(
+        &self,
+        current: &Current,
+        text: &MessageText,
+        client_msg_id: &ClientMsgId,
+    ) -> Result<TurnOutcome, ServiceError> {
+        let c = &current.conversation;
+        let knowledge = self.knowledge();
+        let message = dialogue::bot::Message {
+            text: text.as_str(),
+            locale: c.locale,
+            facts: Facts::of(c),
+        };
+        let plan = dialogue::respond(
+            &knowledge,
+            self.config_arc(),
+            message,
+            Compute::Blocking,
+            |skill| self.availability(skill),
+        )
+        .await?;
+        if let Some(turn) = &plan.turn {
+            tracing::info!(
+                conversation = %c.id,
+                intent = turn.intent.as_ref().map(|i| i.label.as_str()).unwrap_or("-"),
+                confidence = turn.intent.as_ref().map(|i| i.confidence).unwrap_or(0.0),
+                decision = ?turn.decision,
+                reason = turn.reason.map(|r| r.as_str()).unwrap_or("-"),
+                "bot turn"
+            );
+        }
+        let assist = plan.assist.clone();
+        let now = self.clock().now_ms();
+        let reply_clock = current.open.as_ref().and_then(|h| h.shopper_wrote(now));
+        let Some(turn) = plan.turn.clone() else {
+            return Err(ServiceError::Internal(
+                "a bot turn came back without its record".into(),
+            ));
+        };
+        let shopper = ShopperMessage {
+            text: text.as_str().to_string(),
+            client_msg_id: client_msg_id.as_str().to_string(),
+            turn,
+        };
+        let mut change = plan_change(plan, Some(shopper));
+        change.handoff = reply_clock;
+        let applied = self.commit(current, change).await?;
+        // While an agent holds the conversation, they get the best FAQ answers for it.
+        if let Some(h) = applied.handoff.as_ref()
+            && h.status == HandoffStatus::Assigned
+            && let Some(agent) = &h.agent_id
+            && let Some(m) = applied.messages.first()
+        {
+            self.hub().to_agent(
+                agent,
+                Event::Assist {
+                    conversation_id: c.id.clone(),
+                    seq: m.seq,
+                    suggestions: assist,
+                },
+            );
+        }
+        Ok(outcome(applied))
+    }
+
+    /// Whether a person can take `skill`'s conversations now: business hours of the group
+    /// and its fallback, and whether anyone of them is on duty.
+    pub(crate) fn availability(&self, skill: &str) -> Availability {
+        let config = self.config();
+        let now = self.clock().now();
+        let fallback = config.handoff.fallback_for(skill);
+        let hours = Availability::from_hours(&config.hours, skill, now);
+        if hours == Availability::OffHours
+            && Availability::from_hours(&config.hours, fallback, now) == Availability::OffHours
+        {
+            return Availability::OffHours;
+        }
+        if self
+            .wiring()
+            .roster
+            .on_duty(&[skill, fallback], self.clock().now_ms())
+        {
+            Availability::OnDuty
+        } else {
+            Availability::NobodyOnline
+        }
+    }
+}
+
+/// The change a settled plan makes.
+fn plan_change(plan: Plan, shopper: Option<ShopperMessage>) -> Change {
+    Change {
+        shopper,
+        messages: plan.replies,
+        state: Some(plan.state),
+        low_confidence_streak: Some(plan.low_confidence_streak),
+        recent_skill: plan.topic_skill,
+        escalation: plan.escalation.map(|e| (e, plan.lang)),
+        ..Change::default()
+    }
+}
+
+/// What the shopper's client gets back.
+fn outcome(applied: Applied) -> TurnOutcome {
+    let Applied {
+        conversation,
+        mut messages,
+        handoff,
+        ..
+    } = applied;
+    let message = match messages.first() {
+        Some(m) if m.author == crate::conversation::Author::Shopper => Some(messages.remove(0)),
+        _ => None,
+    };
+    TurnOutcome {
+        conversation_id: conversation.id,
+        state: conversation.state,
+        message,
+        replies: messages,
+        handoff: handoff.as_ref().map(HandoffView::from),
+        duplicate: false,
+    }
+}
