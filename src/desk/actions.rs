@@ -16,8 +16,9 @@ use crate::handoff::{EscalationReason, view::NoteLine};
 use crate::nlu::Lang;
 use crate::pii::{self, Entity};
 use crate::realtime::Event;
+use crate::service::check_id;
 use crate::service::{Applied, Change, ServiceError};
-use crate::vocabulary::{ClientMsgId, ConversationId, MessageText};
+use crate::vocabulary::{ClientMsgId, MessageText};
 
 /// A conversation in an agent's lists.
 #[derive(Debug, Clone, Serialize)]
@@ -101,13 +102,6 @@ fn check_text(text: &str, max: usize) -> Result<String, ServiceError> {
     MessageText::parse(text, max)
         .map(MessageText::into_string)
         .map_err(ServiceError::Invalid)
-}
-
-/// Unknown conversation ids and ids that cannot exist are answered alike.
-fn check_id(conversation_id: &str) -> Result<(), ServiceError> {
-    ConversationId::parse(conversation_id)
-        .map(|_| ())
-        .ok_or(ServiceError::NotFound)
 }
 
 impl Desk {

@@ -213,9 +213,7 @@ impl Desk {
         agent: &Agent,
         conversation_id: &str,
     ) -> Result<Handoff, ServiceError> {
-        if crate::vocabulary::ConversationId::parse(conversation_id).is_none() {
-            return Err(ServiceError::NotFound);
-        }
+        crate::service::check_id(conversation_id)?;
         self.service().load(conversation_id).await?;
         let forbidden = || {
             ServiceError::Forbidden(

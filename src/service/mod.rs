@@ -478,7 +478,7 @@ impl ConversationService {
 }
 
 /// Unknown ids are `NotFound` whatever the token, and so are ids that cannot exist.
-fn check_id(id: &str) -> Result<(), ServiceError> {
+pub fn check_id(id: &str) -> Result<(), ServiceError> {
     ConversationId::parse(id)
         .map(|_| ())
         .ok_or(ServiceError::NotFound)
