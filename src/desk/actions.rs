@@ -51,6 +51,28 @@ pub struct QueueView {
     pub open_tickets: usize,
 }
 
+/// A page of open tickets, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// Largest page of tickets one request returns.
+pub const MAX_TICKET_PAGE: u32 = 200;
+
+/// `created_at_id` of the last ticket of a page.
+fn parse_ticket_cursor(cursor: &str) -> Result<(i64, String), ServiceError> {
+    cursor
+        .split_once('_')
+        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| {
+            ServiceError::Invalid("before must be the next cursor of a previous page".into())
+        })
+}
+
 /// Where a transfer goes.
 #[derive(Debug, Clone)]
 pub enum TransferTarget {
@@ -141,7 +163,7 @@ impl Desk {
             assigned: vec![],
             offered: vec![],
             queued: vec![],
-            open_tickets: self.tickets(agent).await?.len(),
+            open_tickets: self.store().count_open_tickets(&agent.skills).await? as usize,
         };
         let ordered = crate::handoff::routing::queue_order(&open);
         let assigned = open.iter().filter(|h| {
@@ -702,20 +724,47 @@ impl Desk {
         })
     }
 
-    /// Open tickets in the agent's groups.
-    pub async fn tickets(&self, agent: &Agent) -> Result<Vec<Ticket>, ServiceError> {
-        let all = self.store().tickets("open", 1000).await?;
-        Ok(all.into_iter().filter(|t| agent.serves(&t.skill)).collect())
+    /// Open tickets in the agent's groups, newest first, a page at a time: `before` is the
+    /// `next` cursor of the previous page. Paging (rather than a fixed window) means no open
+    /// ticket is ever out of reach, however many others there are.
+    pub async fn tickets(
+        &self,
+        agent: &Agent,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<TicketPage, ServiceError> {
+        let before = before.map(parse_ticket_cursor).transpose()?;
+        let limit = limit.clamp(1, MAX_TICKET_PAGE);
+        // One more than asked tells whether there is a next page.
+        let mut tickets = self
+            .store()
+            .open_tickets(
+                &agent.skills,
+                before.as_ref().map(|(at, id)| (*at, id.as_str())),
+                limit + 1,
+            )
+            .await?;
+        let next = if tickets.len() > limit as usize {
+            tickets.truncate(limit as usize);
+            tickets.last().map(|t| format!("{}_{}", t.created_at, t.id))
+        } else {
+            None
+        };
+        Ok(TicketPage { tickets, next })
     }
 
-    /// Marks a ticket of the agent's groups done.
+    /// Marks an open ticket of the agent's groups done.
     pub async fn close_ticket(&self, agent: &Agent, ticket_id: &str) -> Result<(), ServiceError> {
-        let mine = self.tickets(agent).await?;
-        let Some(t) = mine.iter().find(|t| t.id == ticket_id) else {
+        let Some(t) = self
+            .store()
+            .ticket(ticket_id)
+            .await?
+            .filter(|t| agent.serves(&t.skill))
+        else {
             return Err(ServiceError::NotFound);
         };
         let now = self.now();
-        if !self.store().close_ticket(&t.id, &agent.id, now).await? {
+        if t.status != "open" || !self.store().close_ticket(&t.id, &agent.id, now).await? {
             return Err(ServiceError::Conflict(
                 "the ticket is already closed".into(),
             ));

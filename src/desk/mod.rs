@@ -27,14 +27,14 @@ use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-pub use actions::{QueueItem, QueueView, Revealed, TransferTarget};
+pub use actions::{MAX_TICKET_PAGE, QueueItem, QueueView, Revealed, TicketPage, TransferTarget};
 pub use roster::Roster;
 
 use crate::config::Config;
 use crate::handoff::agent::{self, Agent, AgentStatus};
 use crate::handoff::routing::Place;
 use crate::handoff::view::{AgentView, NoteLine, build_view};
-use crate::handoff::{AuditEntry, Handoff};
+use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
 use crate::service::{ConversationService, ServiceError, Wiring};
 use crate::store::Store;
 
