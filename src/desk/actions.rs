@@ -105,7 +105,10 @@ fn not_yours() -> ServiceError {
 }
 
 /// The open handoff, if it is assigned to `agent`.
-fn assigned_to<'a>(agent: &Agent, open: Option<&'a Handoff>) -> Result<&'a Handoff, ServiceError> {
+pub(super) fn assigned_to<'a>(
+    agent: &Agent,
+    open: Option<&'a Handoff>,
+) -> Result<&'a Handoff, ServiceError> {
     match open {
         Some(h)
             if h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id) =>
@@ -202,6 +205,14 @@ impl Desk {
         conversation_id: &str,
     ) -> Result<Applied, ServiceError> {
         let _routing = self.inner.route_lock.lock().await;
+        // Before reading: an agent who is not online sees nothing waiting, so the useful
+        // answer is what to do about it.
+        let now = self.now();
+        if self.wiring().roster.effective(agent, now) != AgentStatus::Online {
+            return Err(ServiceError::Conflict(
+                "set your status to online first".into(),
+            ));
+        }
         let handoff = self.readable_handoff(agent, conversation_id).await?;
         if handoff.status != HandoffStatus::Queued {
             return if handoff.agent_id.as_deref() == Some(&agent.id)
@@ -215,12 +226,6 @@ impl Desk {
                     "this conversation is not waiting for an agent".into(),
                 ))
             };
-        }
-        let now = self.now();
-        if self.wiring().roster.effective(agent, now) == AgentStatus::Offline {
-            return Err(ServiceError::Conflict(
-                "set your status to online first".into(),
-            ));
         }
         let open = self.store().open_handoffs().await?;
         let offered_to_me = handoff.routing.offered_to.as_deref() == Some(&agent.id);
@@ -428,7 +433,9 @@ impl Desk {
             .await
     }
 
-    /// An internal note: agents only, never sent to the shopper.
+    /// An internal note by the agent holding the conversation: agents only, never sent to
+    /// the shopper. Checked in the commit, so a note never lands after a transfer or
+    /// resolution took the conversation away.
     pub async fn note(
         &self,
         agent: &Agent,
@@ -436,11 +443,14 @@ impl Desk {
         text: &str,
     ) -> Result<NoteLine, ServiceError> {
         let text = check_text(text, self.config().http.max_message_chars)?;
-        let handoff = self.readable_handoff(agent, conversation_id).await?;
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let applied = self
             .service()
-            .apply(conversation_id, None, |c, _, now| {
+            .apply(conversation_id, None, |c, open, now| {
+                assigned_to(agent, open)?;
                 Ok(Change {
                     notes: vec![Note {
                         id: id.clone(),
@@ -467,14 +477,13 @@ impl Desk {
             text,
             at: applied.conversation.updated_at,
         };
-        let event = Event::Note {
-            conversation_id: conversation_id.to_string(),
-            note: line.clone(),
-        };
-        if let Some(holder) = handoff.agent_id.as_deref().filter(|h| *h != agent.id) {
-            self.wiring().hub.to_agent(holder, event.clone());
-        }
-        self.wiring().hub.to_agent(&agent.id, event);
+        self.wiring().hub.to_agent(
+            &agent.id,
+            Event::Note {
+                conversation_id: conversation_id.to_string(),
+                note: line.clone(),
+            },
+        );
         Ok(line)
     }
 
@@ -684,13 +693,14 @@ impl Desk {
     }
 
     /// The unmasked phone numbers, e-mails, addresses and ID numbers of a conversation, for
-    /// an agent who needs them; every opening is audited.
+    /// the agent holding it (agents it is offered to, or who see it queued, read it masked);
+    /// every opening is audited.
     pub async fn reveal(
         &self,
         agent: &Agent,
         conversation_id: &str,
     ) -> Result<Revealed, ServiceError> {
-        let h = self.readable_handoff(agent, conversation_id).await?;
+        let h = self.held_handoff(agent, conversation_id).await?;
         let messages = self
             .store()
             .messages_after(conversation_id, 0, u32::MAX)

@@ -143,17 +143,30 @@ impl Desk {
             .count() as u32
     }
 
-    /// Whether `agent` may read the conversation of `handoff`: it is theirs, offered to
-    /// them, or waiting in one of their groups.
+    /// Whether `agent` may read the (masked) conversation of the open `handoff`: they hold
+    /// it, or it waits for an agent and is offered or reserved to them or queued in one of
+    /// their groups. Only an agent who is online sees what waits: an away or offline agent
+    /// could not take it, so they have no reason to read a stranger's conversation.
+    ///
+    /// The roster's record is used over the caller's copy, which may be as old as the
+    /// socket that carries it: a disabled agent reads nothing, changed skills apply at once.
     fn may_read(&self, agent: &Agent, handoff: &Handoff) -> bool {
-        if handoff.agent_id.as_deref() == Some(&agent.id)
-            || handoff.routing.offered_to.as_deref() == Some(&agent.id)
-            || handoff.routing.reserved_for.as_deref() == Some(&agent.id)
-        {
-            return true;
+        let current = self.wiring().roster.agent(&agent.id);
+        let agent = current.as_ref().unwrap_or(agent);
+        if agent.disabled {
+            return false;
         }
-        handoff.is_queued()
-            && handoff
+        if handoff.status == HandoffStatus::Assigned {
+            return handoff.agent_id.as_deref() == Some(&agent.id);
+        }
+        if !handoff.is_queued()
+            || self.wiring().roster.effective(agent, self.now()) != AgentStatus::Online
+        {
+            return false;
+        }
+        handoff.routing.offered_to.as_deref() == Some(&agent.id)
+            || handoff.routing.reserved_for.as_deref() == Some(&agent.id)
+            || handoff
                 .groups(self.config().handoff.fallback_for(&handoff.skill))
                 .iter()
                 .any(|g| agent.serves(g))
@@ -174,8 +187,9 @@ impl Desk {
         self.readable_handoff(agent, conversation_id).await.is_ok()
     }
 
-    /// The conversation's open handoff if the agent may read it, else the latest handoff if
-    /// the agent held it (a resolved conversation stays readable to its agent).
+    /// The conversation's open handoff if the agent may read it. Access ends with the
+    /// handoff: once it is resolved, returned to the bot or transferred away, its former
+    /// agent reads nothing more of the conversation (nor what the shopper writes later).
     async fn readable_handoff(
         &self,
         agent: &Agent,
@@ -185,19 +199,28 @@ impl Desk {
             return Err(ServiceError::NotFound);
         }
         self.service().load(conversation_id).await?;
-        let forbidden = || {
-            ServiceError::Forbidden(
-                "this conversation is not assigned to you or your groups".into(),
-            )
-        };
         match self.store().open_handoff(conversation_id).await? {
             Some(h) if self.may_read(agent, &h) => Ok(h),
-            Some(_) => Err(forbidden()),
-            None => match self.store().latest_handoff(conversation_id).await? {
-                Some(h) if h.agent_id.as_deref() == Some(&agent.id) => Ok(h),
-                _ => Err(forbidden()),
-            },
+            _ => Err(ServiceError::Forbidden(
+                "this conversation is not assigned to you, offered to you or waiting in your groups"
+                    .into(),
+            )),
         }
+    }
+
+    /// The conversation's open handoff if `agent` holds it: the only agent who acts on the
+    /// conversation or sees its personal data unmasked.
+    async fn held_handoff(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<Handoff, ServiceError> {
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
+        self.service().load(conversation_id).await?;
+        let open = self.store().open_handoff(conversation_id).await?;
+        actions::assigned_to(agent, open.as_ref()).cloned()
     }
 
     async fn build_view(
