@@ -48,6 +48,9 @@ struct Inner {
     service: ConversationService,
     /// Serialises routing decisions on this node.
     route_lock: Mutex<()>,
+    /// Serialises roster refreshes, so a slow one never puts back records a newer one
+    /// replaced (and never revokes sockets on the strength of them).
+    agents_lock: Mutex<()>,
     /// sha256(token) → (agent id, the stored hash it was verified against).
     verified: DashMap<[u8; 32], (String, String)>,
     /// Each queued conversation's last announced place.
@@ -64,6 +67,7 @@ impl Desk {
             inner: Arc::new(Inner {
                 service,
                 route_lock: Mutex::new(()),
+                agents_lock: Mutex::new(()),
                 verified: DashMap::new(),
                 places: DashMap::new(),
                 handle_ms: StdMutex::new(HashMap::new()),
@@ -92,9 +96,17 @@ impl Desk {
         self.wiring().clock.now_ms()
     }
 
-    /// Loads the agents into the roster (start-up, and after any change to them).
+    /// Loads the agents into the roster (start-up, after any change to them, and on every
+    /// dispatcher pass) and closes the sockets of credentials that are no longer valid: a
+    /// disabled agent's, a rotated token's — also when the change was made by another
+    /// process such as `baton agent`.
     pub async fn refresh_agents(&self) -> Result<Arc<Vec<Agent>>, ServiceError> {
+        let _one = self.inner.agents_lock.lock().await;
         let agents = self.store().agents().await?;
+        for a in &agents {
+            let valid = (!a.disabled).then_some(a.token_hash.as_str());
+            self.wiring().hub.revoke_agent(&a.id, valid);
+        }
         self.wiring().roster.set_agents(agents);
         Ok(self.wiring().roster.agents())
     }
@@ -337,7 +349,8 @@ impl Desk {
     }
 
     /// After an agent is disabled or their token rotated: forget verified tokens, refresh
-    /// the roster, and move a disabled agent's conversations back to the queue.
+    /// the roster (which closes the agent's sockets), and move a disabled agent's
+    /// conversations back to the queue.
     pub async fn agent_changed(&self, agent: &Agent) -> Result<(), ServiceError> {
         self.inner.verified.retain(|_, v| v.0 != agent.id);
         self.refresh_agents().await?;
