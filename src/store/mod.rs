@@ -204,6 +204,10 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Puts a draft approved as `faq_id` back to pending (its FAQ could not be written);
+    /// `false` when it is not in that state.
+    async fn reopen_draft(&self, id: &str, faq_id: &str) -> Result<bool, StoreError>;
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

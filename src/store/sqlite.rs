@@ -908,6 +908,18 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn reopen_draft(&self, id: &str, faq_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE faq_drafts SET status = 'pending', faq_id = NULL, decided_at = NULL
+             WHERE id = ? AND status = 'approved' AND faq_id = ?",
+        )
+        .bind(id)
+        .bind(faq_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
