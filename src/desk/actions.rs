@@ -505,6 +505,7 @@ impl Desk {
                         "{s:?} is not a skill group name"
                     )));
                 }
+                self.check_group(s)?;
                 (Some(s.clone()), None)
             }
             TransferTarget::Agent(name) => {
@@ -789,6 +790,30 @@ impl Desk {
             )])
             .await?;
         Ok(())
+    }
+
+    /// Refuses a transfer to a group nobody serves: the conversation would wait there until
+    /// its wait SLA ran out, for a typo.
+    fn check_group(&self, skill: &str) -> Result<(), ServiceError> {
+        let config = &self.config().handoff;
+        let agents = self.wiring().roster.agents();
+        let mut groups: Vec<&str> = agents
+            .iter()
+            .filter(|a| !a.disabled)
+            .flat_map(|a| a.skills.iter().map(String::as_str))
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if groups.contains(&skill)
+            || config.fallback_skill == skill
+            || config.fallback.values().any(|f| f == skill)
+        {
+            return Ok(());
+        }
+        Err(ServiceError::Invalid(format!(
+            "no skill group {skill:?}; groups: {}",
+            groups.join(", ")
+        )))
     }
 
     /// Tells the agents of the ticket's group about a message left for them.
