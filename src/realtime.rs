@@ -8,12 +8,19 @@
 //! Events are hints on top of the store, never the only copy: a socket that falls behind
 //! (a lagged channel) or reconnects reads what it missed from the store by message `seq`, so
 //! delivery is exactly once per message whatever happens to the connection.
+//!
+//! An agent's socket also holds a cancellation token for the credential it was opened with
+//! (the stored token hash). When that credential stops being valid — the agent is disabled
+//! or their token rotated — [`Hub::revoke_agent`] cancels it and the socket closes at once,
+//! instead of carrying offers, transcripts and contact details to a revoked holder. An event
+//! on the channel would not do: a lagging receiver may skip it.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
 use serde::Serialize;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::conversation::{Author, ConversationState, Message};
 use crate::handoff::view::{AgentView, NoteLine};
@@ -116,6 +123,8 @@ pub struct Hub {
 struct HubInner {
     conversations: DashMap<String, broadcast::Sender<Arc<Event>>>,
     agents: DashMap<String, broadcast::Sender<Arc<Event>>>,
+    /// Agent id → (credential, token its open sockets watch).
+    credentials: DashMap<String, Vec<(String, CancellationToken)>>,
     capacity: usize,
 }
 
@@ -133,6 +142,7 @@ impl Hub {
             inner: Arc::new(HubInner {
                 conversations: DashMap::new(),
                 agents: DashMap::new(),
+                credentials: DashMap::new(),
                 capacity: capacity.max(4),
             }),
         }
@@ -160,6 +170,36 @@ impl Hub {
         publish(&self.inner.agents, agent_id, event);
     }
 
+    /// The token an agent socket opened with `credential` (the stored token hash it was
+    /// authenticated against) watches; cancelled by [`Hub::revoke_agent`].
+    pub fn agent_credential(&self, agent_id: &str, credential: &str) -> CancellationToken {
+        let mut known = self
+            .inner
+            .credentials
+            .entry(agent_id.to_string())
+            .or_default();
+        if let Some((_, token)) = known.iter().find(|(c, _)| c == credential) {
+            return token.clone();
+        }
+        let token = CancellationToken::new();
+        known.push((credential.to_string(), token.clone()));
+        token
+    }
+
+    /// Closes the agent's sockets except those opened with `keep`, their credential that is
+    /// still valid (`None`: close them all, the agent is disabled).
+    pub fn revoke_agent(&self, agent_id: &str, keep: Option<&str>) {
+        if let Some(mut known) = self.inner.credentials.get_mut(agent_id) {
+            known.retain(|(credential, token)| {
+                let valid = Some(credential.as_str()) == keep;
+                if !valid {
+                    token.cancel();
+                }
+                valid
+            });
+        }
+    }
+
     /// Whether any socket of this agent is open.
     pub fn agent_connected(&self, agent_id: &str) -> bool {
         self.inner
@@ -174,6 +214,12 @@ impl Hub {
             .conversations
             .retain(|_, s| s.receiver_count() > 0);
         self.inner.agents.retain(|_, s| s.receiver_count() > 0);
+        // An agent socket subscribes before it takes its token, so an agent without a
+        // channel has no socket left to close.
+        let agents = &self.inner.agents;
+        self.inner
+            .credentials
+            .retain(|id, _| agents.contains_key(id));
     }
 
     /// Open channels (for tests and metrics).
@@ -235,5 +281,22 @@ mod tests {
         let _a = hub.subscribe_agent("a1");
         assert!(hub.agent_connected("a1"));
         assert!(!hub.agent_connected("a2"));
+    }
+
+    #[test]
+    fn revoking_closes_old_credentials_only() {
+        let hub = Hub::new(8);
+        let _rx = hub.subscribe_agent("a1");
+        let old = hub.agent_credential("a1", "hash-1");
+        assert!(!hub.agent_credential("a1", "hash-1").is_cancelled());
+        hub.revoke_agent("a1", Some("hash-1"));
+        assert!(!old.is_cancelled(), "the valid credential stays");
+        let new = hub.agent_credential("a1", "hash-2");
+        hub.revoke_agent("a1", Some("hash-2"));
+        assert!(old.is_cancelled(), "a rotated token's sockets close");
+        assert!(!new.is_cancelled());
+        hub.revoke_agent("a1", None);
+        assert!(new.is_cancelled(), "a disabled agent's sockets all close");
+        hub.revoke_agent("nobody", None);
     }
 }

@@ -253,6 +253,9 @@ pub struct HandoffConfig {
     pub default_handle_secs: u64,
     /// How often timers (offers, SLAs, presence) are checked, in milliseconds.
     pub sweep_interval_ms: u64,
+    /// Open tickets (messages left for the team) one conversation may have; more are
+    /// refused until agents close some, so one shopper cannot flood every agent's list.
+    pub max_open_tickets: u32,
 }
 
 impl Default for HandoffConfig {
@@ -267,6 +270,7 @@ impl Default for HandoffConfig {
             presence_grace_secs: 60,
             default_handle_secs: 300,
             sweep_interval_ms: 1000,
+            max_open_tickets: 3,
         }
     }
 }
@@ -373,6 +377,11 @@ impl Config {
         if h.offer_timeout_secs == 0 || h.sweep_interval_ms == 0 || h.default_handle_secs == 0 {
             return Err(ConfigError::Value(
                 "handoff.offer_timeout_secs, handoff.sweep_interval_ms and handoff.default_handle_secs must be > 0".into(),
+            ));
+        }
+        if h.max_open_tickets == 0 {
+            return Err(ConfigError::Value(
+                "handoff.max_open_tickets must be at least 1 (0 would refuse every message left for the team)".into(),
             ));
         }
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {

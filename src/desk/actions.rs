@@ -54,6 +54,28 @@ pub struct QueueView {
     pub open_tickets: usize,
 }
 
+/// A page of open tickets, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// Largest page of tickets one request returns.
+pub const MAX_TICKET_PAGE: u32 = 200;
+
+/// `created_at_id` of the last ticket of a page.
+fn parse_ticket_cursor(cursor: &str) -> Result<(i64, String), ServiceError> {
+    cursor
+        .split_once('_')
+        .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| {
+            ServiceError::Invalid("before must be the next cursor of a previous page".into())
+        })
+}
+
 /// Where a transfer goes.
 #[derive(Debug, Clone)]
 pub enum TransferTarget {
@@ -86,7 +108,10 @@ fn not_yours() -> ServiceError {
 }
 
 /// The open handoff, if it is assigned to `agent`.
-fn assigned_to<'a>(agent: &Agent, open: Option<&'a Handoff>) -> Result<&'a Handoff, ServiceError> {
+pub(super) fn assigned_to<'a>(
+    agent: &Agent,
+    open: Option<&'a Handoff>,
+) -> Result<&'a Handoff, ServiceError> {
     match open {
         Some(h)
             if h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id) =>
@@ -141,7 +166,7 @@ impl Desk {
             assigned: vec![],
             offered: vec![],
             queued: vec![],
-            open_tickets: self.tickets(agent).await?.len(),
+            open_tickets: self.store().count_open_tickets(&agent.skills).await? as usize,
         };
         let ordered = crate::handoff::routing::queue_order(&open);
         let assigned = open.iter().filter(|h| {
@@ -180,6 +205,14 @@ impl Desk {
         conversation_id: &str,
     ) -> Result<Applied, ServiceError> {
         let _routing = self.inner.route_lock.lock().await;
+        // Before reading: an agent who is not online sees nothing waiting, so the useful
+        // answer is what to do about it.
+        let now = self.now();
+        if self.wiring().roster.effective(agent, now) != AgentStatus::Online {
+            return Err(ServiceError::Conflict(
+                "set your status to online first".into(),
+            ));
+        }
         let handoff = self.readable_handoff(agent, conversation_id).await?;
         if handoff.status != HandoffStatus::Queued {
             return if handoff.agent_id.as_deref() == Some(&agent.id)
@@ -193,12 +226,6 @@ impl Desk {
                     "this conversation is not waiting for an agent".into(),
                 ))
             };
-        }
-        let now = self.now();
-        if self.wiring().roster.effective(agent, now) == AgentStatus::Offline {
-            return Err(ServiceError::Conflict(
-                "set your status to online first".into(),
-            ));
         }
         let open = self.store().open_handoffs().await?;
         let offered_to_me = handoff.routing.offered_to.as_deref() == Some(&agent.id);
@@ -384,7 +411,9 @@ impl Desk {
             .await
     }
 
-    /// An internal note: agents only, never sent to the shopper.
+    /// An internal note by the agent holding the conversation: agents only, never sent to
+    /// the shopper. Checked in the commit, so a note never lands after a transfer or
+    /// resolution took the conversation away.
     pub async fn note(
         &self,
         agent: &Agent,
@@ -392,11 +421,14 @@ impl Desk {
         text: &str,
     ) -> Result<NoteLine, ServiceError> {
         let text = check_text(text, self.config().http.max_message_chars)?;
-        let handoff = self.readable_handoff(agent, conversation_id).await?;
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let applied = self
             .service()
-            .apply(conversation_id, None, |c, _, now| {
+            .apply(conversation_id, None, |c, open, now| {
+                assigned_to(agent, open)?;
                 Ok(Change {
                     notes: vec![Note {
                         id: id.clone(),
@@ -423,14 +455,13 @@ impl Desk {
             text,
             at: applied.conversation.updated_at,
         };
-        let event = Event::Note {
-            conversation_id: conversation_id.to_string(),
-            note: line.clone(),
-        };
-        if let Some(holder) = handoff.agent_id.as_deref().filter(|h| *h != agent.id) {
-            self.wiring().hub.to_agent(holder, event.clone());
-        }
-        self.wiring().hub.to_agent(&agent.id, event);
+        self.wiring().hub.to_agent(
+            &agent.id,
+            Event::Note {
+                conversation_id: conversation_id.to_string(),
+                note: line.clone(),
+            },
+        );
         Ok(line)
     }
 
@@ -452,6 +483,7 @@ impl Desk {
                         "{s:?} is not a skill group name"
                     )));
                 }
+                self.check_group(s)?;
                 (Some(s.clone()), None)
             }
             TransferTarget::Agent(name) => {
@@ -624,13 +656,14 @@ impl Desk {
     }
 
     /// The unmasked phone numbers, e-mails, addresses and ID numbers of a conversation, for
-    /// an agent who needs them; every opening is audited.
+    /// the agent holding it (agents it is offered to, or who see it queued, read it masked);
+    /// every opening is audited.
     pub async fn reveal(
         &self,
         agent: &Agent,
         conversation_id: &str,
     ) -> Result<Revealed, ServiceError> {
-        let h = self.readable_handoff(agent, conversation_id).await?;
+        let h = self.held_handoff(agent, conversation_id).await?;
         let messages = self
             .store()
             .messages_after(conversation_id, 0, u32::MAX)
@@ -664,20 +697,47 @@ impl Desk {
         })
     }
 
-    /// Open tickets in the agent's groups.
-    pub async fn tickets(&self, agent: &Agent) -> Result<Vec<Ticket>, ServiceError> {
-        let all = self.store().tickets("open", 1000).await?;
-        Ok(all.into_iter().filter(|t| agent.serves(&t.skill)).collect())
+    /// Open tickets in the agent's groups, newest first, a page at a time: `before` is the
+    /// `next` cursor of the previous page. Paging (rather than a fixed window) means no open
+    /// ticket is ever out of reach, however many others there are.
+    pub async fn tickets(
+        &self,
+        agent: &Agent,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<TicketPage, ServiceError> {
+        let before = before.map(parse_ticket_cursor).transpose()?;
+        let limit = limit.clamp(1, MAX_TICKET_PAGE);
+        // One more than asked tells whether there is a next page.
+        let mut tickets = self
+            .store()
+            .open_tickets(
+                &agent.skills,
+                before.as_ref().map(|(at, id)| (*at, id.as_str())),
+                limit + 1,
+            )
+            .await?;
+        let next = if tickets.len() > limit as usize {
+            tickets.truncate(limit as usize);
+            tickets.last().map(|t| format!("{}_{}", t.created_at, t.id))
+        } else {
+            None
+        };
+        Ok(TicketPage { tickets, next })
     }
 
-    /// Marks a ticket of the agent's groups done.
+    /// Marks an open ticket of the agent's groups done.
     pub async fn close_ticket(&self, agent: &Agent, ticket_id: &str) -> Result<(), ServiceError> {
-        let mine = self.tickets(agent).await?;
-        let Some(t) = mine.iter().find(|t| t.id == ticket_id) else {
+        let Some(t) = self
+            .store()
+            .ticket(ticket_id)
+            .await?
+            .filter(|t| agent.serves(&t.skill))
+        else {
             return Err(ServiceError::NotFound);
         };
         let now = self.now();
-        if !self.store().close_ticket(&t.id, &agent.id, now).await? {
+        if t.status != "open" || !self.store().close_ticket(&t.id, &agent.id, now).await? {
             return Err(ServiceError::Conflict(
                 "the ticket is already closed".into(),
             ));
@@ -692,6 +752,30 @@ impl Desk {
             )])
             .await?;
         Ok(())
+    }
+
+    /// Refuses a transfer to a group nobody serves: the conversation would wait there until
+    /// its wait SLA ran out, for a typo.
+    fn check_group(&self, skill: &str) -> Result<(), ServiceError> {
+        let config = &self.config().handoff;
+        let agents = self.wiring().roster.agents();
+        let mut groups: Vec<&str> = agents
+            .iter()
+            .filter(|a| !a.disabled)
+            .flat_map(|a| a.skills.iter().map(String::as_str))
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        if groups.contains(&skill)
+            || config.fallback_skill == skill
+            || config.fallback.values().any(|f| f == skill)
+        {
+            return Ok(());
+        }
+        Err(ServiceError::Invalid(format!(
+            "no skill group {skill:?}; groups: {}",
+            groups.join(", ")
+        )))
     }
 
     /// Tells the agents of the ticket's group about a message left for them.

@@ -107,7 +107,7 @@ pub async fn update(
             a.status = AgentStatus::Offline;
         }
     }
-    agent::validate(&a.name, &a.skills, a.max_chats)?;
+    agent::validate_settings(&a.skills, a.max_chats)?;
     a.updated_at = now;
     store.update_agent(&a).await?;
     Ok(a)

@@ -26,13 +26,13 @@ use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-pub use actions::{QueueItem, QueueView, Revealed, TransferTarget};
+pub use actions::{MAX_TICKET_PAGE, QueueItem, QueueView, Revealed, TicketPage, TransferTarget};
 
 use crate::config::Config;
 use crate::handoff::agent::{self, Agent, AgentStatus};
 use crate::handoff::routing::Place;
 use crate::handoff::view::{AgentView, NoteLine, build_view};
-use crate::handoff::{AuditEntry, Handoff};
+use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
 use crate::insights::Insights;
 use crate::service::{ConversationService, ServiceError, Wiring};
 use crate::store::Store;
@@ -70,6 +70,9 @@ struct Inner {
     insights: Insights,
     /// Serialises routing decisions on this node.
     route_lock: Mutex<()>,
+    /// Serialises roster refreshes, so a slow one never puts back records a newer one
+    /// replaced (and never revokes sockets on the strength of them).
+    agents_lock: Mutex<()>,
     /// sha256(token) → (agent id, the stored hash it was verified against).
     verified: DashMap<[u8; 32], (String, String)>,
     /// Each queued conversation's last announced place.
@@ -92,6 +95,7 @@ impl Desk {
                 service,
                 insights,
                 route_lock: Mutex::new(()),
+                agents_lock: Mutex::new(()),
                 verified: DashMap::new(),
                 places: DashMap::new(),
                 handle_ms: StdMutex::new(HashMap::new()),
@@ -124,9 +128,17 @@ impl Desk {
         self.wiring().clock.now_ms()
     }
 
-    /// Loads the agents into the roster (start-up, and after any change to them).
+    /// Loads the agents into the roster (start-up, after any change to them, and on every
+    /// dispatcher pass) and closes the sockets of credentials that are no longer valid: a
+    /// disabled agent's, a rotated token's — also when the change was made by another
+    /// process such as `baton agent`.
     pub async fn refresh_agents(&self) -> Result<Arc<Vec<Agent>>, ServiceError> {
+        let _one = self.inner.agents_lock.lock().await;
         let agents = self.store().agents().await?;
+        for a in &agents {
+            let valid = (!a.disabled).then_some(a.token_hash.as_str());
+            self.wiring().hub.revoke_agent(&a.id, valid);
+        }
         self.wiring().roster.set_agents(agents);
         Ok(self.wiring().roster.agents())
     }
@@ -175,17 +187,30 @@ impl Desk {
             .count() as u32
     }
 
-    /// Whether `agent` may read the conversation of `handoff`: it is theirs, offered to
-    /// them, or waiting in one of their groups.
+    /// Whether `agent` may read the (masked) conversation of the open `handoff`: they hold
+    /// it, or it waits for an agent and is offered or reserved to them or queued in one of
+    /// their groups. Only an agent who is online sees what waits: an away or offline agent
+    /// could not take it, so they have no reason to read a stranger's conversation.
+    ///
+    /// The roster's record is used over the caller's copy, which may be as old as the
+    /// socket that carries it: a disabled agent reads nothing, changed skills apply at once.
     fn may_read(&self, agent: &Agent, handoff: &Handoff) -> bool {
-        if handoff.agent_id.as_deref() == Some(&agent.id)
-            || handoff.routing.offered_to.as_deref() == Some(&agent.id)
-            || handoff.routing.reserved_for.as_deref() == Some(&agent.id)
-        {
-            return true;
+        let current = self.wiring().roster.agent(&agent.id);
+        let agent = current.as_ref().unwrap_or(agent);
+        if agent.disabled {
+            return false;
         }
-        handoff.is_queued()
-            && handoff
+        if handoff.status == HandoffStatus::Assigned {
+            return handoff.agent_id.as_deref() == Some(&agent.id);
+        }
+        if !handoff.is_queued()
+            || self.wiring().roster.effective(agent, self.now()) != AgentStatus::Online
+        {
+            return false;
+        }
+        handoff.routing.offered_to.as_deref() == Some(&agent.id)
+            || handoff.routing.reserved_for.as_deref() == Some(&agent.id)
+            || handoff
                 .groups(self.config().handoff.fallback_for(&handoff.skill))
                 .iter()
                 .any(|g| agent.serves(g))
@@ -206,8 +231,9 @@ impl Desk {
         self.readable_handoff(agent, conversation_id).await.is_ok()
     }
 
-    /// The conversation's open handoff if the agent may read it, else the latest handoff if
-    /// the agent held it (a resolved conversation stays readable to its agent).
+    /// The conversation's open handoff if the agent may read it. Access ends with the
+    /// handoff: once it is resolved, returned to the bot or transferred away, its former
+    /// agent reads nothing more of the conversation (nor what the shopper writes later).
     async fn readable_handoff(
         &self,
         agent: &Agent,
@@ -215,19 +241,28 @@ impl Desk {
     ) -> Result<Handoff, ServiceError> {
         crate::service::check_id(conversation_id)?;
         self.service().load(conversation_id).await?;
-        let forbidden = || {
-            ServiceError::Forbidden(
-                "this conversation is not assigned to you or your groups".into(),
-            )
-        };
         match self.store().open_handoff(conversation_id).await? {
             Some(h) if self.may_read(agent, &h) => Ok(h),
-            Some(_) => Err(forbidden()),
-            None => match self.store().latest_handoff(conversation_id).await? {
-                Some(h) if h.agent_id.as_deref() == Some(&agent.id) => Ok(h),
-                _ => Err(forbidden()),
-            },
+            _ => Err(ServiceError::Forbidden(
+                "this conversation is not assigned to you, offered to you or waiting in your groups"
+                    .into(),
+            )),
         }
+    }
+
+    /// The conversation's open handoff if `agent` holds it: the only agent who acts on the
+    /// conversation or sees its personal data unmasked.
+    async fn held_handoff(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+    ) -> Result<Handoff, ServiceError> {
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
+        self.service().load(conversation_id).await?;
+        let open = self.store().open_handoff(conversation_id).await?;
+        actions::assigned_to(agent, open.as_ref()).cloned()
     }
 
     async fn build_view(
@@ -372,7 +407,8 @@ impl Desk {
     }
 
     /// After an agent is disabled or their token rotated: forget verified tokens, refresh
-    /// the roster, and move a disabled agent's conversations back to the queue.
+    /// the roster (which closes the agent's sockets), and move a disabled agent's
+    /// conversations back to the queue.
     pub async fn agent_changed(&self, agent: &Agent) -> Result<(), ServiceError> {
         self.inner.verified.retain(|_, v| v.0 != agent.id);
         self.refresh_agents().await?;

@@ -64,7 +64,9 @@ impl Agent {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AgentError {
-    #[error("name must be 1–64 characters without control characters")]
+    #[error(
+        "name must be 1–64 letters (any script, e.g. 王芳), digits, '-', '_' or '.', without '..'"
+    )]
     Name,
     #[error("skills must be 1–20 names of 1–64 letters, digits, '_' or '-'")]
     Skills,
@@ -82,12 +84,30 @@ pub fn is_skill_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Checks what an admin gives for a new or changed agent.
+/// Whether `name` can name an agent: 1–64 letters of any script (CJK included), digits,
+/// `-`, `_` or `.`, without `..`. Names travel in URL paths (`/v1/admin/agents/{name}`), log
+/// lines and the console, so separators, dot segments, spaces and control or formatting
+/// characters are kept out.
+pub fn is_agent_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 64
+        && !name.contains("..")
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Checks what an admin gives for a new agent.
 pub fn validate(name: &str, skills: &[String], max_chats: u32) -> Result<(), AgentError> {
-    let n = name.trim();
-    if n.is_empty() || n.chars().count() > 64 || n.chars().any(char::is_control) {
+    if !is_agent_name(name) {
         return Err(AgentError::Name);
     }
+    validate_settings(skills, max_chats)
+}
+
+/// Checks an agent's skills and capacity (also for agents whose names predate the rules on
+/// names: they must stay manageable, e.g. to be disabled).
+pub fn validate_settings(skills: &[String], max_chats: u32) -> Result<(), AgentError> {
     if skills.is_empty() || skills.len() > 20 || !skills.iter().all(|s| is_skill_name(s)) {
         return Err(AgentError::Skills);
     }
@@ -161,5 +181,28 @@ mod tests {
             Err(AgentError::Skills)
         );
         assert_eq!(validate("a", &skills, 0), Err(AgentError::MaxChats));
+    }
+
+    #[test]
+    fn names_are_safe_in_paths_and_logs() {
+        for ok in ["王芳", "agent-a", "li.ming", "Ana_2", "早班", "Zoë"] {
+            assert!(is_agent_name(ok), "{ok}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "",
+            "a/b",
+            "../admin",
+            "..",
+            "a..b",
+            "a b",
+            "a\\b",
+            "a%2F",
+            "a\u{202e}b",
+            "a\nb",
+            long.as_str(),
+        ] {
+            assert!(!is_agent_name(bad), "{bad:?}");
+        }
     }
 }

@@ -178,18 +178,28 @@ const DEFAULT_RANGE_MS: i64 = 7 * 86_400_000;
 /// Ranges longer than this are refused: one request must not read years of conversations.
 const MAX_RANGE_MS: i64 = 400 * 86_400_000;
 
+/// Times are refused outside 1970 … 9999: nothing happened before, and the bounds keep all
+/// arithmetic on them far from `i64` overflow (which once let any range through).
+const LATEST_MS: i64 = 253_402_300_799_999;
+
 fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
-    if let Ok(ms) = value.parse::<i64>() {
-        return Ok(ms);
+    let ms = match value.parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => value
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .map_err(|_| {
+                ApiError::InvalidRequest(format!(
+                    "{name} must be Unix milliseconds or an RFC 3339 time like 2026-11-11T00:00:00Z, not {value:?}"
+                ))
+            })?,
+    };
+    if !(0..=LATEST_MS).contains(&ms) {
+        return Err(ApiError::InvalidRequest(format!(
+            "{name} must be between 1970-01-01 and 9999-12-31, not {value:?}"
+        )));
     }
-    value
-        .parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|_| {
-            ApiError::InvalidRequest(format!(
-                "{name} must be Unix milliseconds or an RFC 3339 time like 2026-11-11T00:00:00Z, not {value:?}"
-            ))
-        })
+    Ok(ms)
 }
 
 impl TimeRange {
@@ -199,17 +209,17 @@ impl TimeRange {
             .as_deref()
             .map(|v| parse_time("to", v))
             .transpose()?
-            .unwrap_or(now + 1);
+            .unwrap_or(now.saturating_add(1));
         let from = self
             .from
             .as_deref()
             .map(|v| parse_time("from", v))
             .transpose()?
-            .unwrap_or(to - DEFAULT_RANGE_MS);
+            .unwrap_or(to.saturating_sub(DEFAULT_RANGE_MS));
         if from >= to {
             return Err(ApiError::InvalidRequest("from must be before to".into()));
         }
-        if to - from > MAX_RANGE_MS {
+        if to.checked_sub(from).is_none_or(|span| span > MAX_RANGE_MS) {
             return Err(ApiError::InvalidRequest(
                 "the range is longer than 400 days; ask for less".into(),
             ));

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, bearer};
+use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::desk::TransferTarget;
 use crate::handoff::agent::{Agent, AgentStatus};
 use crate::service::ServiceError;
@@ -86,14 +86,38 @@ pub async fn queue(
     Ok(Json(state.desk.queue(&agent).await?))
 }
 
-/// `GET /v1/agent/tickets`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketQuery {
+    #[serde(default = "default_ticket_page")]
+    limit: u32,
+    /// The `next` cursor of the previous page.
+    #[serde(default)]
+    before: Option<String>,
+}
+
+fn default_ticket_page() -> u32 {
+    50
+}
+
+/// `GET /v1/agent/tickets?limit=&before=`: open tickets of the agent's groups, newest first.
 pub async fn tickets(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ApiQuery(q): ApiQuery<TicketQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let agent = authenticated(&state, &headers).await?;
+    if !(1..=crate::desk::MAX_TICKET_PAGE).contains(&q.limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be 1–{}",
+            crate::desk::MAX_TICKET_PAGE
+        )));
+    }
     Ok(Json(
-        json!({ "tickets": state.desk.tickets(&agent).await? }),
+        state
+            .desk
+            .tickets(&agent, q.before.as_deref(), q.limit)
+            .await?,
     ))
 }
 

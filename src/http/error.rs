@@ -47,6 +47,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The caller went over a limit of theirs (not the server's capacity).
+    #[error("{0}")]
+    RateLimited(String),
     #[error("the request took too long")]
     Timeout,
     #[error("internal error")]
@@ -76,6 +79,7 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -114,6 +118,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
+            ServiceError::RateLimited(m) => ApiError::RateLimited(m),
             ServiceError::Busy => ApiError::TooManyRequests(
                 "the bot is at capacity; retry the same message (same client_msg_id) shortly"
                     .into(),

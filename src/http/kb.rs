@@ -345,6 +345,10 @@ async fn pending_draft(state: &AppState, id: &str) -> Result<crate::store::FaqDr
 
 /// `POST /v1/admin/kb/drafts/{id}/approve` (body optional, see [`Approval`]): writes the FAQ
 /// file (new only: 409 if the id is taken) and goes live.
+///
+/// The draft is claimed first, by a compare-and-set of its status in the store: of
+/// concurrent approvals exactly one wins and writes a file, the others get 409. A write that
+/// fails hands the draft back to pending, so the editor can fix the request and retry.
 pub async fn approve_draft(
     State(state): State<AppState>,
     Path(draft_id): Path<String>,
@@ -383,16 +387,27 @@ pub async fn approve_draft(
         answer: a.answer.unwrap_or(draft.answer),
         category: Some(a.category.unwrap_or_else(|| DRAFT_FOLDER.into())),
     };
-    let written = state
+    let now = state.clock.now_ms();
+    let store = &state.store;
+    if !store
+        .decide_draft(&draft_id, DraftStatus::Approved, Some(&faq_id), now)
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "draft {draft_id:?} was decided meanwhile"
+        )));
+    }
+    let written = match state
         .editor
         .put(&faq_id, draft.lang, &doc, &Precondition::Absent, None)
-        .await?;
-    let now = state.clock.now_ms();
-    state
-        .service
-        .store()
-        .decide_draft(&draft_id, DraftStatus::Approved, Some(&faq_id), now)
-        .await?;
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            store.reopen_draft(&draft_id, &faq_id).await?;
+            return Err(e.into());
+        }
+    };
     let path = shown(&state, &written.path);
     state
         .desk

@@ -32,6 +32,9 @@ use crate::realtime::Event;
 
 /// Close code 1001: the server is going away (shutdown).
 const GOING_AWAY: u16 = 1001;
+/// Close code for an agent whose access was revoked (disabled, token rotated): like HTTP's
+/// 401, the client must sign in again rather than reconnect with the same token.
+pub const REVOKED: u16 = 4401;
 /// Largest frame a client may send.
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
 /// How often the server pings an idle socket.
@@ -207,6 +210,25 @@ async fn forward_message(
     catch_up(state, socket, conversation_id, cursor, reader).await
 }
 
+async fn revoked(socket: &mut WebSocket) {
+    let _ = socket
+        .send(WsMessage::Close(Some(CloseFrame {
+            code: REVOKED,
+            reason: "access revoked; sign in again".into(),
+        })))
+        .await;
+}
+
+/// Whether the credential the socket was opened with is still the agent's: checked once
+/// the socket watches for revocation, so a change made between authentication and then
+/// is not missed.
+async fn still_valid(state: &AppState, agent: &Agent) -> bool {
+    matches!(
+        state.store.agent(&agent.id).await,
+        Ok(Some(a)) if !a.disabled && a.token_hash == agent.token_hash
+    )
+}
+
 async fn going_away(socket: &mut WebSocket) {
     let _ = socket
         .send(WsMessage::Close(Some(CloseFrame {
@@ -313,6 +335,11 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
     let clock = state.clock.clone();
     let roster = state.roster.clone();
     let mut rx = state.hub.subscribe_agent(&agent.id);
+    let revocation = state.hub.agent_credential(&agent.id, &agent.token_hash);
+    if !still_valid(&state, &agent).await {
+        revoked(&mut socket).await;
+        return;
+    }
     roster.socket_opened(&agent.id, clock.now_ms());
     state.poke.notify_one();
     let mut cursors: HashMap<String, i64> = HashMap::new();
@@ -337,11 +364,22 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
     if send_json(&mut socket, &hello).await {
         loop {
             tokio::select! {
+                _ = revocation.cancelled() => {
+                    tracing::info!(agent = %agent.name, "access revoked; closing the agent's socket");
+                    revoked(&mut socket).await;
+                    break;
+                }
                 _ = state.stop.cancelled() => {
                     going_away(&mut socket).await;
                     break;
                 }
                 event = rx.recv() => match event {
+                    // `select!` picks among ready branches at random: nothing more reaches a
+                    // revoked agent, even an event that was ready at the same moment.
+                    _ if revocation.is_cancelled() => {
+                        revoked(&mut socket).await;
+                        break;
+                    }
                     Ok(event) => {
                         let sent = match &*event {
                             Event::Message { conversation_id, message } => {
@@ -373,6 +411,10 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                     Err(RecvError::Closed) => break,
                 },
                 incoming = socket.recv() => {
+                    if revocation.is_cancelled() {
+                        revoked(&mut socket).await;
+                        break;
+                    }
                     roster.touch(&agent.id, clock.now_ms());
                     match incoming {
                         Some(Ok(WsMessage::Text(text))) => {

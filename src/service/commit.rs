@@ -143,6 +143,7 @@ impl ConversationService {
             handoff: written.clone(),
             notes: change.notes,
             ticket: change.ticket,
+            max_open_tickets: Some(self.config().handoff.max_open_tickets),
             rating: change.rating,
             audit: change.audit,
             ..TurnWrite::new(c, messages, now)

@@ -65,6 +65,9 @@ pub enum ServiceError {
     /// An agent may not see or do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The caller has done this too often for now (e.g. too many open tickets).
+    #[error("{0}")]
+    RateLimited(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -399,6 +402,12 @@ impl ConversationService {
     }
 
     /// A message for the team left while nobody can answer: becomes a ticket agents see.
+    ///
+    /// Accepted only where the shopper was offered the leave-a-message form (nobody online,
+    /// or off hours) and no agent has joined since, and only up to
+    /// `handoff.max_open_tickets` open tickets per conversation: tickets carry contact
+    /// details to every agent of the group, so they must not become a side channel or a
+    /// way to flood agents' lists.
     pub async fn leave_message(
         &self,
         c: &Conversation,
@@ -412,6 +421,7 @@ impl ConversationService {
             ));
         }
         let id = c.id.as_str();
+        self.check_form_offered(c).await?;
         let lang = self.conversation_lang(c).await?;
         let skill = match self.inner.store.open_handoff(id).await? {
             Some(h) => h.skill,
@@ -432,8 +442,12 @@ impl ConversationService {
             closed_at: None,
             closed_by: None,
         };
+        let max = self.inner.config.handoff.max_open_tickets;
         let applied = self
-            .apply(id, None, |c, _, now| {
+            .apply(id, None, |c, open, now| {
+                if open.is_some_and(|h| h.status == HandoffStatus::Assigned) {
+                    return Err(agent_is_here());
+                }
                 Ok(Change {
                     messages: vec![Outgoing::notice(
                         phrases::ticket_received(lang),
@@ -453,13 +467,43 @@ impl ConversationService {
                     ..Default::default()
                 })
             })
-            .await?;
+            .await
+            .map_err(|e| match e {
+                ServiceError::Store(StoreError::Limit(_)) => ServiceError::RateLimited(format!(
+                    "this conversation already has {max} open messages for the team; they will get back to you"
+                )),
+                other => other,
+            })?;
         let ticket = Ticket {
             created_at: applied.conversation.updated_at,
             ..ticket
         };
         tracing::info!(conversation = %id, ticket = %ticket.id, "message left for the team");
         Ok((applied, ticket))
+    }
+
+    /// Refuses a ticket unless the conversation's last leave-a-message offer still stands:
+    /// the form was offered and no agent joined after it.
+    async fn check_form_offered(&self, c: &Conversation) -> Result<(), ServiceError> {
+        let messages = self.inner.store.messages_after(&c.id, 0, u32::MAX).await?;
+        let mut offered = false;
+        for meta in messages.iter().filter_map(|m| m.meta.as_ref()) {
+            if meta.leave_message {
+                offered = true;
+            } else if meta.notice == Some(Notice::Assigned) {
+                offered = false;
+            }
+        }
+        if c.state == ConversationState::Assigned {
+            return Err(agent_is_here());
+        }
+        if !offered {
+            return Err(ServiceError::Conflict(
+                "messages for the team are taken when nobody can answer; ask for a person first"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The language the conversation is in now (its last shopper turn, else its locale).
@@ -475,6 +519,10 @@ impl ConversationService {
             .find_map(|m| m.turn.as_ref().map(|t| t.lang))
             .unwrap_or(c.locale))
     }
+}
+
+fn agent_is_here() -> ServiceError {
+    ServiceError::Conflict("an agent is with you now; write to them here".into())
 }
 
 /// Unknown ids are `NotFound` whatever the token, and so are ids that cannot exist.

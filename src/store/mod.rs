@@ -36,6 +36,9 @@ pub enum StoreError {
     Exists(String),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// A write would go over a limit (e.g. open tickets per conversation).
+    #[error("{0}")]
+    Limit(String),
 }
 
 /// Everything one turn changes, written atomically.
@@ -53,6 +56,9 @@ pub struct TurnWrite {
     pub handoff: Option<Handoff>,
     pub notes: Vec<Note>,
     pub ticket: Option<Ticket>,
+    /// Fails the write with `Limit` when the conversation already has this many open
+    /// tickets. Checked in the transaction, so concurrent requests cannot both slip under.
+    pub max_open_tickets: Option<u32>,
     /// Fails the write with `Duplicate` when the handoff is already rated.
     pub rating: Option<Rating>,
     pub audit: Vec<AuditEntry>,
@@ -72,6 +78,7 @@ impl TurnWrite {
             handoff: None,
             notes: Vec::new(),
             ticket: None,
+            max_open_tickets: None,
             rating: None,
             audit: Vec::new(),
             now,
@@ -150,8 +157,20 @@ pub trait Store: Send + Sync + 'static {
     /// All agents, by name.
     async fn agents(&self) -> Result<Vec<Agent>, StoreError>;
 
-    /// Tickets with `status` (`open` or `closed`), oldest first.
-    async fn tickets(&self, status: &str, limit: u32) -> Result<Vec<Ticket>, StoreError>;
+    /// Open tickets of the `skills` groups, newest first, at most `limit`; only those
+    /// older than `before` (`created_at`, id) when given.
+    async fn open_tickets(
+        &self,
+        skills: &[String],
+        before: Option<(i64, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, StoreError>;
+
+    /// How many tickets of the `skills` groups are open.
+    async fn count_open_tickets(&self, skills: &[String]) -> Result<u64, StoreError>;
+
+    /// A ticket by id, open or closed.
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
 
     /// Closes an open ticket; `false` when there is no such open ticket.
     async fn close_ticket(&self, id: &str, agent_id: &str, now: i64) -> Result<bool, StoreError>;
@@ -185,6 +204,10 @@ pub trait Store: Send + Sync + 'static {
         faq_id: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Puts a draft approved as `faq_id` back to pending (its FAQ could not be written);
+    /// `false` when it is not in that state.
+    async fn reopen_draft(&self, id: &str, faq_id: &str) -> Result<bool, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

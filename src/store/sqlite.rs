@@ -194,6 +194,11 @@ fn row_to_note(row: &SqliteRow) -> Result<Note, StoreError> {
     })
 }
 
+/// `?, ?, …` for an `IN` list of `n` values.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 fn row_to_ticket(row: &SqliteRow) -> Result<Ticket, StoreError> {
     let lang: String = row.try_get("lang")?;
     Ok(Ticket {
@@ -409,9 +414,13 @@ impl Store for SqliteStore {
             .await?;
         }
         if let Some(t) = &w.ticket {
-            sqlx::query(
+            // The count and the insert are one statement in the write transaction: no
+            // concurrent request can slip in between.
+            let inserted = sqlx::query(
                 "INSERT INTO tickets (id, conversation_id, skill, lang, contact, text, status, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?
+                 WHERE ? IS NULL
+                    OR (SELECT COUNT(*) FROM tickets WHERE conversation_id = ? AND status = 'open') < ?",
             )
             .bind(&t.id)
             .bind(&t.conversation_id)
@@ -421,8 +430,17 @@ impl Store for SqliteStore {
             .bind(&t.text)
             .bind(&t.status)
             .bind(t.created_at)
+            .bind(w.max_open_tickets.map(i64::from))
+            .bind(&t.conversation_id)
+            .bind(w.max_open_tickets.map(i64::from))
             .execute(&mut *tx)
             .await?;
+            if inserted.rows_affected() != 1 {
+                return Err(StoreError::Limit(format!(
+                    "the conversation already has {} open tickets",
+                    w.max_open_tickets.unwrap_or_default()
+                )));
+            }
         }
         if let Some(r) = &w.rating {
             let inserted = sqlx::query(
@@ -669,14 +687,61 @@ impl Store for SqliteStore {
         rows.iter().map(row_to_agent).collect()
     }
 
-    async fn tickets(&self, status: &str, limit: u32) -> Result<Vec<Ticket>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM tickets WHERE status = ? ORDER BY created_at, id LIMIT ?")
-                .bind(status)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
+    async fn open_tickets(
+        &self,
+        skills: &[String],
+        before: Option<(i64, &str)>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        if skills.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT * FROM tickets WHERE status = 'open' AND skill IN ({})
+               AND (? IS NULL OR created_at < ? OR (created_at = ? AND id < ?))
+             ORDER BY created_at DESC, id DESC LIMIT ?",
+            placeholders(skills.len())
+        );
+        // Built from constants and one `?` per skill; the values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for s in skills {
+            q = q.bind(s);
+        }
+        let (at, id) = before.unzip();
+        let rows = q
+            .bind(at)
+            .bind(at)
+            .bind(at)
+            .bind(id)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(row_to_ticket).collect()
+    }
+
+    async fn count_open_tickets(&self, skills: &[String]) -> Result<u64, StoreError> {
+        if skills.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM tickets WHERE status = 'open' AND skill IN ({})",
+            placeholders(skills.len())
+        );
+        // Built from constants and one `?` per skill; the values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for s in skills {
+            q = q.bind(s);
+        }
+        let row = q.fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
+    }
+
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tickets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(row_to_ticket).transpose()
     }
 
     async fn close_ticket(&self, id: &str, agent_id: &str, now: i64) -> Result<bool, StoreError> {
@@ -839,6 +904,18 @@ impl Store for SqliteStore {
         .bind(faq_id)
         .bind(now)
         .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn reopen_draft(&self, id: &str, faq_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE faq_drafts SET status = 'pending', faq_id = NULL, decided_at = NULL
+             WHERE id = ? AND status = 'approved' AND faq_id = ?",
+        )
+        .bind(id)
+        .bind(faq_id)
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, spoken to over HTTP and WebSockets
 //! (and the real binary, for the command line and a crash).
 
+mod access;
 mod admin;
 mod agents;
 mod bad_input;

@@ -118,9 +118,11 @@
       if (Object.keys(cursors).length) sock.send(JSON.stringify({ type: 'sync', cursors }));
     };
     sock.onmessage = (ev) => { let e; try { e = JSON.parse(ev.data); } catch (_) { return; } onEvent(e); };
-    sock.onclose = () => {
+    sock.onclose = (ev) => {
       if (ws !== sock) return;
       ws = null; setConn(false);
+      // 4401: the token was rotated or the agent disabled; reconnecting with it cannot work.
+      if (ev.code === 4401) { sessionStorage.removeItem('baton-agent-token'); token = ''; me = null; signIn(''); return; }
       const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
       retry = Math.min(retry + 1, 5);
       setTimeout(connect, delay);
@@ -173,10 +175,7 @@
         if (c) { c.assist = e.suggestions; if (current === e.conversation_id) renderDetail(); }
         break;
       }
-      case 'unassigned':
-        if (current === e.conversation_id) open(e.conversation_id);
-        refresh();
-        break;
+      case 'unassigned': ended(e.conversation_id, e.reason); break;
       case 'ticket': alertAgent('新留言 New message', e.ticket.text); refresh(); break;
       case 'sla': case 'offer_withdrawn': case 'queue_changed': refresh(); break;
       default: break;
@@ -243,6 +242,13 @@
   async function open(id) {
     current = id;
     const r = await api('GET', `/v1/agent/conversations/${id}`);
+    if (r.status === 403 || r.status === 404) {
+      // Not (or no longer) readable: show the copy this console has, if any, read-only.
+      if (!convs.has(id)) current = null;
+      renderLists(); renderDetail();
+      $('c-error').textContent = r.body && r.body.message;
+      return;
+    }
     if (r.status !== 200) { $('c-error').textContent = r.body && r.body.message; renderLists(); return; }
     const old = convs.get(id);
     convs.set(id, { view: r.body, cursor: r.body.last_seq, unread: false, assist: old ? old.assist : [], revealed: old ? old.revealed : null });
@@ -255,6 +261,18 @@
     if (r.status !== 200) { $('c-error').textContent = r.body && r.body.message; return; }
     await refresh();
     open(id);
+  }
+  // A conversation that left this agent (resolved, returned, transferred, taken back): the
+  // server no longer shows it to them, so the console keeps the copy it has, read-only, and
+  // forgets what was revealed.
+  function ended(id, why) {
+    const c = convs.get(id);
+    if (c) { c.view.status = 'closed'; c.view.agent_id = null; c.assist = []; c.revealed = null; }
+    if (current === id) {
+      renderDetail();
+      $('c-error').textContent = '会话已离开您 No longer yours' + (why ? ` (${why})` : '');
+    }
+    refresh();
   }
   async function decline(id) { await api('POST', `/v1/agent/conversations/${id}/decline`); refresh(); }
 
@@ -279,7 +297,7 @@
     $('c-summary').textContent = v.summary || '';
     const entities = c.revealed || v.entities;
     fill($('c-entities'), ...entities.map((e) => h('span', { class: 'badge' }, `${e.kind}: ${e.value || e.masked}`)),
-      v.entities.some((e) => e.kind !== 'order_number') && !c.revealed && h('button', { class: 'secondary', type: 'button', onclick: async () => {
+      mine && v.entities.some((e) => e.kind !== 'order_number') && !c.revealed && h('button', { class: 'secondary', type: 'button', onclick: async () => {
         const r = await api('POST', `/v1/agent/conversations/${current}/reveal`);
         if (r.status === 200) { c.revealed = r.body.entities.concat(v.entities.filter((e) => e.kind === 'order_number')); renderDetail(); }
       } }, '显示完整信息 Reveal (audited)'));
@@ -294,7 +312,7 @@
       h('span', { class: 'q' }, `${s.question} · ${Math.round(s.confidence * 100)}%`), plain(s.answer))));
     $('accept').hidden = v.status !== 'queued';
     for (const id of ['resolve', 'return']) $(id).disabled = !mine;
-    for (const el of document.querySelectorAll('#reply-form *, #transfer-form *')) el.disabled = !mine;
+    for (const el of document.querySelectorAll('#reply-form *, #transfer-form *, #note-form *')) el.disabled = !mine;
   }
 
   async function act(path, body) {
@@ -304,8 +322,8 @@
     return r;
   }
   $('accept').addEventListener('click', () => accept(current));
-  $('resolve').addEventListener('click', async () => { if (await act('resolve')) { await refresh(); open(current); } });
-  $('return').addEventListener('click', async () => { if (await act('return-to-bot')) { await refresh(); open(current); } });
+  $('resolve').addEventListener('click', async () => { if (await act('resolve')) ended(current, 'resolve'); });
+  $('return').addEventListener('click', async () => { if (await act('return-to-bot')) ended(current, 'return_to_bot'); });
   $('reply-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const text = $('reply').value.trim();
@@ -341,7 +359,7 @@
     const skill = $('t-skill').value.trim(); const agent = $('t-agent').value.trim(); const note = $('t-note').value.trim();
     const body = skill ? { skill } : { agent };
     if (note) body.note = note;
-    if (await act('transfer', body)) { $('t-skill').value = ''; $('t-agent').value = ''; $('t-note').value = ''; await refresh(); open(current); }
+    if (await act('transfer', body)) { $('t-skill').value = ''; $('t-agent').value = ''; $('t-note').value = ''; ended(current, 'transferred'); }
   });
 
   if (token) signIn(token); else $('signin').hidden = false;
