@@ -1076,4 +1076,211 @@ mod tests {
         assert_eq!(revealed[1].0.masked, "1101**********1234");
         assert_eq!(revealed[1].1, "１１０１０１１９９００３０７１２３４");
     }
+
+    // -----------------------------------------------------------------------------------
+    // Properties
+
+    use proptest::prelude::*;
+
+    /// A personal number: its kind and digits (national digits for a phone).
+    fn number() -> impl Strategy<Value = (EntityKind, String)> {
+        let phone = "1[3-9][0-9]{9}".prop_map(|d| (EntityKind::Phone, d));
+        let id = (
+            "[1-9][0-9]{5}",
+            "19[5-9][0-9]|20[0-2][0-9]",
+            1..=12u32,
+            1..=28u32,
+            "[0-9]{3}[0-9X]",
+        )
+            .prop_map(|(area, year, month, day, tail)| {
+                (
+                    EntityKind::IdNumber,
+                    format!("{area}{year}{month:02}{day:02}{tail}"),
+                )
+            });
+        // Cards start as real ones do (3–6); the seventh digit is never 1 or 2, so an
+        // 18-digit card cannot also read as an ID number (which keeps its head visible).
+        let card = ("[3-6][0-9]{5}", "[03-9]", 6..=12usize)
+            .prop_flat_map(|(head, seventh, rest)| {
+                (
+                    Just(head),
+                    Just(seventh),
+                    proptest::string::string_regex(&format!("[0-9]{{{rest}}}"))
+                        .unwrap_or_else(|e| panic!("{e}")),
+                )
+            })
+            .prop_map(|(head, seventh, rest)| {
+                (EntityKind::CardNumber, format!("{head}{seventh}{rest}"))
+            });
+        prop_oneof![phone, id, card]
+    }
+
+    /// One character of a number as a shopper might write it.
+    fn written(c: char) -> BoxedStrategy<String> {
+        let Some(d) = c.to_digit(10) else {
+            return prop_oneof![
+                Just("X".to_string()),
+                Just("x".to_string()),
+                Just("Ｘ".to_string())
+            ]
+            .boxed();
+        };
+        let n = usize::try_from(d).unwrap_or(0);
+        let full = char::from_u32(0xFF10 + d)
+            .map(String::from)
+            .unwrap_or_default();
+        let arabic = char::from_u32(0x0660 + d)
+            .map(String::from)
+            .unwrap_or_default();
+        let chinese = ["〇", "一", "二", "三", "四", "五", "六", "七", "八", "九"][n].to_string();
+        let mut ways = vec![c.to_string(), c.to_string(), full, chinese, arabic];
+        match d {
+            1 => ways.push("幺".into()),
+            2 => ways.push("两".into()),
+            _ => {}
+        }
+        proptest::sample::select(ways).boxed()
+    }
+
+    /// What may stand between two characters of a written number.
+    fn separator() -> impl Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "",
+            "",
+            "",
+            "",
+            " ",
+            ".",
+            "-",
+            "_",
+            "/",
+            " - ",
+            "\u{200B}",
+            "\u{200D}",
+            "\u{FEFF}",
+            "\u{2060}",
+            "\u{3000}",
+            "．",
+            "－",
+            " \u{200B}",
+            "\u{00AD}",
+            "😀",
+        ])
+    }
+
+    /// A number written with random look-alikes and separators, maybe with a `+86`.
+    fn obfuscated(kind: EntityKind, digits: &str) -> impl Strategy<Value = String> + use<> {
+        let chars: Vec<BoxedStrategy<String>> = digits.chars().map(written).collect();
+        let seps = proptest::collection::vec(separator(), digits.chars().count());
+        let prefix: BoxedStrategy<&'static str> = if kind == EntityKind::Phone {
+            proptest::sample::select(vec!["", "", "+86 ", "+86", "0086-", "86 "]).boxed()
+        } else {
+            Just("").boxed()
+        };
+        (prefix, chars, seps).prop_map(|(prefix, chars, seps)| {
+            let mut s = prefix.to_string();
+            for (i, c) in chars.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(seps[i]);
+                }
+                s.push_str(c);
+            }
+            s
+        })
+    }
+
+    /// Words around a number: no digits, no Chinese numerals, and none starting with an
+    /// `x` (that would read as an ID number's check character).
+    fn words() -> impl Strategy<Value = String> {
+        let word = proptest::sample::select(vec![
+            "电话",
+            "我的手机号是",
+            "请联系",
+            "谢谢",
+            "号码",
+            "快递",
+            "退款",
+            "身份证",
+            "卡号：",
+            "call me at",
+            "tel",
+            "card",
+            "thanks!",
+            "please",
+            "ok",
+            "😀",
+            "🙏",
+            "🎉",
+            "❤️",
+            "，",
+            "。",
+            " ",
+            "：",
+        ]);
+        proptest::collection::vec(word, 0..4).prop_map(|w| w.concat())
+    }
+
+    fn case() -> impl Strategy<Value = (EntityKind, String, String)> {
+        number().prop_flat_map(|(kind, digits)| {
+            let written = obfuscated(kind, &digits);
+            (Just(kind), Just(digits), words(), written, words()).prop_map(
+                |(kind, digits, before, written, after)| {
+                    // A word glued to the number is fine, a digit glued to it is another number.
+                    (kind, digits, format!("{before} {written} {after}"))
+                },
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Around digit-free words, the only digits left after masking are the ones the
+        /// masked form shows on purpose (a phone's first 3 and last 4, an ID's first and
+        /// last 4, a card's last 4): no other digit of the number survives, however it
+        /// was written. And revealing gives the number back.
+        #[test]
+        fn an_obfuscated_number_leaves_only_its_kept_digits((kind, digits, text) in case()) {
+            let masked = mask(&text);
+            let (head, tail) = kept(kind);
+            let plain: String = digits.chars().filter(char::is_ascii_digit).collect();
+            let expected = format!(
+                "{}{}",
+                &digits[..head],
+                &digits[digits.len() - tail..]
+            );
+            let expected: String = expected.chars().filter(char::is_ascii_digit).collect();
+            prop_assert_eq!(loose_digits(&masked), expected, "{:?} → {:?}", text, masked);
+            let revealed = reveal_entities(&text);
+            prop_assert!(
+                revealed.iter().any(|(e, v)| e.kind == kind && loose_digits(v).ends_with(&plain)),
+                "{:?}: {:?}", text, revealed
+            );
+        }
+
+        /// Prices, dates, times, quantities and order numbers mixed with words are never
+        /// masked.
+        #[test]
+        fn harmless_numbers_are_never_masked(pieces in proptest::collection::vec(harmless_piece(), 1..6)) {
+            let text = pieces.join(" ");
+            prop_assert_eq!(mask(&text), text.clone());
+        }
+    }
+
+    fn harmless_piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (1..100_000u32, 0..100u32).prop_map(|(y, f)| format!("¥{y}.{f:02}")),
+            (1..10_000u32, 0..100u32).prop_map(|(y, f)| format!("{y}.{f:02}元")),
+            (2000..2100u32, 1..=12u32, 1..=28u32)
+                .prop_map(|(y, m, d)| format!("{y}-{m:02}-{d:02}")),
+            (2000..2100u32, 1..=12u32, 1..=28u32).prop_map(|(y, m, d)| format!("{y}/{m}/{d}")),
+            (0..24u32, 0..60u32).prop_map(|(h, m)| format!("{h}:{m:02}")),
+            (1..100u32).prop_map(|n| format!("{n}件")),
+            "MM[0-9]{12}".prop_map(|s| s),
+            proptest::sample::select(vec![
+                "订单", "发货", "price", "total", "到", "和", "😀", "please"
+            ])
+            .prop_map(String::from),
+        ]
+    }
 }
