@@ -702,10 +702,14 @@ impl Desk {
         })
     }
 
-    /// Open tickets in the agent's groups.
+    /// Open tickets in the agent's groups, as agents see them (see [`ticket_for_agents`]).
     pub async fn tickets(&self, agent: &Agent) -> Result<Vec<Ticket>, ServiceError> {
         let all = self.store().tickets("open", 1000).await?;
-        Ok(all.into_iter().filter(|t| agent.serves(&t.skill)).collect())
+        Ok(all
+            .into_iter()
+            .filter(|t| agent.serves(&t.skill))
+            .map(ticket_for_agents)
+            .collect())
     }
 
     /// Marks a ticket of the agent's groups done.
@@ -734,6 +738,7 @@ impl Desk {
 
     /// Tells the agents of the ticket's group about a message left for them.
     pub fn announce_ticket(&self, ticket: &Ticket) {
+        let shown = ticket_for_agents(ticket.clone());
         for a in self
             .wiring()
             .roster
@@ -744,7 +749,7 @@ impl Desk {
             self.wiring().hub.to_agent(
                 &a.id,
                 Event::Ticket {
-                    ticket: ticket.clone(),
+                    ticket: shown.clone(),
                 },
             );
         }
@@ -839,5 +844,16 @@ impl Desk {
             Err(ServiceError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A ticket as agents see it. A ticket reaches every agent of its group at once and has
+/// no audited reveal, so its message is masked like any shopper text shown to agents. The
+/// contact stays as the shopper gave it: it was left precisely so that an agent calls or
+/// writes back, and a masked contact would make the ticket useless.
+fn ticket_for_agents(ticket: Ticket) -> Ticket {
+    Ticket {
+        text: pii::mask(&ticket.text),
+        ..ticket
     }
 }

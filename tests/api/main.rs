@@ -9,6 +9,7 @@ mod crash;
 mod handoff;
 mod helpers;
 mod knowledge;
+mod masking;
 mod pages;
 mod realtime;
 mod reload;
