@@ -697,7 +697,8 @@ impl Desk {
         })
     }
 
-    /// Open tickets in the agent's groups, newest first, a page at a time: `before` is the
+    /// Open tickets in the agent's groups as agents see them ([`ticket_for_agents`]),
+    /// newest first, a page at a time: `before` is the
     /// `next` cursor of the previous page. Paging (rather than a fixed window) means no open
     /// ticket is ever out of reach, however many others there are.
     pub async fn tickets(
@@ -723,6 +724,7 @@ impl Desk {
         } else {
             None
         };
+        let tickets = tickets.into_iter().map(ticket_for_agents).collect();
         Ok(TicketPage { tickets, next })
     }
 
@@ -780,6 +782,7 @@ impl Desk {
 
     /// Tells the agents of the ticket's group about a message left for them.
     pub fn announce_ticket(&self, ticket: &Ticket) {
+        let shown = ticket_for_agents(ticket.clone());
         for a in self
             .wiring()
             .roster
@@ -790,7 +793,7 @@ impl Desk {
             self.wiring().hub.to_agent(
                 &a.id,
                 Event::Ticket {
-                    ticket: ticket.clone(),
+                    ticket: shown.clone(),
                 },
             );
         }
@@ -872,5 +875,16 @@ impl Desk {
             Err(ServiceError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A ticket as agents see it. A ticket reaches every agent of its group at once and has
+/// no audited reveal, so its message is masked like any shopper text shown to agents. The
+/// contact stays as the shopper gave it: it was left precisely so that an agent calls or
+/// writes back, and a masked contact would make the ticket useless.
+fn ticket_for_agents(ticket: Ticket) -> Ticket {
+    Ticket {
+        text: pii::mask(&ticket.text),
+        ..ticket
     }
 }

@@ -11,6 +11,7 @@ mod handoff;
 mod helpers;
 mod knowledge;
 mod layers;
+mod masking;
 mod pages;
 mod realtime;
 mod reload;
