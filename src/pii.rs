@@ -279,10 +279,8 @@ fn chains(folded: &str, taken: &[Found]) -> Vec<Vec<Run>> {
         let joined = chain
             .last()
             .is_some_and(|last| joins(folded, last.end, run.start));
-        if is_taken || !joined {
-            if !chain.is_empty() {
-                out.push(std::mem::take(&mut chain));
-            }
+        if (is_taken || !joined) && !chain.is_empty() {
+            out.push(std::mem::take(&mut chain));
         }
         if !is_taken {
             chain.push(run);
@@ -492,10 +490,12 @@ fn classify(
         return None;
     }
     let firm_edge = atoms.opens[i] || atoms.closes[j];
-    if len == 17 && !firm_edge && is_id_number(digits, true) {
-        if let Some(x_end) = check_x(folded, end) {
-            return Some((EntityKind::IdNumber, x_end));
-        }
+    if len == 17
+        && !firm_edge
+        && is_id_number(digits, true)
+        && let Some(x_end) = check_x(folded, end)
+    {
+        return Some((EntityKind::IdNumber, x_end));
     }
     if len == 18 && !firm_edge && is_id_number(digits, false) {
         return Some((EntityKind::IdNumber, end));
