@@ -295,13 +295,15 @@ fn chains(folded: &str, taken: &[Found]) -> Vec<Vec<Run>> {
 /// The longest digit string a number can have (a card, or a phone with `0086`).
 const MAX_DIGITS: usize = 19;
 
-/// The numbers in one chain: the cut into whole-run numbers that covers the most digits.
+/// The numbers in one chain: the cut into whole-run numbers that covers the most digits
+/// outside dates and firm prices, and of those the one that takes the fewest date digits
+/// (`13912345678 2026-11-11` is a phone and a date, not one card).
 fn numbers_in_chain(folded: &str, chain: &[Run]) -> Vec<Found> {
     let n = chain.len();
     let atoms = Atoms::of(folded, chain);
-    // best[i]: most digits coverable from run i on; pick[i]: the number starting at run i
+    // best[i]: the best score of a cut of runs i.. ; pick[i]: the number starting at run i
     // in that best cut (its last run, kind and end in the folded text), if any.
-    let mut best = vec![0usize; n + 1];
+    let mut best = vec![Coverage::default(); n + 1];
     let mut pick: Vec<Option<(usize, EntityKind, usize)>> = vec![None; n + 1];
     let mut digits = String::with_capacity(MAX_DIGITS + 1);
     for i in (0..n).rev() {
@@ -321,9 +323,9 @@ fn numbers_in_chain(folded: &str, chain: &[Run]) -> Vec<Found> {
             let Some((kind, end)) = classify(&digits, folded, chain, &atoms, i, j) else {
                 continue;
             };
-            let covered = digits.len() + usize::from(end > chain[j].end);
-            if covered + best[j + 1] > best[i] {
-                best[i] = covered + best[j + 1];
+            let covered = Coverage::of(&atoms, chain, i, j, end).plus(best[j + 1]);
+            if covered > best[i] {
+                best[i] = covered;
                 pick[i] = Some((j, kind, end));
             }
         }
@@ -339,6 +341,43 @@ fn numbers_in_chain(folded: &str, chain: &[Run]) -> Vec<Found> {
         i = j + 1;
     }
     found
+}
+
+/// How much of a chain a cut covers, best first when compared: the digits outside dates
+/// and firm prices (an ID's `X` included), then the fewest digits taken from dates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Coverage {
+    own_digits: usize,
+    spared_date_digits: std::cmp::Reverse<usize>,
+}
+
+impl Coverage {
+    /// The coverage of one number made of runs `i..=j` and ending at `end`.
+    fn of(atoms: &Atoms, chain: &[Run], i: usize, j: usize, end: usize) -> Self {
+        let mut own_digits = usize::from(end > chain[j].end);
+        let mut date_digits = 0;
+        for r in i..=j {
+            let len = chain[r].end - chain[r].start;
+            match atoms.inside[r] {
+                None | Some(Firmness::Soft) => own_digits += len,
+                Some(Firmness::Date) => date_digits += len,
+                Some(Firmness::Hard) => {}
+            }
+        }
+        Coverage {
+            own_digits,
+            spared_date_digits: std::cmp::Reverse(date_digits),
+        }
+    }
+
+    fn plus(self, other: Coverage) -> Self {
+        Coverage {
+            own_digits: self.own_digits + other.own_digits,
+            spared_date_digits: std::cmp::Reverse(
+                self.spared_date_digits.0 + other.spared_date_digits.0,
+            ),
+        }
+    }
 }
 
 /// A number found at `start..end` of the folded text.
@@ -361,25 +400,39 @@ fn number_found(folded: &str, mut start: usize, end: usize, kind: EntityKind) ->
 }
 
 /// Harmless numbers inside a chain ("atoms"): dates (`2026-11-11`), prices (`¥199.00`,
-/// `199.00`) and the parts of times (`10:30`). No number is made of atoms only, and none
-/// starts or ends inside a date or a price. A *firm* atom (a date, a time, a price marked
-/// with a currency) also never opens or closes a number, so `¥199.00 139…` is a price and
-/// a phone. A bare price (`7.12`) is not firm: a card written `…0173 7.12` is
-/// still one card.
+/// `199.00`) and the parts of times (`10:30`). No number is made of atoms only, and none starts or ends inside a date or a price. How firmly an atom stands apart from the
+/// digits next to it is its [`Firmness`].
 struct Atoms {
     may_start: Vec<bool>,
     may_end: Vec<bool>,
-    /// Runs that are part of an atom.
-    inside: Vec<bool>,
-    /// Runs that begin, or end, a firm atom.
-    opens: Vec<bool>,
-    closes: Vec<bool>,
+    /// The firmness of the atom each run is part of, if any.
+    inside: Vec<Option<Firmness>>,
+    /// How firm the atom is that begins, or ends, at each run.
+    opens: Vec<Firmness>,
+    closes: Vec<Firmness>,
 }
 
-/// An atom found at a run: how many runs it spans and whether it is firm.
+/// Whether an atom may open or close a number.
+///
+/// A time, or a price marked with a currency, never does: `¥199.00 139…` is a price and a
+/// phone. A date does when a few digits of the number's own stand next to it and no
+/// better cut leaves the date whole: `2026-11-11 13812345678` is a date and a phone, but
+/// `13815 1909.1.4` is one phone whose last digits happen to look like a date. A bare
+/// price (`7.12`) always may: a card written `…0173 7.12` is still one card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Firmness {
+    Soft,
+    Date,
+    Hard,
+}
+
+/// How many digits outside any atom a number that opens or closes at a date needs.
+const MIN_LOOSE_DIGITS: usize = 3;
+
+/// An atom found at a run: how many runs it spans and how firm it is.
 struct Atom {
     runs: usize,
-    firm: bool,
+    firmness: Firmness,
 }
 
 impl Atoms {
@@ -388,9 +441,9 @@ impl Atoms {
         let mut atoms = Atoms {
             may_start: vec![true; n],
             may_end: vec![true; n],
-            inside: vec![false; n],
-            opens: vec![false; n],
-            closes: vec![false; n],
+            inside: vec![None; n],
+            opens: vec![Firmness::Soft; n],
+            closes: vec![Firmness::Soft; n],
         };
         let mut k = 0;
         while k < n {
@@ -399,10 +452,10 @@ impl Atoms {
                 continue;
             };
             let last = k + atom.runs - 1;
-            atoms.opens[k] = atom.firm;
-            atoms.closes[last] = atom.firm;
+            atoms.opens[k] = atom.firmness;
+            atoms.closes[last] = atom.firmness;
             for r in k..=last {
-                atoms.inside[r] = true;
+                atoms.inside[r] = Some(atom.firmness);
                 atoms.may_start[r] = r == k;
                 atoms.may_end[r] = r == last;
             }
@@ -442,7 +495,7 @@ fn atom_at(folded: &str, chain: &[Run], k: usize) -> Option<Atom> {
         if date {
             return Some(Atom {
                 runs: 3,
-                firm: true,
+                firmness: Firmness::Date,
             });
         }
     }
@@ -451,15 +504,18 @@ fn atom_at(folded: &str, chain: &[Run], k: usize) -> Option<Atom> {
         && gap(k) == "."
         && text(k + 1).len() == 2
         && text(k).len() <= 7
+        // `00000.01` is no amount anyone writes.
+        && (text(k).len() == 1 || !text(k).starts_with('0'))
         && isolated(k, k + 1, ".")
     {
         let after = folded[chain[k + 1].end..].chars().next();
         let firm = marked || after.is_some_and(|c| matches!(c, '元' | '块' | '圆'));
-        return Some(Atom { runs: 2, firm });
+        let firmness = if firm { Firmness::Hard } else { Firmness::Soft };
+        return Some(Atom { runs: 2, firmness });
     }
     (is_time_part(folded, chain[k]) || marked).then_some(Atom {
         runs: 1,
-        firm: true,
+        firmness: Firmness::Hard,
     })
 }
 
@@ -486,24 +542,32 @@ fn classify(
 ) -> Option<(EntityKind, usize)> {
     let len = digits.len();
     let end = chain[j].end;
-    if atoms.inside[i..=j].iter().all(|inside| *inside) {
+    let atoms_only = atoms.inside[i..=j].iter().all(Option::is_some);
+    if atoms_only {
         return None;
     }
-    let firm_edge = atoms.opens[i] || atoms.closes[j];
+    let edge = atoms.opens[i].max(atoms.closes[j]);
+    // Two dates and a quantity are no ID number: a date yields only to digits of its own.
+    let loose: usize = (i..=j)
+        .filter(|&r| atoms.inside[r].is_none())
+        .map(|r| chain[r].end - chain[r].start)
+        .sum();
+    let edge_allows =
+        edge == Firmness::Soft || (edge == Firmness::Date && loose >= MIN_LOOSE_DIGITS);
     if len == 17
-        && !firm_edge
+        && edge_allows
         && is_id_number(digits, true)
         && let Some(x_end) = check_x(folded, end)
     {
         return Some((EntityKind::IdNumber, x_end));
     }
-    if len == 18 && !firm_edge && is_id_number(digits, false) {
+    if len == 18 && edge_allows && is_id_number(digits, false) {
         return Some((EntityKind::IdNumber, end));
     }
-    if national_phone(digits).is_some() && !firm_edge {
+    if national_phone(digits).is_some() && edge_allows {
         return Some((EntityKind::Phone, end));
     }
-    if (13..=MAX_DIGITS).contains(&len) && !firm_edge {
+    if (13..=MAX_DIGITS).contains(&len) && edge_allows {
         return Some((EntityKind::CardNumber, end));
     }
     None
@@ -892,6 +956,14 @@ mod tests {
             EntityKind::Phone,
             "MM202611110001",
         ),
+        // The last digits of a phone may look like a date; the phone's shape wins.
+        (
+            " 13815 1\u{ad}90\u{200b}9．1．4 ",
+            "13815190914",
+            EntityKind::Phone,
+            "",
+        ),
+        ("1909.1.4 13815", "19091413815", EntityKind::Phone, ""),
         ("¥199.00 13912345678", PHONE, EntityKind::Phone, "¥199.00"),
         (
             "2026-11-11 13912345678",
@@ -1142,36 +1214,30 @@ mod tests {
         proptest::sample::select(ways).boxed()
     }
 
-    /// What may stand between two characters of a written number.
-    fn separator() -> impl Strategy<Value = &'static str> {
+    /// The one visible separator a shopper uses to group a number's digits. Mixing
+    /// several can spell a date or two prices (`13815 1909.1.4`, `42.27 9000002.02`),
+    /// which the masker leaves readable on purpose, so one number keeps one style.
+    fn visible_separator() -> impl Strategy<Value = &'static str> {
         proptest::sample::select(vec![
-            "",
-            "",
-            "",
-            "",
-            " ",
-            ".",
-            "-",
-            "_",
-            "/",
-            " - ",
-            "\u{200B}",
-            "\u{200D}",
-            "\u{FEFF}",
-            "\u{2060}",
-            "\u{3000}",
-            "．",
-            "－",
-            " \u{200B}",
-            "\u{00AD}",
-            "😀",
+            " ", ".", "-", "_", "/", " - ", "\u{3000}", "．", "－", "😀",
+        ])
+    }
+
+    /// What may stand between two characters of a written number: nothing, the number's
+    /// visible separator, or characters that show nothing.
+    fn separator(visible: &'static str) -> impl Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "", "", "", "", visible, visible, visible, "\u{200B}", "\u{200D}", "\u{FEFF}",
+            "\u{2060}", "\u{00AD}",
         ])
     }
 
     /// A number written with random look-alikes and separators, maybe with a `+86`.
     fn obfuscated(kind: EntityKind, digits: &str) -> impl Strategy<Value = String> + use<> {
         let chars: Vec<BoxedStrategy<String>> = digits.chars().map(written).collect();
-        let seps = proptest::collection::vec(separator(), digits.chars().count());
+        let count = digits.chars().count();
+        let seps = visible_separator()
+            .prop_flat_map(move |visible| proptest::collection::vec(separator(visible), count));
         let prefix: BoxedStrategy<&'static str> = if kind == EntityKind::Phone {
             proptest::sample::select(vec!["", "", "+86 ", "+86", "0086-", "86 "]).boxed()
         } else {
