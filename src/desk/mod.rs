@@ -21,11 +21,13 @@ mod dispatch;
 mod roster;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 pub use actions::{QueueItem, QueueView, Revealed, TransferTarget};
 pub use roster::Roster;
@@ -36,7 +38,152 @@ use crate::handoff::routing::Place;
 use crate::handoff::view::{AgentView, NoteLine, build_view};
 use crate::handoff::{AuditEntry, Handoff};
 use crate::service::{ConversationService, ServiceError, Wiring};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// How long a verified token is trusted without argon2. Disabling an agent or rotating
+/// their token forgets it at once; the limit bounds how long a token deleted by other
+/// means (a restored database) keeps working on this node.
+const VERIFIED_TTL_MS: i64 = 10 * 60 * 1000;
+/// How long a refused token is refused without argon2, so repeating one costs nothing.
+const REFUSED_TTL_MS: i64 = 60 * 1000;
+/// Refused tokens remembered at most. Random tokens never repeat, so past this the map
+/// only sheds expired entries and stops growing; the hash gate is what bounds their cost.
+const REFUSED_MAX: usize = 10_000;
+/// Requests allowed to wait for an argon2 slot, per slot; more are turned away at once.
+const HASH_WAITERS_PER_SLOT: usize = 4;
+/// Longest wait for an argon2 slot before the request is turned away.
+const HASH_WAIT: Duration = Duration::from_secs(1);
+
+/// Why an agent token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing or wrong agent token")]
+    Unauthorized,
+    /// Every argon2 slot is busy and the short wait list is full: retry shortly.
+    #[error("too many token checks at once; retry shortly")]
+    Saturated,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        AuthError::Service(e.into())
+    }
+}
+
+/// What a token was last found to be, against which stored hash and until when.
+struct TokenVerdict {
+    agent_id: String,
+    token_hash: String,
+    expires_at: i64,
+}
+
+impl TokenVerdict {
+    fn applies(&self, agent: &Agent, now: i64) -> bool {
+        self.agent_id == agent.id && self.token_hash == agent.token_hash && now < self.expires_at
+    }
+}
+
+/// Agent token checks: argon2 is slow and memory-hungry by design (each check holds its
+/// `m_cost`, 19 MiB by default, for tens of milliseconds), so without a bound a flood of
+/// wrong tokens takes the node's memory and CPU. Checks run in at most `slots` blocking
+/// threads at once, with a short wait list; verdicts are remembered both ways.
+struct TokenChecks {
+    /// sha256(token) → the agent it proved to be.
+    verified: DashMap<[u8; 32], TokenVerdict>,
+    /// sha256(token) → the agent it failed to prove to be.
+    refused: DashMap<[u8; 32], TokenVerdict>,
+    /// One permit per argon2 check allowed to run.
+    slots: Arc<Semaphore>,
+    /// One permit per request allowed to run or wait for a slot.
+    admitted: Arc<Semaphore>,
+    /// Argon2 verifications run so far.
+    runs: AtomicU64,
+}
+
+impl TokenChecks {
+    fn new(slots: usize) -> TokenChecks {
+        let slots = if slots == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            slots
+        };
+        TokenChecks {
+            verified: DashMap::new(),
+            refused: DashMap::new(),
+            slots: Arc::new(Semaphore::new(slots)),
+            admitted: Arc::new(Semaphore::new(slots * (1 + HASH_WAITERS_PER_SLOT))),
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// The remembered verdict on a token for `agent`, if one still holds.
+    fn remembered(&self, key: &[u8; 32], agent: &Agent, now: i64) -> Option<bool> {
+        for (map, verdict) in [(&self.verified, true), (&self.refused, false)] {
+            if let Some(v) = map.get(key) {
+                if v.applies(agent, now) {
+                    return Some(verdict);
+                }
+                drop(v);
+                map.remove(key);
+            }
+        }
+        None
+    }
+
+    fn remember(&self, key: [u8; 32], agent: &Agent, ok: bool, now: i64) {
+        let (map, ttl) = if ok {
+            (&self.verified, VERIFIED_TTL_MS)
+        } else {
+            (&self.refused, REFUSED_TTL_MS)
+        };
+        if !ok && map.len() >= REFUSED_MAX {
+            map.retain(|_, v| now < v.expires_at);
+            if map.len() >= REFUSED_MAX {
+                return;
+            }
+        }
+        map.insert(
+            key,
+            TokenVerdict {
+                agent_id: agent.id.clone(),
+                token_hash: agent.token_hash.clone(),
+                expires_at: now + ttl,
+            },
+        );
+    }
+
+    /// Runs argon2 in a blocking thread once a slot is free; refuses at once when too many
+    /// requests already wait. The permits travel with the blocking work, so a client that
+    /// hangs up does not free a slot its check still occupies.
+    async fn verify(&self, token: &str, stored_hash: &str) -> Result<bool, AuthError> {
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AuthError::Saturated)?;
+        let slot = tokio::time::timeout(HASH_WAIT, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| AuthError::Saturated)?
+            .map_err(|e| AuthError::Service(ServiceError::Internal(e.to_string())))?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let (token, hash) = (token.to_string(), stored_hash.to_string());
+        tokio::task::spawn_blocking(move || {
+            let ok = agent::verify_token(&token, &hash);
+            drop((slot, admitted));
+            ok
+        })
+        .await
+        .map_err(|e| AuthError::Service(ServiceError::Internal(e.to_string())))
+    }
+
+    /// Forgets every verdict about `agent_id`'s tokens.
+    fn forget(&self, agent_id: &str) {
+        self.verified.retain(|_, v| v.agent_id != agent_id);
+        self.refused.retain(|_, v| v.agent_id != agent_id);
+    }
+}
 
 /// Cheap-to-clone handle to the desk.
 #[derive(Clone)]
@@ -48,8 +195,8 @@ struct Inner {
     service: ConversationService,
     /// Serialises routing decisions on this node.
     route_lock: Mutex<()>,
-    /// sha256(token) → (agent id, the stored hash it was verified against).
-    verified: DashMap<[u8; 32], (String, String)>,
+    /// Agent token verification: bounded, with remembered verdicts.
+    tokens: TokenChecks,
     /// Each queued conversation's last announced place.
     places: DashMap<String, Place>,
     /// Moving average of handle time per skill group, in milliseconds.
@@ -60,11 +207,12 @@ struct Inner {
 
 impl Desk {
     pub fn new(service: ConversationService) -> Desk {
+        let tokens = TokenChecks::new(service.config().http.max_token_checks);
         Desk {
             inner: Arc::new(Inner {
                 service,
                 route_lock: Mutex::new(()),
-                verified: DashMap::new(),
+                tokens,
                 places: DashMap::new(),
                 handle_ms: StdMutex::new(HashMap::new()),
                 told_queue: DashMap::new(),
@@ -99,37 +247,38 @@ impl Desk {
         Ok(self.wiring().roster.agents())
     }
 
-    /// The agent a bearer token belongs to. Argon2 runs once per token and stored hash;
-    /// a disabled agent or a rotated token is refused at once.
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<Agent, ServiceError> {
-        let token = token.ok_or(ServiceError::Unauthorized)?;
-        let id = agent::token_agent_id(token).ok_or(ServiceError::Unauthorized)?;
+    /// The agent a bearer token belongs to. Argon2 runs at most once per token and stored
+    /// hash within [`VERIFIED_TTL_MS`] (or [`REFUSED_TTL_MS`] for a wrong token), and only
+    /// in a bounded number of threads; a disabled agent or a rotated token is refused at once.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Agent, AuthError> {
+        let token = token.ok_or(AuthError::Unauthorized)?;
+        let id = agent::token_agent_id(token).ok_or(AuthError::Unauthorized)?;
         let agent = self
             .store()
             .agent(id)
             .await?
             .filter(|a| !a.disabled)
-            .ok_or(ServiceError::Unauthorized)?;
+            .ok_or(AuthError::Unauthorized)?;
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let known = self
-            .inner
-            .verified
-            .get(&key)
-            .is_some_and(|v| v.0 == agent.id && v.1 == agent.token_hash);
-        if !known {
-            let (token_owned, hash) = (token.to_string(), agent.token_hash.clone());
-            let ok = tokio::task::spawn_blocking(move || agent::verify_token(&token_owned, &hash))
-                .await
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            if !ok {
-                return Err(ServiceError::Unauthorized);
+        let checks = &self.inner.tokens;
+        let ok = match checks.remembered(&key, &agent, self.now()) {
+            Some(ok) => ok,
+            None => {
+                let ok = checks.verify(token, &agent.token_hash).await?;
+                checks.remember(key, &agent, ok, self.now());
+                ok
             }
-            self.inner
-                .verified
-                .insert(key, (agent.id.clone(), agent.token_hash.clone()));
+        };
+        if !ok {
+            return Err(AuthError::Unauthorized);
         }
         self.wiring().roster.touch(&agent.id, self.now());
         Ok(agent)
+    }
+
+    /// Argon2 token verifications run since start (a remembered verdict runs none).
+    pub fn token_checks_run(&self) -> u64 {
+        self.inner.tokens.runs.load(Ordering::Relaxed)
     }
 
     /// The agent's load: conversations assigned or offered to them.
@@ -316,7 +465,7 @@ impl Desk {
     /// After an agent is disabled or their token rotated: forget verified tokens, refresh
     /// the roster, and move a disabled agent's conversations back to the queue.
     pub async fn agent_changed(&self, agent: &Agent) -> Result<(), ServiceError> {
-        self.inner.verified.retain(|_, v| v.0 != agent.id);
+        self.inner.tokens.forget(&agent.id);
         self.refresh_agents().await?;
         if agent.disabled {
             let _routing = self.inner.route_lock.lock().await;

@@ -3,12 +3,13 @@
 //!
 //! A token is `<agent id>.<secret>`: the id finds the agent's record, the secret is checked
 //! against an argon2id hash (the token itself is never stored, and is shown once, when it is
-//! issued). Verifying argon2 is deliberately slow, so [`crate::desk`] remembers which tokens
-//! it has verified against which stored hash; rotating a token changes the hash and with it
-//! invalidates every remembered one.
+//! issued). Verifying argon2 is deliberately slow and takes [`ARGON2_M_COST_KIB`] of memory,
+//! so [`crate::desk`] bounds how many checks run at once and remembers which tokens it has
+//! verified (or refused) against which stored hash; rotating a token changes the hash and
+//! with it invalidates every remembered verdict.
 
-use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,20 @@ pub fn validate(name: &str, skills: &[String], max_chats: u32) -> Result<(), Age
     Ok(())
 }
 
+/// Memory one argon2 hash or check of a new token takes, in KiB (19 MiB: OWASP's argon2id
+/// minimum, and the `argon2` crate's default, pinned so a crate upgrade cannot change it
+/// unnoticed). A check reads its parameters from the stored hash, so tokens issued before a
+/// change keep their cost until rotated.
+pub const ARGON2_M_COST_KIB: u32 = 19 * 1024;
+/// Passes over that memory.
+const ARGON2_T_COST: u32 = 2;
+
+fn argon2() -> Result<Argon2<'static>, AgentError> {
+    let params = Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, 1, None)
+        .map_err(|e| AgentError::Hash(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
 /// A fresh token for `agent_id` and the hash to store.
 pub fn issue_token(agent_id: &str) -> Result<(String, String), AgentError> {
     let mut secret = [0u8; 32];
@@ -108,7 +123,7 @@ pub fn issue_token(agent_id: &str) -> Result<(String, String), AgentError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| AgentError::Hash(e.to_string()))?;
-    let hash = Argon2::default()
+    let hash = argon2()?
         .hash_password(token.as_bytes(), &salt)
         .map_err(|e| AgentError::Hash(e.to_string()))?
         .to_string();
@@ -140,7 +155,10 @@ mod tests {
     fn tokens_verify_against_their_hash_only() {
         let (token, hash) = issue_token("a1").unwrap();
         assert_eq!(token_agent_id(&token), Some("a1"));
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(!hash.contains(token.split_once('.').unwrap().1));
         assert!(verify_token(&token, &hash));
         let (other, _) = issue_token("a1").unwrap();
