@@ -168,6 +168,7 @@ impl Application {
                 self.service.config().intents.clone(),
             )),
             metrics: std::sync::Arc::default(),
+            tickets: std::sync::Arc::default(),
             reloader,
         });
         let stop_on_shutdown = stop.clone();
