@@ -88,7 +88,9 @@ impl TokenVerdict {
 /// Agent token checks: argon2 is slow and memory-hungry by design (each check holds its
 /// `m_cost`, 19 MiB by default, for tens of milliseconds), so without a bound a flood of
 /// wrong tokens takes the node's memory and CPU. Checks run in at most `slots` blocking
-/// threads at once, with a short wait list; verdicts are remembered both ways.
+/// threads at once, with a short wait list, in working memory kept for reuse (so argon2
+/// holds `slots` × 19 MiB at most, whichever threads run it); verdicts are remembered both
+/// ways.
 struct TokenChecks {
     /// sha256(token) → the agent it proved to be.
     verified: DashMap<[u8; 32], TokenVerdict>,
@@ -100,6 +102,8 @@ struct TokenChecks {
     admitted: Arc<Semaphore>,
     /// Argon2 verifications run so far.
     runs: AtomicU64,
+    /// Working memory of finished checks, for the next ones: at most one per slot.
+    memory: Arc<StdMutex<Vec<agent::Argon2Memory>>>,
 }
 
 impl TokenChecks {
@@ -115,6 +119,7 @@ impl TokenChecks {
             slots: Arc::new(Semaphore::new(slots)),
             admitted: Arc::new(Semaphore::new(slots * (1 + HASH_WAITERS_PER_SLOT))),
             runs: AtomicU64::new(0),
+            memory: Arc::default(),
         }
     }
 
@@ -169,8 +174,12 @@ impl TokenChecks {
             .map_err(|e| AuthError::Service(ServiceError::Internal(e.to_string())))?;
         self.runs.fetch_add(1, Ordering::Relaxed);
         let (token, hash) = (token.to_string(), stored_hash.to_string());
+        let pool = self.memory.clone();
         tokio::task::spawn_blocking(move || {
-            let ok = agent::verify_token(&token, &hash);
+            let taken = pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut memory = taken.unwrap_or_default();
+            let ok = agent::verify_token_with(&token, &hash, &mut memory);
+            pool.lock().unwrap_or_else(|p| p.into_inner()).push(memory);
             drop((slot, admitted));
             ok
         })
