@@ -129,7 +129,18 @@ async fn run(sockets: usize) {
     let started = Instant::now();
     let mut open = Vec::with_capacity(sockets);
     for (id, token) in &conversations {
-        let url = format!("ws://127.0.0.1:{port}/v1/conversations/{id}/ws?token={token}");
+        // As the widget does: the token buys a one-time ticket; only the ticket is in the URL.
+        let v: Value = client
+            .post(format!("{base}/v1/conversations/{id}/ws-ticket"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("ticket")
+            .json()
+            .await
+            .expect("json");
+        let ticket = v["ticket"].as_str().unwrap_or_default();
+        let url = format!("ws://127.0.0.1:{port}/v1/conversations/{id}/ws?ticket={ticket}");
         let (mut ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("socket opens");

@@ -356,9 +356,9 @@ impl Coverage {
     fn of(atoms: &Atoms, chain: &[Run], i: usize, j: usize, end: usize) -> Self {
         let mut own_digits = usize::from(end > chain[j].end);
         let mut date_digits = 0;
-        for r in i..=j {
-            let len = chain[r].end - chain[r].start;
-            match atoms.inside[r] {
+        for (run, inside) in chain[i..=j].iter().zip(&atoms.inside[i..=j]) {
+            let len = run.end - run.start;
+            match inside {
                 None | Some(Firmness::Soft) => own_digits += len,
                 Some(Firmness::Date) => date_digits += len,
                 Some(Firmness::Hard) => {}

@@ -4,17 +4,36 @@
 //! requests, closes every WebSocket (axum's graceful shutdown does not wait for upgraded
 //! connections, so they are tracked here), stops the dispatcher and closes the database.
 //! Tests call exactly this with port 0, a temporary data directory and a manual clock.
+//!
+//! Connections are served here with hyper directly rather than `axum::serve`, because that
+//! is what exposes the limits a public edge needs (`[http]` in the configuration): a client
+//! must send its request head within `header_read_timeout_ms` (silent, slow-header and idle
+//! keep-alive connections would otherwise each hold a file descriptor forever), a connection
+//! stuck without a byte moving for `idle_timeout_ms` is dropped, and heads larger than twice
+//! `max_header_bytes` are refused before they are buffered (the router answers the ones in
+//! between with a JSON 431). When accepting fails for want of descriptors or memory, the
+//! loop backs off instead of spinning on the error.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::net::TcpListener;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt as _;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, HttpConfig};
 use crate::desk::Desk;
 use crate::http::{AppState, router};
 use crate::knowledge::reload::{Reloader, fingerprint_dirs};
@@ -158,16 +177,13 @@ impl Application {
             stop.clone(),
         ));
         let stop_on_shutdown = stop.clone();
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let limits = ConnLimits::from(&self.service.config().http);
+        serve(self.listener, app, limits, async move {
             shutdown.await;
             // Sockets see this and close with "going away"; clients reconnect elsewhere.
             stop_on_shutdown.cancel();
         })
-        .await?;
+        .await;
         stop.cancel();
         sockets.close();
         sockets.wait().await;
@@ -182,6 +198,225 @@ impl Application {
         self.store.close().await;
         tracing::info!("Baton stopped");
         Ok(())
+    }
+}
+
+/// What each connection is held to, from `[http]`.
+#[derive(Debug, Clone, Copy)]
+struct ConnLimits {
+    header_read: Duration,
+    idle: Duration,
+    /// Request heads above this are refused by hyper, unparsed.
+    max_head: usize,
+}
+
+impl From<&HttpConfig> for ConnLimits {
+    fn from(http: &HttpConfig) -> Self {
+        ConnLimits {
+            header_read: Duration::from_millis(http.header_read_timeout_ms),
+            idle: Duration::from_millis(http.idle_timeout_ms),
+            max_head: http.max_header_bytes.saturating_mul(2),
+        }
+    }
+}
+
+/// First and longest pause after a failed accept.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
+/// Accepts and serves connections until `shutdown` completes, then lets every connection
+/// finish its request in flight and close (upgraded WebSockets are the caller's to close).
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let connections = TaskTracker::new();
+    let closing = CancellationToken::new();
+    let mut shutdown = pin!(shutdown);
+    let mut backoff = ACCEPT_BACKOFF.0;
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                backoff = ACCEPT_BACKOFF.0;
+                connections.spawn(serve_connection(
+                    stream,
+                    remote,
+                    app.clone(),
+                    limits,
+                    closing.clone(),
+                ));
+            }
+            // The peer gave up between connecting and being accepted: nothing to wait for.
+            Err(e) if is_peer_error(&e) => {}
+            // Out of descriptors (EMFILE/ENFILE) or memory: retrying at once fails the same
+            // way and burns a core. Pause, doubling up to a second, so that closing
+            // connections can free what is missing.
+            Err(e) => {
+                tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot accept connections");
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+            }
+        }
+    }
+    drop(listener);
+    closing.cancel();
+    connections.close();
+    connections.wait().await;
+}
+
+fn is_peer_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// One HTTP/1.1 connection, with upgrades (WebSockets), under `limits`.
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    app: Router,
+    limits: ConnLimits,
+    closing: CancellationToken,
+) {
+    // Replies are small and interactive; do not wait to fill a segment.
+    let _ = stream.set_nodelay(true);
+    let io = TokioIo::new(IdleTimeout::new(stream, limits.idle));
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        // What `into_make_service_with_connect_info` provided: handlers and layers may
+        // extract `ConnectInfo<SocketAddr>`.
+        req.extensions_mut().insert(ConnectInfo(remote));
+        app.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        .max_header_size(limits.max_head);
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = closing.cancelled() => {
+            // Finishes the request in flight, if any, then closes.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        // Timeouts, resets and malformed requests are the client's business, not an error.
+        tracing::debug!(%remote, error = %e, "connection ended");
+    }
+}
+
+/// A connection that fails once one of its reads or writes has waited `limit` with no byte
+/// moving either way. A WebSocket's pings keep an idle but live socket moving.
+struct IdleTimeout<T> {
+    inner: T,
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+    /// Whether `timer` counts down a wait that began since the last progress.
+    armed: bool,
+}
+
+impl<T> IdleTimeout<T> {
+    fn new(inner: T, limit: Duration) -> IdleTimeout<T> {
+        IdleTimeout {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+            armed: false,
+        }
+    }
+
+    /// Called when the inner stream made progress (or failed): the next wait starts afresh.
+    fn progressed<R>(&mut self, ready: R) -> Poll<R> {
+        self.armed = false;
+        Poll::Ready(ready)
+    }
+
+    /// Called when the inner stream is waiting: fails the operation once the wait is over.
+    fn waiting<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        if !self.armed {
+            self.timer.as_mut().reset(Instant::now() + self.limit);
+            self.armed = true;
+        }
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no data moved on the connection for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => this.progressed(r),
+            Poll::Pending => this.waiting(cx),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => this.progressed(r),
+            Poll::Pending => this.waiting(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => this.progressed(r),
+            Poll::Pending => this.waiting(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(r) => this.progressed(r),
+            Poll::Pending => this.waiting(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            Poll::Ready(r) => this.progressed(r),
+            Poll::Pending => this.waiting(cx),
+        }
     }
 }
 

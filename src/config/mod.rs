@@ -75,11 +75,26 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     /// Largest page of messages one `GET …/messages` returns.
     pub max_page_size: u32,
-    /// Origins (`https://shop.example`) whose pages may open a shopper WebSocket, besides
-    /// Baton's own. Apps that send no `Origin` header are not affected.
+    /// Origins (`https://shop.example`) whose pages may call the shopper API
+    /// (`/v1/conversations…`, with CORS) and open a shopper WebSocket, besides Baton's own.
+    /// Apps that send no `Origin` header are not affected.
     pub allowed_origins: Vec<String>,
     /// Read and write buffer of one WebSocket, in bytes: idle sockets cost about this much.
     pub ws_buffer_bytes: usize,
+    /// A request's headers must have arrived this long after the server starts waiting for
+    /// them (after the connection opens, or after the previous response on a kept-alive
+    /// one); otherwise the connection is closed. Bounds silent and slow-header clients, and
+    /// idle keep-alive connections.
+    pub header_read_timeout_ms: u64,
+    /// A connection (an upgraded WebSocket too) on which a read or write stays stuck this
+    /// long without a byte moving either way is closed: a client that stops reading its
+    /// response. Keep it above the 25 s WebSocket ping interval.
+    pub idle_timeout_ms: u64,
+    /// Largest request head (request line and headers), in bytes; larger ones get 431.
+    pub max_header_bytes: usize,
+    /// Agent token checks (argon2, 19 MiB each) running at once at most; 0 = one per CPU
+    /// core. A few more wait briefly; the rest are answered 503 at once.
+    pub max_token_checks: usize,
 }
 
 impl Default for HttpConfig {
@@ -91,6 +106,10 @@ impl Default for HttpConfig {
             max_page_size: 200,
             allowed_origins: Vec::new(),
             ws_buffer_bytes: 4 * 1024,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_header_bytes: 16 * 1024,
+            max_token_checks: 0,
         }
     }
 }
@@ -368,6 +387,16 @@ impl Config {
                 "http.max_page_size must be > 0 and http.body_limit_bytes at least 1024".into(),
             ));
         }
+        if self.http.header_read_timeout_ms == 0 || self.http.idle_timeout_ms == 0 {
+            return Err(ConfigError::Value(
+                "http.header_read_timeout_ms and http.idle_timeout_ms must be > 0".into(),
+            ));
+        }
+        if !(1024..=1024 * 1024).contains(&self.http.max_header_bytes) {
+            return Err(ConfigError::Value(
+                "http.max_header_bytes must be within 1024..=1048576".into(),
+            ));
+        }
         if self.nlu.epochs == 0 || self.nlu.embedding_dim == 0 || self.nlu.faq_candidates == 0 {
             return Err(ConfigError::Value(
                 "nlu.epochs, nlu.embedding_dim and nlu.faq_candidates must be > 0".into(),
@@ -478,6 +507,30 @@ mod tests {
             jail.create_file("b.toml", "[policy]\nfaq_threshold = 1.5\n")?;
             let err = load_in_jail(jail, Some("b.toml"), CliOverrides::default()).unwrap_err();
             assert!(err.contains("faq_threshold"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn edge_limits_have_safe_defaults_and_layer_like_other_keys() {
+        let d = HttpConfig::default();
+        assert_eq!(
+            (
+                d.header_read_timeout_ms,
+                d.idle_timeout_ms,
+                d.max_header_bytes
+            ),
+            (10_000, 60_000, 16 * 1024)
+        );
+        Jail::expect_with(|jail| {
+            jail.create_file("e.toml", "[http]\nmax_header_bytes = 8192\n")?;
+            jail.set_env("BATON_HTTP__HEADER_READ_TIMEOUT_MS", "2500");
+            let c = load_in_jail(jail, Some("e.toml"), CliOverrides::default()).unwrap();
+            assert_eq!(c.http.header_read_timeout_ms, 2500);
+            assert_eq!(c.http.max_header_bytes, 8192);
+            jail.set_env("BATON_HTTP__IDLE_TIMEOUT_MS", "0");
+            let err = load_in_jail(jail, Some("e.toml"), CliOverrides::default()).unwrap_err();
+            assert!(err.contains("idle_timeout_ms"), "{err}");
             Ok(())
         });
     }

@@ -18,8 +18,10 @@
 mod actions;
 pub mod agents;
 mod dispatch;
+mod tokens;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex as StdMutex};
 
 use dashmap::DashMap;
@@ -27,6 +29,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 pub use actions::{MAX_TICKET_PAGE, QueueItem, QueueView, Revealed, TicketPage, TransferTarget};
+pub use tokens::AuthError;
+use tokens::TokenChecks;
 
 use crate::config::Config;
 use crate::handoff::agent::{self, Agent, AgentStatus};
@@ -73,8 +77,8 @@ struct Inner {
     /// Serialises roster refreshes, so a slow one never puts back records a newer one
     /// replaced (and never revokes sockets on the strength of them).
     agents_lock: Mutex<()>,
-    /// sha256(token) → (agent id, the stored hash it was verified against).
-    verified: DashMap<[u8; 32], (String, String)>,
+    /// Agent token verification: bounded, with remembered verdicts.
+    tokens: TokenChecks,
     /// Each queued conversation's last announced place.
     places: DashMap<String, Place>,
     /// Moving average of handle time per skill group, in milliseconds.
@@ -90,13 +94,14 @@ impl Desk {
             service.live_knowledge().clone(),
             service.clock().clone(),
         );
+        let tokens = TokenChecks::new(service.config().http.max_token_checks);
         Desk {
             inner: Arc::new(Inner {
                 service,
                 insights,
                 route_lock: Mutex::new(()),
                 agents_lock: Mutex::new(()),
-                verified: DashMap::new(),
+                tokens,
                 places: DashMap::new(),
                 handle_ms: StdMutex::new(HashMap::new()),
                 told_queue: DashMap::new(),
@@ -143,37 +148,38 @@ impl Desk {
         Ok(self.wiring().roster.agents())
     }
 
-    /// The agent a bearer token belongs to. Argon2 runs once per token and stored hash;
-    /// a disabled agent or a rotated token is refused at once.
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<Agent, ServiceError> {
-        let token = token.ok_or(ServiceError::Unauthorized)?;
-        let id = agent::token_agent_id(token).ok_or(ServiceError::Unauthorized)?;
+    /// The agent a bearer token belongs to. Argon2 runs at most once per token and stored
+    /// hash within [`VERIFIED_TTL_MS`] (or [`REFUSED_TTL_MS`] for a wrong token), and only
+    /// in a bounded number of threads; a disabled agent or a rotated token is refused at once.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Agent, AuthError> {
+        let token = token.ok_or(AuthError::Unauthorized)?;
+        let id = agent::token_agent_id(token).ok_or(AuthError::Unauthorized)?;
         let agent = self
             .store()
             .agent(id)
             .await?
             .filter(|a| !a.disabled)
-            .ok_or(ServiceError::Unauthorized)?;
+            .ok_or(AuthError::Unauthorized)?;
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let known = self
-            .inner
-            .verified
-            .get(&key)
-            .is_some_and(|v| v.0 == agent.id && v.1 == agent.token_hash);
-        if !known {
-            let (token_owned, hash) = (token.to_string(), agent.token_hash.clone());
-            let ok = tokio::task::spawn_blocking(move || agent::verify_token(&token_owned, &hash))
-                .await
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            if !ok {
-                return Err(ServiceError::Unauthorized);
+        let checks = &self.inner.tokens;
+        let ok = match checks.remembered(&key, &agent, self.now()) {
+            Some(ok) => ok,
+            None => {
+                let ok = checks.verify(token, &agent.token_hash).await?;
+                checks.remember(key, &agent, ok, self.now());
+                ok
             }
-            self.inner
-                .verified
-                .insert(key, (agent.id.clone(), agent.token_hash.clone()));
+        };
+        if !ok {
+            return Err(AuthError::Unauthorized);
         }
         self.wiring().roster.touch(&agent.id, self.now());
         Ok(agent)
+    }
+
+    /// Argon2 token verifications run since start (a remembered verdict runs none).
+    pub fn token_checks_run(&self) -> u64 {
+        self.inner.tokens.runs.load(Ordering::Relaxed)
     }
 
     /// The agent's load: conversations assigned or offered to them.
@@ -410,7 +416,7 @@ impl Desk {
     /// the roster (which closes the agent's sockets), and move a disabled agent's
     /// conversations back to the queue.
     pub async fn agent_changed(&self, agent: &Agent) -> Result<(), ServiceError> {
-        self.inner.verified.retain(|_, v| v.0 != agent.id);
+        self.inner.tokens.forget(&agent.id);
         self.refresh_agents().await?;
         if agent.disabled {
             let _routing = self.inner.route_lock.lock().await;

@@ -3,15 +3,17 @@
 //!
 //! A token is `<agent id>.<secret>`: the id finds the agent's record, the secret is checked
 //! against an argon2id hash (the token itself is never stored, and is shown once, when it is
-//! issued). Verifying argon2 is deliberately slow, so [`crate::desk`] remembers which tokens
-//! it has verified against which stored hash; rotating a token changes the hash and with it
-//! invalidates every remembered one.
+//! issued). Verifying argon2 is deliberately slow and takes [`ARGON2_M_COST_KIB`] of memory,
+//! so [`crate::desk`] bounds how many checks run at once and remembers which tokens it has
+//! verified (or refused) against which stored hash; rotating a token changes the hash and
+//! with it invalidates every remembered verdict.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine as _;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 /// What an agent says about themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,6 +119,27 @@ pub fn validate_settings(skills: &[String], max_chats: u32) -> Result<(), AgentE
     Ok(())
 }
 
+/// Memory one argon2 hash or check of a new token takes, in KiB (19 MiB: OWASP's argon2id
+/// minimum, and the `argon2` crate's default, pinned so a crate upgrade cannot change it
+/// unnoticed). A check reads its parameters from the stored hash, so tokens issued before a
+/// change keep their cost until rotated.
+pub const ARGON2_M_COST_KIB: u32 = 19 * 1024;
+/// Passes over that memory.
+const ARGON2_T_COST: u32 = 2;
+/// The most memory a stored hash may make a check take, in KiB: a damaged or hostile row
+/// must not be able to exhaust memory.
+const MAX_M_COST_KIB: u32 = 256 * 1024;
+
+/// Argon2's working memory, reused from one check to the next. Allocating it afresh for
+/// every check let the allocator keep several 19 MiB copies per thread that ever ran one.
+pub type Argon2Memory = Vec<Block>;
+
+fn argon2() -> Result<Argon2<'static>, AgentError> {
+    let params = Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, 1, None)
+        .map_err(|e| AgentError::Hash(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
 /// A fresh token for `agent_id` and the hash to store.
 pub fn issue_token(agent_id: &str) -> Result<(String, String), AgentError> {
     let mut secret = [0u8; 32];
@@ -128,7 +151,7 @@ pub fn issue_token(agent_id: &str) -> Result<(String, String), AgentError> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| AgentError::Hash(e.to_string()))?;
-    let hash = Argon2::default()
+    let hash = argon2()?
         .hash_password(token.as_bytes(), &salt)
         .map_err(|e| AgentError::Hash(e.to_string()))?
         .to_string();
@@ -143,13 +166,40 @@ pub fn token_agent_id(token: &str) -> Option<&str> {
 
 /// Whether `token` matches the stored argon2 hash (slow by design: ~10–50 ms).
 pub fn verify_token(token: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(token.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    verify_token_with(token, stored_hash, &mut Vec::new())
+}
+
+/// [`verify_token`] in `memory`, which grows to the hash's `m_cost` once and is kept.
+pub fn verify_token_with(token: &str, stored_hash: &str, memory: &mut Argon2Memory) -> bool {
+    let mut check = || -> Option<bool> {
+        let hash = PasswordHash::new(stored_hash).ok()?;
+        let (salt, expected) = (hash.salt?, hash.hash?);
+        let params = Params::try_from(&hash).ok()?;
+        if params.m_cost() > MAX_M_COST_KIB {
+            tracing::warn!(
+                m_cost = params.m_cost(),
+                "stored token hash asks for too much memory"
+            );
+            return None;
+        }
+        let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+        let version = match hash.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let mut salt_bytes = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_bytes).ok()?;
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let mut out = vec![0u8; expected.len()];
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(token.as_bytes(), salt, &mut out, &mut memory[..blocks])
+            .ok()?;
+        Some(out.ct_eq(expected.as_bytes()).into())
+    };
+    check().unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -160,7 +210,10 @@ mod tests {
     fn tokens_verify_against_their_hash_only() {
         let (token, hash) = issue_token("a1").unwrap();
         assert_eq!(token_agent_id(&token), Some("a1"));
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(!hash.contains(token.split_once('.').unwrap().1));
         assert!(verify_token(&token, &hash));
         let (other, _) = issue_token("a1").unwrap();
@@ -168,6 +221,41 @@ mod tests {
         assert!(!verify_token(&token, "not a hash"));
         assert_eq!(token_agent_id("nodot"), None);
         assert_eq!(token_agent_id(".x"), None);
+    }
+
+    #[test]
+    fn reused_memory_gives_the_same_verdicts_as_the_library() {
+        use argon2::PasswordVerifier;
+        let (token, hash) = issue_token("a2").unwrap();
+        let (other, _) = issue_token("a2").unwrap();
+        let mut memory = Argon2Memory::new();
+        for _ in 0..2 {
+            assert!(verify_token_with(&token, &hash, &mut memory));
+            assert!(!verify_token_with(&other, &hash, &mut memory));
+        }
+        assert_eq!(
+            memory.len(),
+            ARGON2_M_COST_KIB as usize,
+            "one 1 KiB block per KiB"
+        );
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(token.as_bytes(), &parsed)
+                .is_ok()
+        );
+        // A hash made elsewhere with other parameters still verifies.
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let light = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"a2.secret", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_token_with("a2.secret", &light, &mut memory));
+        assert!(!verify_token_with("a2.wrong", &light, &mut memory));
     }
 
     #[test]

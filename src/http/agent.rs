@@ -11,7 +11,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, bearer};
-use crate::desk::TransferTarget;
+use crate::desk::{AuthError, TransferTarget};
 use crate::handoff::agent::{Agent, AgentStatus};
 use crate::service::ServiceError;
 
@@ -25,7 +25,7 @@ pub async fn authenticated(state: &AppState, headers: &HeaderMap) -> Result<Agen
 /// The agent a token belongs to, with the agent API's 401 message.
 pub async fn agent_of_token(state: &AppState, token: Option<&str>) -> Result<Agent, ApiError> {
     state.desk.authenticate(token).await.map_err(|e| match e {
-        ServiceError::Unauthorized => ApiError::UnauthorizedAs(AGENT_TOKEN),
+        AuthError::Unauthorized => ApiError::UnauthorizedAs(AGENT_TOKEN),
         other => other.into(),
     })
 }

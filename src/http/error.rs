@@ -5,11 +5,13 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::content::editor::EditError;
+use crate::desk::AuthError;
 use crate::desk::agents::ManageError;
 use crate::insights::InsightsError;
 use crate::service::ServiceError;
@@ -52,6 +54,11 @@ pub enum ApiError {
     RateLimited(String),
     #[error("the request took too long")]
     Timeout,
+    /// A WebSocket endpoint was called without a valid upgrade handshake.
+    #[error("{0}")]
+    UpgradeRequired(String),
+    #[error("the request line and headers are larger than {0} bytes")]
+    HeadersTooLarge(usize),
     #[error("internal error")]
     Internal(String),
 }
@@ -81,6 +88,11 @@ impl ApiError {
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::UpgradeRequired(_) => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
+            ApiError::HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -97,11 +109,25 @@ impl IntoResponse for ApiError {
             body["diagnostics"] = json!(diagnostics);
         }
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        let headers = response.headers_mut();
+        match status {
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // Every 429 and 503 here is a momentary overload: say when to come back, so
+            // well-behaved clients spread their retries instead of hammering.
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            // RFC 9110 §15.5.22: a 426 names the protocol to switch to.
+            StatusCode::UPGRADE_REQUIRED => {
+                headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                headers.insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -127,6 +153,31 @@ impl From<ServiceError> for ApiError {
                 ApiError::Unavailable("the database is busy; retry shortly".into())
             }
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthorized => ApiError::Unauthorized,
+            AuthError::Saturated => ApiError::Unavailable(e.to_string()),
+            AuthError::Service(e) => e.into(),
+        }
+    }
+}
+
+impl From<WebSocketUpgradeRejection> for ApiError {
+    fn from(r: WebSocketUpgradeRejection) -> Self {
+        match r {
+            // The server's side of the connection cannot be upgraded: not the client's fault.
+            WebSocketUpgradeRejection::ConnectionNotUpgradable(e) => {
+                ApiError::Internal(e.body_text())
+            }
+            other => ApiError::UpgradeRequired(format!(
+                "this endpoint is a WebSocket: {}",
+                other.body_text()
+            )),
         }
     }
 }

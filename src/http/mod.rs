@@ -1,6 +1,12 @@
 //! The HTTP edge: routes, shared state, limits and error shape. Handlers are thin — they
 //! authenticate, parse, call the [`ConversationService`] (shoppers) or the [`Desk`] (agents,
 //! admins) and serialise; all rules live below. WebSocket sessions live in [`ws`].
+//!
+//! Only the shopper API (`/v1/conversations…`) answers cross-origin requests: it is what the
+//! widget on a shop's pages calls. The agent console and the admin page are served by Baton
+//! itself, so their APIs get no CORS. Every API response carries `Cache-Control: no-store`
+//! (tokens, transcripts, personal data), and request traces record the path only: a query
+//! string may carry a credential.
 
 mod admin;
 mod agent;
@@ -17,6 +23,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use ws::SocketTickets;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -65,6 +73,8 @@ pub struct AppState {
     pub editor: Arc<crate::content::editor::Editor>,
     /// The last `/metrics` text and when it was computed.
     pub metrics: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
+    /// One-time tickets that open a WebSocket (so no token travels in a URL).
+    pub tickets: Arc<SocketTickets>,
 }
 
 impl AppState {
@@ -91,6 +101,7 @@ impl AppState {
                 config.intents.clone(),
             )),
             metrics: Arc::default(),
+            tickets: Arc::new(SocketTickets::default()),
             config,
             service,
             desk,
@@ -118,10 +129,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin.js", get(pages::admin_js))
         .route("/admin.css", get(pages::admin_css))
         .layer(tower_http::compression::CompressionLayer::new());
-    Router::new()
-        .merge(pages)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    // What the widget calls, possibly from a shop's own origin: the only routes with CORS.
+    // The 405 fallback is set before the CORS layer so that preflights (OPTIONS) reach it.
+    let shopper = Router::new()
         .route("/v1/conversations", post(shopper::create))
         .route("/v1/conversations/{id}", get(shopper::show))
         .route(
@@ -134,13 +144,23 @@ pub fn router(state: AppState) -> Router {
             "/v1/conversations/{id}/tickets",
             post(shopper::leave_message),
         )
+        .route("/v1/conversations/{id}/ws-ticket", post(ws::shopper_ticket))
         .route("/v1/conversations/{id}/ws", get(ws::shopper))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors(&http.allowed_origins));
+    let max_head = http.max_header_bytes;
+    Router::new()
+        .merge(pages)
+        .merge(shopper)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/v1/agent/me", get(agent::me))
         .route("/v1/agent/status", post(agent::status))
         .route("/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/v1/agent/queue", get(agent::queue))
         .route("/v1/agent/tickets", get(agent::tickets))
         .route("/v1/agent/tickets/{id}/close", post(agent::close_ticket))
+        .route("/v1/agent/ws-ticket", post(ws::agent_ticket))
         .route("/v1/agent/ws", get(ws::agent))
         .route("/v1/agent/conversations/{id}", get(agent::view))
         .route("/v1/agent/conversations/{id}/accept", post(agent::accept))
@@ -184,9 +204,63 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
-        .layer(cors(&http.allowed_origins))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(no_store))
+        .layer(middleware::from_fn_with_state(max_head, head_limit))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of one request: method and path, never the query string (`?ticket=`, and
+/// whatever a client puts there).
+fn request_span(req: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        version = ?req.version(),
+    )
+}
+
+/// Whether responses to `path` may hold tokens or personal data: every API route and the
+/// metrics, but not the static pages and scripts, which may be cached.
+fn is_private(path: &str) -> bool {
+    path.starts_with("/v1/") || path == "/metrics"
+}
+
+/// `Cache-Control: no-store` on private responses, errors included: no shared cache or
+/// browser history keeps a token or a transcript.
+async fn no_store(req: Request, next: Next) -> Response {
+    let private = is_private(req.uri().path());
+    let mut response = next.run(req).await;
+    if private {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// About how many bytes the request line and headers took on the wire.
+fn head_bytes(req: &Request) -> usize {
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + " HTTP/1.1\r\n ".len();
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + headers
+}
+
+/// Answers 431 in the usual JSON shape when the request head is over the limit. The
+/// connection layer refuses heads over twice the limit before they are even parsed (with a
+/// bare 431), so this is what a client with a merely bloated header sees.
+async fn head_limit(State(max): State<usize>, req: Request, next: Next) -> Response {
+    if head_bytes(&req) > max {
+        return ApiError::HeadersTooLarge(max).into_response();
+    }
+    next.run(req).await
 }
 
 /// Lets the widget on the shop's own pages (`http.allowed_origins`) call the API when Baton
@@ -217,5 +291,56 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what a `fmt` subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn request_spans_record_the_path_but_not_the_query() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let req = Request::builder()
+            .uri("/v1/agent/ws?ticket=SECRET-TICKET&token=SECRET-TOKEN")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            request_span(&req).in_scope(|| tracing::debug!("started processing request"));
+        });
+        let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("path=/v1/agent/ws"), "{log}");
+        assert!(!log.contains("SECRET"), "{log}");
+    }
+
+    #[test]
+    fn api_and_metrics_responses_are_private_and_pages_are_not() {
+        assert!(is_private("/v1/conversations"));
+        assert!(is_private("/v1/agent/ws-ticket"));
+        assert!(is_private("/metrics"));
+        assert!(!is_private("/widget.js"));
+        assert!(!is_private("/console"));
     }
 }

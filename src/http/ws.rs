@@ -9,17 +9,29 @@
 //! Sockets are small (`http.ws_buffer_bytes` for reading and writing) and are tracked, so
 //! shutdown closes them with "going away" instead of cutting them off. Clients send
 //! `{"type":"typing"}` and `{"type":"ping"}`; agents also `{"type":"sync","cursors":{id: seq}}`.
-//! Browsers cannot set headers on a WebSocket, so the token may come as `?token=`.
+//!
+//! Signing a socket in: browsers cannot set headers on a WebSocket, and a URL ends up in
+//! access logs, proxies and browser history, so a long-lived token never goes in one. The
+//! client first trades its token (in `Authorization`) for a ticket at
+//! `POST /v1/conversations/{id}/ws-ticket` or `POST /v1/agent/ws-ticket`, then opens the
+//! socket with `?ticket=`: random, good for [`TICKET_TTL_MS`], and used up by the first
+//! attempt. Apps that can set headers may still send `Authorization: Bearer` on the upgrade.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use axum::Json;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use dashmap::DashMap;
+use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
@@ -41,14 +53,125 @@ const MAX_CLIENT_FRAME: usize = 16 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(25);
 /// Messages read from the store per catch-up query.
 const CATCH_UP_PAGE: u32 = 200;
+/// How long a socket ticket is good for: enough to open a socket right after asking.
+pub const TICKET_TTL_MS: i64 = 30_000;
+/// Tickets outstanding at most; unused ones are shed once expired.
+const MAX_TICKETS: usize = 50_000;
+/// The 401 message of a socket opened with an unknown, used, expired or foreign ticket.
+const BAD_TICKET: &str =
+    "the socket ticket is unknown, used or expired: ask for a new one (POST …/ws-ticket)";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SocketQuery {
     #[serde(default)]
     after: i64,
+    /// A one-time ticket from `…/ws-ticket`.
     #[serde(default)]
-    token: Option<String>,
+    ticket: Option<String>,
+}
+
+/// Whom a ticket signs in.
+#[derive(Debug, Clone, PartialEq)]
+enum Grant {
+    /// The shopper of this conversation.
+    Conversation(String),
+    /// The agent, as long as the token they showed is still theirs (the stored hash).
+    Agent { id: String, token_hash: String },
+}
+
+struct Ticket {
+    grant: Grant,
+    expires_at: i64,
+}
+
+/// Outstanding socket tickets, keyed by sha256(ticket) so the map holds nothing usable.
+#[derive(Default)]
+pub struct SocketTickets {
+    issued: DashMap<[u8; 32], Ticket>,
+}
+
+impl SocketTickets {
+    fn key(ticket: &str) -> [u8; 32] {
+        Sha256::digest(ticket.as_bytes()).into()
+    }
+
+    /// A fresh ticket for `grant`, good until `now + TICKET_TTL_MS`.
+    fn issue(&self, grant: Grant, now: i64) -> Result<String, ApiError> {
+        if self.issued.len() >= MAX_TICKETS {
+            self.issued.retain(|_, t| now < t.expires_at);
+            if self.issued.len() >= MAX_TICKETS {
+                return Err(ApiError::Unavailable(
+                    "too many socket tickets outstanding; retry shortly".into(),
+                ));
+            }
+        }
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let ticket = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        self.issued.insert(
+            Self::key(&ticket),
+            Ticket {
+                grant,
+                expires_at: now + TICKET_TTL_MS,
+            },
+        );
+        Ok(ticket)
+    }
+
+    /// What the ticket grants, once: it is gone after this whether or not it was valid.
+    fn redeem(&self, ticket: &str, now: i64) -> Option<Grant> {
+        let (_, t) = self.issued.remove(&Self::key(ticket))?;
+        (now < t.expires_at).then_some(t.grant)
+    }
+}
+
+fn ticket_response(ticket: String) -> impl IntoResponse {
+    (
+        StatusCode::CREATED,
+        Json(json!({ "ticket": ticket, "expires_in": TICKET_TTL_MS / 1000 })),
+    )
+}
+
+/// `POST /v1/conversations/{id}/ws-ticket` (the conversation's token as bearer).
+pub async fn shopper_ticket(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    let now = state.service.clock().now_ms();
+    let ticket = state.tickets.issue(Grant::Conversation(c.id), now)?;
+    Ok(ticket_response(ticket))
+}
+
+/// `POST /v1/agent/ws-ticket` (the agent's token as bearer).
+pub async fn agent_ticket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = super::agent::authenticated(&state, &headers).await?;
+    let now = state.service.clock().now_ms();
+    let grant = Grant::Agent {
+        id: agent.id,
+        token_hash: agent.token_hash,
+    };
+    Ok(ticket_response(state.tickets.issue(grant, now)?))
+}
+
+/// The agent a ticket signs in, if they are still enabled and their token not rotated.
+async fn agent_of_ticket(state: &AppState, ticket: &str) -> Result<Agent, ApiError> {
+    let now = state.service.clock().now_ms();
+    let Some(Grant::Agent { id, token_hash }) = state.tickets.redeem(ticket, now) else {
+        return Err(ApiError::UnauthorizedAs(BAD_TICKET));
+    };
+    state
+        .service
+        .store()
+        .agent(&id)
+        .await?
+        .filter(|a| !a.disabled && a.token_hash == token_hash)
+        .ok_or(ApiError::UnauthorizedAs(BAD_TICKET))
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,9 +195,9 @@ fn sized(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
         .max_frame_size(MAX_CLIENT_FRAME)
 }
 
-/// Whether a browser page at `Origin` may open a shopper socket: Baton's own pages and the
-/// configured shop origins. Apps send no `Origin` and are let through (they hold the token).
-fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+/// Whether a browser page at `Origin` may open a socket: Baton's own pages and the `shops`
+/// origins. Apps send no `Origin` and are let through (they hold a ticket or token).
+fn origin_allowed(headers: &HeaderMap, shops: &[String]) -> bool {
     let Some(origin) = headers.get("origin").and_then(|o| o.to_str().ok()) else {
         return true;
     };
@@ -84,24 +207,19 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     {
         return true;
     }
-    state
-        .service
-        .config()
-        .http
-        .allowed_origins
-        .iter()
-        .any(|a| a.trim_end_matches('/') == origin)
+    shops.iter().any(|a| a.trim_end_matches('/') == origin)
 }
 
-/// `GET /v1/conversations/{id}/ws?after=SEQ`
+/// `GET /v1/conversations/{id}/ws?after=SEQ&ticket=…`
 pub async fn shopper(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<SocketQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    if !origin_allowed(&state, &headers) {
+    let ws = ws?;
+    if !origin_allowed(&headers, &state.service.config().http.allowed_origins) {
         return Err(ApiError::Forbidden(
             "this page's origin may not open a chat socket".into(),
         ));
@@ -109,23 +227,42 @@ pub async fn shopper(
     if q.after < 0 {
         return Err(ApiError::InvalidRequest("after must be >= 0".into()));
     }
-    let token = bearer(&headers).or(q.token.as_deref());
-    let c = state.service.authorize(&id, token).await?;
+    let c = match q.ticket {
+        Some(ticket) => {
+            let now = state.service.clock().now_ms();
+            match state.tickets.redeem(&ticket, now) {
+                Some(Grant::Conversation(granted)) if granted == id => {
+                    state.service.load(&id).await?
+                }
+                _ => return Err(ApiError::UnauthorizedAs(BAD_TICKET)),
+            }
+        }
+        None => state.service.authorize(&id, bearer(&headers)).await?,
+    };
     let tracker = state.sockets.clone();
     Ok(sized(ws, &state).on_upgrade(move |socket| {
         tracker.track_future(shopper_session(state, socket, c.id, q.after))
     }))
 }
 
-/// `GET /v1/agent/ws`
+/// `GET /v1/agent/ws?ticket=…`. The console is served by Baton, so only Baton's own origin
+/// (or no `Origin`, from an app) may open it; shop origins may not.
 pub async fn agent(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<SocketQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let token = bearer(&headers).or(q.token.as_deref());
-    let agent = super::agent::agent_of_token(&state, token).await?;
+    let ws = ws?;
+    if !origin_allowed(&headers, &[]) {
+        return Err(ApiError::Forbidden(
+            "the agent socket opens only from Baton's own console".into(),
+        ));
+    }
+    let agent = match q.ticket {
+        Some(ticket) => agent_of_ticket(&state, &ticket).await?,
+        None => super::agent::authenticated(&state, &headers).await?,
+    };
     let tracker = state.sockets.clone();
     Ok(sized(ws, &state)
         .on_upgrade(move |socket| tracker.track_future(agent_session(state, socket, agent))))
@@ -492,5 +629,39 @@ async fn agent_typing(state: &AppState, agent: &Agent, conversation_id: &str) {
                 name: Some(agent.name.clone()),
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_is_good_once_and_only_until_it_expires() {
+        let tickets = SocketTickets::default();
+        let grant = Grant::Conversation("c1".into());
+        let t = tickets.issue(grant.clone(), 1_000).unwrap();
+        assert!(t.len() >= 43, "256 random bits: {t}");
+        assert_eq!(
+            tickets.redeem(&t, 1_000 + TICKET_TTL_MS - 1),
+            Some(grant.clone())
+        );
+        assert_eq!(tickets.redeem(&t, 1_001), None, "used up");
+        let late = tickets.issue(grant, 1_000).unwrap();
+        assert_eq!(tickets.redeem(&late, 1_000 + TICKET_TTL_MS), None);
+        assert_eq!(tickets.redeem("made-up", 1_000), None);
+        assert!(tickets.issued.is_empty(), "redeeming removes, valid or not");
+    }
+
+    #[test]
+    fn shop_origins_may_open_shopper_sockets_only_where_listed() {
+        let mut h = HeaderMap::new();
+        h.insert("host", "baton.example".parse().unwrap());
+        assert!(origin_allowed(&h, &[]), "no Origin: an app");
+        h.insert("origin", "https://baton.example".parse().unwrap());
+        assert!(origin_allowed(&h, &[]), "same origin");
+        h.insert("origin", "https://shop.example/".parse().unwrap());
+        assert!(!origin_allowed(&h, &[]));
+        assert!(origin_allowed(&h, &["https://shop.example".into()]));
     }
 }

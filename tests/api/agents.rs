@@ -45,14 +45,12 @@ async fn escalation_offer_accept_reply_transfer_resolve_and_rate() {
     let li = app.add_agent("李明", &["billing"], 2).await;
     app.online(&wang).await;
     app.online(&li).await;
-    let mut wang_ws = app.ws(&format!("/v1/agent/ws?token={}", wang.token)).await;
+    let mut wang_ws = app.agent_ws(&wang).await;
     let hello = wang_ws.next().await.unwrap();
     assert_eq!(hello["type"], "hello");
 
     let (id, token) = escalated_refund(&app).await;
-    let mut shopper_ws = app
-        .ws(&format!("/v1/conversations/{id}/ws?after=0&token={token}"))
-        .await;
+    let mut shopper_ws = app.shopper_ws(&id, &token, 0).await;
     assert_eq!(shopper_ws.next().await.unwrap()["type"], "hello");
     app.tick().await;
 
@@ -367,12 +365,7 @@ async fn waiting_past_the_sla_widens_to_the_fallback_group() {
     app.online(&billing).await;
     app.online(&general).await;
     // Both stay connected (presence), the billing agent is away, so the conversation waits.
-    let _sockets = (
-        app.ws(&format!("/v1/agent/ws?token={}", billing.token))
-            .await,
-        app.ws(&format!("/v1/agent/ws?token={}", general.token))
-            .await,
-    );
+    let _sockets = (app.agent_ws(&billing).await, app.agent_ws(&general).await);
     app.agent_post(&billing, "/v1/agent/status", json!({"status": "away"}))
         .await;
     let (id, token) = app.create(json!({"locale": "zh"})).await;
@@ -409,7 +402,7 @@ async fn an_assigned_conversation_without_a_reply_is_flagged() {
     app.say(&id, &token, "talk to a human").await;
     app.tick().await;
     app.agent_post(&a, &path(&id, "accept"), json!({})).await;
-    let mut ws = app.ws(&format!("/v1/agent/ws?token={}", a.token)).await;
+    let mut ws = app.agent_ws(&a).await;
     ws.next().await.unwrap();
     app.advance(Duration::from_secs(301)).await;
     let sla = ws.until("sla", |v| v["type"] == "sla").await;
@@ -603,14 +596,14 @@ async fn a_dropped_agent_goes_offline_after_the_grace_period_and_nothing_is_stra
     let a = app.add_agent("flaky", &["general"], 2).await;
     let b = app.add_agent("steady", &["general"], 2).await;
     app.online(&a).await;
-    let ws_a = app.ws(&format!("/v1/agent/ws?token={}", a.token)).await;
+    let ws_a = app.agent_ws(&a).await;
     let (id, token) = app.create(json!({"locale": "en"})).await;
     app.say(&id, &token, "talk to a human").await;
     app.tick().await;
     app.agent_post(&a, &path(&id, "accept"), json!({})).await;
 
     app.online(&b).await;
-    let mut ws_b = app.ws(&format!("/v1/agent/ws?token={}", b.token)).await;
+    let mut ws_b = app.agent_ws(&b).await;
     ws_b.next().await.unwrap();
     ws_a.close().await;
     crate::helpers::eventually("the server notices the closed socket", || {

@@ -263,7 +263,45 @@ impl TestApp {
             .collect()
     }
 
-    /// Opens a WebSocket at `path` (with `?token=` or a bearer header in the path's query).
+    /// A one-time socket ticket for the conversation (asserting success).
+    pub async fn shopper_ticket(&self, id: &str, token: &str) -> String {
+        let r = self
+            .client
+            .post(self.url(&format!("/v1/conversations/{id}/ws-ticket")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "ticket: {}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        v["ticket"].as_str().unwrap().to_string()
+    }
+
+    /// A one-time socket ticket for the agent (asserting success).
+    pub async fn agent_ticket(&self, agent: &Agent) -> String {
+        let (s, v) = self
+            .agent_call(agent, reqwest::Method::POST, "/v1/agent/ws-ticket", None)
+            .await;
+        assert_eq!(s, 201, "ticket: {v}");
+        v["ticket"].as_str().unwrap().to_string()
+    }
+
+    /// Opens the shopper's socket as the widget does: a ticket first, then `?ticket=`.
+    pub async fn shopper_ws(&self, id: &str, token: &str, after: i64) -> Socket {
+        let ticket = self.shopper_ticket(id, token).await;
+        self.ws(&format!(
+            "/v1/conversations/{id}/ws?after={after}&ticket={ticket}"
+        ))
+        .await
+    }
+
+    /// Opens the agent's socket as the console does.
+    pub async fn agent_ws(&self, agent: &Agent) -> Socket {
+        let ticket = self.agent_ticket(agent).await;
+        self.ws(&format!("/v1/agent/ws?ticket={ticket}")).await
+    }
+
+    /// Opens a WebSocket at `path` (which carries its `?ticket=`).
     pub async fn ws(&self, path: &str) -> Socket {
         let url = format!("{}{}", self.base.replacen("http", "ws", 1), path);
         let (stream, _) = tokio_tungstenite::connect_async(url)

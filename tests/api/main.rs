@@ -7,6 +7,7 @@ mod agents;
 mod bad_input;
 mod cli;
 mod crash;
+mod edge;
 mod handoff;
 mod helpers;
 mod knowledge;

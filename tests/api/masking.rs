@@ -44,7 +44,7 @@ async fn ticket_text_reaches_agents_masked_however_the_number_is_written() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let mut ws = app.ws(&format!("/v1/agent/ws?token={}", agent.token)).await;
+    let mut ws = app.agent_ws(&agent).await;
     assert_eq!(ws.next().await.unwrap()["type"], "hello");
     let r = app
         .client

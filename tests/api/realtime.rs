@@ -36,9 +36,7 @@ async fn a_shopper_reconnecting_with_a_cursor_gets_every_missed_message_once() {
     let agent = app.add_agent("王芳", &["general"], 2).await;
     app.online(&agent).await;
     let (id, token) = app.create(json!({"locale": "zh"})).await;
-    let ws_path = |after: i64| format!("/v1/conversations/{id}/ws?after={after}&token={token}");
-
-    let mut ws = app.ws(&ws_path(0)).await;
+    let mut ws = app.shopper_ws(&id, &token, 0).await;
     let hello = ws.next().await.unwrap();
     assert_eq!(
         (hello["type"].as_str(), hello["state"].as_str()),
@@ -80,7 +78,7 @@ async fn a_shopper_reconnecting_with_a_cursor_gets_every_missed_message_once() {
     }
     app.say(&id, &token, "我在另一个标签页").await;
 
-    let mut ws = app.ws(&ws_path(cursor)).await;
+    let mut ws = app.shopper_ws(&id, &token, cursor).await;
     let hello = ws.next().await.unwrap();
     assert_eq!(hello["state"], "assigned");
     assert_eq!(hello["agent_name"], "王芳");
@@ -114,18 +112,13 @@ async fn an_agent_reconnecting_syncs_what_it_missed_and_typing_goes_both_ways() 
         json!({}),
     )
     .await;
-    let agent_path = format!("/v1/agent/ws?token={}", agent.token);
-    let mut aws = app.ws(&agent_path).await;
+    let mut aws = app.agent_ws(&agent).await;
     let hello = aws.next().await.unwrap();
     let cursor = hello["cursors"][&id].as_i64().unwrap();
     assert_eq!(hello["queue"]["assigned"][0]["conversation_id"], id);
 
     // Typing, both ways.
-    let mut sws = app
-        .ws(&format!(
-            "/v1/conversations/{id}/ws?after={cursor}&token={token}"
-        ))
-        .await;
+    let mut sws = app.shopper_ws(&id, &token, cursor).await;
     sws.next().await.unwrap();
     sws.send(json!({"type": "typing"})).await;
     let typing = aws.until("shopper typing", |v| v["type"] == "typing").await;
@@ -141,7 +134,7 @@ async fn an_agent_reconnecting_syncs_what_it_missed_and_typing_goes_both_ways() 
 
     app.say(&id, &token, "are you there?").await;
     app.say(&id, &token, "hello?").await;
-    let mut aws = app.ws(&agent_path).await;
+    let mut aws = app.agent_ws(&agent).await;
     aws.next().await.unwrap();
     aws.send(json!({"type": "sync", "cursors": {id.clone(): cursor}}))
         .await;
@@ -172,7 +165,6 @@ async fn shopper_sockets_check_the_origin_and_the_token() {
     config.http.allowed_origins = vec!["https://shop.example".into()];
     let app = spawn_app_with(config).await;
     let (id, token) = app.create(json!({})).await;
-    let url = app.url(&format!("/v1/conversations/{id}/ws?token={token}"));
     let upgrade = |origin: Option<&'static str>, url: String| {
         let mut r = app
             .client
@@ -187,29 +179,32 @@ async fn shopper_sockets_check_the_origin_and_the_token() {
         r.send()
     };
     let status = |r: reqwest::Response| r.status().as_u16();
+    let url = |ticket: &str| app.url(&format!("/v1/conversations/{id}/ws?ticket={ticket}"));
+    let ticket = app.shopper_ticket(&id, &token).await;
     assert_eq!(
         status(
-            upgrade(Some("https://evil.example"), url.clone())
+            upgrade(Some("https://evil.example"), url(&ticket))
                 .await
                 .unwrap()
         ),
         403
     );
+    let ticket = app.shopper_ticket(&id, &token).await;
     assert_eq!(
         status(
-            upgrade(Some("https://shop.example"), url.clone())
+            upgrade(Some("https://shop.example"), url(&ticket))
                 .await
                 .unwrap()
         ),
         101
     );
+    let ticket = app.shopper_ticket(&id, &token).await;
     assert_eq!(
-        status(upgrade(None, url.clone()).await.unwrap()),
+        status(upgrade(None, url(&ticket)).await.unwrap()),
         101,
         "apps send no Origin"
     );
-    let wrong = app.url(&format!("/v1/conversations/{id}/ws?token=nope"));
-    assert_eq!(status(upgrade(None, wrong).await.unwrap()), 401);
+    assert_eq!(status(upgrade(None, url("nope")).await.unwrap()), 401);
     app.stop().await;
 }
 
@@ -217,9 +212,7 @@ async fn shopper_sockets_check_the_origin_and_the_token() {
 async fn shutdown_closes_sockets_with_going_away() {
     let app = spawn_app().await;
     let (id, token) = app.create(json!({})).await;
-    let mut ws = app
-        .ws(&format!("/v1/conversations/{id}/ws?token={token}"))
-        .await;
+    let mut ws = app.shopper_ws(&id, &token, 0).await;
     ws.next().await.unwrap();
     let stopping = tokio::spawn(app.stop());
     assert!(ws.next().await.is_none(), "closed by the server");

@@ -106,9 +106,17 @@
   }
 
   // ---- live updates ----------------------------------------------------------------------
-  function connect() {
+  let connecting = false;
+  /** Opens the live socket with a one-time ticket: the agent token never goes in a URL. */
+  async function connect() {
+    if (connecting || (ws && ws.readyState <= 1)) return;
+    connecting = true;
+    const r = await api('POST', '/v1/agent/ws-ticket');
+    connecting = false;
     if (ws && ws.readyState <= 1) return;
-    const url = location.origin.replace(/^http/, 'ws') + '/v1/agent/ws?token=' + encodeURIComponent(token);
+    if (r.status === 401) { signIn(null); return; }
+    if (r.status !== 201 || !r.body || !r.body.ticket) { setConn(false); reconnectLater(); return; }
+    const url = location.origin.replace(/^http/, 'ws') + '/v1/agent/ws?ticket=' + encodeURIComponent(r.body.ticket);
     const sock = new WebSocket(url);
     ws = sock;
     sock.onopen = () => {
@@ -123,10 +131,14 @@
       ws = null; setConn(false);
       // 4401: the token was rotated or the agent disabled; reconnecting with it cannot work.
       if (ev.code === 4401) { sessionStorage.removeItem('baton-agent-token'); token = ''; me = null; signIn(''); return; }
-      const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
-      retry = Math.min(retry + 1, 5);
-      setTimeout(connect, delay);
+      reconnectLater();
     };
+  }
+  /** Exponential backoff with jitter, up to 30 s. */
+  function reconnectLater() {
+    const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
+    retry = Math.min(retry + 1, 5);
+    setTimeout(connect, delay);
   }
   function setConn(ok) {
     $('conn').textContent = ok ? '● 已连接' : '● 重连中…';

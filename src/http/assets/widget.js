@@ -360,10 +360,21 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
   }
 
   // ---- live updates ----------------------------------------------------------------------
-  let ws = null; let retry = 0; let typingTimer = null; let connected = false;
-  function connect() {
-    if (!state.id || !state.token || (ws && ws.readyState <= 1)) return;
-    const url = api.replace(/^http/, 'ws') + `/v1/conversations/${state.id}/ws?after=${state.lastSeq}&token=${encodeURIComponent(state.token)}`;
+  let ws = null; let retry = 0; let typingTimer = null; let connected = false; let connecting = false;
+  /** Opens the live socket. The token never goes in the URL (URLs end up in logs): it buys
+   * a one-time ticket first, and the socket URL carries that. */
+  async function connect() {
+    if (!state.id || !state.token || connecting || (ws && ws.readyState <= 1)) return;
+    const id = state.id;
+    connecting = true;
+    const r = await call('POST', `/v1/conversations/${id}/ws-ticket`);
+    let ticket = null;
+    if (r && r.ok) { try { ticket = (await r.json()).ticket; } catch (_) { /* retried below */ } }
+    connecting = false;
+    if (state.id !== id || (ws && ws.readyState <= 1)) return;
+    if (r && (r.status === 401 || r.status === 404)) { forget(); return; }
+    if (!ticket) { reconnectLater(); return; }
+    const url = api.replace(/^http/, 'ws') + `/v1/conversations/${id}/ws?after=${state.lastSeq}&ticket=${encodeURIComponent(ticket)}`;
     const sock = new WebSocket(url);
     ws = sock;
     sock.onopen = () => { retry = 0; connected = true; render(); flush(); };
@@ -384,10 +395,14 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
       connected = false; ws = null;
       if (!state.id) return;
       render();
-      const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
-      retry = Math.min(retry + 1, 5);
-      setTimeout(() => { if (!ws) { loadHistory().then(connect); } }, delay);
+      reconnectLater();
     };
+  }
+  /** Exponential backoff with jitter; catches up over HTTP before the socket reopens. */
+  function reconnectLater() {
+    const delay = Math.min(30000, 1000 * 2 ** retry) * (0.75 + Math.random() / 2);
+    retry = Math.min(retry + 1, 5);
+    setTimeout(() => { if (!ws) { loadHistory().then(connect); } }, delay);
   }
   window.addEventListener('online', () => { flush(); if (!ws) connect(); });
 
