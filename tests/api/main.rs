@@ -11,6 +11,7 @@ mod helpers;
 mod knowledge;
 mod layers;
 mod pages;
+mod privacy;
 mod realtime;
 mod reload;
 mod restart;
