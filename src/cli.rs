@@ -1,5 +1,5 @@
 //! The `baton` command line: argument parsing and the small commands (`lint`, `chat`,
-//! `train`, `eval`). `main.rs` only parses, sets up logging and calls [`run`].
+//! `train`, `eval`, `agent`, `customer forget`). `main.rs` only parses, sets up logging and calls [`run`].
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -92,6 +92,28 @@ pub enum Command {
         /// Directory of the database.
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
+    },
+    /// Erase a shopper's personal data on request (works while the server runs).
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCommand,
+        /// Directory of the database.
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerCommand {
+    /// Replace the texts of every conversation of a customer (the shop's customer id), or of
+    /// one conversation, with "[erased]"; times, intents and scores stay for the statistics.
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["id", "conversation"])))]
+    Forget {
+        /// The shop's customer id (`customer.id` of their conversations).
+        id: Option<String>,
+        /// One conversation instead (an anonymous shopper's).
+        #[arg(long, value_name = "UUID")]
+        conversation: Option<String>,
     },
 }
 
@@ -291,6 +313,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let config = load_config(file, &overrides(None, &paths))?;
             agent_command(&config, command)
+        }
+        Command::Customer { command, data_dir } => {
+            let paths = PathArgs {
+                data_dir,
+                ..Default::default()
+            };
+            let config = load_config(file, &overrides(None, &paths))?;
+            customer_command(&config, command)
         }
         Command::Eval(cmd) => {
             let config = load_config(file, &CliOverrides::default())?;
@@ -511,6 +541,59 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
         .await;
         store.close().await;
         result?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn customer_command(config: &Config, command: CustomerCommand) -> anyhow::Result<ExitCode> {
+    use crate::service::ServiceError;
+    use crate::service::erase::{self, Subject};
+    use crate::store::SqliteStore;
+    let CustomerCommand::Forget { id, conversation } = command;
+    let subject = match (id, conversation) {
+        (_, Some(c)) => Subject::Conversation(c),
+        (Some(id), None) => Subject::Customer(id),
+        (None, None) => anyhow::bail!("name a customer id or --conversation"),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
+        let now = crate::clock::Clock::system().now_ms();
+        let result = erase::forget(&store, &subject, "admin:cli", now).await;
+        store.close().await;
+        let done = match result {
+            Ok(done) => done,
+            Err(ServiceError::NotFound) => {
+                eprintln!(
+                    "baton: nothing to erase: {}",
+                    match subject {
+                        Subject::Customer(_) => "no conversations of this customer",
+                        Subject::Conversation(_) => "no such conversation",
+                    }
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        println!(
+            "erased {} conversation(s){}: {} message(s), {} note(s), {} ticket(s), {} rating comment(s), {} draft(s), {} handoff context(s); {} open handoff(s) closed",
+            done.conversations,
+            if done.already_erased > 0 {
+                format!(" ({} already erased)", done.already_erased)
+            } else {
+                String::new()
+            },
+            done.messages,
+            done.notes,
+            done.tickets,
+            done.rating_comments,
+            done.drafts,
+            done.handoff_contexts,
+            done.handoffs_closed,
+        );
+        for id in &done.conversation_ids {
+            println!("  {id}");
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

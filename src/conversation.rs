@@ -52,6 +52,10 @@ impl ConversationState {
     }
 }
 
+/// What replaces every erased text: messages, notes, tickets, rating comments, drafts and
+/// handoff contexts of a conversation whose shopper's data was erased.
+pub const ERASED_TEXT: &str = "[erased]";
+
 /// Who the shopper is, as the shop's site or app tells Baton.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +68,20 @@ pub struct Customer {
     pub tags: Vec<String>,
     #[serde(default)]
     pub vip: bool,
+}
+
+impl Customer {
+    /// The customer with everything that identifies them removed: what an erased
+    /// conversation keeps. The VIP flag stays (a segment the statistics may count, not a
+    /// person).
+    pub fn anonymous(&self) -> Customer {
+        Customer {
+            id: None,
+            name: None,
+            tags: Vec::new(),
+            vip: self.vip,
+        }
+    }
 }
 
 /// A conversation without its messages.
@@ -83,6 +101,10 @@ pub struct Conversation {
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the shopper's personal data was erased (on request or after the retention
+    /// period); an erased conversation is closed to shoppers and agents.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<i64>,
     #[serde(skip)]
     pub token_hash: Vec<u8>,
 }

@@ -1,8 +1,9 @@
 //! Starting and stopping Baton: [`Application::build`] turns a [`Config`] into a bound,
 //! ready server (knowledge loaded, database migrated, agents loaded); [`Application::run_until`]
-//! serves and runs the dispatcher until the given shutdown future completes, then drains
-//! requests, closes every WebSocket (axum's graceful shutdown does not wait for upgraded
-//! connections, so they are tracked here), stops the dispatcher and closes the database.
+//! serves and runs the dispatcher (and, with `retention.days`, the retention task) until the
+//! given shutdown future completes, then drains requests, closes every WebSocket (axum's
+//! graceful shutdown does not wait for upgraded connections, so they are tracked here), stops
+//! the background tasks and closes the database.
 //! Tests call exactly this with port 0, a temporary data directory and a manual clock.
 //!
 //! Connections are served here with hyper directly rather than `axum::serve`, because that
@@ -156,6 +157,12 @@ impl Application {
         let sockets = TaskTracker::new();
         let dispatcher = tokio::spawn(self.desk.clone().run(stop.child_token()));
         let service = &self.service;
+        let retention = service
+            .config()
+            .retention
+            .days
+            .is_some()
+            .then(|| tokio::spawn(service.clone().run_retention(stop.child_token())));
         let reloader = Reloader::new(
             service.live_knowledge().clone(),
             service.store().clone(),
@@ -194,6 +201,11 @@ impl Application {
             && let Err(e) = w.await
         {
             tracing::error!(error = %e, "content watcher failed");
+        }
+        if let Some(r) = retention
+            && let Err(e) = r.await
+        {
+            tracing::error!(error = %e, "retention task failed");
         }
         self.store.close().await;
         tracing::info!("Baton stopped");

@@ -38,6 +38,7 @@ pub struct Config {
     pub hours: BusinessHours,
     pub handoff: HandoffConfig,
     pub reload: ReloadConfig,
+    pub retention: RetentionConfig,
     /// Bearer token of the admin API (`/v1/admin/…`); unset turns the admin API off. Set it
     /// in the environment (`BATON_ADMIN_TOKEN`) rather than in a file.
     pub admin_token: Option<String>,
@@ -58,6 +59,7 @@ impl Default for Config {
             hours: BusinessHours::default(),
             handoff: HandoffConfig::default(),
             reload: ReloadConfig::default(),
+            retention: RetentionConfig::default(),
             admin_token: None,
         }
     }
@@ -248,6 +250,32 @@ impl Default for ReloadConfig {
     }
 }
 
+/// How long shoppers' personal data is kept.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days after a conversation's last activity when its personal data is erased (texts
+    /// replaced, customer details removed; the statistics keep counting it). Unset: kept
+    /// until erased on request (`baton customer forget`).
+    pub days: Option<u32>,
+    /// How often the server looks for conversations past the retention period, in
+    /// milliseconds.
+    pub sweep_interval_ms: u64,
+    /// Conversations erased per batch (each in its own transaction) before the next batch
+    /// is read.
+    pub batch_size: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            days: None,
+            sweep_interval_ms: 3_600_000,
+            batch_size: 100,
+        }
+    }
+}
+
 /// Routing, offers, presence and SLAs of the human side.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -411,6 +439,12 @@ impl Config {
         if h.max_open_tickets == 0 {
             return Err(ConfigError::Value(
                 "handoff.max_open_tickets must be at least 1 (0 would refuse every message left for the team)".into(),
+            ));
+        }
+        let r = &self.retention;
+        if r.days == Some(0) || r.sweep_interval_ms == 0 || r.batch_size == 0 {
+            return Err(ConfigError::Value(
+                "retention.days (when set), retention.sweep_interval_ms and retention.batch_size must be > 0".into(),
             ));
         }
         if self.admin_token.as_deref().is_some_and(|t| t.len() < 16) {

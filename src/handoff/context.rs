@@ -51,6 +51,22 @@ pub struct HandoffContext {
     pub entities: Vec<Entity>,
 }
 
+impl HandoffContext {
+    /// The context with the shopper's personal data gone: the summary, every transcript
+    /// line's text and the entities are replaced by `marker` (or dropped), the customer is
+    /// anonymous. What the bot made of each line (intent, confidence, FAQ candidates,
+    /// decision) and why the conversation was handed over stay.
+    pub fn erased(mut self, marker: &str) -> HandoffContext {
+        self.summary = marker.to_string();
+        self.customer = self.customer.anonymous();
+        for line in &mut self.transcript {
+            line.text = marker.to_string();
+        }
+        self.entities.clear();
+        self
+    }
+}
+
 fn reason_text(reason: EscalationReason, lang: Lang) -> &'static str {
     match (reason, lang) {
         (EscalationReason::RequestedHuman, Lang::Zh) => "顾客要求人工服务",
@@ -210,6 +226,7 @@ mod tests {
             last_seq: 2,
             created_at: 0,
             updated_at: 0,
+            erased_at: None,
             token_hash: vec![],
         }
     }
@@ -268,5 +285,22 @@ mod tests {
         assert!(ctx.transcript[0].text.contains("138****5678"));
         assert_eq!(ctx.transcript[0].intent.as_deref(), Some("refund_status"));
         assert_eq!(ctx.entities.len(), 2);
+
+        let erased = ctx.erased("[erased]");
+        assert_eq!(erased.summary, "[erased]");
+        assert_eq!(erased.transcript[0].text, "[erased]");
+        assert_eq!(
+            erased.transcript[0].intent.as_deref(),
+            Some("refund_status")
+        );
+        assert!(erased.entities.is_empty());
+        assert_eq!(
+            erased.customer,
+            Customer {
+                vip: true,
+                ..Customer::default()
+            }
+        );
+        assert_eq!(erased.reason, EscalationReason::RequestedHuman);
     }
 }

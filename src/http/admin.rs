@@ -1,5 +1,5 @@
-//! The admin API (`/v1/admin/…`): agents, the audit log, knowledge reloads, statistics and
-//! `/metrics`. Requires the admin token from
+//! The admin API (`/v1/admin/…`): agents, the audit log, knowledge reloads, statistics,
+//! erasing a customer's data and `/metrics`. Requires the admin token from
 //! configuration (`BATON_ADMIN_TOKEN`); without one configured, the admin API is off.
 
 use axum::Json;
@@ -15,6 +15,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, bearer};
 use crate::desk::agents::{self, AgentPatch, NewAgent};
+use crate::service::erase::Subject;
 
 pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.config.admin_token.as_deref() else {
@@ -141,6 +142,42 @@ pub async fn audit(
         .audit_log(q.conversation_id.as_deref(), q.limit.clamp(1, 1000))
         .await?;
     Ok(Json(json!({ "entries": entries })))
+}
+
+/// `POST /v1/admin/customers/{id}/forget`: erases the personal data of every conversation
+/// of the shop's customer `id`; answers with the counts. 404 when nothing is stored for them.
+pub async fn forget_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let done = state
+        .service
+        .forget(&Subject::Customer(id), "admin")
+        .await
+        .map_err(|e| match e {
+            crate::service::ServiceError::NotFound => {
+                ApiError::NotFound("no conversations of this customer to erase".into())
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(done))
+}
+
+/// `POST /v1/admin/conversations/{id}/forget`: erases one conversation's personal data (an
+/// anonymous shopper's request); answers with the counts. 404 for an unknown id.
+pub async fn forget_conversation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    require_admin(&state, &headers)?;
+    let done = state
+        .service
+        .forget(&Subject::Conversation(id), "admin")
+        .await?;
+    Ok(Json(done))
 }
 
 /// `GET /v1/admin/kb/status`: the serving snapshot and the last reload attempt's errors.

@@ -187,6 +187,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/admin/agents/{name}/rotate", post(admin::rotate_agent))
         .route("/v1/admin/audit", get(admin::audit))
+        .route(
+            "/v1/admin/customers/{id}/forget",
+            post(admin::forget_customer),
+        )
+        .route(
+            "/v1/admin/conversations/{id}/forget",
+            post(admin::forget_conversation),
+        )
         .route("/v1/admin/kb/status", get(admin::kb_status))
         .route("/v1/admin/kb/reload", post(admin::kb_reload))
         .route("/v1/admin/kb/gaps", get(kb::gaps))

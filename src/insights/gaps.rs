@@ -53,10 +53,11 @@ pub struct GapItem {
     pub reason: GapReason,
 }
 
-/// Unanswered questions of `conversations`, oldest conversation first.
+/// Unanswered questions of `conversations` (erased ones left out), oldest conversation first.
 pub fn collect(conversations: &[ConversationActivity]) -> Vec<GapItem> {
     let mut out = Vec::new();
-    for c in conversations {
+    // An erased conversation's questions are gone; "[erased]" is no gap.
+    for c in conversations.iter().filter(|c| !c.erased) {
         let turns: Vec<_> = c
             .messages
             .iter()

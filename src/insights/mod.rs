@@ -134,6 +134,9 @@ impl Insights {
         let Some(c) = self.store.conversation(&handoff.conversation_id).await? else {
             return Err(InsightsError::NotFound);
         };
+        if c.erased_at.is_some() {
+            return Ok(None);
+        }
         let activity = self
             .store
             .activity(c.created_at, c.created_at + 1)

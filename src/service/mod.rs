@@ -18,6 +18,7 @@
 //! same lock and with the same commit-then-publish order.
 
 mod commit;
+pub mod erase;
 mod turn;
 
 use std::sync::Arc;
@@ -271,6 +272,7 @@ impl ConversationService {
             last_seq: 0,
             created_at: now,
             updated_at: now,
+            erased_at: None,
             token_hash: token_hash(&token),
         };
         self.inner.store.create_conversation(&conversation).await?;
@@ -318,11 +320,14 @@ impl ConversationService {
         })
     }
 
+    /// The conversation; `NotFound` for an unknown id and for an erased conversation, which
+    /// is closed to shoppers and agents alike.
     pub async fn load(&self, id: &str) -> Result<Conversation, ServiceError> {
         self.inner
             .store
             .conversation(id)
             .await?
+            .filter(|c| c.erased_at.is_none())
             .ok_or(ServiceError::NotFound)
     }
 

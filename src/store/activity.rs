@@ -20,6 +20,8 @@ pub struct ConversationActivity {
     /// Rating scores, 1–5.
     pub ratings: Vec<u8>,
     pub tickets: u32,
+    /// The shopper's data was erased: the texts are gone, the counts still hold.
+    pub erased: bool,
 }
 
 /// Whether an editor has decided on a draft yet.

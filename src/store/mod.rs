@@ -86,6 +86,32 @@ impl TurnWrite {
     }
 }
 
+/// What erasing one conversation changed (see [`Store::erase_conversation`]): how many
+/// rows had their texts replaced. Counts only; never the values.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Erasure {
+    pub messages: u64,
+    pub notes: u64,
+    pub tickets: u64,
+    pub rating_comments: u64,
+    pub drafts: u64,
+    pub handoff_contexts: u64,
+    /// The conversation's open handoff, closed (returned) by the erase; its agent or the
+    /// agent it was offered to should hear of it.
+    #[serde(skip)]
+    pub closed_handoff: Option<Handoff>,
+}
+
+/// The result of [`Store::erase_conversation`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum EraseOutcome {
+    NotFound,
+    AlreadyErased,
+    /// Active again since `idle_before`: left alone.
+    Active,
+    Erased(Box<Erasure>),
+}
+
 /// The storage interface every backend implements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -208,6 +234,39 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a draft approved as `faq_id` back to pending (its FAQ could not be written);
     /// `false` when it is not in that state.
     async fn reopen_draft(&self, id: &str, faq_id: &str) -> Result<bool, StoreError>;
+
+    /// Ids of the conversations of the shop's customer `customer_id` that are not erased yet,
+    /// oldest first.
+    async fn customer_conversations(&self, customer_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Ids of at most `limit` conversations not erased yet whose last activity is before
+    /// `before`, least recent first.
+    async fn inactive_conversations(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Erases the shopper's personal data from one conversation, in one transaction: every
+    /// message, note, ticket (contact and text), rating comment, FAQ draft drawn from it (and its
+    /// suggested id, made of the question's words) and
+    /// handoff context has its text replaced by [`ERASED_TEXT`](crate::conversation::ERASED_TEXT); the
+    /// customer becomes anonymous; the conversation is marked erased, so its token stops
+    /// working and later turns fail with `Conflict`. Times, states, intents, decisions,
+    /// scores and counts stay, so the statistics do not change. Open tickets are closed,
+    /// pending drafts rejected and an open handoff returned (nobody can follow them up).
+    /// `audit` makes the entry written in the same transaction from the counts.
+    ///
+    /// With `idle_before`, only a conversation whose last activity is still before it is
+    /// erased (`Active` otherwise: the shopper came back since it was selected). Nothing is
+    /// written for an unknown, an already erased or an active conversation.
+    async fn erase_conversation(
+        &self,
+        id: &str,
+        idle_before: Option<i64>,
+        now: i64,
+        audit: &(dyn for<'e> Fn(&'e Erasure) -> AuditEntry + Send + Sync),
+    ) -> Result<EraseOutcome, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

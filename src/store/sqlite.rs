@@ -20,11 +20,18 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::{ConversationActivity, DraftStatus, FaqDraft, Store, StoreError, TurnWrite};
+use super::{
+    ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
+    TurnWrite,
+};
 use crate::config::{StoreConfig, Synchronous};
-use crate::conversation::{Author, Conversation, ConversationState, Customer, Message};
+use crate::conversation::{
+    Author, Conversation, ConversationState, Customer, ERASED_TEXT, Message,
+};
 use crate::handoff::agent::{Agent, AgentStatus};
-use crate::handoff::{AuditEntry, EscalationReason, Handoff, HandoffStatus, Note, Ticket};
+use crate::handoff::{
+    AuditEntry, EscalationReason, Handoff, HandoffContext, HandoffStatus, Note, Ticket,
+};
 use crate::nlu::Lang;
 use crate::vocabulary::Priority;
 
@@ -60,6 +67,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("src/store/migrations").run(&writer).await?;
+        fill_customer_ids(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .connect_with(options)
@@ -87,6 +95,29 @@ impl SqliteStore {
         self.pool.close().await;
         self.writer.close().await;
     }
+}
+
+/// Copies `customer.id` into the `customer_id` column for conversations stored before the
+/// column existed (migration 0005), so forgetting a customer finds them too. Rows without a
+/// customer id do not match the filter, so once done this reads nothing.
+async fn fill_customer_ids(writer: &SqlitePool) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, customer FROM conversations
+         WHERE customer_id IS NULL AND erased_at IS NULL AND customer LIKE '%\"id\":\"%'",
+    )
+    .fetch_all(writer)
+    .await?;
+    for row in &rows {
+        let customer: Customer = json("customer", &row.try_get::<String, _>("customer")?)?;
+        if let Some(customer_id) = customer.id {
+            sqlx::query("UPDATE conversations SET customer_id = ? WHERE id = ?")
+                .bind(customer_id)
+                .bind(row.try_get::<String, _>("id")?)
+                .execute(writer)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -118,6 +149,7 @@ fn row_to_conversation(row: &SqliteRow) -> Result<Conversation, StoreError> {
         last_seq: row.try_get("last_seq")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        erased_at: row.try_get("erased_at")?,
         token_hash: hex_decode(&token_hash).ok_or_else(|| corrupt("token_hash", "not hex"))?,
     })
 }
@@ -299,15 +331,16 @@ macro_rules! message_columns {
 impl Store for SqliteStore {
     async fn create_conversation(&self, c: &Conversation) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO conversations (id, token_hash, channel, locale, customer, vip, state,
-                low_confidence_streak, recent_skill, last_seq, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            "INSERT INTO conversations (id, token_hash, channel, locale, customer, customer_id,
+                vip, state, low_confidence_streak, recent_skill, last_seq, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(hex_encode(&c.token_hash))
         .bind(&c.channel)
         .bind(c.locale.code())
         .bind(to_json(&c.customer))
+        .bind(&c.customer.id)
         .bind(c.customer.vip)
         .bind(c.state.as_str())
         .bind(c.low_confidence_streak as i64)
@@ -331,11 +364,13 @@ impl Store for SqliteStore {
         let new_last_seq = w.messages.last().map_or(w.expected_last_seq, |m| m.seq);
         let mut tx = self.writer.begin().await?;
         // The write comes first so SQLite takes its write lock at once (no read-to-write
-        // upgrade that could fail under contention), and so a concurrent turn is detected.
+        // upgrade that could fail under contention), and so a concurrent turn is detected. An
+        // erased conversation takes no more writes: a turn read before the erase conflicts,
+        // and its retry finds the conversation closed.
         let moved = sqlx::query(
             "UPDATE conversations SET last_seq = ?, state = ?, low_confidence_streak = ?,
                 recent_skill = COALESCE(?, recent_skill), updated_at = ?
-             WHERE id = ? AND last_seq = ?",
+             WHERE id = ? AND last_seq = ? AND erased_at IS NULL",
         )
         .bind(new_last_seq)
         .bind(w.state.as_str())
@@ -759,7 +794,7 @@ impl Store for SqliteStore {
 
     async fn activity(&self, from: i64, to: i64) -> Result<Vec<ConversationActivity>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, created_at, locale FROM conversations
+            "SELECT id, created_at, locale, erased_at FROM conversations
              WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
         )
         .bind(from)
@@ -780,6 +815,7 @@ impl Store for SqliteStore {
                 handoffs: Vec::new(),
                 ratings: Vec::new(),
                 tickets: 0,
+                erased: row.try_get::<Option<i64>, _>("erased_at")?.is_some(),
             });
         }
         let slot = |row: &SqliteRow| -> Result<Option<usize>, StoreError> {
@@ -841,10 +877,13 @@ impl Store for SqliteStore {
     }
 
     async fn create_draft(&self, d: &FaqDraft) -> Result<(), StoreError> {
+        // Never for an erased conversation: a draft read from it just before the erase is
+        // dropped rather than bringing its texts back.
         let inserted = sqlx::query(
             "INSERT INTO faq_drafts (id, conversation_id, handoff_id, lang, question, answer,
                  alternates, suggested_id, status, faq_id, created_at, decided_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ? AND erased_at IS NULL)
              ON CONFLICT (handoff_id) DO NOTHING",
         )
         .bind(&d.id)
@@ -859,6 +898,7 @@ impl Store for SqliteStore {
         .bind(&d.faq_id)
         .bind(d.created_at)
         .bind(d.decided_at)
+        .bind(&d.conversation_id)
         .execute(&self.writer)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -919,6 +959,180 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn customer_conversations(&self, customer_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE customer_id = ? AND erased_at IS NULL
+             ORDER BY created_at, id",
+        )
+        .bind(customer_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn inactive_conversations(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE erased_at IS NULL AND updated_at < ?
+             ORDER BY updated_at, id LIMIT ?",
+        )
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn erase_conversation(
+        &self,
+        id: &str,
+        idle_before: Option<i64>,
+        now: i64,
+        audit: &(dyn for<'e> Fn(&'e Erasure) -> AuditEntry + Send + Sync),
+    ) -> Result<EraseOutcome, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // The write comes first, as in `commit_turn`: the write lock at once, and a turn
+        // racing with the erase conflicts.
+        let marked = sqlx::query(
+            "UPDATE conversations SET erased_at = ?, customer_id = NULL, token_hash = ''
+             WHERE id = ? AND erased_at IS NULL AND updated_at < ?",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(idle_before.unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() != 1 {
+            let erased: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT erased_at FROM conversations WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Ok(match erased {
+                None => EraseOutcome::NotFound,
+                Some(Some(_)) => EraseOutcome::AlreadyErased,
+                Some(None) => EraseOutcome::Active,
+            });
+        }
+        let row = sqlx::query("SELECT customer, state FROM conversations WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let customer: Customer = json("customer", &row.try_get::<String, _>("customer")?)?;
+        let state: String = row.try_get("state")?;
+        let state = ConversationState::parse(&state).ok_or_else(|| corrupt("state", &state))?;
+
+        let mut erasure = Erasure::default();
+        // Nobody can take up a handoff whose shopper is gone: it goes back to the bot.
+        let open = sqlx::query(concat!(
+            "SELECT ",
+            handoff_columns!(),
+            " FROM handoffs WHERE conversation_id = ? AND status IN ('queued', 'assigned')"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = open {
+            let h = row_to_handoff(&row, false)?.closed(HandoffStatus::Returned, now);
+            sqlx::query("UPDATE handoffs SET status = ?, routing = ?, updated_at = ? WHERE id = ?")
+                .bind(h.status.as_str())
+                .bind(to_json(&h.routing))
+                .bind(now)
+                .bind(&h.id)
+                .execute(&mut *tx)
+                .await?;
+            erasure.closed_handoff = Some(h);
+        }
+        let state = if state.human_owned() {
+            ConversationState::Bot
+        } else {
+            state
+        };
+        sqlx::query("UPDATE conversations SET customer = ?, state = ? WHERE id = ?")
+            .bind(to_json(&customer.anonymous()))
+            .bind(state.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+
+        let count = |done: sqlx::sqlite::SqliteQueryResult| done.rows_affected();
+        erasure.messages = count(
+            sqlx::query("UPDATE messages SET text = ? WHERE conversation_id = ?")
+                .bind(ERASED_TEXT)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?,
+        );
+        erasure.notes = count(
+            sqlx::query("UPDATE notes SET text = ? WHERE conversation_id = ?")
+                .bind(ERASED_TEXT)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?,
+        );
+        erasure.tickets = count(
+            sqlx::query(
+                "UPDATE tickets SET contact = ?, text = ?,
+                    closed_by = CASE WHEN status = 'open' THEN 'system' ELSE closed_by END,
+                    closed_at = CASE WHEN status = 'open' THEN ? ELSE closed_at END,
+                    status = 'closed'
+                 WHERE conversation_id = ?",
+            )
+            .bind(ERASED_TEXT)
+            .bind(ERASED_TEXT)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?,
+        );
+        erasure.rating_comments = count(
+            sqlx::query(
+                "UPDATE ratings SET comment = ? WHERE conversation_id = ? AND comment IS NOT NULL",
+            )
+            .bind(ERASED_TEXT)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?,
+        );
+        erasure.drafts = count(
+            sqlx::query(
+                // The suggested id is made from the question's words.
+                "UPDATE faq_drafts SET question = ?, answer = ?, alternates = '[]',
+                    suggested_id = 'erased',
+                    decided_at = CASE WHEN status = 'pending' THEN ? ELSE decided_at END,
+                    status = CASE WHEN status = 'pending' THEN 'rejected' ELSE status END
+                 WHERE conversation_id = ?",
+            )
+            .bind(ERASED_TEXT)
+            .bind(ERASED_TEXT)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?,
+        );
+        let contexts = sqlx::query("SELECT id, context FROM handoffs WHERE conversation_id = ?")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &contexts {
+            let stored: Option<HandoffContext> =
+                json("context", &row.try_get::<String, _>("context")?)?;
+            let Some(context) = stored else {
+                continue;
+            };
+            sqlx::query("UPDATE handoffs SET context = ? WHERE id = ?")
+                .bind(to_json(&context.erased(ERASED_TEXT)))
+                .bind(row.try_get::<String, _>("id")?)
+                .execute(&mut *tx)
+                .await?;
+            erasure.handoff_contexts += 1;
+        }
+        insert_audit(&mut tx, &[audit(&erasure)]).await?;
+        tx.commit().await?;
+        Ok(EraseOutcome::Erased(Box::new(erasure)))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

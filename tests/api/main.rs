@@ -14,6 +14,7 @@ mod knowledge;
 mod layers;
 mod masking;
 mod pages;
+mod privacy;
 mod realtime;
 mod reload;
 mod restart;
