@@ -130,7 +130,7 @@ pub fn build_context(
         .filter(|e| e.kind == pii::EntityKind::OrderNumber)
         .map(|e| e.masked.as_str())
         .collect();
-    let vip = conversation.customer.vip;
+    let vip = conversation.customer.is_vip();
     let summary = match lang {
         Lang::Zh => {
             let mut s = String::new();
@@ -203,6 +203,8 @@ mod tests {
                 name: Some("张三".into()),
                 tags: vec![],
                 vip,
+                verified: true,
+                claimed_id: None,
             },
             state: ConversationState::Bot,
             low_confidence_streak: 0,
@@ -268,5 +270,12 @@ mod tests {
         assert!(ctx.transcript[0].text.contains("138****5678"));
         assert_eq!(ctx.transcript[0].intent.as_deref(), Some("refund_status"));
         assert_eq!(ctx.entities.len(), 2);
+
+        // A VIP flag without a verified identity is not VIP.
+        let mut guest = conversation(true);
+        guest.customer.verified = false;
+        let ctx = build_context(&guest, &msgs, &esc, Lang::Zh);
+        assert!(!ctx.summary.contains("VIP"), "{}", ctx.summary);
+        assert!(!ctx.customer.verified);
     }
 }

@@ -303,7 +303,7 @@ impl Store for SqliteStore {
         .bind(&c.channel)
         .bind(c.locale.code())
         .bind(to_json(&c.customer))
-        .bind(c.customer.vip)
+        .bind(c.customer.is_vip())
         .bind(c.state.as_str())
         .bind(c.low_confidence_streak as i64)
         .bind(c.last_seq)

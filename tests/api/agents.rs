@@ -268,10 +268,11 @@ async fn complaints_and_vips_jump_the_queue_and_capacity_is_respected() {
     // The agent is full: later conversations wait, in priority order.
     let (plain, plain_token) = app.create(json!({"locale": "zh"})).await;
     app.say(&plain, &plain_token, "转人工").await;
-    let (vip, vip_token) = app.create(json!({"customer": {"vip": true}})).await;
+    let vip_customer = app.signed(json!({"id": "u-vip", "vip": true}));
+    let (vip, vip_token) = app.create(json!({"customer_token": vip_customer})).await;
     app.say(&vip, &vip_token, "转人工").await;
     let (angry, angry_token) = app
-        .create(json!({"locale": "en", "customer": {"vip": true}}))
+        .create(json!({"locale": "en", "customer_token": vip_customer}))
         .await;
     let out = app
         .say(

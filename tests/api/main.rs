@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod handoff;
 mod helpers;
+mod identity;
 mod knowledge;
 mod layers;
 mod pages;
