@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::Identity;
 use crate::kb::FaqHit;
 use crate::nlu::{IntentPrediction, Lang};
 use crate::vocabulary::EscalationReason;
@@ -56,16 +57,109 @@ impl ConversationState {
 /// handoff contexts of a conversation whose shopper's data was erased.
 pub const ERASED_TEXT: &str = "[erased]";
 
-/// Who the shopper is, as the shop's site or app tells Baton.
+/// Who the shopper is. Only the shop's server can vouch for that, with a signed
+/// `customer_token` ([`crate::identity`]): then `verified` is true and `id`, `tags` and `vip`
+/// can be trusted. What a browser claims without a signature is kept for the agent to read but
+/// marked unverified: its id is only a `claimed_id` (never used to look anything up) and it is
+/// never VIP. Deserialising restores that rule for rows stored before identities were signed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "StoredCustomer")]
 pub struct Customer {
+    /// The shop's customer id; only for a verified customer.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    /// Only ever true for a verified customer (see [`Customer::is_vip`]).
+    pub vip: bool,
+    /// Signed by the shop's server; false for a guest.
+    pub verified: bool,
+    /// The id an unsigned client claimed: shown to agents as a hint, never trusted.
+    pub claimed_id: Option<String>,
+}
+
+impl Customer {
+    /// The customer a verified token describes.
+    pub fn verified(identity: Identity) -> Customer {
+        Customer {
+            id: Some(identity.id),
+            name: identity.name,
+            tags: identity.tags,
+            vip: identity.vip,
+            verified: true,
+            claimed_id: None,
+        }
+    }
+
+    /// An unverified guest from what the client claimed: never VIP, the id only claimed.
+    pub fn guest(claim: CustomerClaim) -> Customer {
+        Customer {
+            id: None,
+            name: claim.name,
+            tags: claim.tags,
+            vip: false,
+            verified: false,
+            claimed_id: claim.id,
+        }
+    }
+
+    /// Whether escalations get VIP treatment: only when the shop's server said so.
+    pub fn is_vip(&self) -> bool {
+        self.verified && self.vip
+    }
+}
+
+/// A stored customer as written, before [`Customer`]'s rule is applied.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredCustomer {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    vip: bool,
+    #[serde(default)]
+    verified: bool,
+    #[serde(default)]
+    claimed_id: Option<String>,
+}
+
+impl From<StoredCustomer> for Customer {
+    fn from(s: StoredCustomer) -> Customer {
+        if s.verified {
+            Customer {
+                id: s.id,
+                name: s.name,
+                tags: s.tags,
+                vip: s.vip,
+                verified: true,
+                claimed_id: None,
+            }
+        } else {
+            Customer::guest(CustomerClaim {
+                id: s.claimed_id.or(s.id),
+                name: s.name,
+                tags: s.tags,
+                vip: false,
+            })
+        }
+    }
+}
+
+/// What a client may say about the shopper without a signature (the `customer` field of
+/// `POST /v1/conversations`). Accepted for compatibility; it only ever makes a guest.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerClaim {
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Read and ignored: only a signed token makes a VIP.
     #[serde(default)]
     pub vip: bool,
 }
@@ -80,7 +174,16 @@ impl Customer {
             name: None,
             tags: Vec::new(),
             vip: self.vip,
+            verified: self.verified,
+            claimed_id: None,
         }
+    }
+
+    /// The id a request to forget a customer finds this conversation by: the verified id,
+    /// else the id an unsigned client claimed. When the shop asks to forget customer 42,
+    /// everything said as 42 goes, signed or not; nothing else ever reads this id.
+    pub fn erasure_key(&self) -> Option<&str> {
+        self.id.as_deref().or(self.claimed_id.as_deref())
     }
 }
 
@@ -295,5 +398,66 @@ impl Outgoing {
     /// A system notice (queued, rated, ticket received …).
     pub fn notice(text: impl Into<String>, notice: Notice) -> Outgoing {
         Outgoing::reply(Author::System, text, ReplyMeta::notice(notice))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_verified_identity_is_trusted() {
+        let verified = Customer::verified(Identity {
+            id: "u1".into(),
+            name: Some("李雷".into()),
+            tags: vec!["gold".into()],
+            vip: true,
+            exp: 0,
+        });
+        assert!(verified.verified && verified.is_vip());
+        assert_eq!(verified.id.as_deref(), Some("u1"));
+
+        let guest = Customer::guest(CustomerClaim {
+            id: Some("u1".into()),
+            name: Some("李雷".into()),
+            tags: vec![],
+            vip: true,
+        });
+        assert!(!guest.verified && !guest.vip && !guest.is_vip());
+        assert_eq!(guest.id, None, "a claimed id is never the customer's id");
+        assert_eq!(guest.claimed_id.as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn stored_customers_keep_the_rule_including_rows_from_before_signing() {
+        let legacy: Customer =
+            serde_json::from_str(r#"{"id":"u1","name":"n","tags":["t"],"vip":true}"#).unwrap();
+        assert_eq!(
+            legacy,
+            Customer {
+                id: None,
+                name: Some("n".into()),
+                tags: vec!["t".into()],
+                vip: false,
+                verified: false,
+                claimed_id: Some("u1".into()),
+            }
+        );
+        let verified = Customer::verified(Identity {
+            id: "u2".into(),
+            name: None,
+            tags: vec![],
+            vip: true,
+            exp: 0,
+        });
+        let json = serde_json::to_string(&verified).unwrap();
+        assert_eq!(serde_json::from_str::<Customer>(&json).unwrap(), verified);
+        let guest = Customer::guest(CustomerClaim {
+            id: Some("u3".into()),
+            ..Default::default()
+        });
+        let json = serde_json::to_string(&guest).unwrap();
+        assert_eq!(serde_json::from_str::<Customer>(&json).unwrap(), guest);
+        assert!(serde_json::from_str::<Customer>(r#"{"admin":true}"#).is_err());
     }
 }

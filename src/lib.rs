@@ -18,7 +18,8 @@
 //!
 //! 1. Ground floor — [`vocabulary`] (escalation reason, priority, validated ids and message
 //!    text), [`config`] (defaults < TOML < `BATON_*` env < CLI flags), [`clock`] (the time
-//!    every rule reads), [`pii`] (finding and masking personal data), [`telemetry`] (logging).
+//!    every rule reads), [`pii`] (finding and masking personal data), [`identity`] (checking
+//!    the shop's signed customer tokens), [`telemetry`] (logging).
 //! 2. Understanding — [`encoder`] (the pre-trained sentence encoder, its cache and pool),
 //!    [`nlu`] (normalisation, language, the intent classifier, lexical similarity),
 //!    [`content`] (`kb/` and `intents/` files → validated content, or diagnostics with
@@ -50,6 +51,7 @@ pub mod encoder;
 pub mod eval;
 pub mod handoff;
 pub mod http;
+pub mod identity;
 pub mod insights;
 pub mod kb;
 pub mod knowledge;

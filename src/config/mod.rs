@@ -39,6 +39,7 @@ pub struct Config {
     pub handoff: HandoffConfig,
     pub reload: ReloadConfig,
     pub retention: RetentionConfig,
+    pub identity: IdentityConfig,
     /// Bearer token of the admin API (`/v1/admin/…`); unset turns the admin API off. Set it
     /// in the environment (`BATON_ADMIN_TOKEN`) rather than in a file.
     pub admin_token: Option<String>,
@@ -60,6 +61,7 @@ impl Default for Config {
             handoff: HandoffConfig::default(),
             reload: ReloadConfig::default(),
             retention: RetentionConfig::default(),
+            identity: IdentityConfig::default(),
             admin_token: None,
         }
     }
@@ -332,6 +334,72 @@ impl HandoffConfig {
     }
 }
 
+/// Signed customer identities (`customer_token`, see [`crate::identity`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// The key the shop's server signs customer tokens with (HMAC-SHA256), at least 32
+    /// characters; unset: every shopper is an unverified guest. Set it in the environment
+    /// (`BATON_IDENTITY__SECRET`) rather than in a file.
+    pub secret: Option<Secret>,
+    /// The key before the last rotation, still accepted until it is removed.
+    pub previous_secret: Option<Secret>,
+}
+
+impl IdentityConfig {
+    /// The keys a token may be signed with, current first; empty when none is configured.
+    pub fn keys(&self) -> Vec<&[u8]> {
+        [&self.secret, &self.previous_secret]
+            .into_iter()
+            .flatten()
+            .map(Secret::expose)
+            .collect()
+    }
+}
+
+/// A configured secret. `Debug` and `Serialize` write a placeholder, never the value, so
+/// printing or dumping the configuration cannot leak it; only [`Secret::expose`] reads it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// What `Debug` and `Serialize` write instead of the value.
+    pub const REDACTED: &'static str = "[redacted]";
+
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret's bytes, for the code that signs or verifies with it.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    fn chars(&self) -> usize {
+        self.0.chars().count()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({})", Secret::REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(Secret::REDACTED)
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        use subtle::ConstantTimeEq;
+        self.expose().ct_eq(other.expose()).into()
+    }
+}
+
 /// Why configuration could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -452,6 +520,22 @@ impl Config {
                 "admin_token must be at least 16 characters".into(),
             ));
         }
+        let id = &self.identity;
+        for (name, secret) in [
+            ("identity.secret", &id.secret),
+            ("identity.previous_secret", &id.previous_secret),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.chars() < 32) {
+                return Err(ConfigError::Value(format!(
+                    "{name} must be at least 32 characters (e.g. `openssl rand -hex 32`)"
+                )));
+            }
+        }
+        if id.previous_secret.is_some() && id.secret.is_none() {
+            return Err(ConfigError::Value(
+                "identity.previous_secret needs identity.secret (the key that replaced it)".into(),
+            ));
+        }
         self.hours
             .validate()
             .map_err(|e| ConfigError::Value(e.to_string()))?;
@@ -529,6 +613,49 @@ mod tests {
             jail.set_env("BATON_PORTT", "1");
             let err = load_in_jail(jail, None, CliOverrides::default()).unwrap_err();
             assert!(err.contains("portt"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn identity_secrets_come_from_the_environment_and_never_print() {
+        Jail::expect_with(|jail| {
+            let secret = "s3cret-0123456789abcdef-0123456789abcdef";
+            jail.set_env("BATON_IDENTITY__SECRET", secret);
+            jail.set_env("BATON_IDENTITY__PREVIOUS_SECRET", "p".repeat(32));
+            let c = load_in_jail(jail, None, CliOverrides::default()).unwrap();
+            assert_eq!(
+                c.identity.keys(),
+                [secret.as_bytes(), "p".repeat(32).as_bytes()]
+            );
+            let debug = format!("{c:?}");
+            assert!(!debug.contains(secret), "Debug leaks the secret: {debug}");
+            assert!(debug.contains("Secret([redacted])"), "{debug}");
+            let dumped = serde_json::to_string(&c).unwrap();
+            assert!(!dumped.contains(secret), "Serialize leaks the secret");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            // `openssl rand -hex` output that happens to be all digits stays a string.
+            let digits = "1234567890".repeat(4)[..32].to_string();
+            jail.set_env("BATON_IDENTITY__SECRET", &digits);
+            let c = load_in_jail(jail, None, CliOverrides::default()).unwrap();
+            assert_eq!(c.identity.keys(), [digits.as_bytes()]);
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("BATON_IDENTITY__SECRET", "short");
+            let err = load_in_jail(jail, None, CliOverrides::default()).unwrap_err();
+            assert!(
+                err.contains("identity.secret") && !err.contains("short"),
+                "{err}"
+            );
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("BATON_IDENTITY__PREVIOUS_SECRET", "p".repeat(32));
+            let err = load_in_jail(jail, None, CliOverrides::default()).unwrap_err();
+            assert!(err.contains("previous_secret"), "{err}");
             Ok(())
         });
     }

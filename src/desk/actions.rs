@@ -39,6 +39,8 @@ pub struct QueueItem {
     pub offer_expires_at: Option<i64>,
     pub customer_name: Option<String>,
     pub vip: bool,
+    /// The shop's server signed the customer's identity; false for a guest.
+    pub verified: bool,
 }
 
 /// `GET /v1/agent/queue`: what the agent holds, what is offered to them, what waits in their
@@ -151,7 +153,8 @@ impl Desk {
             sla_reply_breached: h.routing.sla_reply_breached,
             offer_expires_at: h.routing.offer_expires_at,
             customer_name: customer.and_then(|c| c.name.clone()),
-            vip: customer.is_some_and(|c| c.vip),
+            vip: customer.is_some_and(|c| c.is_vip()),
+            verified: customer.is_some_and(|c| c.verified),
         }
     }
 

@@ -48,7 +48,8 @@ impl Facts {
     pub fn of(c: &crate::conversation::Conversation) -> Facts {
         Facts {
             state: c.state,
-            vip: c.customer.vip,
+            // Only a verified identity: a browser's unsigned claim never raises priority.
+            vip: c.customer.is_vip(),
             low_confidence_streak: c.low_confidence_streak,
             recent_skill: c.recent_skill.clone(),
         }
@@ -295,6 +296,32 @@ mod tests {
 
     fn cfg() -> PolicyConfig {
         PolicyConfig::default()
+    }
+
+    #[test]
+    fn vip_comes_only_from_a_verified_identity() {
+        use crate::conversation::{Conversation, ConversationState, Customer};
+        let mut c = Conversation {
+            id: "c1".into(),
+            channel: "web".into(),
+            locale: Lang::Zh,
+            customer: Customer {
+                vip: true,
+                verified: true,
+                ..Customer::default()
+            },
+            state: ConversationState::Bot,
+            low_confidence_streak: 0,
+            recent_skill: None,
+            last_seq: 0,
+            created_at: 0,
+            updated_at: 0,
+            token_hash: vec![],
+            erased_at: None,
+        };
+        assert!(Facts::of(&c).vip);
+        c.customer.verified = false;
+        assert!(!Facts::of(&c).vip, "an unsigned VIP claim is not VIP");
     }
 
     #[test]

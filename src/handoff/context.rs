@@ -146,7 +146,7 @@ pub fn build_context(
         .filter(|e| e.kind == pii::EntityKind::OrderNumber)
         .map(|e| e.masked.as_str())
         .collect();
-    let vip = conversation.customer.vip;
+    let vip = conversation.customer.is_vip();
     let summary = match lang {
         Lang::Zh => {
             let mut s = String::new();
@@ -219,6 +219,8 @@ mod tests {
                 name: Some("张三".into()),
                 tags: vec![],
                 vip,
+                verified: true,
+                claimed_id: None,
             },
             state: ConversationState::Bot,
             low_confidence_streak: 0,
@@ -298,9 +300,17 @@ mod tests {
             erased.customer,
             Customer {
                 vip: true,
+                verified: true,
                 ..Customer::default()
             }
         );
         assert_eq!(erased.reason, EscalationReason::RequestedHuman);
+
+        // A VIP flag without a verified identity is not VIP.
+        let mut guest = conversation(true);
+        guest.customer.verified = false;
+        let ctx = build_context(&guest, &msgs, &esc, Lang::Zh);
+        assert!(!ctx.summary.contains("VIP"), "{}", ctx.summary);
+        assert!(!ctx.customer.verified);
     }
 }

@@ -34,6 +34,10 @@ pub enum ApiError {
     UnauthorizedAs(&'static str),
     #[error("{0}")]
     Forbidden(String),
+    /// A signed customer identity that was refused: `401` when its signature or expiry
+    /// failed, `422` when it could never have been right.
+    #[error("{message}")]
+    CustomerToken { message: String, refused: bool },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -77,6 +81,12 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
             }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::CustomerToken { refused: true, .. } => {
+                (StatusCode::UNAUTHORIZED, "invalid_customer_token")
+            }
+            ApiError::CustomerToken { refused: false, .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_customer_token")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -145,6 +155,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::RateLimited(m) => ApiError::RateLimited(m),
+            ServiceError::Identity(e) => ApiError::CustomerToken {
+                refused: e.is_rejection(),
+                message: e.to_string(),
+            },
             ServiceError::Busy => ApiError::TooManyRequests(
                 "the bot is at capacity; retry the same message (same client_msg_id) shortly"
                     .into(),

@@ -35,11 +35,14 @@ pub use commit::{Applied, Change, Current, ShopperMessage};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::conversation::{Conversation, ConversationState, Customer, Message, Notice, Outgoing};
+use crate::conversation::{
+    Conversation, ConversationState, Customer, CustomerClaim, Message, Notice, Outgoing,
+};
 use crate::dialogue::phrases;
 use crate::handoff::{
     AuditEntry, EscalationReason, Handoff, HandoffStatus, Priority, Rating, Roster, Ticket,
 };
+use crate::identity::{self, IdentityError};
 use crate::knowledge::{Knowledge, LiveKnowledge};
 use crate::nlu::Lang;
 use crate::realtime::Hub;
@@ -69,6 +72,10 @@ pub enum ServiceError {
     /// The caller has done this too often for now (e.g. too many open tickets).
     #[error("{0}")]
     RateLimited(String),
+
+    /// The signed customer identity was refused.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -85,8 +92,13 @@ pub struct NewConversation {
     /// `zh`, `zh-CN`, `en`, `en-US` …
     #[serde(default)]
     pub locale: Option<String>,
+    /// Who the shopper is, signed by the shop's server ([`crate::identity`]): the only way
+    /// to a verified customer (and to VIP treatment).
     #[serde(default)]
-    pub customer: Option<Customer>,
+    pub customer_token: Option<String>,
+    /// What the client says about the shopper, unsigned: kept as an unverified guest.
+    #[serde(default)]
+    pub customer: Option<CustomerClaim>,
 }
 
 /// A new conversation and the token that alone gives access to it.
@@ -251,12 +263,7 @@ impl ConversationService {
                 ServiceError::Invalid(format!("locale {l:?} is not supported (zh or en)"))
             })?,
         };
-        let customer = req.customer.unwrap_or_default();
-        if customer.tags.len() > 50 || customer.tags.iter().any(|t| t.chars().count() > 64) {
-            return Err(ServiceError::Invalid(
-                "customer.tags: at most 50 tags of 64 characters".into(),
-            ));
-        }
+        let customer = self.customer(req.customer_token, req.customer)?;
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -276,12 +283,70 @@ impl ConversationService {
             token_hash: token_hash(&token),
         };
         self.inner.store.create_conversation(&conversation).await?;
-        tracing::info!(conversation = %conversation.id, channel = %conversation.channel, "conversation created");
+        tracing::info!(
+            conversation = %conversation.id,
+            channel = %conversation.channel,
+            verified = conversation.customer.verified,
+            "conversation created"
+        );
         Ok(Created {
             conversation_id: conversation.id,
             token,
             state: ConversationState::Bot,
         })
+    }
+
+    /// Who a new conversation's shopper is: the verified identity of a signed token, or a
+    /// guest made of what the client claims.
+    fn customer(
+        &self,
+        token: Option<String>,
+        claim: Option<CustomerClaim>,
+    ) -> Result<Customer, ServiceError> {
+        match (token, claim) {
+            (Some(_), Some(_)) => Err(ServiceError::Invalid(
+                "send customer_token or customer, not both".into(),
+            )),
+            (Some(token), None) => {
+                let keys = self.inner.config.identity.keys();
+                match identity::verify(&token, &keys, self.clock().now_ms()) {
+                    Ok(identity) => Ok(Customer::verified(identity)),
+                    Err(e) => {
+                        // The reason only: the token itself is never logged.
+                        tracing::info!(error = %e, "customer token refused");
+                        Err(e.into())
+                    }
+                }
+            }
+            (None, claim) => {
+                let claim = claim.unwrap_or_default();
+                let too_long = |s: &Option<String>, max: usize| {
+                    s.as_deref().is_some_and(|s| s.chars().count() > max)
+                };
+                if too_long(&claim.id, identity::MAX_ID_CHARS)
+                    || too_long(&claim.name, identity::MAX_NAME_CHARS)
+                {
+                    return Err(ServiceError::Invalid(format!(
+                        "customer.id: at most {} characters, customer.name: at most {}",
+                        identity::MAX_ID_CHARS,
+                        identity::MAX_NAME_CHARS
+                    )));
+                }
+                if claim.tags.len() > identity::MAX_TAGS
+                    || claim
+                        .tags
+                        .iter()
+                        .any(|t| t.chars().count() > identity::MAX_TAG_CHARS)
+                {
+                    return Err(ServiceError::Invalid(format!(
+                        "customer.tags: at most {} tags of {} characters",
+                        identity::MAX_TAGS,
+                        identity::MAX_TAG_CHARS
+                    )));
+                }
+                Ok(Customer::guest(claim))
+            }
+        }
     }
 
     /// The conversation, if `token` is its token. Unknown ids are `NotFound` whatever the token.

@@ -97,7 +97,7 @@ impl SqliteStore {
     }
 }
 
-/// Copies `customer.id` into the `customer_id` column for conversations stored before the
+/// Copies the customer's [`Customer::erasure_key`] into the `customer_id` column for conversations stored before the
 /// column existed (migration 0005), so forgetting a customer finds them too. Rows without a
 /// customer id do not match the filter, so once done this reads nothing.
 async fn fill_customer_ids(writer: &SqlitePool) -> Result<(), StoreError> {
@@ -109,7 +109,7 @@ async fn fill_customer_ids(writer: &SqlitePool) -> Result<(), StoreError> {
     .await?;
     for row in &rows {
         let customer: Customer = json("customer", &row.try_get::<String, _>("customer")?)?;
-        if let Some(customer_id) = customer.id {
+        if let Some(customer_id) = customer.erasure_key() {
             sqlx::query("UPDATE conversations SET customer_id = ? WHERE id = ?")
                 .bind(customer_id)
                 .bind(row.try_get::<String, _>("id")?)
@@ -340,8 +340,8 @@ impl Store for SqliteStore {
         .bind(&c.channel)
         .bind(c.locale.code())
         .bind(to_json(&c.customer))
-        .bind(&c.customer.id)
-        .bind(c.customer.vip)
+        .bind(c.customer.erasure_key())
+        .bind(c.customer.is_vip())
         .bind(c.state.as_str())
         .bind(c.low_confidence_streak as i64)
         .bind(c.last_seq)

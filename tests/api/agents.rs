@@ -24,6 +24,13 @@ fn texts(messages: &Value) -> Vec<String> {
 
 /// A shopper who asked about a refund, then for a person.
 async fn escalated_refund(app: &TestApp) -> (String, String) {
+    let (id, token) = refund_question(app).await;
+    ask_for_a_person(app, &id, &token).await;
+    (id, token)
+}
+
+/// A shopper who asked about a refund.
+async fn refund_question(app: &TestApp) -> (String, String) {
     let (id, token) = app
         .create(json!({"locale": "zh", "channel": "app", "customer": {"id": "u7", "name": "韩梅梅", "tags": ["plus"]}}))
         .await;
@@ -33,9 +40,12 @@ async fn escalated_refund(app: &TestApp) -> (String, String) {
         "我的订单MM202611110001退款多久到账？电话13812345678",
     )
     .await;
-    let out = app.say(&id, &token, "转人工").await;
-    assert_eq!(out["state"], "queued", "{out:#}");
     (id, token)
+}
+
+async fn ask_for_a_person(app: &TestApp, id: &str, token: &str) {
+    let out = app.say(id, token, "转人工").await;
+    assert_eq!(out["state"], "queued", "{out:#}");
 }
 
 #[tokio::test]
@@ -49,9 +59,12 @@ async fn escalation_offer_accept_reply_transfer_resolve_and_rate() {
     let hello = wang_ws.next().await.unwrap();
     assert_eq!(hello["type"], "hello");
 
-    let (id, token) = escalated_refund(&app).await;
+    // The shopper's socket is open before they ask, so it sees the queue event (a socket
+    // opened later reads its place in the hello instead).
+    let (id, token) = refund_question(&app).await;
     let mut shopper_ws = app.shopper_ws(&id, &token, 0).await;
     assert_eq!(shopper_ws.next().await.unwrap()["type"], "hello");
+    ask_for_a_person(&app, &id, &token).await;
     app.tick().await;
 
     // The offer reaches the after-sales agent, with a summary to decide on.
@@ -266,10 +279,11 @@ async fn complaints_and_vips_jump_the_queue_and_capacity_is_respected() {
     // The agent is full: later conversations wait, in priority order.
     let (plain, plain_token) = app.create(json!({"locale": "zh"})).await;
     app.say(&plain, &plain_token, "转人工").await;
-    let (vip, vip_token) = app.create(json!({"customer": {"vip": true}})).await;
+    let vip_customer = app.signed(json!({"id": "u-vip", "vip": true}));
+    let (vip, vip_token) = app.create(json!({"customer_token": vip_customer})).await;
     app.say(&vip, &vip_token, "转人工").await;
     let (angry, angry_token) = app
-        .create(json!({"locale": "en", "customer": {"vip": true}}))
+        .create(json!({"locale": "en", "customer_token": vip_customer}))
         .await;
     let out = app
         .say(

@@ -49,7 +49,8 @@ async fn zhuan_ren_gong_queues_with_the_whole_transcript() {
     assert_eq!(ctx.transcript[0].intent.as_deref(), Some("refund_status"));
     assert!(ctx.transcript[0].confidence.unwrap() > 0.5);
     assert!(!ctx.transcript[0].faq_candidates.is_empty());
-    assert_eq!(ctx.customer.id.as_deref(), Some("u42"));
+    assert_eq!(ctx.customer.claimed_id.as_deref(), Some("u42"));
+    assert!(!ctx.customer.verified, "unsigned: a guest");
     assert_eq!(ctx.channel, "app");
     assert!(ctx.summary.contains("MM202611110001"), "{}", ctx.summary);
     assert!(ctx.entities.iter().any(|e| e.masked == "MM202611110001"));
@@ -111,8 +112,9 @@ async fn a_complaint_gets_raised_priority_and_a_vip_more() {
     assert_eq!(out["handoff"]["reason"], "complaint");
     assert_eq!(out["handoff"]["priority"], "high");
 
+    let vip = app.signed(json!({"id": "v1", "vip": true}));
     let (vid, vtoken) = app
-        .create(json!({"locale": "en", "customer": {"id": "v1", "vip": true}}))
+        .create(json!({"locale": "en", "customer_token": vip}))
         .await;
     let out = app
         .say(
@@ -132,7 +134,7 @@ async fn a_complaint_gets_raised_priority_and_a_vip_more() {
             .starts_with("[VIP]")
     );
 
-    let (vid, vtoken) = app.create(json!({"customer": {"vip": true}})).await;
+    let (vid, vtoken) = app.create(json!({"customer_token": vip})).await;
     let out = app.say(&vid, &vtoken, "转人工").await;
     assert_eq!(
         out["handoff"]["priority"], "high",

@@ -101,7 +101,30 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.nlu.cache_dir = Some(repo().join("target").join("test-model-cache"));
     // Tests do not need fsync per commit; durability across a clean restart is unaffected.
     config.store.synchronous = baton::config::Synchronous::Normal;
+    config.identity.secret = Some(baton::config::Secret::new(IDENTITY_SECRET));
     config
+}
+
+/// The shop's identity secret of test servers (`identity.secret`).
+pub const IDENTITY_SECRET: &str = "test-identity-secret-0123456789abcdef";
+
+/// A customer token as the shop's server signs it, with `identity.secret` of test servers.
+pub fn customer_token(payload: Value) -> String {
+    baton::identity::sign(payload.to_string().as_bytes(), IDENTITY_SECRET.as_bytes())
+}
+
+impl TestApp {
+    /// Unix seconds on the test server's clock (for a token's `exp`).
+    pub fn now_secs(&self) -> i64 {
+        self.clock.now_ms() / 1000
+    }
+
+    /// A token for a customer, valid for an hour on the server's clock.
+    pub fn signed(&self, customer: Value) -> String {
+        let mut payload = customer;
+        payload["exp"] = json!(self.now_secs() + 3600);
+        customer_token(payload)
+    }
 }
 
 /// A server with a fresh data directory.

@@ -12,6 +12,7 @@ const RANKS: &[(&str, u32)] = &[
     ("config", 1),
     ("clock", 1),
     ("pii", 1),
+    ("identity", 1),
     ("telemetry", 2),
     ("encoder", 3),
     ("nlu", 4),

@@ -10,6 +10,7 @@ mod crash;
 mod edge;
 mod handoff;
 mod helpers;
+mod identity;
 mod knowledge;
 mod layers;
 mod masking;

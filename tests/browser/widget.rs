@@ -281,3 +281,64 @@ async fn unacknowledged_messages_are_resent_with_their_id_and_shown_once() {
     b.close().await;
     app.stop().await;
 }
+
+/// Types a message into the open widget and waits for a reply to it.
+async fn say(b: &crate::chrome::Browser, text: &str, replies_before: usize) {
+    let input = b.widget(".composer textarea").await;
+    input.send_keys(text).await.unwrap();
+    input.send_keys(&Key::Enter.to_string()).await.unwrap();
+    b.until(
+        "a reply",
+        &format!("{ROOT}.querySelectorAll('.msg.bot').length > {replies_before}"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_signed_in_shopper_is_verified_a_refused_token_chats_as_a_guest() {
+    let app = spawn_app().await;
+    let b = browser(1280, 900).await;
+    b.client.goto(&app.url("/demo")).await.unwrap();
+    b.widget(".launcher").await.click().await.unwrap();
+
+    // An expired token: the shopper still gets help, as a guest.
+    let expired = crate::helpers::customer_token(
+        json!({"id": "u-2002", "vip": true, "exp": app.now_secs() - 3600}),
+    );
+    b.js(&format!("Baton.identify({expired:?});")).await;
+    say(&b, "你好", 0).await;
+    let (guest, _) = stored_conversation(&b).await;
+    let customer = app.service.load(&guest).await.unwrap().customer;
+    assert!(!customer.verified && !customer.is_vip(), "{customer:?}");
+
+    // Signing in starts a verified conversation: the guest's is left behind.
+    let token = app.signed(json!({"id": "u-2001", "name": "李雷", "vip": true}));
+    b.js(&format!("Baton.identify({token:?});")).await;
+    b.until(
+        "the guest's conversation is left",
+        &format!("{ROOT}.querySelectorAll('.msg').length === 0"),
+    )
+    .await;
+    say(&b, "你好", 0).await;
+    let (signed, _) = stored_conversation(&b).await;
+    assert_ne!(signed, guest);
+    let customer = app.service.load(&signed).await.unwrap().customer;
+    assert!(customer.verified && customer.is_vip(), "{customer:?}");
+    assert_eq!(customer.id.as_deref(), Some("u-2001"));
+
+    // The same customer again (the next page view) keeps the conversation; signing out
+    // leaves it behind.
+    b.js(&format!("Baton.identify({token:?});")).await;
+    assert_eq!(stored_conversation(&b).await.0, signed);
+    b.js("Baton.identify(null);").await;
+    let left = b
+        .js("return Object.keys(localStorage).filter(k => k.startsWith('baton:')).map(k => JSON.parse(localStorage.getItem(k)).id);")
+        .await;
+    assert_eq!(
+        left,
+        json!([null]),
+        "no conversation stays for the next person"
+    );
+    b.close().await;
+    app.stop().await;
+}

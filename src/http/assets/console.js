@@ -211,6 +211,7 @@
   function badges(item) {
     return [
       item.vip && h('span', { class: 'badge vip' }, 'VIP'),
+      !item.verified && h('span', { class: 'badge guest', title: '身份未经商城签名 Identity not signed by the shop' }, '未验证 Unverified'),
       item.priority !== 'normal' && h('span', { class: 'badge ' + item.priority }, item.priority === 'urgent' ? '紧急' : '优先'),
       (item.sla_wait_breached || item.sla_reply_breached) && h('span', { class: 'badge sla' }, item.sla_reply_breached ? '回复超时 SLA' : '等待超时 SLA'),
     ];
@@ -295,9 +296,14 @@
     const v = c.view;
     const mine = v.status === 'assigned' && v.agent_id === me.id;
     const cust = v.customer || {};
-    $('c-customer').textContent = (cust.name || '访客 Guest') + (cust.id ? ` · ${cust.id}` : '');
+    // Only a verified customer's id is theirs; a guest's is what their browser claimed.
+    $('c-customer').textContent = (cust.name || '访客 Guest')
+      + (cust.verified && cust.id ? ` · ${cust.id}` : cust.claimed_id ? ` · ${cust.claimed_id}?` : '');
     fill($('c-badges'),
-      cust.vip && h('span', { class: 'badge vip' }, 'VIP'),
+      cust.verified
+        ? h('span', { class: 'badge verified', title: '身份由商城服务器签名 Identity signed by the shop' }, '已验证 Verified')
+        : h('span', { class: 'badge guest', title: '身份未经商城签名，仅供参考 Identity not signed by the shop: a claim only' }, '未验证访客 Unverified guest'),
+      cust.verified && cust.vip && h('span', { class: 'badge vip' }, 'VIP'),
       v.priority && v.priority !== 'normal' && h('span', { class: 'badge ' + v.priority }, v.priority),
       v.reason && h('span', { class: 'badge' }, REASONS[v.reason] || v.reason),
       v.skill && h('span', { class: 'badge' }, v.skill),

@@ -9,8 +9,19 @@
  * the knowledge base write is rendered as text; FAQ Markdown goes through a renderer that
  * only ever creates text nodes and a few plain elements.
  *
- * data-*: api, lang (zh|en; default: the page's), title, channel, customer-id,
- * customer-name, vip ("true"), open ("true": open on load).
+ * data-*: api, lang (zh|en; default: the page's), title, channel, customer-token, open
+ * ("true": open on load); customer-id, customer-name and vip ("true") are unsigned claims
+ * that only ever make an unverified guest.
+ *
+ * Signed-in shoppers: the shop's server signs who they are (see the README, "Verified
+ * customers") and the page passes the token, as data-customer-token or, before or after this
+ * script loads, with a call:
+ *
+ *   window.Baton = window.Baton || { q: [], identify(t) { this.q.push(['identify', t]); } };
+ *   Baton.identify(token);   // Baton.identify(null) on sign-out
+ *
+ * The token goes with the conversation's creation. A conversation keeps the identity it was
+ * created with: identifying as someone else, or signing out, starts a new one.
  */
 (() => {
   'use strict';
@@ -57,6 +68,10 @@
   const state = {
     id: saved.id || null,
     token: saved.token || null,
+    // The verified customer id the stored conversation was created for (null: a guest's).
+    customerId: saved.customerId || null,
+    // The signed identity to create the next conversation with; kept in memory only.
+    customerToken: null,
     lang: saved.lang || langOf(data.lang || document.documentElement.lang || navigator.language),
     outbox: Array.isArray(saved.outbox) ? saved.outbox : [],
     open: saved.open === true || data.open === 'true',
@@ -70,7 +85,8 @@
   const persist = () => {
     try {
       localStorage.setItem(storeKey, JSON.stringify({
-        id: state.id, token: state.token, lang: state.lang, outbox: state.outbox, open: state.open,
+        id: state.id, token: state.token, customerId: state.customerId, lang: state.lang,
+        outbox: state.outbox, open: state.open,
       }));
     } catch (_) { /* private mode: the conversation lasts as long as the page */ }
   };
@@ -256,11 +272,21 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
     if (data.customerName) customer.name = data.customerName;
     if (data.vip === 'true') customer.vip = true;
     const body = { channel: data.channel || 'web', locale: state.lang };
-    if (Object.keys(customer).length) body.customer = customer;
-    const r = await call('POST', '/v1/conversations', body);
+    const guest = () => { delete body.customer_token; if (Object.keys(customer).length) body.customer = customer; };
+    if (state.customerToken) body.customer_token = state.customerToken; else guest();
+    let r = await call('POST', '/v1/conversations', body);
+    if (r && body.customer_token && (r.status === 401 || r.status === 422)) {
+      // An expired or wrongly signed token: the shopper still gets help, as a guest.
+      let e = {}; try { e = await r.json(); } catch (_) { /* not JSON */ }
+      if (e.error !== 'invalid_customer_token') return false;
+      console.warn('Baton: the customer token was refused (' + e.message + '); chatting as a guest');
+      state.customerToken = null; guest();
+      r = await call('POST', '/v1/conversations', body);
+    }
     if (!r || !r.ok) return false;
     const c = await r.json();
     state.id = c.conversation_id; state.token = c.token; state.lastSeq = 0; state.messages.clear();
+    state.customerId = body.customer_token ? tokenCustomer(body.customer_token) : null;
     persist();
     connect();
     return true;
@@ -283,10 +309,27 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
     render();
   }
 
+  /** The customer id a signed token names (its payload is readable; only Baton can check it). */
+  function tokenCustomer(token) {
+    try {
+      const part = String(token).split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
+      const bytes = Uint8Array.from(atob(part), (ch) => ch.charCodeAt(0));
+      return JSON.parse(new TextDecoder().decode(bytes)).id || null;
+    } catch (_) { return null; }
+  }
+
+  /** Who the shopper is, signed by the shop's server (null: signed out). Sent when the next
+   * conversation is created; a stored conversation of someone else is left behind. */
+  function identify(token) {
+    const next = token ? String(token) : null;
+    state.customerToken = next;
+    if (state.id && state.customerId !== (next ? tokenCustomer(next) : null)) forget();
+  }
+
   /** The stored conversation is gone or its token no longer works: start afresh. Unsent
    * messages stay in the outbox and go to the new conversation. */
   function forget() {
-    state.id = null; state.token = null; state.lastSeq = 0; state.messages.clear();
+    state.id = null; state.token = null; state.customerId = null; state.lastSeq = 0; state.messages.clear();
     persist(); if (ws) ws.close(); render();
   }
 
@@ -491,6 +534,12 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
   function lastResolvedSeq(sorted) {
     let s = 0; for (const m of sorted) if (m.meta && m.meta.notice === 'resolved') s = m.seq; return s;
   }
+
+  // The page's identity, from the script tag and from calls made before this script ran.
+  const early = window.Baton && Array.isArray(window.Baton.q) ? window.Baton.q : [];
+  window.Baton = { identify };
+  if (data.customerToken) identify(data.customerToken);
+  for (const [name, ...args] of early) if (name === 'identify') identify(...args);
 
   const start = () => {
     document.body.append(host);
