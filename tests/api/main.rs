@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod agents;
+mod authz;
 mod bad_input;
 mod cli;
 mod crash;
