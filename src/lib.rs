@@ -37,8 +37,9 @@
 //!    text.
 //! 8. [`desk`] — the human side at run time: agent authentication, presence, the dispatcher
 //!    (offers, SLAs, queue positions) and agents' actions.
-//! 9. Edges — [`http`] (routes, the JSON error shape, WebSockets), [`server`] (start-up and
-//!    shutdown), [`cli`] (the command line), [`eval`] (`baton eval` on public datasets).
+//! 9. Edges — [`http`] (routes, the JSON error shape, WebSockets, rate limits), [`server`]
+//!    (start-up and shutdown), [`cli`] (the command line), [`eval`] (`baton eval` on public
+//!    datasets).
 
 pub mod cli;
 pub mod clock;

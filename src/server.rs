@@ -176,13 +176,16 @@ impl Application {
             .reload
             .watch
             .then(|| tokio::spawn(reloader.clone().watch(stop.child_token())));
-        let app = router(AppState::new(
+        let state = AppState::new(
             self.service.clone(),
             self.desk.clone(),
             reloader,
             sockets.clone(),
             stop.clone(),
-        ));
+        );
+        // Rate limiters keep a little state per address and conversation; this sheds it.
+        let pruner = tokio::spawn(state.limits.clone().run_pruning(stop.child_token()));
+        let app = router(state);
         let stop_on_shutdown = stop.clone();
         let limits = ConnLimits::from(&self.service.config().http);
         serve(self.listener, app, limits, async move {
@@ -196,6 +199,9 @@ impl Application {
         sockets.wait().await;
         if let Err(e) = dispatcher.await {
             tracing::error!(error = %e, "dispatcher task failed");
+        }
+        if let Err(e) = pruner.await {
+            tracing::error!(error = %e, "rate limit pruning failed");
         }
         if let Some(w) = watcher
             && let Err(e) = w.await

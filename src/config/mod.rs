@@ -40,6 +40,7 @@ pub struct Config {
     pub reload: ReloadConfig,
     pub retention: RetentionConfig,
     pub identity: IdentityConfig,
+    pub limits: LimitsConfig,
     /// Bearer token of the admin API (`/v1/admin/…`); unset turns the admin API off. Set it
     /// in the environment (`BATON_ADMIN_TOKEN`) rather than in a file.
     pub admin_token: Option<String>,
@@ -62,6 +63,7 @@ impl Default for Config {
             reload: ReloadConfig::default(),
             retention: RetentionConfig::default(),
             identity: IdentityConfig::default(),
+            limits: LimitsConfig::default(),
             admin_token: None,
         }
     }
@@ -172,6 +174,10 @@ pub struct NluConfig {
     pub encoder_queue: usize,
     /// Messages embedded together in one forward pass at most.
     pub encoder_batch: usize,
+    /// Characters of a shopper message the bot reads at most: longer text is cut before
+    /// normalisation, classification, retrieval and embedding, so one long message costs no
+    /// more understanding work than this. The whole message is still stored and shown.
+    pub max_chars: usize,
 }
 
 impl Default for NluConfig {
@@ -187,6 +193,7 @@ impl Default for NluConfig {
             encoder_workers: 0,
             encoder_queue: 256,
             encoder_batch: 16,
+            max_chars: 500,
         }
     }
 }
@@ -331,6 +338,91 @@ impl HandoffConfig {
             .get(skill)
             .map(String::as_str)
             .unwrap_or(&self.fallback_skill)
+    }
+}
+
+/// A rate limit: `per_minute` sustained, up to `burst` at once (a GCRA token bucket that
+/// refills one token every `60 / per_minute` seconds). `per_minute = 0` turns it off.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    pub const fn new(per_minute: u32, burst: u32) -> Rate {
+        Rate { per_minute, burst }
+    }
+
+    /// No limit at all.
+    pub const OFF: Rate = Rate::new(0, 0);
+}
+
+/// Limits that keep one client from hurting others: per client address, per conversation,
+/// and on failed agent or admin sign-ins. Every one of them applies to one Baton process.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Take the client's address from the left-most `X-Forwarded-For` entry instead of the
+    /// TCP peer. Only behind a proxy you control that sets the header itself: otherwise any
+    /// client picks its own address, and with it a fresh budget.
+    pub trust_forwarded_for: bool,
+    /// Conversations created by one address.
+    pub ip_conversations: Rate,
+    /// Shopper messages sent from one address, over all its conversations.
+    pub ip_messages: Rate,
+    /// "Talk to a person" requests from one address.
+    pub ip_handoffs: Rate,
+    /// Messages left for the team (tickets) from one address.
+    pub ip_tickets: Rate,
+    /// Refused agent or admin tokens (401) from one address; past it, the agent and admin
+    /// APIs answer 429 before any token is checked.
+    pub ip_auth_failures: Rate,
+    /// Shopper messages in one conversation.
+    pub conversation_messages: Rate,
+    /// "Talk to a person" requests in one conversation.
+    pub conversation_handoffs: Rate,
+    /// Messages left for the team in one conversation.
+    pub conversation_tickets: Rate,
+    /// Typing notices from the shopper's sockets of one conversation; the excess is dropped.
+    pub conversation_typing: Rate,
+    /// Shopper WebSockets open at once for one conversation; 0 = no cap.
+    pub sockets_per_conversation: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            trust_forwarded_for: false,
+            ip_conversations: Rate::new(20, 30),
+            ip_messages: Rate::new(120, 60),
+            ip_handoffs: Rate::new(20, 10),
+            ip_tickets: Rate::new(10, 10),
+            ip_auth_failures: Rate::new(10, 20),
+            conversation_messages: Rate::new(20, 10),
+            conversation_handoffs: Rate::new(6, 3),
+            conversation_tickets: Rate::new(3, 3),
+            conversation_typing: Rate::new(30, 10),
+            sockets_per_conversation: 5,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Every rate with its key, for validation and messages.
+    pub fn rates(&self) -> [(&'static str, Rate); 9] {
+        [
+            ("limits.ip_conversations", self.ip_conversations),
+            ("limits.ip_messages", self.ip_messages),
+            ("limits.ip_handoffs", self.ip_handoffs),
+            ("limits.ip_tickets", self.ip_tickets),
+            ("limits.ip_auth_failures", self.ip_auth_failures),
+            ("limits.conversation_messages", self.conversation_messages),
+            ("limits.conversation_handoffs", self.conversation_handoffs),
+            ("limits.conversation_tickets", self.conversation_tickets),
+            ("limits.conversation_typing", self.conversation_typing),
+        ]
     }
 }
 
@@ -497,6 +589,18 @@ impl Config {
             return Err(ConfigError::Value(
                 "nlu.epochs, nlu.embedding_dim and nlu.faq_candidates must be > 0".into(),
             ));
+        }
+        if self.nlu.max_chars == 0 {
+            return Err(ConfigError::Value(
+                "nlu.max_chars must be > 0 (the bot must read something)".into(),
+            ));
+        }
+        for (name, rate) in self.limits.rates() {
+            if rate.per_minute > 0 && rate.burst == 0 {
+                return Err(ConfigError::Value(format!(
+                    "{name}.burst must be at least 1 when {name}.per_minute is set (per_minute = 0 turns the limit off)"
+                )));
+            }
         }
         let h = &self.handoff;
         if h.offer_timeout_secs == 0 || h.sweep_interval_ms == 0 || h.default_handle_secs == 0 {
@@ -668,6 +772,29 @@ mod tests {
             jail.create_file("b.toml", "[policy]\nfaq_threshold = 1.5\n")?;
             let err = load_in_jail(jail, Some("b.toml"), CliOverrides::default()).unwrap_err();
             assert!(err.contains("faq_threshold"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rate_limits_layer_and_a_burst_of_zero_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "l.toml",
+                "[limits]\ntrust_forwarded_for = true\nip_messages = { per_minute = 30, burst = 5 }\n",
+            )?;
+            jail.set_env("BATON_LIMITS__CONVERSATION_TYPING__PER_MINUTE", "0");
+            let c = load_in_jail(jail, Some("l.toml"), CliOverrides::default()).unwrap();
+            assert!(c.limits.trust_forwarded_for);
+            assert_eq!(c.limits.ip_messages, Rate::new(30, 5));
+            assert_eq!(c.limits.conversation_typing.per_minute, 0);
+            assert_eq!(
+                c.limits.ip_conversations,
+                LimitsConfig::default().ip_conversations
+            );
+            jail.set_env("BATON_LIMITS__IP_TICKETS__BURST", "0");
+            let err = load_in_jail(jail, Some("l.toml"), CliOverrides::default()).unwrap_err();
+            assert!(err.contains("limits.ip_tickets.burst"), "{err}");
             Ok(())
         });
     }

@@ -48,6 +48,16 @@ pub struct Message<'a> {
     pub facts: Facts,
 }
 
+/// The part of a message the bot reads: its first `max_chars` characters (cut on a char
+/// boundary). Every step after this costs in proportion to the text, and the start of a
+/// message says what it is about; the whole text is stored and shown all the same.
+pub fn for_understanding(text: &str, max_chars: usize) -> &str {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 /// Runs one bot turn against one knowledge snapshot. `availability` says whether a person
 /// of a skill group can take a conversation now (business hours, agents on duty).
 pub async fn respond(
@@ -57,7 +67,7 @@ pub async fn respond(
     compute: Compute,
     availability: impl Fn(&str) -> Availability,
 ) -> Result<Plan, TurnError> {
-    let normalized = normalize(message.text);
+    let normalized = normalize(for_understanding(message.text, config.nlu.max_chars));
     let vector = knowledge
         .embed_message(&normalized)
         .await
@@ -88,4 +98,21 @@ pub async fn respond(
     };
     settle(&mut plan, &config.hours, availability);
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_is_cut_for_the_bot_on_a_char_boundary() {
+        assert_eq!(for_understanding("退货运费谁出", 2), "退货");
+        assert_eq!(for_understanding("退货运费谁出", 6), "退货运费谁出");
+        assert_eq!(for_understanding("退货运费谁出", 100), "退货运费谁出");
+        let long = "é".repeat(600);
+        let cut = for_understanding(&long, 500);
+        assert_eq!(cut.chars().count(), 500);
+        assert_eq!(cut.len(), 1000, "two bytes a char, none split");
+        assert_eq!(for_understanding("", 5), "");
+    }
 }

@@ -53,9 +53,13 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     TooManyRequests(String),
-    /// The caller went over a limit of theirs (not the server's capacity).
-    #[error("{0}")]
-    RateLimited(String),
+    /// The caller went over a limit of theirs (not the server's capacity); they may try
+    /// again after `retry_after_secs` (the `Retry-After` header).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("the request took too long")]
     Timeout,
     /// A WebSocket endpoint was called without a valid upgrade handshake.
@@ -96,7 +100,7 @@ impl ApiError {
             }
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::UpgradeRequired(_) => (StatusCode::UPGRADE_REQUIRED, "upgrade_required"),
             ApiError::HeadersTooLarge(_) => (
@@ -111,6 +115,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => HeaderValue::from(*retry_after_secs),
+            _ => HeaderValue::from_static("1"),
+        };
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
@@ -124,10 +134,11 @@ impl IntoResponse for ApiError {
             StatusCode::UNAUTHORIZED => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            // Every 429 and 503 here is a momentary overload: say when to come back, so
-            // well-behaved clients spread their retries instead of hammering.
+            // Say when to come back, so well-behaved clients spread their retries instead of
+            // hammering: a rate limit knows when its next token is due; an overload (busy
+            // encoder, 503) is momentary.
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                headers.insert(header::RETRY_AFTER, retry_after);
             }
             // RFC 9110 §15.5.22: a 426 names the protocol to switch to.
             StatusCode::UPGRADE_REQUIRED => {
@@ -154,7 +165,11 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
-            ServiceError::RateLimited(m) => ApiError::RateLimited(m),
+            // A cap on open tickets frees up only when agents close some: no wait to compute.
+            ServiceError::RateLimited(m) => ApiError::RateLimited {
+                message: m,
+                retry_after_secs: 1,
+            },
             ServiceError::Identity(e) => ApiError::CustomerToken {
                 refused: e.is_rejection(),
                 message: e.to_string(),

@@ -1,5 +1,5 @@
-//! Extractors whose rejections use Baton's error shape instead of axum's plain text, and the
-//! bearer token reader.
+//! Extractors whose rejections use Baton's error shape instead of axum's plain text, the
+//! client's address and the bearer token reader.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
@@ -38,6 +38,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         let axum::extract::Query(v) =
             axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(ApiQuery(v))
+    }
+}
+
+/// The client's address, as the rate limits see it ([`super::limits::client_ip`]).
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(ClientIp(super::limits::client_ip(
+            &parts.headers,
+            &parts.extensions,
+            state.limits.trust_forwarded_for(),
+        )))
     }
 }
 

@@ -7,6 +7,10 @@
 //! itself, so their APIs get no CORS. Every API response carries `Cache-Control: no-store`
 //! (tokens, transcripts, personal data), and request traces record the path only: a query
 //! string may carry a credential.
+//!
+//! Rate limits ([`limits`]) are asked at the top of each handler they apply to; failed agent
+//! and admin sign-ins are counted (and an address past its limit turned away before any
+//! token check) by a layer over `/v1/agent/…`, `/v1/admin/…` and `/metrics`.
 
 mod admin;
 mod agent;
@@ -14,6 +18,7 @@ mod error;
 mod extract;
 mod health;
 mod kb;
+pub mod limits;
 mod pages;
 mod shopper;
 mod ws;
@@ -32,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use limits::Limits;
 pub use ws::SocketTickets;
 
 use crate::clock::Clock;
@@ -75,6 +81,8 @@ pub struct AppState {
     pub metrics: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
     /// One-time tickets that open a WebSocket (so no token travels in a URL).
     pub tickets: Arc<SocketTickets>,
+    /// Rate limits per client address and per conversation, and the socket cap.
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {
@@ -102,6 +110,7 @@ impl AppState {
             )),
             metrics: Arc::default(),
             tickets: Arc::new(SocketTickets::default()),
+            limits: Arc::new(Limits::new(&config.limits)),
             config,
             service,
             desk,
@@ -210,6 +219,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(admin::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.limits.clone(),
+            count_token_failures,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(timeout, request_timeout))
         .layer(middleware::from_fn(no_store))
@@ -244,6 +257,36 @@ async fn no_store(req: Request, next: Next) -> Response {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Whether `path` takes an agent or admin token.
+fn takes_staff_token(path: &str) -> bool {
+    path.starts_with("/v1/agent/") || path.starts_with("/v1/admin/") || path == "/metrics"
+}
+
+/// Turns an address locked out by its refused tokens away before its token is checked (an
+/// agent token check is an argon2 hash), and counts every refused token.
+async fn count_token_failures(
+    State(limits): State<Arc<Limits>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !takes_staff_token(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let ip = limits::client_ip(
+        req.headers(),
+        req.extensions(),
+        limits.trust_forwarded_for(),
+    );
+    if let Err(e) = limits.check_token_attempt(ip) {
+        return e.into_response();
+    }
+    let response = next.run(req).await;
+    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+        limits.token_refused(ip);
     }
     response
 }

@@ -1,5 +1,8 @@
 //! The shopper API (`/v1/conversations…`): what the chat widget and shop apps call. Every
 //! route but creation requires the conversation's bearer token.
+//!
+//! Routes that make work for the bot or for agents are rate-limited: per client address
+//! first, then — once the token is checked, so nobody else can spend it — per conversation.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,15 +13,18 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, bearer};
+use super::extract::{ApiJson, ApiQuery, ClientIp, bearer};
+use super::limits::{ConversationKind, IpKind};
 use crate::service::NewConversation;
 use crate::vocabulary::MessageText;
 
 /// `POST /v1/conversations`
 pub async fn create(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<NewConversation>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.check_ip(IpKind::Conversations, ip)?;
     let created = state.service.create(req).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -72,10 +78,15 @@ pub struct TicketBody {
 pub async fn leave_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<TicketBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.check_ip(IpKind::Tickets, ip)?;
     let c = state.service.authorize(&id, bearer(&headers)).await?;
+    state
+        .limits
+        .check_conversation(ConversationKind::Tickets, &c.id)?;
     let text = MessageText::parse(&body.text, state.config.http.max_message_chars)
         .map_err(ApiError::InvalidRequest)?;
     let (applied, ticket) = state.service.leave_message(&c, &body.contact, text).await?;
@@ -102,9 +113,17 @@ pub struct SendMessage {
 pub async fn send(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state.limits.check_ip(IpKind::Messages, ip)?;
+    // `send` checks the token too, but the conversation's budget must not be spent by a
+    // caller without it: one more read of the row, against a turn's worth of work.
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    state
+        .limits
+        .check_conversation(ConversationKind::Messages, &c.id)?;
     let outcome = state
         .service
         .send(&id, bearer(&headers), &body.text, &body.client_msg_id)
@@ -153,9 +172,14 @@ pub async fn list(
 pub async fn handoff(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.service.authorize(&id, bearer(&headers)).await?;
+    state.limits.check_ip(IpKind::Handoffs, ip)?;
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    state
+        .limits
+        .check_conversation(ConversationKind::Handoffs, &c.id)?;
     let outcome = state.service.request_handoff(&id).await?;
     let status = if outcome.duplicate {
         StatusCode::OK

@@ -9,6 +9,9 @@
 //! Sockets are small (`http.ws_buffer_bytes` for reading and writing) and are tracked, so
 //! shutdown closes them with "going away" instead of cutting them off. Clients send
 //! `{"type":"typing"}` and `{"type":"ping"}`; agents also `{"type":"sync","cursors":{id: seq}}`.
+//! A conversation has at most `limits.sockets_per_conversation` shopper sockets open (more
+//! are refused with 429 before the upgrade), and its typing notices past
+//! `limits.conversation_typing` are dropped, not relayed.
 //!
 //! Signing a socket in: browsers cannot set headers on a WebSocket, and a URL ends up in
 //! access logs, proxies and browser history, so a long-lived token never goes in one. The
@@ -37,6 +40,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiQuery, bearer};
+use super::limits::ConversationKind;
 use crate::conversation::{Author, Message};
 use crate::handoff::HandoffStatus;
 use crate::handoff::agent::Agent;
@@ -239,9 +243,15 @@ pub async fn shopper(
         }
         None => state.service.authorize(&id, bearer(&headers)).await?,
     };
+    // Refused before the upgrade: a plain 429 costs no socket, and the widget's reconnect
+    // backoff copes with a failed handshake as with any other.
+    let place = state.limits.open_socket(&c.id)?;
     let tracker = state.sockets.clone();
     Ok(sized(ws, &state).on_upgrade(move |socket| {
-        tracker.track_future(shopper_session(state, socket, c.id, q.after))
+        tracker.track_future(async move {
+            shopper_session(state, socket, c.id, q.after).await;
+            drop(place);
+        })
     }))
 }
 
@@ -431,7 +441,13 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
                             break;
                         }
                     }
-                    Ok(ClientFrame::Typing { .. }) => shopper_typing(&state, &id).await,
+                    // Past the conversation's typing budget the notice is dropped: it is only a
+                    // hint, and the socket is worth keeping.
+                    Ok(ClientFrame::Typing { .. }) => {
+                        if state.limits.check_conversation(ConversationKind::Typing, &id).is_ok() {
+                            shopper_typing(&state, &id).await;
+                        }
+                    }
                     Ok(ClientFrame::Sync { .. }) | Err(_) => {
                         let error = json!({"type": "error", "message": "expected {\"type\":\"typing\"} or {\"type\":\"ping\"}"});
                         if !send_json(&mut socket, &error).await {

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::helpers::{
     ADMIN_TOKEN, Agent, TestApp, clock_at, editable_app, spawn_app, spawn_app_at, spawn_app_with,
-    test_config,
+    test_config, without_rate_limits,
 };
 
 fn path(id: &str, action: &str) -> String {
@@ -278,7 +278,10 @@ const NIGHT: &str = "2026-11-11T15:30:00Z";
 #[tokio::test]
 async fn tickets_need_the_form_offered_and_are_capped_per_conversation() {
     let temp = tempfile::tempdir().unwrap();
-    let app = spawn_app_at(test_config(temp.path()), clock_at(NIGHT)).await;
+    // Many messages for the team from one address: the limit under test is the open ones.
+    let mut config = test_config(temp.path());
+    without_rate_limits(&mut config);
+    let app = spawn_app_at(config, clock_at(NIGHT)).await;
     let agent = app
         .add_agent("morning", &["general", "after_sales"], 3)
         .await;
@@ -354,7 +357,10 @@ async fn no_ticket_once_an_agent_holds_the_conversation() {
 #[tokio::test]
 async fn agents_page_through_open_tickets_newest_first_and_close_any() {
     let temp = tempfile::tempdir().unwrap();
-    let app = spawn_app_at(test_config(temp.path()), clock_at(NIGHT)).await;
+    // Many messages for the team from one address: the limit under test is the open ones.
+    let mut config = test_config(temp.path());
+    without_rate_limits(&mut config);
+    let app = spawn_app_at(config, clock_at(NIGHT)).await;
     let agent = app
         .add_agent("morning", &["general", "after_sales"], 3)
         .await;

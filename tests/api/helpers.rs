@@ -135,6 +135,26 @@ pub async fn spawn_app() -> TestApp {
     app
 }
 
+/// Turns every rate limit off: for tests about something else that call faster, or from
+/// one address more often, than a shopper would.
+pub fn without_rate_limits(config: &mut Config) {
+    let off = baton::config::Rate::OFF;
+    let l = &mut config.limits;
+    for rate in [
+        &mut l.ip_conversations,
+        &mut l.ip_messages,
+        &mut l.ip_handoffs,
+        &mut l.ip_tickets,
+        &mut l.ip_auth_failures,
+        &mut l.conversation_messages,
+        &mut l.conversation_handoffs,
+        &mut l.conversation_tickets,
+        &mut l.conversation_typing,
+    ] {
+        *rate = off;
+    }
+}
+
 pub fn clock_at(instant: &str) -> Clock {
     let t: jiff::Timestamp = instant.parse().expect("an RFC 3339 instant");
     Clock::manual(t.as_millisecond())

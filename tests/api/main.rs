@@ -14,6 +14,7 @@ mod helpers;
 mod identity;
 mod knowledge;
 mod layers;
+mod limits;
 mod masking;
 mod pages;
 mod privacy;

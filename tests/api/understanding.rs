@@ -66,6 +66,8 @@ async fn a_saturated_encoder_answers_429_and_a_retry_goes_through_once() {
     config.nlu.encoder_workers = 1;
     config.nlu.encoder_queue = 1;
     config.nlu.encoder_batch = 1;
+    // 24 shoppers, all on one address here, and their retries.
+    config.limits.ip_messages = baton::config::Rate::OFF;
     let app = spawn_app_with(config).await;
     let long = "Could you tell me how returns of large furniture work? ".repeat(12);
     let mut conversations = Vec::new();
