@@ -251,25 +251,31 @@ impl Limits {
         })
     }
 
-    /// Sheds the keys whose state is no different from a fresh one, and expired lockouts.
-    pub fn prune(&self) {
-        for limiter in [
+    /// The limiters keyed by address.
+    fn per_address(&self) -> [&Keyed<IpAddr>; 5] {
+        [
             &self.ip_conversations,
             &self.ip_messages,
             &self.ip_handoffs,
             &self.ip_tickets,
             &self.auth_failures,
-        ] {
-            limiter.prune();
-        }
-        for limiter in [
+        ]
+    }
+
+    /// The limiters keyed by conversation.
+    fn per_conversation(&self) -> [&Keyed<String>; 4] {
+        [
             &self.conversation_messages,
             &self.conversation_handoffs,
             &self.conversation_tickets,
             &self.conversation_typing,
-        ] {
-            limiter.prune();
-        }
+        ]
+    }
+
+    /// Sheds the keys whose state is no different from a fresh one, and expired lockouts.
+    pub fn prune(&self) {
+        self.per_address().iter().for_each(|l| l.prune());
+        self.per_conversation().iter().for_each(|l| l.prune());
         let now = Instant::now();
         self.locked_out.retain(|_, until| *until > now);
         self.locked_out.shrink_to_fit();
@@ -278,25 +284,12 @@ impl Limits {
 
     /// Keys held over all limiters (for tests and diagnostics).
     pub fn keys(&self) -> usize {
-        [
-            &self.ip_conversations,
-            &self.ip_messages,
-            &self.ip_handoffs,
-            &self.ip_tickets,
-            &self.auth_failures,
-        ]
-        .iter()
-        .map(|l| l.len())
-        .sum::<usize>()
-            + [
-                &self.conversation_messages,
-                &self.conversation_handoffs,
-                &self.conversation_tickets,
-                &self.conversation_typing,
-            ]
-            .iter()
-            .map(|l| l.len())
-            .sum::<usize>()
+        self.per_address().iter().map(|l| l.len()).sum::<usize>()
+            + self
+                .per_conversation()
+                .iter()
+                .map(|l| l.len())
+                .sum::<usize>()
             + self.locked_out.len()
     }
 
