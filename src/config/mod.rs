@@ -412,16 +412,40 @@ impl Default for LimitsConfig {
 impl LimitsConfig {
     /// Every rate with its key, for validation and messages.
     pub fn rates(&self) -> [(&'static str, Rate); 9] {
+        self.clone().rates_mut().map(|(key, rate)| (key, *rate))
+    }
+
+    /// Every rate turned off, the socket cap kept: for measuring capacity, and for tests of
+    /// something other than the limits.
+    pub fn without_rates(mut self) -> Self {
+        for (_, rate) in self.rates_mut() {
+            *rate = Rate::OFF;
+        }
+        self
+    }
+
+    /// The one list of rates: a new limit added here is validated, documented in errors and
+    /// turned off with the others.
+    fn rates_mut(&mut self) -> [(&'static str, &mut Rate); 9] {
         [
-            ("limits.ip_conversations", self.ip_conversations),
-            ("limits.ip_messages", self.ip_messages),
-            ("limits.ip_handoffs", self.ip_handoffs),
-            ("limits.ip_tickets", self.ip_tickets),
-            ("limits.ip_auth_failures", self.ip_auth_failures),
-            ("limits.conversation_messages", self.conversation_messages),
-            ("limits.conversation_handoffs", self.conversation_handoffs),
-            ("limits.conversation_tickets", self.conversation_tickets),
-            ("limits.conversation_typing", self.conversation_typing),
+            ("limits.ip_conversations", &mut self.ip_conversations),
+            ("limits.ip_messages", &mut self.ip_messages),
+            ("limits.ip_handoffs", &mut self.ip_handoffs),
+            ("limits.ip_tickets", &mut self.ip_tickets),
+            ("limits.ip_auth_failures", &mut self.ip_auth_failures),
+            (
+                "limits.conversation_messages",
+                &mut self.conversation_messages,
+            ),
+            (
+                "limits.conversation_handoffs",
+                &mut self.conversation_handoffs,
+            ),
+            (
+                "limits.conversation_tickets",
+                &mut self.conversation_tickets,
+            ),
+            ("limits.conversation_typing", &mut self.conversation_typing),
         ]
     }
 }
@@ -774,6 +798,22 @@ mod tests {
             assert!(err.contains("faq_threshold"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn without_rates_turns_every_rate_off_and_keeps_the_socket_cap() {
+        let limits = LimitsConfig::default().without_rates();
+        assert!(limits.rates().iter().all(|(_, rate)| *rate == Rate::OFF));
+        assert_eq!(
+            limits.sockets_per_conversation,
+            LimitsConfig::default().sockets_per_conversation
+        );
+        assert!(
+            LimitsConfig::default()
+                .rates()
+                .iter()
+                .all(|(_, r)| r.per_minute > 0)
+        );
     }
 
     #[test]

@@ -138,21 +138,7 @@ pub async fn spawn_app() -> TestApp {
 /// Turns every rate limit off: for tests about something else that call faster, or from
 /// one address more often, than a shopper would.
 pub fn without_rate_limits(config: &mut Config) {
-    let off = baton::config::Rate::OFF;
-    let l = &mut config.limits;
-    for rate in [
-        &mut l.ip_conversations,
-        &mut l.ip_messages,
-        &mut l.ip_handoffs,
-        &mut l.ip_tickets,
-        &mut l.ip_auth_failures,
-        &mut l.conversation_messages,
-        &mut l.conversation_handoffs,
-        &mut l.conversation_tickets,
-        &mut l.conversation_typing,
-    ] {
-        *rate = off;
-    }
+    config.limits = config.limits.clone().without_rates();
 }
 
 pub fn clock_at(instant: &str) -> Clock {
