@@ -231,3 +231,69 @@ mod tests {
         assert!(Priority::Urgent > Priority::Normal);
     }
 }
+
+/// Property tests: `cargo test --lib fuzz_`, `PROPTEST_CASES=N` for a long run.
+#[cfg(test)]
+mod fuzz {
+    use std::path::PathBuf;
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing::{self, arbitrary_text, line_in, mutated};
+
+    static SAMPLES: LazyLock<Vec<(PathBuf, String)>> =
+        LazyLock::new(|| fuzzing::samples("intents", &["yaml", "yml"]));
+
+    fn seeds() -> Vec<String> {
+        SAMPLES.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// An intent or errors about this file at lines it has; warnings only beside an intent;
+    /// and an accepted intent written out as YAML reads back the same.
+    fn check(path: &Path, text: &str) -> Result<(), TestCaseError> {
+        let located = |d: &Diagnostic| -> Result<(), TestCaseError> {
+            prop_assert_eq!(&d.path, path);
+            if let Some(l) = d.line {
+                prop_assert!(line_in(text, l), "{d} in {} lines", text.lines().count());
+            }
+            Ok(())
+        };
+        match parse_intent(path, text) {
+            Ok((intent, warnings)) => {
+                for w in &warnings {
+                    prop_assert!(!w.is_error(), "{w}");
+                    located(w)?;
+                }
+                let yaml = serde_norway::to_string(&intent)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let (again, _) = parse_intent(path, &yaml)
+                    .map_err(|d| TestCaseError::fail(format!("{yaml}\n{d:?}")))?;
+                prop_assert_eq!(again, intent);
+            }
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in &errors {
+                    prop_assert!(e.is_error(), "{e}");
+                    located(e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(256))]
+
+        #[test]
+        fn fuzz_intent_arbitrary_text(text in arbitrary_text()) {
+            check(Path::new("intents/fuzz.yaml"), &text)?;
+        }
+
+        #[test]
+        fn fuzz_intent_mutated_samples((k, text) in mutated(seeds(), 6)) {
+            check(&SAMPLES[k].0, &text)?;
+        }
+    }
+}

@@ -67,3 +67,95 @@ mod tests {
         }
     }
 }
+
+/// Property tests: `cargo test --lib fuzz_`, `PROPTEST_CASES=N` for a long run.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing;
+
+    /// Text mixing the characters normalisation treats specially: case with special
+    /// lower-casing, combining marks in any order, compatibility forms, traditional
+    /// characters, whitespace and controls.
+    fn tricky() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            proptest::sample::select(vec![
+                "İ",
+                "I",
+                "Σ",
+                "ς",
+                "ß",
+                "ẞ",
+                "Ω",
+                "Å",
+                "K",
+                "ﬁ",
+                "ＡＢＣ",
+                "１２",
+                "發票",
+                "請問",
+                "退貨",
+                "㍿",
+                "①",
+                "\u{301}",
+                "\u{316}",
+                "\u{307}",
+                "\u{345}",
+                "\u{3099}",
+                "か",
+                "ｶ",
+                "ﾞ",
+                "\u{1e9e}",
+                "ǅ",
+                "\u{130}\u{316}",
+                " ",
+                "\t",
+                "\u{3000}",
+                "\u{0}",
+                "\u{85}",
+                "\u{2028}",
+                "\u{200b}",
+                "\u{feff}",
+                "a",
+                "Z",
+                "\u{1f600}",
+                "\u{fb01}",
+                "\u{2126}",
+                "\u{212b}",
+                "\u{1d400}",
+            ])
+            .prop_map(String::from),
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..16).prop_map(|v| v.concat())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), tricky(), fuzzing::arbitrary_text()]
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(512))]
+
+        /// The documented promise: normalising twice changes nothing.
+        #[test]
+        fn fuzz_normalize_is_idempotent(s in text()) {
+            let once = normalize(&s);
+            prop_assert_eq!(normalize(&once), once.clone(), "{:?}", s);
+        }
+
+        /// No whitespace or control characters at the ends, none but single spaces inside.
+        #[test]
+        fn fuzz_normalize_collapses_whitespace(s in text()) {
+            let out = normalize(&s);
+            prop_assert!(!out.starts_with(' ') && !out.ends_with(' '), "{:?}", out);
+            prop_assert!(!out.contains("  "), "{:?}", out);
+            prop_assert!(
+                out.chars().all(|c| c == ' ' || !(c.is_whitespace() || c.is_control())),
+                "{:?}", out
+            );
+        }
+    }
+}
