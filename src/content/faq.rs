@@ -337,7 +337,7 @@ mod fuzz {
         Ok(())
     }
 
-    fn skill() -> impl Strategy<Value = Option<String>> {
+    fn skill_id() -> impl Strategy<Value = Option<String>> {
         proptest::option::of("[a-z0-9][a-z0-9_.-]{0,20}")
     }
 
@@ -380,7 +380,7 @@ mod fuzz {
             question in field(),
             alternates in proptest::collection::vec(field(), 0..4),
             tags in proptest::collection::vec(field(), 0..3),
-            skill in skill(),
+            skill in skill_id(),
             answer in field(),
             en in any::<bool>(),
         ) {

@@ -155,7 +155,7 @@ mod fuzz {
         body: &[u8],
         content_type: &str,
     ) -> Result<bool, TestCaseError> {
-        let request = Request::builder()
+        let request = axum::http::Request::builder()
             .method("POST")
             .uri("/")
             .header("content-type", content_type)
