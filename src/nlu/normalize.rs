@@ -11,9 +11,14 @@ use unicode_normalization::UnicodeNormalization;
 pub fn normalize(text: &str) -> String {
     let nfkc: String = text.nfkc().collect();
     let simplified = fast2s::convert(&nfkc);
-    let mut out = String::with_capacity(simplified.len());
+    // Lower-casing can leave text that is no longer NFKC (`İ` becomes `i` + U+0307, which
+    // must sort after a mark below that follows it), so normalise once more: without it a
+    // second pass would change the text and the same words would not match themselves.
+    let lower: String = simplified.chars().flat_map(char::to_lowercase).collect();
+    let lower: String = lower.nfkc().collect();
+    let mut out = String::with_capacity(lower.len());
     let mut pending_space = false;
-    for ch in simplified.chars() {
+    for ch in lower.chars() {
         if ch.is_whitespace() || ch.is_control() {
             pending_space = !out.is_empty();
             continue;
@@ -22,7 +27,7 @@ pub fn normalize(text: &str) -> String {
             out.push(' ');
             pending_space = false;
         }
-        out.extend(ch.to_lowercase());
+        out.push(ch);
     }
     out
 }
@@ -61,7 +66,7 @@ mod tests {
 
     #[test]
     fn idempotent() {
-        for s in ["ＡＢＣ 退貨", "I'm   upset!!", "ﬁle", ""] {
+        for s in ["ＡＢＣ 退貨", "I'm   upset!!", "ﬁle", "", "\u{130}\u{316}"] {
             let once = normalize(s);
             assert_eq!(normalize(&once), once);
         }
