@@ -107,9 +107,12 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
         .take(close_idx - 1)
         .collect::<Vec<_>>()
         .join("\n");
+    // A stray CR before the line end (`\r\r\n`) would survive `lines()` and turn into a
+    // line break once the editor writes the answer back, changing it on every save.
     let body: String = source
         .lines()
         .skip(close_idx + 1)
+        .map(|l| l.trim_end_matches('\r'))
         .collect::<Vec<_>>()
         .join("\n");
     let body_line = close_idx + 2;
@@ -149,6 +152,16 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
             ));
         }
     }
+    // A blank tag cannot be written back as YAML that reads the same (nor searched for).
+    for (i, tag) in fm.tags.iter().enumerate() {
+        if tag.trim().is_empty() {
+            problems.push(Diagnostic::error(
+                path,
+                at("tags:"),
+                format!("tag {} is empty", i + 1),
+            ));
+        }
+    }
     if let Some(skill) = &fm.skill {
         problems.extend(check_id(path, at("skill:"), "skill", skill));
     }
@@ -165,7 +178,7 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
             lang,
             question: fm.question.trim().to_string(),
             alternates: fm.alternates.iter().map(|a| a.trim().to_string()).collect(),
-            tags: fm.tags,
+            tags: fm.tags.iter().map(|t| t.trim().to_string()).collect(),
             skill: fm.skill,
             answer: body.trim().to_string(),
             source: Some(FaqSource {
@@ -390,6 +403,7 @@ mod fuzz {
             let blank = doc.question.trim().is_empty()
                 || doc.answer.trim().is_empty()
                 || doc.alternates.iter().any(|a| a.trim().is_empty())
+                || doc.tags.iter().any(|t| t.trim().is_empty())
                 || doc.skill.as_deref().is_some_and(|s| !is_valid_id(s));
             match parse_faq(Path::new("kb/x/fuzz-id.en.md"), &text) {
                 Ok(faq) => {
@@ -397,6 +411,7 @@ mod fuzz {
                     let expected = FaqDoc {
                         question: doc.question.trim().to_string(),
                         alternates: doc.alternates.iter().map(|a| a.trim().to_string()).collect(),
+                        tags: doc.tags.iter().map(|t| t.trim().to_string()).collect(),
                         answer: doc.answer.trim().to_string(),
                         ..doc.clone()
                     };
