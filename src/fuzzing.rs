@@ -193,8 +193,12 @@ pub fn arbitrary_text() -> impl Strategy<Value = String> {
     ]
 }
 
-/// The 1-based line numbers a diagnostic may point at in `text`: its lines, plus the empty
-/// line after a final newline (where editors put the cursor at the end of the file).
+/// The 1-based line numbers a diagnostic may point at in `text`: its lines as an editor
+/// counts them (a lone CR breaks a line), plus the empty line after a final newline (where
+/// editors put the cursor at the end of the file).
 pub fn line_in(text: &str, line: usize) -> bool {
-    (1..=text.lines().count() + 1).contains(&line)
+    let lines = crate::content::diagnostic::unify_line_breaks(text)
+        .lines()
+        .count();
+    (1..=lines + 1).contains(&line)
 }
