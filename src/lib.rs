@@ -64,3 +64,7 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod vocabulary;
+
+/// Generators and the case count shared by the parsers' `fuzz_*` property tests.
+#[cfg(test)]
+pub(crate) mod fuzzing;

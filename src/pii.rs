@@ -1350,3 +1350,96 @@ mod tests {
         ]
     }
 }
+
+/// Property tests on arbitrary input: `cargo test --lib fuzz_`, `PROPTEST_CASES=N` for a
+/// long run.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing;
+
+    /// Digits, the separators and look-alikes masking folds, and words around them.
+    fn numbery() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            "[0-9]{1,19}",
+            proptest::sample::select(vec![
+                " ",
+                "-",
+                ".",
+                "．",
+                "\u{ad}",
+                "\u{200b}",
+                "\u{200d}",
+                "\u{feff}",
+                "+86",
+                "０",
+                "１３８",
+                "⑩",
+                "①",
+                "¹",
+                "٣",
+                "x",
+                "X",
+                "@",
+                "路",
+                "号",
+                "室",
+                "电话",
+                "手机",
+                "卡号",
+                "身份证",
+                "MM",
+                "e.com",
+                "\u{301}",
+                "İ",
+                "ﬁ",
+                "😀",
+                "\t",
+                "\n",
+                "：",
+                "¥",
+                "元",
+                "/",
+                ":",
+                "*",
+            ])
+            .prop_map(String::from),
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), numbery(), fuzzing::arbitrary_text()]
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(512))]
+
+        /// Any text: masking, finding and revealing never panic and agree with each
+        /// other; revealed values are pieces of the text, in order, not overlapping.
+        #[test]
+        fn fuzz_mask_arbitrary_text(s in text()) {
+            let masked = mask(&s);
+            let found = find_entities(&s);
+            let revealed = reveal_entities(&s);
+            prop_assert_eq!(
+                found.clone(),
+                revealed.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>()
+            );
+            let mut rest = s.as_str();
+            for (_, value) in &revealed {
+                prop_assert!(!value.is_empty());
+                let Some(at) = rest.find(value.as_str()) else {
+                    return Err(TestCaseError::fail(format!("{value:?} not in order in {s:?}")));
+                };
+                rest = &rest[at + value.len()..];
+            }
+            if found.iter().all(|e| !e.kind.is_personal()) {
+                prop_assert_eq!(masked, s);
+            }
+        }
+    }
+}

@@ -863,3 +863,160 @@ mod tests {
         });
     }
 }
+
+/// Property tests: `cargo test --lib fuzz_`, `PROPTEST_CASES=N` for a long run.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::fuzzing::{self, arbitrary_text, mutated};
+
+    /// A TOML file's text as [`Config::load`] reads it, without touching the file system
+    /// or the environment.
+    fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn scalar(v: &Value) -> Option<String> {
+        match v {
+            Value::Null => None,
+            Value::String(s) => Some(format!("{s:?}")),
+            Value::Array(items) => Some(format!(
+                "[{}]",
+                items
+                    .iter()
+                    .filter_map(scalar)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Value::Object(_) => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// `value` (a JSON object) as TOML: keys first, then one `[table]` per object.
+    fn toml(table: &str, value: &Value, out: &mut String) {
+        let Value::Object(map) = value else { return };
+        if !table.is_empty() {
+            out.push_str(&format!("\n[{table}]\n"));
+        }
+        for (k, v) in map {
+            if let Some(s) = scalar(v) {
+                out.push_str(&format!("{k} = {s}\n"));
+            }
+        }
+        for (k, v) in map {
+            if v.is_object() {
+                let name = if table.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{table}.{k}")
+                };
+                toml(&name, v, out);
+            }
+        }
+    }
+
+    /// Every key with its default value, the README's example, and a few files an operator
+    /// might write.
+    fn seeds() -> Vec<String> {
+        let mut every_key = String::new();
+        let defaults = serde_json::to_value(Config::default()).expect("defaults serialise");
+        toml("", &defaults, &mut every_key);
+        vec![
+            every_key,
+            "addr = \"0.0.0.0:8080\"\ndata_dir = \"/var/lib/baton\"\n\n[policy]\nfaq_threshold = 0.65\nvip_skill = \"vip\"\n\n[hours.skills.billing]\nopen = \"10:00\"\nclose = \"18:00\"\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n".into(),
+            "admin_token = \"0123456789abcdef0123\"\n[http]\nmax_header_bytes = 8192\nallowed_origins = [\"https://shop.example\"]\n[hours]\ntimezone = \"Europe/Berlin\"\n[hours.default]\nopen = \"00:00\"\nclose = \"24:00\"\ndays = [\"sat\", \"sun\"]\n".into(),
+            String::new(),
+        ]
+    }
+
+    /// Loading either fails with a message or yields a config that is valid and whose
+    /// business hours answer for any skill at any time.
+    fn check(text: &str, now: i64) -> Result<(), TestCaseError> {
+        match from_toml(text) {
+            Ok(config) => {
+                prop_assert!(config.validate().is_ok());
+                let now = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                let skills = config
+                    .hours
+                    .skills
+                    .keys()
+                    .cloned()
+                    .chain(["nobody".to_string()]);
+                for skill in skills {
+                    let span = config.hours.span_for(&skill);
+                    prop_assert!(span.is_ok(), "{:?}", span);
+                    prop_assert!(config.hours.is_open(&skill, now).is_ok());
+                }
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
+        Ok(())
+    }
+
+    fn hhmm() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[0-2][0-9]:[0-5][0-9]",
+            "24:00",
+            "[0-9:]{0,6}",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(256))]
+
+        #[test]
+        fn fuzz_config_arbitrary_text(text in arbitrary_text(), now in any::<i64>()) {
+            check(&text, now)?;
+        }
+
+        #[test]
+        fn fuzz_config_mutated_files((_, text) in mutated(seeds(), 6), now in any::<i64>()) {
+            check(&text, now)?;
+        }
+
+        /// Business hours: any values in the right places either validate or fail with
+        /// a typed error; valid ones describe themselves as `HH:MM–HH:MM`.
+        #[test]
+        fn fuzz_config_hours(
+            open in hhmm(),
+            close in hhmm(),
+            days in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(vec!["mon", "tue", "wed", "thu", "fri", "sat", "sun"])
+                        .prop_map(String::from),
+                    "[a-zA-Z]{0,4}",
+                ],
+                0..8,
+            ),
+            timezone in prop_oneof![
+                proptest::sample::select(vec!["Asia/Shanghai", "UTC", "America/St_Johns", "Etc/GMT+12"])
+                    .prop_map(String::from),
+                "[A-Za-z_/+.-]{0,20}",
+            ],
+            now in any::<i64>(),
+        ) {
+            let hours = BusinessHours {
+                timezone,
+                default: DaySchedule { open, close, days },
+                skills: Default::default(),
+            };
+            if hours.validate().is_ok() {
+                let span = hours.span_for("any").map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let text = span.describe();
+                prop_assert_eq!(text.chars().count(), 11, "{}", text);
+                let now = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+                prop_assert!(hours.is_open("any", now).is_ok());
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Problems found in content files, with where they are: what `baton lint` prints and what
 //! start-up refuses to serve.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -76,9 +77,32 @@ pub fn line_of(source: &str, needle: &str, from_line: usize) -> Option<usize> {
         .map(|(i, _)| i + 1)
 }
 
-/// A YAML error's message without serde's trailing "at line N column M", and its line.
-pub fn yaml_error(err: &serde_norway::Error, first_line: usize) -> (Option<usize>, String) {
-    let line = err.location().map(|l| l.line() + first_line - 1);
+/// `source` with every line break written `\n`. A CR on its own is a line break to YAML and
+/// to editors but not to `str::lines`; unified first, the line numbers counted here, by
+/// YAML and in the editor agree, and a saved file reads back the same.
+pub fn unify_line_breaks(source: &str) -> Cow<'_, str> {
+    if source.contains('\r') {
+        Cow::Owned(source.replace("\r\n", "\n").replace('\r', "\n"))
+    } else {
+        Cow::Borrowed(source)
+    }
+}
+
+/// A YAML error's message without serde's trailing "at line N column M", and its line in
+/// the file: `yaml` is the text that was parsed, starting at the file's line `first_line`.
+///
+/// The line is counted from the error's byte offset rather than taken from YAML, which
+/// also breaks lines at U+0085, U+2028 and U+2029 and would point past the lines an
+/// editor shows.
+pub fn yaml_error(
+    err: &serde_norway::Error,
+    yaml: &str,
+    first_line: usize,
+) -> (Option<usize>, String) {
+    let line = err.location().map(|at| {
+        let before = &yaml.as_bytes()[..at.index().min(yaml.len())];
+        first_line + before.iter().filter(|&&b| b == b'\n').count()
+    });
     let text = err.to_string();
     let message = match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
@@ -105,5 +129,21 @@ mod tests {
         assert_eq!(line_of(s, "id:", 1), Some(2));
         assert_eq!(line_of(s, "id:", 3), Some(4));
         assert_eq!(line_of(s, "nope", 1), None);
+    }
+
+    #[test]
+    fn every_line_break_becomes_a_newline() {
+        assert_eq!(unify_line_breaks("a\r\nb\rc\r\r\nd\n"), "a\nb\nc\n\nd\n");
+        assert!(matches!(unify_line_breaks("a\nb"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn yaml_lines_are_the_lines_an_editor_shows() {
+        // YAML counts U+2028 as a line break; an editor does not.
+        let yaml = "a: \"x\u{2028}y\"\nb: [unclosed\n";
+        let err = serde_norway::from_str::<serde_norway::Value>(yaml).unwrap_err();
+        let (line, message) = yaml_error(&err, yaml, 5);
+        assert_eq!(line, Some(7), "{err}");
+        assert!(!message.contains(" at line "), "{message}");
     }
 }

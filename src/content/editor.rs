@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::diagnostic::unify_line_breaks;
 use super::faq::{Faq, is_valid_id, parse_faq};
 use super::{Checks, Diagnostic, Overlay, load_overlaid};
 use crate::nlu::Lang;
@@ -92,7 +93,9 @@ pub fn render(id: &str, lang: Lang, doc: &FaqDoc) -> String {
     };
     // Serialising a struct of strings cannot fail.
     let yaml = serde_norway::to_string(&front).unwrap_or_default();
-    format!("---\n{yaml}---\n{}\n", doc.answer.trim())
+    // Line breaks as the parser reads them, so the file reads back as it was written.
+    let answer = unify_line_breaks(doc.answer.trim());
+    format!("---\n{yaml}---\n{answer}\n")
 }
 
 /// The ETag of a file's bytes (quoted, as HTTP sends it).
@@ -368,6 +371,22 @@ mod tests {
         let faq = parse_faq(Path::new("kb/p.en.md"), &text).unwrap();
         assert_eq!(FaqDoc::of(&faq), doc);
         assert_eq!((faq.id.as_str(), faq.lang), ("pay-paypal", Lang::En));
+    }
+
+    #[test]
+    fn answers_are_written_with_the_line_breaks_they_read_back_with() {
+        let doc = FaqDoc {
+            question: "q".into(),
+            alternates: vec![],
+            tags: vec![],
+            skill: None,
+            answer: "line one\r\nline two\rline three".into(),
+            category: None,
+        };
+        let text = render("crlf", Lang::En, &doc);
+        assert!(!text.contains('\r'), "{text:?}");
+        let faq = parse_faq(Path::new("kb/crlf.en.md"), &text).unwrap();
+        assert_eq!(faq.answer, "line one\nline two\nline three");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::diagnostic::{Diagnostic, line_of, yaml_error};
+use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
 use crate::nlu::Lang;
 
 /// One FAQ in one language.
@@ -81,7 +81,7 @@ pub(crate) fn check_id(
 /// Parses one FAQ file.
 pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
     let err = |line: Option<usize>, msg: String| vec![Diagnostic::error(path, line, msg)];
-    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let source = &*unify_line_breaks(source.strip_prefix('\u{feff}').unwrap_or(source));
     let mut lines = source.lines();
     if lines.next().map(str::trim_end) != Some("---") {
         return Err(err(
@@ -115,7 +115,7 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
     let body_line = close_idx + 2;
 
     let fm: FrontMatter = serde_norway::from_str(&front).map_err(|e| {
-        let (line, message) = yaml_error(&e, 2);
+        let (line, message) = yaml_error(&e, &front, 2);
         err(line, message)
     })?;
 
@@ -149,6 +149,16 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
             ));
         }
     }
+    // A blank tag cannot be written back as YAML that reads the same (nor searched for).
+    for (i, tag) in fm.tags.iter().enumerate() {
+        if tag.trim().is_empty() {
+            problems.push(Diagnostic::error(
+                path,
+                at("tags:"),
+                format!("tag {} is empty", i + 1),
+            ));
+        }
+    }
     if let Some(skill) = &fm.skill {
         problems.extend(check_id(path, at("skill:"), "skill", skill));
     }
@@ -165,7 +175,7 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
             lang,
             question: fm.question.trim().to_string(),
             alternates: fm.alternates.iter().map(|a| a.trim().to_string()).collect(),
-            tags: fm.tags,
+            tags: fm.tags.iter().map(|t| t.trim().to_string()).collect(),
             skill: fm.skill,
             answer: body.trim().to_string(),
             source: Some(FaqSource {
@@ -278,5 +288,143 @@ mod tests {
         assert!(!is_valid_id("Return"));
         assert!(!is_valid_id("-x"));
         assert!(!is_valid_id(""));
+    }
+}
+
+/// Property tests: `cargo test --lib fuzz_`, `PROPTEST_CASES=N` for a long run.
+#[cfg(test)]
+mod fuzz {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::content::editor::{FaqDoc, render};
+    use crate::fuzzing::{self, arbitrary_text, line_in, mutated};
+
+    static SAMPLES: LazyLock<Vec<(PathBuf, String)>> =
+        LazyLock::new(|| fuzzing::samples("kb", &["md"]));
+
+    fn seeds() -> Vec<String> {
+        SAMPLES.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// What a parse of `text` at `path` must always be: a FAQ, or errors about this file
+    /// that point at lines it has; and a parsed FAQ survives being written back out.
+    fn check(path: &Path, text: &str) -> Result<(), TestCaseError> {
+        match parse_faq(path, text) {
+            Ok(faq) => {
+                let src = faq.source.clone().expect("parsed files know their source");
+                prop_assert!(line_in(text, src.answer_line), "{src:?}");
+                if let Some(l) = src.id_line {
+                    prop_assert!(line_in(text, l), "{src:?}");
+                }
+                let again = parse_faq(path, &render(&faq.id, faq.lang, &FaqDoc::of(&faq)));
+                let again = again.map_err(|d| TestCaseError::fail(format!("{d:?}")))?;
+                prop_assert_eq!(
+                    Faq {
+                        source: None,
+                        ..again
+                    },
+                    Faq {
+                        source: None,
+                        ..faq
+                    }
+                );
+            }
+            Err(diagnostics) => {
+                prop_assert!(!diagnostics.is_empty());
+                for d in &diagnostics {
+                    prop_assert_eq!(&d.path, path);
+                    prop_assert!(d.is_error(), "{d}");
+                    if let Some(l) = d.line {
+                        prop_assert!(line_in(text, l), "{d}");
+                    }
+                    prop_assert!(d.to_string().starts_with(&*path.to_string_lossy()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn skill_id() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of("[a-z0-9][a-z0-9_.-]{0,20}")
+    }
+
+    /// Text an editor could type into one field: any Unicode, often with YAML's and
+    /// Markdown's special characters.
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[ -~]{0,30}",
+            proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "退货", " ", "\n", "\t", ": ", "- ", "---", "#", "\"", "'", "&", "*", "!",
+                    "|", ">", "[", "]", "{", "}", "%", "@", "`", "~", "null", "yes", "0x10", "1e5",
+                    "\u{feff}", "\u{85}", "\u{2028}", "\r", "\\",
+                ]),
+                0..12
+            )
+            .prop_map(|v| v.concat()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(256))]
+
+        #[test]
+        fn fuzz_faq_arbitrary_text(text in arbitrary_text()) {
+            check(Path::new("kb/x/fuzz.en.md"), &text)?;
+        }
+
+        #[test]
+        fn fuzz_faq_mutated_samples((k, text) in mutated(seeds(), 6)) {
+            check(&SAMPLES[k].0, &text)?;
+        }
+
+        /// What the editor writes parses back to what was written (trimmed as the parser
+        /// trims), whatever the fields hold; and if the parser refuses it, it is because a
+        /// field really is blank or invalid.
+        #[test]
+        fn fuzz_faq_rendered_round_trip(
+            question in field(),
+            alternates in proptest::collection::vec(field(), 0..4),
+            tags in proptest::collection::vec(field(), 0..3),
+            skill in skill_id(),
+            answer in field(),
+            en in any::<bool>(),
+        ) {
+            let lang = if en { Lang::En } else { Lang::Zh };
+            let doc = FaqDoc { question, alternates, tags, skill, answer, category: None };
+            let text = render("fuzz-id", lang, &doc);
+            let blank = doc.question.trim().is_empty()
+                || doc.answer.trim().is_empty()
+                || doc.alternates.iter().any(|a| a.trim().is_empty())
+                || doc.tags.iter().any(|t| t.trim().is_empty())
+                || doc.skill.as_deref().is_some_and(|s| !is_valid_id(s));
+            match parse_faq(Path::new("kb/x/fuzz-id.en.md"), &text) {
+                Ok(faq) => {
+                    prop_assert!(!blank, "{text:?} accepted");
+                    let expected = FaqDoc {
+                        question: doc.question.trim().to_string(),
+                        alternates: doc.alternates.iter().map(|a| a.trim().to_string()).collect(),
+                        tags: doc.tags.iter().map(|t| t.trim().to_string()).collect(),
+                        answer: doc.answer.trim().replace("\r\n", "\n").replace('\r', "\n"),
+                        ..doc.clone()
+                    };
+                    prop_assert_eq!(FaqDoc::of(&faq), expected, "{:?}", text);
+                    prop_assert_eq!((faq.id.as_str(), faq.lang), ("fuzz-id", lang));
+                }
+                Err(d) => prop_assert!(blank, "{text:?} refused: {d:?}"),
+            }
+        }
+
+        #[test]
+        fn fuzz_faq_internal_links(answer in arbitrary_text()) {
+            for (offset, target) in internal_links(&answer) {
+                prop_assert!(offset < answer.lines().count());
+                prop_assert!(!target.is_empty() && answer.contains(&target));
+            }
+        }
     }
 }

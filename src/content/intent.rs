@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::diagnostic::{Diagnostic, line_of, yaml_error};
+use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
 use super::faq::check_id;
 use crate::nlu::{Lang, OOS_LABEL};
 use crate::vocabulary::{EscalationReason, Priority};
@@ -89,8 +89,9 @@ pub fn parse_intent(
     path: &Path,
     source: &str,
 ) -> Result<(Intent, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let source = &*unify_line_breaks(source);
     let intent: Intent = serde_norway::from_str(source).map_err(|e| {
-        let (line, message) = yaml_error(&e, 1);
+        let (line, message) = yaml_error(&e, source, 1);
         vec![Diagnostic::error(path, line, message)]
     })?;
     let at = |needle: &str| line_of(source, needle, 1);
@@ -229,5 +230,71 @@ mod tests {
         assert_eq!(Priority::High.raised(), Priority::Urgent);
         assert_eq!(Priority::Urgent.raised(), Priority::Urgent);
         assert!(Priority::Urgent > Priority::Normal);
+    }
+}
+
+/// Property tests: `cargo test --lib fuzz_`, `PROPTEST_CASES=N` for a long run.
+#[cfg(test)]
+mod fuzz {
+    use std::path::PathBuf;
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing::{self, arbitrary_text, line_in, mutated};
+
+    static SAMPLES: LazyLock<Vec<(PathBuf, String)>> =
+        LazyLock::new(|| fuzzing::samples("intents", &["yaml", "yml"]));
+
+    fn seeds() -> Vec<String> {
+        SAMPLES.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// An intent or errors about this file at lines it has; warnings only beside an intent;
+    /// and an accepted intent written out as YAML reads back the same.
+    fn check(path: &Path, text: &str) -> Result<(), TestCaseError> {
+        let located = |d: &Diagnostic| -> Result<(), TestCaseError> {
+            prop_assert_eq!(&d.path, path);
+            if let Some(l) = d.line {
+                prop_assert!(line_in(text, l), "{d}");
+            }
+            Ok(())
+        };
+        match parse_intent(path, text) {
+            Ok((intent, warnings)) => {
+                for w in &warnings {
+                    prop_assert!(!w.is_error(), "{w}");
+                    located(w)?;
+                }
+                let yaml = serde_norway::to_string(&intent)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let (again, _) = parse_intent(path, &yaml)
+                    .map_err(|d| TestCaseError::fail(format!("{yaml}\n{d:?}")))?;
+                prop_assert_eq!(again, intent);
+            }
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in &errors {
+                    prop_assert!(e.is_error(), "{e}");
+                    located(e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(256))]
+
+        #[test]
+        fn fuzz_intent_arbitrary_text(text in arbitrary_text()) {
+            check(Path::new("intents/fuzz.yaml"), &text)?;
+        }
+
+        #[test]
+        fn fuzz_intent_mutated_samples((k, text) in mutated(seeds(), 6)) {
+            check(&SAMPLES[k].0, &text)?;
+        }
     }
 }

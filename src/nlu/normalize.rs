@@ -11,9 +11,14 @@ use unicode_normalization::UnicodeNormalization;
 pub fn normalize(text: &str) -> String {
     let nfkc: String = text.nfkc().collect();
     let simplified = fast2s::convert(&nfkc);
-    let mut out = String::with_capacity(simplified.len());
+    // Lower-casing can leave text that is no longer NFKC (`İ` becomes `i` + U+0307, which
+    // must sort after a mark below that follows it), so normalise once more: without it a
+    // second pass would change the text and the same words would not match themselves.
+    let lower: String = simplified.chars().flat_map(char::to_lowercase).collect();
+    let lower: String = lower.nfkc().collect();
+    let mut out = String::with_capacity(lower.len());
     let mut pending_space = false;
-    for ch in simplified.chars() {
+    for ch in lower.chars() {
         if ch.is_whitespace() || ch.is_control() {
             pending_space = !out.is_empty();
             continue;
@@ -22,7 +27,7 @@ pub fn normalize(text: &str) -> String {
             out.push(' ');
             pending_space = false;
         }
-        out.extend(ch.to_lowercase());
+        out.push(ch);
     }
     out
 }
@@ -61,9 +66,101 @@ mod tests {
 
     #[test]
     fn idempotent() {
-        for s in ["ＡＢＣ 退貨", "I'm   upset!!", "ﬁle", ""] {
+        for s in ["ＡＢＣ 退貨", "I'm   upset!!", "ﬁle", "", "\u{130}\u{316}"] {
             let once = normalize(s);
             assert_eq!(normalize(&once), once);
+        }
+    }
+}
+
+/// Property tests: `cargo test --lib fuzz_`, `PROPTEST_CASES=N` for a long run.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing;
+
+    /// Text mixing the characters normalisation treats specially: case with special
+    /// lower-casing, combining marks in any order, compatibility forms, traditional
+    /// characters, whitespace and controls.
+    fn tricky() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            proptest::sample::select(vec![
+                "İ",
+                "I",
+                "Σ",
+                "ς",
+                "ß",
+                "ẞ",
+                "Ω",
+                "Å",
+                "K",
+                "ﬁ",
+                "ＡＢＣ",
+                "１２",
+                "發票",
+                "請問",
+                "退貨",
+                "㍿",
+                "①",
+                "\u{301}",
+                "\u{316}",
+                "\u{307}",
+                "\u{345}",
+                "\u{3099}",
+                "か",
+                "ｶ",
+                "ﾞ",
+                "\u{1e9e}",
+                "ǅ",
+                "\u{130}\u{316}",
+                " ",
+                "\t",
+                "\u{3000}",
+                "\u{0}",
+                "\u{85}",
+                "\u{2028}",
+                "\u{200b}",
+                "\u{feff}",
+                "a",
+                "Z",
+                "\u{1f600}",
+                "\u{fb01}",
+                "\u{2126}",
+                "\u{212b}",
+                "\u{1d400}",
+            ])
+            .prop_map(String::from),
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..16).prop_map(|v| v.concat())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), tricky(), fuzzing::arbitrary_text()]
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(512))]
+
+        /// The documented promise: normalising twice changes nothing.
+        #[test]
+        fn fuzz_normalize_is_idempotent(s in text()) {
+            let once = normalize(&s);
+            prop_assert_eq!(normalize(&once), once.clone(), "{:?}", s);
+        }
+
+        /// No whitespace or control characters at the ends, none but single spaces inside.
+        #[test]
+        fn fuzz_normalize_collapses_whitespace(s in text()) {
+            let out = normalize(&s);
+            prop_assert!(!out.starts_with(' ') && !out.ends_with(' '), "{:?}", out);
+            prop_assert!(!out.contains("  "), "{:?}", out);
+            prop_assert!(
+                out.chars().all(|c| c == ' ' || !(c.is_whitespace() || c.is_control())),
+                "{:?}", out
+            );
         }
     }
 }
