@@ -8,6 +8,8 @@
 # conversation, then runs schemathesis once per principal: the shopper API with the
 # conversation's token, the agent API with the agent's token, the admin API and the probes
 # with the admin token. The server is stopped and the temporary files removed on exit.
+# Rate limits are off for the run (they have tests of their own): schemathesis sends far
+# more requests per conversation than a shopper would, and would otherwise mostly see 429.
 #
 #   .ci/schemathesis.sh [path/to/baton]     (default: target/debug/baton, built if missing)
 #
@@ -46,6 +48,16 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 base="http://127.0.0.1:$port"
 
 export BATON_DATA_DIR="$work/data"
+export BATON_CONFIG="$work/baton.toml"
+{
+    # Open around the clock, so a handoff is queued whatever the hour of the run.
+    printf '[hours.default]\nopen = "00:00"\nclose = "24:00"\n\n'
+    echo "[limits]"
+    for rate in ip_conversations ip_messages ip_handoffs ip_tickets ip_auth_failures \
+        conversation_messages conversation_handoffs conversation_tickets conversation_typing; do
+        echo "$rate = { per_minute = 0, burst = 0 }"
+    done
+} > "$BATON_CONFIG"
 export BATON_KB="$work/kb"
 export BATON_INTENTS="$work/intents"
 export BATON_ADMIN_TOKEN="schemathesis-admin-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
@@ -71,13 +83,66 @@ for _ in $(seq 1 300); do
 done
 curl -fsS "$base/readyz" > /dev/null
 
-shopper_token=$(curl -fsS -X POST "$base/v1/conversations" -H 'content-type: application/json' \
-    -d '{"channel":"web","locale":"en"}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+# Real ids, so that generated requests reach the handlers' logic rather than stopping at 404:
+# one conversation for the shopper API, one the agent holds for the agent API, one for the
+# admin's "forget", and a FAQ of the sample knowledge base for the FAQ editor.
+json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
+start_conversation() {
+    curl -fsS -X POST "$base/v1/conversations" -H 'content-type: application/json' \
+        -d '{"channel":"web","locale":"en"}'
+}
+shopper=$(start_conversation)
+shopper_id=$(echo "$shopper" | json_field conversation_id)
+shopper_token=$(echo "$shopper" | json_field token)
+
+held=$(start_conversation)
+held_id=$(echo "$held" | json_field conversation_id)
+curl -fsS -X POST "$base/v1/agent/status" -H "authorization: Bearer $agent_token" \
+    -H 'content-type: application/json' -d '{"status":"online"}' > /dev/null
+curl -fsS -X POST "$base/v1/conversations/$held_id/handoff" \
+    -H "authorization: Bearer $(echo "$held" | json_field token)" \
+    -H 'content-type: application/json' -d '{}' > /dev/null
+accepted=""
+for _ in $(seq 1 20); do
+    answer=$(curl -sS -o /dev/stderr -w '%{http_code}' -X POST \
+        "$base/v1/agent/conversations/$held_id/accept" \
+        -H "authorization: Bearer $agent_token" 2> "$work/accept.json")
+    if [ "$answer" = 200 ]; then
+        accepted=yes
+        break
+    fi
+    sleep 0.5
+done
+if [ -z "$accepted" ]; then
+    echo "the agent could not accept the handed-over conversation: $(cat "$work/accept.json")" >&2
+    exit 1
+fi
+
+forgotten_id=$(start_conversation | json_field conversation_id)
+faq_id=$(sed -n 's/^id: *//p' "$(ls kb/*/*.en.md | head -n 1)" | head -n 1)
+
+cat > "$work/schemathesis.toml" <<TOML
+[[operations]]
+include-path-regex = "^/v1/conversations/"
+parameters = { "path.id" = "$shopper_id" }
+
+[[operations]]
+include-path-regex = "^/v1/agent/conversations/"
+parameters = { "path.id" = "$held_id" }
+
+[[operations]]
+include-path-regex = "^/v1/admin/conversations/"
+parameters = { "path.id" = "$forgotten_id" }
+
+[[operations]]
+include-path-regex = "^/v1/admin/faqs/"
+parameters = { "path.id" = "$faq_id", "path.lang" = "en" }
+TOML
 
 run() {
     local token=$1
     shift
-    "$VENV/bin/schemathesis" run "$base/openapi.json" \
+    "$VENV/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
         --checks not_a_server_error,response_schema_conformance \
         --phases examples,coverage,fuzzing \
         --max-examples "$MAX_EXAMPLES" \

@@ -195,7 +195,13 @@ pub async fn decline(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
+    /// The message: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
+    /// The sender's idempotency key, 1–128 bytes: a retry with the same key is answered
+    /// from the store.
+    #[schema(min_length = 1, max_length = 128)]
     #[serde(default)]
     client_msg_id: Option<String>,
 }
@@ -224,6 +230,9 @@ pub async fn reply(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
+    /// The note: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
 }
 

@@ -44,6 +44,8 @@ pub async fn show(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatingBody {
+    /// 1 (poor) to 5 (excellent).
+    #[schema(minimum = 1, maximum = 5)]
     score: u8,
     #[serde(default)]
     comment: Option<String>,
@@ -72,7 +74,13 @@ pub async fn rate(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketBody {
+    /// How the team can reach the shopper: a phone number or an e-mail address, at most
+    /// 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     contact: String,
+    /// The message: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
 }
 
@@ -109,7 +117,13 @@ pub async fn leave_message(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
+    /// The message: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
+    /// The sender's idempotency key, 1–128 bytes: a retry with the same key is answered
+    /// from the store.
+    #[schema(min_length = 1, max_length = 128)]
     client_msg_id: String,
 }
 
