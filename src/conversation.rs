@@ -9,7 +9,7 @@ use crate::nlu::{IntentPrediction, Lang};
 use crate::vocabulary::EscalationReason;
 
 /// Who holds the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationState {
     /// The bot answers.
@@ -150,7 +150,7 @@ impl From<StoredCustomer> for Customer {
 
 /// What a client may say about the shopper without a signature (the `customer` field of
 /// `POST /v1/conversations`). Accepted for compatibility; it only ever makes a guest.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerClaim {
     #[serde(default)]

@@ -39,7 +39,7 @@ pub enum EditError {
 }
 
 /// An FAQ as the API reads and writes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaqDoc {
     pub question: String,

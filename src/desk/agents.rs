@@ -17,7 +17,7 @@ pub enum ManageError {
 }
 
 /// A new agent as an admin describes them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgent {
     pub name: String,
@@ -31,7 +31,7 @@ fn default_max_chats() -> u32 {
 }
 
 /// Changes to an agent; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPatch {
     pub skills: Option<Vec<String>>,

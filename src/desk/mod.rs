@@ -42,7 +42,7 @@ use crate::service::{ConversationService, ServiceError, Wiring};
 use crate::store::Store;
 
 /// The shopper's view of their conversation's status.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ShopperStatus {
     pub conversation_id: String,
     pub state: crate::conversation::ConversationState,
@@ -56,7 +56,7 @@ pub struct ShopperStatus {
 }
 
 /// Where a queued conversation stands.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct QueueStatus {
     pub position: u32,
     pub eta_seconds: Option<i64>,

@@ -39,6 +39,7 @@ pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(),
 }
 
 /// `GET /v1/admin/agents`
+#[utoipa::path(get, path = "/v1/admin/agents", tag = "admin", security(("admin_token" = [])), responses((status = 200, description = "Every agent", body = crate::http::openapi::AgentList)))]
 pub async fn list_agents(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -61,6 +62,7 @@ pub async fn list_agents(
 }
 
 /// `POST /v1/admin/agents` `{name, skills, max_chats}` → the agent and its token (shown once).
+#[utoipa::path(post, path = "/v1/admin/agents", tag = "admin", security(("admin_token" = [])), request_body = NewAgent, responses((status = 201, description = "The agent and its token (shown once)", body = crate::http::openapi::AgentWithToken), (status = 409, description = "The name is taken", body = crate::http::openapi::ErrorBody)))]
 pub async fn add_agent(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -84,6 +86,7 @@ pub async fn add_agent(
 }
 
 /// `PATCH /v1/admin/agents/{name}` `{skills?, max_chats?, disabled?}`
+#[utoipa::path(patch, path = "/v1/admin/agents/{name}", tag = "admin", params(("name" = String, Path, description = "The agent's name")), security(("admin_token" = [])), request_body = AgentPatch, responses((status = 200, description = "The agent as changed", body = crate::http::openapi::AgentRecord)))]
 pub async fn update_agent(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -100,6 +103,7 @@ pub async fn update_agent(
 }
 
 /// `POST /v1/admin/agents/{name}/rotate` → a new token; the old one stops working.
+#[utoipa::path(post, path = "/v1/admin/agents/{name}/rotate", tag = "admin", params(("name" = String, Path, description = "The agent's name")), security(("admin_token" = [])), responses((status = 200, description = "A new token; the old one stops working", body = crate::http::openapi::AgentWithToken)))]
 pub async fn rotate_agent(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -116,8 +120,9 @@ pub async fn rotate_agent(
     Ok(Json(json!({ "agent": agent, "token": token })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     #[serde(default)]
     conversation_id: Option<String>,
@@ -130,6 +135,7 @@ fn default_limit() -> u32 {
 }
 
 /// `GET /v1/admin/audit?conversation_id=&limit=`, newest first.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery), security(("admin_token" = [])), responses((status = 200, description = "The audit log, newest first", body = crate::http::openapi::AuditLog)))]
 pub async fn audit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -146,6 +152,7 @@ pub async fn audit(
 
 /// `POST /v1/admin/customers/{id}/forget`: erases the personal data of every conversation
 /// of the shop's customer `id`; answers with the counts. 404 when nothing is stored for them.
+#[utoipa::path(post, path = "/v1/admin/customers/{id}/forget", tag = "admin", params(("id" = String, Path, description = "The shop's customer id")), security(("admin_token" = [])), responses((status = 200, description = "What was erased", body = crate::service::erase::Forgotten), (status = 409, description = "A conversation is busy; retry", body = crate::http::openapi::ErrorBody)))]
 pub async fn forget_customer(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -167,6 +174,7 @@ pub async fn forget_customer(
 
 /// `POST /v1/admin/conversations/{id}/forget`: erases one conversation's personal data (an
 /// anonymous shopper's request); answers with the counts. 404 for an unknown id.
+#[utoipa::path(post, path = "/v1/admin/conversations/{id}/forget", tag = "admin", params(("id" = String, Path, description = "The conversation's id")), security(("admin_token" = [])), responses((status = 200, description = "What was erased", body = crate::service::erase::Forgotten), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody)))]
 pub async fn forget_conversation(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -181,6 +189,7 @@ pub async fn forget_conversation(
 }
 
 /// `GET /v1/admin/kb/status`: the serving snapshot and the last reload attempt's errors.
+#[utoipa::path(get, path = "/v1/admin/kb/status", tag = "admin", security(("admin_token" = [])), responses((status = 200, description = "The serving snapshot and the last reload's errors", body = serde_json::Value)))]
 pub async fn kb_status(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -191,6 +200,7 @@ pub async fn kb_status(
 
 /// `POST /v1/admin/kb/reload`: rebuilds now and answers with the result (`ok: false` and the
 /// errors when the files have problems; the last good snapshot keeps serving).
+#[utoipa::path(post, path = "/v1/admin/kb/reload", tag = "admin", security(("admin_token" = [])), responses((status = 200, description = "The reload's result (`ok: false` and the errors when the files have problems)", body = serde_json::Value)))]
 pub async fn kb_reload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -201,8 +211,9 @@ pub async fn kb_reload(
 
 /// A time range from the query: `from` and `to` as Unix milliseconds or RFC 3339 times;
 /// `to` defaults to now and `from` to seven days before `to`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TimeRange {
     #[serde(default)]
     pub from: Option<String>,
@@ -266,6 +277,7 @@ impl TimeRange {
 }
 
 /// `GET /v1/admin/stats?from=&to=`: statistics of conversations that started in the range.
+#[utoipa::path(get, path = "/v1/admin/stats", tag = "admin", params(TimeRange), security(("admin_token" = [])), responses((status = 200, description = "Statistics of conversations started in the range", body = serde_json::Value)))]
 pub async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -43,6 +43,7 @@ fn profile(state: &AppState, a: &Agent) -> serde_json::Value {
 }
 
 /// `GET /v1/agent/me`
+#[utoipa::path(get, path = "/v1/agent/me", tag = "agent", security(("agent_token" = [])), responses((status = 200, description = "The signed-in agent", body = crate::http::openapi::AgentProfile)))]
 pub async fn me(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -51,13 +52,14 @@ pub async fn me(
     Ok(Json(profile(&state, &agent)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     status: AgentStatus,
 }
 
 /// `POST /v1/agent/status` `{status: online|away|offline}`
+#[utoipa::path(post, path = "/v1/agent/status", tag = "agent", security(("agent_token" = [])), request_body = StatusBody, responses((status = 200, description = "The agent with the new status", body = crate::http::openapi::AgentProfile)))]
 pub async fn status(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -69,6 +71,7 @@ pub async fn status(
 }
 
 /// `POST /v1/agent/heartbeat`: keeps an agent without a socket present.
+#[utoipa::path(post, path = "/v1/agent/heartbeat", tag = "agent", security(("agent_token" = [])), responses((status = 204, description = "Noted")))]
 pub async fn heartbeat(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -78,6 +81,7 @@ pub async fn heartbeat(
 }
 
 /// `GET /v1/agent/queue`
+#[utoipa::path(get, path = "/v1/agent/queue", tag = "agent", security(("agent_token" = [])), responses((status = 200, description = "Offers, the agent's conversations and their groups' queue", body = serde_json::Value)))]
 pub async fn queue(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -86,8 +90,9 @@ pub async fn queue(
     Ok(Json(state.desk.queue(&agent).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TicketQuery {
     #[serde(default = "default_ticket_page")]
     limit: u32,
@@ -101,6 +106,7 @@ fn default_ticket_page() -> u32 {
 }
 
 /// `GET /v1/agent/tickets?limit=&before=`: open tickets of the agent's groups, newest first.
+#[utoipa::path(get, path = "/v1/agent/tickets", tag = "agent", params(TicketQuery), security(("agent_token" = [])), responses((status = 200, description = "Open tickets of the agent's groups, newest first", body = serde_json::Value)))]
 pub async fn tickets(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -122,6 +128,7 @@ pub async fn tickets(
 }
 
 /// `POST /v1/agent/tickets/{id}/close`
+#[utoipa::path(post, path = "/v1/agent/tickets/{id}/close", tag = "agent", params(("id" = String, Path, description = "The ticket's id")), security(("agent_token" = [])), responses((status = 204, description = "Closed")))]
 pub async fn close_ticket(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -142,6 +149,7 @@ pub async fn close_ticket(
 }
 
 /// `GET /v1/agent/conversations/{id}`: the whole context in one call.
+#[utoipa::path(get, path = "/v1/agent/conversations/{id}", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), responses((status = 200, description = "The whole context: summary, reason, customer, transcript, notes", body = serde_json::Value), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody)))]
 pub async fn view(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -161,6 +169,7 @@ fn outcome(applied: &crate::service::Applied) -> serde_json::Value {
 }
 
 /// `POST …/accept`
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/accept", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), responses((status = 200, description = "Assigned to the agent", body = crate::http::openapi::AgentOutcome), (status = 403, description = "Not offered to this agent", body = crate::http::openapi::ErrorBody), (status = 409, description = "Taken meanwhile, or not waiting", body = crate::http::openapi::ErrorBody)))]
 pub async fn accept(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -172,6 +181,7 @@ pub async fn accept(
 }
 
 /// `POST …/decline`
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/decline", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), responses((status = 204, description = "Offered to someone else"), (status = 403, description = "Not offered to this agent", body = crate::http::openapi::ErrorBody), (status = 409, description = "Not waiting for this agent", body = crate::http::openapi::ErrorBody)))]
 pub async fn decline(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -182,15 +192,22 @@ pub async fn decline(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyBody {
+    /// The message: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
+    /// The sender's idempotency key, 1–128 bytes: a retry with the same key is answered
+    /// from the store.
+    #[schema(min_length = 1, max_length = 128)]
     #[serde(default)]
     client_msg_id: Option<String>,
 }
 
 /// `POST …/messages` `{text, client_msg_id?}`
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/messages", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), request_body = ReplyBody, responses((status = 201, description = "Sent", body = crate::http::openapi::AgentOutcome), (status = 200, description = "A retry of a stored `client_msg_id`", body = crate::http::openapi::AgentOutcome), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody)))]
 pub async fn reply(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -210,13 +227,17 @@ pub async fn reply(
     Ok((status, Json(outcome(&applied))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
+    /// The note: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
 }
 
 /// `POST …/notes` `{text}`: agents only.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/notes", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), request_body = NoteBody, responses((status = 201, description = "The note, for agents only", body = serde_json::Value), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody)))]
 pub async fn note(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -228,7 +249,7 @@ pub async fn note(
     Ok((StatusCode::CREATED, Json(note)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
     #[serde(default)]
@@ -241,6 +262,7 @@ pub struct TransferBody {
 }
 
 /// `POST …/transfer` `{skill | agent, note}`
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/transfer", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), request_body = TransferBody, responses((status = 200, description = "Back in the queue for the skill or agent", body = crate::http::openapi::AgentOutcome), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody), (status = 409, description = "The conversation is busy or not assigned", body = crate::http::openapi::ErrorBody)))]
 pub async fn transfer(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -265,6 +287,7 @@ pub async fn transfer(
 }
 
 /// `POST …/resolve`
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/resolve", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), responses((status = 200, description = "Resolved", body = crate::http::openapi::AgentOutcome), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody), (status = 409, description = "Not assigned, or busy", body = crate::http::openapi::ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -275,6 +298,7 @@ pub async fn resolve(
 }
 
 /// `POST …/return-to-bot`
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/return-to-bot", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), responses((status = 200, description = "The bot answers again", body = crate::http::openapi::AgentOutcome), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody), (status = 409, description = "Not assigned, or busy", body = crate::http::openapi::ErrorBody)))]
 pub async fn return_to_bot(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -285,6 +309,7 @@ pub async fn return_to_bot(
 }
 
 /// `POST …/reveal`: unmasked personal data, audited.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/reveal", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), responses((status = 200, description = "The masked entities, unmasked (audited)", body = serde_json::Value), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody)))]
 pub async fn reveal(
     State(state): State<AppState>,
     Path(id): Path<String>,

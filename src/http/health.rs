@@ -9,11 +9,13 @@ use serde_json::json;
 use super::AppState;
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "The process is up", body = crate::http::openapi::Health)))]
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: knowledge is loaded and the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses((status = 200, description = "Ready to serve", body = crate::http::openapi::Readiness), (status = 503, description = "The database does not answer", body = crate::http::openapi::Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let knowledge = state.knowledge.current();
     let body = |db: &str| {

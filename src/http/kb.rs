@@ -85,8 +85,9 @@ fn reload_soon(state: &AppState) {
     });
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FaqListQuery {
     /// Words that the id or question must contain.
     #[serde(default)]
@@ -104,6 +105,7 @@ fn default_page() -> usize {
 }
 
 /// `GET /v1/admin/faqs?q=&lang=&limit=&offset=`: the FAQs the bot serves now.
+#[utoipa::path(get, path = "/v1/admin/faqs", tag = "admin", params(FaqListQuery), security(("admin_token" = [])), responses((status = 200, description = "The FAQs the bot serves now", body = crate::http::openapi::FaqList)))]
 pub async fn list_faqs(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -142,6 +144,7 @@ pub async fn list_faqs(
 }
 
 /// `GET /v1/admin/faqs/{id}/{lang}`: the FAQ as its file has it now, with its `ETag`.
+#[utoipa::path(get, path = "/v1/admin/faqs/{id}/{lang}", tag = "admin", params(("id" = String, Path, description = "The FAQ's id"), ("lang" = String, Path, description = "`zh` or `en`")), security(("admin_token" = [])), responses((status = 200, description = "The FAQ as its file has it", body = crate::http::openapi::FaqFile, headers(("ETag" = String)))))]
 pub async fn get_faq(
     State(state): State<AppState>,
     Path((id, lang)): Path<(String, String)>,
@@ -167,6 +170,7 @@ pub async fn get_faq(
 
 /// `PUT /v1/admin/faqs/{id}/{lang}` with the FAQ: creates it (`If-None-Match: *`, or no
 /// header) or replaces it (`If-Match: <etag>` required). 409 when the file changed since.
+#[utoipa::path(put, path = "/v1/admin/faqs/{id}/{lang}", tag = "admin", params(("id" = String, Path, description = "The FAQ's id"), ("lang" = String, Path, description = "`zh` or `en`"), ("If-Match" = Option<String>, Header, description = "The ETag of the version replaced"), ("If-None-Match" = Option<String>, Header, description = "`*`: create only")), security(("admin_token" = [])), request_body = FaqDoc, responses((status = 201, description = "Created", body = crate::http::openapi::FaqWritten, headers(("ETag" = String))), (status = 200, description = "Replaced", body = crate::http::openapi::FaqWritten, headers(("ETag" = String))), (status = 409, description = "The file changed since the ETag, or exists already", body = crate::http::openapi::ErrorBody), (status = 428, description = "Replacing needs `If-Match`", body = crate::http::openapi::ErrorBody)))]
 pub async fn put_faq(
     State(state): State<AppState>,
     Path((id, lang)): Path<(String, String)>,
@@ -202,6 +206,7 @@ pub async fn put_faq(
 }
 
 /// `DELETE /v1/admin/faqs/{id}/{lang}` with `If-Match`.
+#[utoipa::path(delete, path = "/v1/admin/faqs/{id}/{lang}", tag = "admin", params(("id" = String, Path, description = "The FAQ's id"), ("lang" = String, Path, description = "`zh` or `en`"), ("If-Match" = Option<String>, Header, description = "The ETag of the version deleted")), security(("admin_token" = [])), responses((status = 204, description = "Deleted"), (status = 409, description = "The file changed since the ETag", body = crate::http::openapi::ErrorBody), (status = 428, description = "Deleting needs `If-Match`", body = crate::http::openapi::ErrorBody)))]
 pub async fn delete_faq(
     State(state): State<AppState>,
     Path((id, lang)): Path<(String, String)>,
@@ -225,8 +230,9 @@ pub async fn delete_faq(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GapQuery {
     #[serde(default)]
     from: Option<String>,
@@ -254,6 +260,7 @@ fn default_examples() -> usize {
 }
 
 /// `GET /v1/admin/kb/gaps?from=&to=&min_count=&limit=&examples=`
+#[utoipa::path(get, path = "/v1/admin/kb/gaps", tag = "admin", params(GapQuery), security(("admin_token" = [])), responses((status = 200, description = "Groups of questions the bot could not answer", body = crate::http::openapi::Gaps)))]
 pub async fn gaps(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -276,14 +283,16 @@ pub async fn gaps(
     Ok(Json(json!({ "from": from, "to": to, "groups": groups })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DraftQuery {
     #[serde(default)]
     status: Option<String>,
 }
 
 /// `GET /v1/admin/kb/drafts?status=pending|approved|rejected`
+#[utoipa::path(get, path = "/v1/admin/kb/drafts", tag = "admin", params(DraftQuery), security(("admin_token" = [])), responses((status = 200, description = "FAQ drafts from agents' answers", body = crate::http::openapi::Drafts)))]
 pub async fn drafts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -304,7 +313,7 @@ pub async fn drafts(
 }
 
 /// What an editor may change while approving a draft; everything defaults to the draft's.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     #[serde(default)]
@@ -349,6 +358,7 @@ async fn pending_draft(state: &AppState, id: &str) -> Result<crate::store::FaqDr
 /// The draft is claimed first, by a compare-and-set of its status in the store: of
 /// concurrent approvals exactly one wins and writes a file, the others get 409. A write that
 /// fails hands the draft back to pending, so the editor can fix the request and retry.
+#[utoipa::path(post, path = "/v1/admin/kb/drafts/{id}/approve", tag = "admin", params(("id" = String, Path, description = "The draft's id")), security(("admin_token" = [])), request_body(content = Option<Approval>, description = "Changes to the draft; optional"), responses((status = 201, description = "The FAQ file is written and goes live", body = crate::http::openapi::DraftApproved, headers(("ETag" = String))), (status = 409, description = "Already decided, or the FAQ id is taken", body = crate::http::openapi::ErrorBody)))]
 pub async fn approve_draft(
     State(state): State<AppState>,
     Path(draft_id): Path<String>,
@@ -425,6 +435,7 @@ pub async fn approve_draft(
 }
 
 /// `POST /v1/admin/kb/drafts/{id}/reject`
+#[utoipa::path(post, path = "/v1/admin/kb/drafts/{id}/reject", tag = "admin", params(("id" = String, Path, description = "The draft's id")), security(("admin_token" = [])), responses((status = 200, description = "Rejected", body = crate::http::openapi::DraftRejected), (status = 409, description = "Already decided", body = crate::http::openapi::ErrorBody)))]
 pub async fn reject_draft(
     State(state): State<AppState>,
     Path(draft_id): Path<String>,

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, shared state, limits and error shape. Handlers are thin — they
 //! authenticate, parse, call the [`ConversationService`] (shoppers) or the [`Desk`] (agents,
-//! admins) and serialise; all rules live below. WebSocket sessions live in [`ws`].
+//! admins) and serialise; all rules live below. WebSocket sessions live in [`ws`]; the API's
+//! OpenAPI 3.1 description (`GET /openapi.json`) in [`openapi`].
 //!
 //! Only the shopper API (`/v1/conversations…`) answers cross-origin requests: it is what the
 //! widget on a shop's pages calls. The agent console and the admin page are served by Baton
@@ -19,6 +20,7 @@ mod extract;
 mod health;
 mod kb;
 pub mod limits;
+pub mod openapi;
 mod pages;
 mod shopper;
 mod ws;
@@ -28,16 +30,18 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use limits::Limits;
+pub use openapi::ApiDoc;
 pub use ws::SocketTickets;
 
 use crate::clock::Clock;
@@ -121,6 +125,124 @@ impl AppState {
     }
 }
 
+/// A router that remembers the method and path of each route it registers, so that the
+/// OpenAPI document can be checked against what is actually served.
+struct Api {
+    router: Router<AppState>,
+    routes: Vec<(&'static str, &'static str)>,
+}
+
+impl Api {
+    fn new() -> Api {
+        Api {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        route: MethodRouter<AppState>,
+    ) -> Api {
+        self.routes.push((method, path));
+        // axum merges method routers registered for the same path.
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Api {
+        self.add("GET", path, get(h))
+    }
+
+    fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Api {
+        self.add("POST", path, post(h))
+    }
+
+    fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Api {
+        self.add("PUT", path, axum::routing::put(h))
+    }
+
+    fn patch<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Api {
+        self.add("PATCH", path, axum::routing::patch(h))
+    }
+
+    fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Api {
+        self.add("DELETE", path, axum::routing::delete(h))
+    }
+}
+
+/// What the widget calls, possibly from a shop's own origin.
+fn shopper_api() -> Api {
+    Api::new()
+        .post("/v1/conversations", shopper::create)
+        .get("/v1/conversations/{id}", shopper::show)
+        .post("/v1/conversations/{id}/messages", shopper::send)
+        .get("/v1/conversations/{id}/messages", shopper::list)
+        .post("/v1/conversations/{id}/handoff", shopper::handoff)
+        .post("/v1/conversations/{id}/rating", shopper::rate)
+        .post("/v1/conversations/{id}/tickets", shopper::leave_message)
+        .post("/v1/conversations/{id}/ws-ticket", ws::shopper_ticket)
+        .get("/v1/conversations/{id}/ws", ws::shopper)
+}
+
+/// The probes, the agent API and the admin API.
+fn staff_api() -> Api {
+    Api::new()
+        .get("/healthz", health::healthz)
+        .get("/readyz", health::readyz)
+        .get("/v1/agent/me", agent::me)
+        .post("/v1/agent/status", agent::status)
+        .post("/v1/agent/heartbeat", agent::heartbeat)
+        .get("/v1/agent/queue", agent::queue)
+        .get("/v1/agent/tickets", agent::tickets)
+        .post("/v1/agent/tickets/{id}/close", agent::close_ticket)
+        .post("/v1/agent/ws-ticket", ws::agent_ticket)
+        .get("/v1/agent/ws", ws::agent)
+        .get("/v1/agent/conversations/{id}", agent::view)
+        .post("/v1/agent/conversations/{id}/accept", agent::accept)
+        .post("/v1/agent/conversations/{id}/decline", agent::decline)
+        .post("/v1/agent/conversations/{id}/messages", agent::reply)
+        .post("/v1/agent/conversations/{id}/notes", agent::note)
+        .post("/v1/agent/conversations/{id}/transfer", agent::transfer)
+        .post("/v1/agent/conversations/{id}/resolve", agent::resolve)
+        .post(
+            "/v1/agent/conversations/{id}/return-to-bot",
+            agent::return_to_bot,
+        )
+        .post("/v1/agent/conversations/{id}/reveal", agent::reveal)
+        .get("/v1/admin/agents", admin::list_agents)
+        .post("/v1/admin/agents", admin::add_agent)
+        .patch("/v1/admin/agents/{name}", admin::update_agent)
+        .post("/v1/admin/agents/{name}/rotate", admin::rotate_agent)
+        .get("/v1/admin/audit", admin::audit)
+        .post("/v1/admin/customers/{id}/forget", admin::forget_customer)
+        .post(
+            "/v1/admin/conversations/{id}/forget",
+            admin::forget_conversation,
+        )
+        .get("/v1/admin/kb/status", admin::kb_status)
+        .post("/v1/admin/kb/reload", admin::kb_reload)
+        .get("/v1/admin/kb/gaps", kb::gaps)
+        .get("/v1/admin/kb/drafts", kb::drafts)
+        .post("/v1/admin/kb/drafts/{id}/approve", kb::approve_draft)
+        .post("/v1/admin/kb/drafts/{id}/reject", kb::reject_draft)
+        .get("/v1/admin/faqs", kb::list_faqs)
+        .get("/v1/admin/faqs/{id}/{lang}", kb::get_faq)
+        .put("/v1/admin/faqs/{id}/{lang}", kb::put_faq)
+        .delete("/v1/admin/faqs/{id}/{lang}", kb::delete_faq)
+        .get("/v1/admin/stats", admin::stats)
+}
+
+/// Method and path of every JSON API route the router serves (the probes, `/v1/…`): what
+/// the OpenAPI document must describe.
+pub fn api_routes() -> Vec<(&'static str, &'static str)> {
+    let mut routes = shopper_api().routes;
+    routes.extend(staff_api().routes);
+    routes
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let http = &state.config.http;
@@ -137,85 +259,19 @@ pub fn router(state: AppState) -> Router {
         .route("/admin", get(pages::admin))
         .route("/admin.js", get(pages::admin_js))
         .route("/admin.css", get(pages::admin_css))
+        .route("/openapi.json", get(openapi::serve))
         .layer(tower_http::compression::CompressionLayer::new());
     // What the widget calls, possibly from a shop's own origin: the only routes with CORS.
     // The 405 fallback is set before the CORS layer so that preflights (OPTIONS) reach it.
-    let shopper = Router::new()
-        .route("/v1/conversations", post(shopper::create))
-        .route("/v1/conversations/{id}", get(shopper::show))
-        .route(
-            "/v1/conversations/{id}/messages",
-            post(shopper::send).get(shopper::list),
-        )
-        .route("/v1/conversations/{id}/handoff", post(shopper::handoff))
-        .route("/v1/conversations/{id}/rating", post(shopper::rate))
-        .route(
-            "/v1/conversations/{id}/tickets",
-            post(shopper::leave_message),
-        )
-        .route("/v1/conversations/{id}/ws-ticket", post(ws::shopper_ticket))
-        .route("/v1/conversations/{id}/ws", get(ws::shopper))
+    let shopper = shopper_api()
+        .router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors(&http.allowed_origins));
     let max_head = http.max_header_bytes;
     Router::new()
         .merge(pages)
         .merge(shopper)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/v1/agent/me", get(agent::me))
-        .route("/v1/agent/status", post(agent::status))
-        .route("/v1/agent/heartbeat", post(agent::heartbeat))
-        .route("/v1/agent/queue", get(agent::queue))
-        .route("/v1/agent/tickets", get(agent::tickets))
-        .route("/v1/agent/tickets/{id}/close", post(agent::close_ticket))
-        .route("/v1/agent/ws-ticket", post(ws::agent_ticket))
-        .route("/v1/agent/ws", get(ws::agent))
-        .route("/v1/agent/conversations/{id}", get(agent::view))
-        .route("/v1/agent/conversations/{id}/accept", post(agent::accept))
-        .route("/v1/agent/conversations/{id}/decline", post(agent::decline))
-        .route("/v1/agent/conversations/{id}/messages", post(agent::reply))
-        .route("/v1/agent/conversations/{id}/notes", post(agent::note))
-        .route(
-            "/v1/agent/conversations/{id}/transfer",
-            post(agent::transfer),
-        )
-        .route("/v1/agent/conversations/{id}/resolve", post(agent::resolve))
-        .route(
-            "/v1/agent/conversations/{id}/return-to-bot",
-            post(agent::return_to_bot),
-        )
-        .route("/v1/agent/conversations/{id}/reveal", post(agent::reveal))
-        .route(
-            "/v1/admin/agents",
-            get(admin::list_agents).post(admin::add_agent),
-        )
-        .route(
-            "/v1/admin/agents/{name}",
-            axum::routing::patch(admin::update_agent),
-        )
-        .route("/v1/admin/agents/{name}/rotate", post(admin::rotate_agent))
-        .route("/v1/admin/audit", get(admin::audit))
-        .route(
-            "/v1/admin/customers/{id}/forget",
-            post(admin::forget_customer),
-        )
-        .route(
-            "/v1/admin/conversations/{id}/forget",
-            post(admin::forget_conversation),
-        )
-        .route("/v1/admin/kb/status", get(admin::kb_status))
-        .route("/v1/admin/kb/reload", post(admin::kb_reload))
-        .route("/v1/admin/kb/gaps", get(kb::gaps))
-        .route("/v1/admin/kb/drafts", get(kb::drafts))
-        .route("/v1/admin/kb/drafts/{id}/approve", post(kb::approve_draft))
-        .route("/v1/admin/kb/drafts/{id}/reject", post(kb::reject_draft))
-        .route("/v1/admin/faqs", get(kb::list_faqs))
-        .route(
-            "/v1/admin/faqs/{id}/{lang}",
-            get(kb::get_faq).put(kb::put_faq).delete(kb::delete_faq),
-        )
-        .route("/v1/admin/stats", get(admin::stats))
+        .merge(staff_api().router)
         .route("/metrics", get(admin::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

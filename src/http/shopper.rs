@@ -19,6 +19,7 @@ use crate::service::NewConversation;
 use crate::vocabulary::MessageText;
 
 /// `POST /v1/conversations`
+#[utoipa::path(post, path = "/v1/conversations", tag = "shopper", request_body = crate::service::NewConversation, responses((status = 201, description = "The conversation and its token (shown once)", body = crate::service::Created), (status = 401, description = "The signed customer token was refused (signature, expiry)", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many conversations started from here; retry later", body = crate::http::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -30,6 +31,7 @@ pub async fn create(
 }
 
 /// `GET /v1/conversations/{id}`
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), responses((status = 200, description = "Where the conversation stands: state, handoff, queue place", body = crate::desk::ShopperStatus)))]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -39,15 +41,18 @@ pub async fn show(
     Ok(Json(state.desk.shopper_status(&c).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatingBody {
+    /// 1 (poor) to 5 (excellent).
+    #[schema(minimum = 1, maximum = 5)]
     score: u8,
     #[serde(default)]
     comment: Option<String>,
 }
 
 /// `POST /v1/conversations/{id}/rating` `{score: 1–5, comment?}` after an agent resolved it.
+#[utoipa::path(post, path = "/v1/conversations/{id}/rating", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = RatingBody, responses((status = 201, description = "The rating is stored", body = crate::http::openapi::ShopperReplies), (status = 409, description = "Nothing to rate yet, or rated already", body = crate::http::openapi::ErrorBody)))]
 pub async fn rate(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -66,15 +71,22 @@ pub async fn rate(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketBody {
+    /// How the team can reach the shopper: a phone number or an e-mail address, at most
+    /// 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     contact: String,
+    /// The message: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
 }
 
 /// `POST /v1/conversations/{id}/tickets` `{contact, text}`: a message for the team when
 /// nobody is on duty.
+#[utoipa::path(post, path = "/v1/conversations/{id}/tickets", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = TicketBody, responses((status = 201, description = "The message is left for the team", body = crate::http::openapi::TicketLeft), (status = 409, description = "The conversation is busy or not in a state to leave a message", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many open tickets", body = crate::http::openapi::ErrorBody)))]
 pub async fn leave_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -102,14 +114,21 @@ pub async fn leave_message(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
+    /// The message: not blank, at most `http.max_message_chars` characters (2,000 by
+    /// default) once surrounding white space is removed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     text: String,
+    /// The sender's idempotency key, 1–128 bytes: a retry with the same key is answered
+    /// from the store.
+    #[schema(min_length = 1, max_length = 128)]
     client_msg_id: String,
 }
 
 /// `POST /v1/conversations/{id}/messages`
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = SendMessage, responses((status = 201, description = "The message and the bot's replies", body = crate::service::TurnOutcome), (status = 200, description = "A retry of a stored `client_msg_id`: the stored outcome", body = crate::service::TurnOutcome), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many messages, or the bot is at capacity; retry with the same `client_msg_id`", body = crate::http::openapi::ErrorBody)))]
 pub async fn send(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -136,8 +155,9 @@ pub async fn send(
     Ok((status, Json(outcome)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Cursor {
     #[serde(default)]
     after: i64,
@@ -150,6 +170,7 @@ fn default_limit() -> u32 {
 }
 
 /// `GET /v1/conversations/{id}/messages?after=SEQ&limit=N`
+#[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "shopper", params(("id" = String, Path, description = "The conversation's id"), Cursor), security(("shopper_token" = [])), responses((status = 200, description = "A page of the transcript", body = crate::service::MessagePage)))]
 pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -169,6 +190,7 @@ pub async fn list(
 }
 
 /// `POST /v1/conversations/{id}/handoff` — the "talk to a person" button.
+#[utoipa::path(post, path = "/v1/conversations/{id}/handoff", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), responses((status = 201, description = "Queued for a person", body = crate::service::TurnOutcome), (status = 200, description = "Already with a person or queued", body = crate::service::TurnOutcome), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody)))]
 pub async fn handoff(
     State(state): State<AppState>,
     Path(id): Path<String>,

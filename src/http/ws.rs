@@ -65,8 +65,9 @@ const MAX_TICKETS: usize = 50_000;
 const BAD_TICKET: &str =
     "the socket ticket is unknown, used or expired: ask for a new one (POST …/ws-ticket)";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SocketQuery {
     #[serde(default)]
     after: i64,
@@ -138,6 +139,7 @@ fn ticket_response(ticket: String) -> impl IntoResponse {
 }
 
 /// `POST /v1/conversations/{id}/ws-ticket` (the conversation's token as bearer).
+#[utoipa::path(post, path = "/v1/conversations/{id}/ws-ticket", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), responses((status = 201, description = "A one-time ticket for the conversation's socket", body = crate::http::openapi::SocketTicket)))]
 pub async fn shopper_ticket(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -150,6 +152,7 @@ pub async fn shopper_ticket(
 }
 
 /// `POST /v1/agent/ws-ticket` (the agent's token as bearer).
+#[utoipa::path(post, path = "/v1/agent/ws-ticket", tag = "agent", security(("agent_token" = [])), responses((status = 201, description = "A one-time ticket for the agent's socket", body = crate::http::openapi::SocketTicket)))]
 pub async fn agent_ticket(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -215,6 +218,7 @@ fn origin_allowed(headers: &HeaderMap, shops: &[String]) -> bool {
 }
 
 /// `GET /v1/conversations/{id}/ws?after=SEQ&ticket=…`
+#[utoipa::path(get, path = "/v1/conversations/{id}/ws", tag = "shopper", description = "The conversation's WebSocket: a `hello` with the state and every message after `after`, then live events. Sign in with `?ticket=` (from `…/ws-ticket`) or the bearer token.", params(("id" = String, Path, description = "The conversation's id"), SocketQuery), security(("shopper_token" = [])), responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 426, description = "Not a WebSocket handshake", body = crate::http::openapi::ErrorBody), (status = 403, description = "The page's origin may not open a socket", body = crate::http::openapi::ErrorBody)))]
 pub async fn shopper(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -257,6 +261,7 @@ pub async fn shopper(
 
 /// `GET /v1/agent/ws?ticket=…`. The console is served by Baton, so only Baton's own origin
 /// (or no `Origin`, from an app) may open it; shop origins may not.
+#[utoipa::path(get, path = "/v1/agent/ws", tag = "agent", description = "The agent's WebSocket: offers, assignments and messages of their conversations. Sign in with `?ticket=` (from `/v1/agent/ws-ticket`) or the bearer token.", params(SocketQuery), security(("agent_token" = [])), responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 426, description = "Not a WebSocket handshake", body = crate::http::openapi::ErrorBody), (status = 403, description = "Only Baton's own pages may open it", body = crate::http::openapi::ErrorBody)))]
 pub async fn agent(
     State(state): State<AppState>,
     headers: HeaderMap,

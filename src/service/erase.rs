@@ -48,7 +48,7 @@ impl Subject {
 
 /// What an erase changed, summed over its conversations: counts and conversation ids,
 /// never the erased values.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Forgotten {
     /// Conversations erased now.
     pub conversations: u64,

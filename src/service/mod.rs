@@ -83,7 +83,7 @@ pub enum ServiceError {
 }
 
 /// How a conversation starts.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConversation {
     /// `web`, `app`, … (free text, shown to agents).
@@ -102,7 +102,7 @@ pub struct NewConversation {
 }
 
 /// A new conversation and the token that alone gives access to it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Created {
     pub conversation_id: String,
     pub token: String,
@@ -110,12 +110,18 @@ pub struct Created {
 }
 
 /// Summary of an open handoff, for the shopper's client.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HandoffView {
     pub id: String,
+    /// Why the conversation was escalated (`shopper_request`, `low_confidence`, …).
+    #[schema(value_type = String)]
     pub reason: EscalationReason,
+    /// `normal`, `high`, …
+    #[schema(value_type = String)]
     pub priority: Priority,
     pub skill: String,
+    /// `queued`, `offered`, `assigned`, …
+    #[schema(value_type = String)]
     pub status: HandoffStatus,
 }
 
@@ -132,13 +138,15 @@ impl From<&Handoff> for HandoffView {
 }
 
 /// The result of a shopper action.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TurnOutcome {
     pub conversation_id: String,
     pub state: ConversationState,
     /// The shopper's stored message (absent for the handoff button).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub message: Option<Message>,
+    #[schema(value_type = Vec<Object>)]
     pub replies: Vec<Message>,
     pub handoff: Option<HandoffView>,
     /// True when this answers a retry of an already stored `client_msg_id`.
@@ -146,10 +154,11 @@ pub struct TurnOutcome {
 }
 
 /// A page of the transcript.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessagePage {
     pub conversation_id: String,
     pub state: ConversationState,
+    #[schema(value_type = Vec<Object>)]
     pub messages: Vec<Message>,
     /// Pass as `after` to get what follows.
     pub next_after: i64,

@@ -16,6 +16,7 @@ mod knowledge;
 mod layers;
 mod limits;
 mod masking;
+mod openapi;
 mod pages;
 mod privacy;
 mod realtime;
