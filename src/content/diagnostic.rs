@@ -103,12 +103,35 @@ pub fn yaml_error(
         let before = &yaml.as_bytes()[..at.index().min(yaml.len())];
         first_line + before.iter().filter(|&&b| b == b'\n').count()
     });
-    let text = err.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    };
-    (line, message)
+    (line, without_positions(&err.to_string()))
+}
+
+/// `text` without the " at line N column M" that YAML puts after the problem and after its
+/// context: the diagnostic carries the line, counted as the editor counts.
+fn without_positions(text: &str) -> String {
+    const AT: &str = " at line ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(AT) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + AT.len()..];
+        let line_digits =
+            after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let tail = after[line_digits..]
+            .strip_prefix(" column ")
+            .filter(|_| line_digits > 0);
+        match tail {
+            Some(tail) => {
+                rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+            }
+            None => {
+                out.push_str(AT);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -145,5 +168,22 @@ mod tests {
         let (line, message) = yaml_error(&err, yaml, 5);
         assert_eq!(line, Some(7), "{err}");
         assert!(!message.contains(" at line "), "{message}");
+        assert!(
+            message.contains("while parsing a flow sequence"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn positions_are_taken_out_of_yaml_messages() {
+        assert_eq!(
+            without_positions("bad at line 4 column 1, while parsing x at line 2 column 13"),
+            "bad, while parsing x"
+        );
+        assert_eq!(
+            without_positions("a value at line one"),
+            "a value at line one"
+        );
+        assert_eq!(without_positions("ends at line "), "ends at line ");
     }
 }

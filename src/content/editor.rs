@@ -92,7 +92,12 @@ pub fn render(id: &str, lang: Lang, doc: &FaqDoc) -> String {
         skill: doc.skill.as_deref(),
     };
     // Serialising a struct of strings cannot fail.
-    let yaml = serde_norway::to_string(&front).unwrap_or_default();
+    let mut yaml = serde_norway::to_string(&front).unwrap_or_default();
+    // The emitter counts U+2028 and U+0085 as line breaks, so a value ending in one can end
+    // the YAML without a newline, and the closing `---` would join that line.
+    if !yaml.ends_with('\n') {
+        yaml.push('\n');
+    }
     // Line breaks as the parser reads them, so the file reads back as it was written.
     let answer = unify_line_breaks(doc.answer.trim());
     format!("---\n{yaml}---\n{answer}\n")

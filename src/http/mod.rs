@@ -235,11 +235,25 @@ fn staff_api() -> Api {
         .get("/v1/admin/stats", admin::stats)
 }
 
+/// The Prometheus text for the shop's scraper (admin token): not JSON, so outside the
+/// OpenAPI document.
+fn metrics_api() -> Api {
+    Api::new().get("/metrics", admin::metrics)
+}
+
 /// Method and path of every JSON API route the router serves (the probes, `/v1/…`): what
 /// the OpenAPI document must describe.
 pub fn api_routes() -> Vec<(&'static str, &'static str)> {
     let mut routes = shopper_api().routes;
     routes.extend(staff_api().routes);
+    routes
+}
+
+/// Method and path of every route but the static pages: the JSON API and the metrics, each
+/// of which the authorization matrix must give a row.
+pub fn private_routes() -> Vec<(&'static str, &'static str)> {
+    let mut routes = api_routes();
+    routes.extend(metrics_api().routes);
     routes
 }
 
@@ -272,7 +286,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .merge(shopper)
         .merge(staff_api().router)
-        .route("/metrics", get(admin::metrics))
+        .merge(metrics_api().router)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -1,10 +1,11 @@
 //! The authorization matrix: every endpoint, HTTP and WebSocket, asked by every kind of
 //! caller, with the status each must get, all from one table ([`ROWS`]).
 //!
-//! The table is checked against the routes `src/http/mod.rs` registers, so an endpoint
-//! cannot be added without a row. Refused calls run against one shared conversation, which
-//! must come out of them unchanged; a call expected to succeed that changes something runs
-//! against a fresh conversation of its own, so the cells do not depend on their order.
+//! The table is checked against the routes the router registers
+//! (`baton::http::private_routes`), so an endpoint cannot be added without a row. Refused
+//! calls run against one shared conversation, which must come out of them unchanged; a call
+//! expected to succeed that changes something runs against a fresh conversation of its own,
+//! so the cells do not depend on their order.
 
 use std::collections::BTreeSet;
 
@@ -398,58 +399,13 @@ async fn every_endpoint_answers_every_caller_as_the_table_says() {
     app.stop().await;
 }
 
-/// Every route the router registers, as (method, path), read from its source.
-fn registered_routes() -> BTreeSet<(String, String)> {
-    let source = std::fs::read_to_string(repo().join("src/http/mod.rs")).unwrap();
-    let flat: String = source.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut routes = BTreeSet::new();
-    for piece in flat.split(".route(").skip(1) {
-        let Some(rest) = piece.trim_start().strip_prefix('"') else {
-            continue;
-        };
-        let Some((path, after)) = rest.split_once('"') else {
-            continue;
-        };
-        // The handlers are what follows the path up to the parenthesis closing `.route(`.
-        let mut depth = 1;
-        let end = after
-            .char_indices()
-            .find_map(|(i, c)| {
-                match c {
-                    '(' => depth += 1,
-                    ')' => depth -= 1,
-                    _ => {}
-                }
-                (depth == 0).then_some(i)
-            })
-            .unwrap_or(after.len());
-        let handlers = &after[..end];
-        for method in ["get", "post", "put", "patch", "delete"] {
-            let called = [
-                format!(" {method}("),
-                format!(".{method}("),
-                format!("::{method}("),
-            ];
-            if called.iter().any(|c| handlers.contains(c.as_str())) {
-                routes.insert((method.to_uppercase(), path.to_string()));
-            }
-        }
-    }
-    routes
-}
-
 #[test]
 fn the_table_has_a_row_for_every_api_route() {
-    let registered: BTreeSet<(String, String)> = registered_routes()
+    let registered: BTreeSet<(String, String)> = baton::http::private_routes()
         .into_iter()
-        .filter(|(_, path)| {
-            path.starts_with("/v1/") || matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics")
-        })
+        .map(|(method, path)| (method.to_string(), path.to_string()))
         .collect();
-    assert!(
-        registered.len() > 40,
-        "the route reader found {registered:?}"
-    );
+    assert!(registered.len() > 40, "{registered:?}");
     let table: BTreeSet<(String, String)> = ROWS
         .iter()
         .map(|r| (r.method.to_string(), r.route.to_string()))
