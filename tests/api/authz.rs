@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Agent, TestApp, editable_app_with, repo, without_rate_limits};
+use crate::helpers::{ADMIN_TOKEN, Agent, TestApp, editable_app_with, without_rate_limits};
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
