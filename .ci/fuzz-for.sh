@@ -15,12 +15,13 @@ log_dir=${FUZZ_LOG_DIR:-target/fuzz-for}
 mkdir -p "$log_dir"
 
 # Build once; the loop then runs the test binary itself (no cargo, no build lock held).
-binary=$(cargo test --lib --no-run --message-format=json 2> /dev/null | python3 -c '
+# FUZZ_BINARY names an already built one instead.
+binary=${FUZZ_BINARY:-$(cargo test --lib --no-run --message-format=json 2> /dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
-        print(m["executable"])')
+        print(m["executable"])')}
 if [ -z "$binary" ]; then
     echo "the lib tests do not build" >&2
     exit 1

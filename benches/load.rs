@@ -23,7 +23,8 @@
 //!   has an address of its own and pauses `--think-ms` (default 3500) between messages, as
 //!   a person would; the N abusers share one address and post `--abuse-chars` (default
 //!   2,000) character messages as fast as they are answered. The report adds what the
-//!   abusers got: accepted, refused with 429, other.
+//!   abusers got: accepted, refused with 429, other. `--limits-off` runs the same flood
+//!   with every rate off, for the comparison.
 //!
 //! By default the server runs in this process on 127.0.0.1:0 with a temporary data
 //! directory (client and server then share the machine's cores); `--url` targets a running
@@ -58,6 +59,8 @@ struct Args {
     /// Clients flooding long messages from one address (abuse mode when > 0).
     abusers: usize,
     abuse_chars: usize,
+    /// Abuse mode with every rate turned off: what the limits are worth.
+    limits_off: bool,
     /// Pause between one shopper's messages (default: none, or 3.5 s in abuse mode).
     think: Option<Duration>,
     /// Serve without the sentence encoder (n-grams and BM25 alone).
@@ -72,6 +75,7 @@ fn parse_args() -> Args {
         shoppers: 64,
         abusers: 0,
         abuse_chars: 2_000,
+        limits_off: false,
         think: None,
         no_encoder: false,
         seconds: 20,
@@ -95,6 +99,7 @@ fn parse_args() -> Args {
                     .unwrap_or(args.abuse_chars)
                     .min(20_000)
             }
+            "--limits-off" => args.limits_off = true,
             "--think-ms" => {
                 args.think = it
                     .next()
@@ -272,17 +277,18 @@ async fn abuser(
     let Some((id, token)) = open_conversation(&client, &base, origin, deadline).await else {
         return;
     };
-    let filler: String = "我的订单到哪了 where is my parcel "
-        .chars()
-        .cycle()
-        .take(chars)
-        .collect();
     let mut turn = 0usize;
     while Instant::now() < deadline {
+        // Exactly `chars` characters, unique per message like the shoppers' questions.
+        let text: String = format!("{turn} ")
+            .chars()
+            .chain("我的订单到哪了 where is my parcel ".chars().cycle())
+            .take(chars)
+            .collect();
         let r = origin
             .apply(client.post(format!("{base}/v1/conversations/{id}/messages")))
             .bearer_auth(&token)
-            .json(&json!({"text": format!("{turn} {filler}"), "client_msg_id": format!("a{n}-{turn}")}))
+            .json(&json!({"text": text, "client_msg_id": format!("a{n}-{turn}")}))
             .send()
             .await;
         tally.count(r.ok().map(|r| r.status()));
@@ -323,9 +329,8 @@ async fn main() {
                 config.nlu.encoder = String::new();
             }
             config.store.max_connections = 16;
-            if abuse {
-                config.limits.trust_forwarded_for = true;
-            } else {
+            config.limits.trust_forwarded_for = abuse;
+            if !abuse || args.limits_off {
                 config.limits = config.limits.clone().without_rates();
             }
             let app = Application::build(config).await.expect("server starts");
@@ -397,7 +402,7 @@ async fn main() {
         "seconds": elapsed,
         "synchronous": format!("{:?}", args.synchronous).to_lowercase(),
         "encoder": !args.no_encoder,
-        "rate_limits": abuse,
+        "rate_limits": abuse && !args.limits_off,
         "turns": l.len(),
         "turns_per_second": l.len() as f64 / elapsed,
         "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
