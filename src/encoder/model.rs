@@ -1,17 +1,17 @@
 //! A BERT-family sentence encoder: tokenizer → transformer → masked mean pooling → L2
 //! normalisation, the pipeline sentence-transformers runs for all-MiniLM-L6-v2.
 //!
-//! Data flow: texts → `tokenizer.json` (padding to the longest text in the batch, truncation
-//! at 256 tokens) → candle-transformers' `BertModel` (last hidden state) → the mean of the
-//! hidden states of real tokens (padding masked out) → unit vectors. Cosine similarity of two
-//! outputs is their dot product.
+//! Data flow: texts → `tokenizer.json` (truncation at 256 tokens) → forward passes over
+//! texts of similar length, each padded to its longest → candle-transformers' `BertModel`
+//! (last hidden state) → the mean of the hidden states of real tokens (padding masked out) →
+//! unit vectors. Cosine similarity of two outputs is their dot product.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// What goes wrong loading or running an encoder.
 #[derive(Debug, thiserror::Error)]
@@ -132,23 +132,51 @@ impl SentenceEncoder {
         &self.name
     }
 
-    /// Embeds one batch of texts: one unit vector per text, in order. Texts of similar length
-    /// batch best; [`SentenceEncoder::embed_many`] arranges that.
+    /// Embeds one batch of texts in one forward pass: one unit vector per text, in order.
+    /// Every text costs as much as the longest; [`SentenceEncoder::embed_many`] avoids that.
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
-        if texts.is_empty() {
-            return Ok(Vec::new());
+        let encodings = self.tokenize(texts)?;
+        let rows: Vec<&Encoding> = encodings.iter().collect();
+        self.forward(&rows)
+    }
+
+    /// Embeds any number of texts, each forward pass over texts of similar length (see
+    /// [`similar_length_groups`]); results come back in the order of `texts`. What the
+    /// encoder's workers run on a micro-batch, and what bulk embedding runs.
+    pub fn embed_many(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
+        const MAX_BATCH: usize = 32;
+        let encodings = self.tokenize(texts)?;
+        let lengths: Vec<usize> = encodings.iter().map(real_tokens).collect();
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for group in similar_length_groups(&lengths, MAX_BATCH) {
+            let rows: Vec<&Encoding> = group.iter().map(|&i| &encodings[i]).collect();
+            for (&i, v) in group.iter().zip(self.forward(&rows)?) {
+                out[i] = v;
+            }
         }
-        let encodings = self
-            .tokenizer
+        Ok(out)
+    }
+
+    /// Token ids of `texts`, truncated at [`MAX_TOKENS`] and padded on the right to the
+    /// longest of them.
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, EncoderError> {
+        self.tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
-        let batch = encodings.len();
-        let len = encodings.first().map_or(0, |e| e.get_ids().len());
+            .map_err(|e| EncoderError::Tokenizer(e.to_string()))
+    }
+
+    /// One forward pass over `rows`, padded only to the longest of them: right padding
+    /// means each row's first `len` positions hold all its real tokens.
+    fn forward(&self, rows: &[&Encoding]) -> Result<Vec<Vec<f32>>, EncoderError> {
+        let Some(len) = rows.iter().map(|e| real_tokens(e)).max() else {
+            return Ok(Vec::new());
+        };
+        let batch = rows.len();
         let mut ids = Vec::with_capacity(batch * len);
         let mut mask = Vec::with_capacity(batch * len);
-        for e in &encodings {
-            ids.extend_from_slice(e.get_ids());
-            mask.extend_from_slice(e.get_attention_mask());
+        for e in rows {
+            ids.extend_from_slice(&e.get_ids()[..len]);
+            mask.extend_from_slice(&e.get_attention_mask()[..len]);
         }
         let device = Device::Cpu;
         let ids = Tensor::from_vec(ids, (batch, len), &device)?;
@@ -164,26 +192,86 @@ impl SentenceEncoder {
         let unit = mean.broadcast_div(&norms)?;
         Ok(unit.to_vec2::<f32>()?)
     }
+}
 
-    /// Embeds any number of texts, batching texts of similar length together; results come
-    /// back in the order of `texts`.
-    pub fn embed_many(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
-        const BATCH: usize = 32;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        // Character count is a cheap stand-in for token count.
-        order.sort_by_key(|&i| texts[i].chars().count());
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(BATCH) {
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
-            for (&i, v) in chunk.iter().zip(self.embed_batch(&batch)?) {
-                out[i] = v;
+/// The number of real (not padding) tokens of an encoding.
+fn real_tokens(e: &Encoding) -> usize {
+    e.get_attention_mask().iter().filter(|&&m| m != 0).count()
+}
+
+/// Texts with `lengths` (in tokens) split into forward passes: each pass holds at most
+/// `max_batch` texts, and its longest text is at most twice its shortest (lengths under
+/// [`SHORT_TOKENS`] count as that much, so short questions share a pass freely).
+///
+/// In one pass every text costs as much as the longest, so a single long message batched
+/// with fifteen short ones would cost sixteen long ones: one client sending long messages
+/// would slow every shopper whose message shares its pass. Grouped, a text costs at most
+/// twice its own length.
+pub fn similar_length_groups(lengths: &[usize], max_batch: usize) -> Vec<Vec<usize>> {
+    let max_batch = max_batch.max(1);
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut shortest = 0;
+    for i in order {
+        let length = lengths[i].max(SHORT_TOKENS);
+        match groups.last_mut() {
+            Some(group) if group.len() < max_batch && length <= 2 * shortest => group.push(i),
+            _ => {
+                groups.push(vec![i]);
+                shortest = length;
             }
         }
-        Ok(out)
     }
+    groups
 }
+
+/// Below this many tokens, texts batch together whatever their lengths.
+pub const SHORT_TOKENS: usize = 16;
 
 /// Dot product of two equal-length vectors (cosine similarity for unit vectors).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lengths_of(groups: &[Vec<usize>], lengths: &[usize]) -> Vec<Vec<usize>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|&i| lengths[i]).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_long_text_gets_a_forward_pass_of_its_own() {
+        let lengths = [9, 240, 12, 7, 11];
+        let groups = similar_length_groups(&lengths, 16);
+        assert_eq!(
+            lengths_of(&groups, &lengths),
+            vec![vec![7, 9, 11, 12], vec![240]]
+        );
+    }
+
+    #[test]
+    fn every_text_once_no_pass_too_big_or_too_uneven() {
+        let lengths: Vec<usize> = (0..200).map(|i| (i * 37) % 257).collect();
+        let groups = similar_length_groups(&lengths, 8);
+        let mut seen: Vec<usize> = groups.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+        for g in lengths_of(&groups, &lengths) {
+            assert!(!g.is_empty() && g.len() <= 8, "{g:?}");
+            let (lo, hi) = (g[0].max(SHORT_TOKENS), g[g.len() - 1].max(SHORT_TOKENS));
+            assert!(hi <= 2 * lo, "{g:?}");
+        }
+        assert!(similar_length_groups(&[], 8).is_empty());
+        assert_eq!(
+            similar_length_groups(&[5, 5], 0).len(),
+            2,
+            "a batch of at least one"
+        );
+    }
 }

@@ -3,8 +3,9 @@
 //! Data flow: a request task calls [`EncoderPool::embed`] → the text joins a bounded queue
 //! (full queue → [`EncoderError::Busy`] at once, which the HTTP edge turns into 429) → a
 //! worker thread takes it together with whatever else is waiting, up to `max_batch`
-//! (micro-batching: concurrent messages share one forward pass) → each caller's vector comes
-//! back on its own oneshot channel. Workers are plain OS threads, so a slow forward pass never
+//! (micro-batching: concurrent messages of similar length share one forward pass, so a long
+//! message never makes short ones pay for its length) → each caller's vector comes back on
+//! its own oneshot channel. Workers are plain OS threads, so a slow forward pass never
 //! blocks the async runtime. Dropping the pool closes the queue and the workers finish.
 
 use std::sync::Arc;
@@ -93,7 +94,7 @@ fn work(encoder: &SentenceEncoder, queue: &Receiver<Job>, max_batch: usize) {
             continue;
         }
         let texts: Vec<&str> = jobs.iter().map(|j| j.text.as_str()).collect();
-        match encoder.embed_batch(&texts) {
+        match encoder.embed_many(&texts) {
             Ok(vectors) => {
                 for (job, v) in jobs.into_iter().zip(vectors) {
                     let _ = job.reply.send(Ok(v));
