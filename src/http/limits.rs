@@ -16,6 +16,9 @@
 //! the limiter has room again, and [`Limits::check_token_attempt`] answers 429 for it before
 //! anything is hashed.
 //!
+//! A shopper message is charged by the work it makes ([`message_cost`]: one unit per 100
+//! characters the bot reads), so long messages spend the message budgets faster.
+//!
 //! The counters are governor's keyed GCRA limiters (one small state per key). Keys are
 //! shed by [`Limits::run_pruning`], a task the server owns, once their state is no
 //! different from a fresh one; between two runs, memory grows at most with the distinct
@@ -79,40 +82,65 @@ impl ConversationKind {
     }
 }
 
-/// One keyed limiter, or none when its rate is off.
-struct Keyed<K: std::hash::Hash + Eq + Clone>(Option<DefaultKeyedRateLimiter<K>>);
+/// One keyed limiter and its burst, or none when its rate is off.
+struct Keyed<K: std::hash::Hash + Eq + Clone>(Option<(DefaultKeyedRateLimiter<K>, NonZeroU32)>);
 
 impl<K: std::hash::Hash + Eq + Clone> Keyed<K> {
     fn new(rate: Rate) -> Self {
-        let quota = NonZeroU32::new(rate.per_minute).map(|per_minute| {
-            Quota::per_minute(per_minute).allow_burst(NonZeroU32::new(rate.burst).unwrap_or(
-                // Validation refuses a zero burst with a rate; one is the least that works.
-                NonZeroU32::MIN,
-            ))
-        });
-        Keyed(quota.map(RateLimiter::dashmap))
+        Keyed(NonZeroU32::new(rate.per_minute).map(|per_minute| {
+            // Validation refuses a zero burst with a rate; one is the least that works.
+            let burst = NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN);
+            let quota = Quota::per_minute(per_minute).allow_burst(burst);
+            (RateLimiter::dashmap(quota), burst)
+        }))
     }
 
     /// `Ok` when `key` may go ahead (and is charged for it), else how long until it may.
     fn check(&self, key: &K) -> Result<(), Duration> {
-        let Some(limiter) = &self.0 else {
+        self.check_n(key, 1)
+    }
+
+    /// Like [`Keyed::check`], charging `cells` at once (at most the burst, so that a
+    /// charge can always be met by waiting).
+    fn check_n(&self, key: &K, cells: u32) -> Result<(), Duration> {
+        let Some((limiter, burst)) = &self.0 else {
             return Ok(());
         };
-        limiter
-            .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
+        let cells = NonZeroU32::new(cells)
+            .unwrap_or(NonZeroU32::MIN)
+            .min(*burst);
+        match limiter.check_key_n(key, cells) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(limiter.clock().now())),
+            // Cannot happen with `cells` capped at the burst; refuse for a second if it does.
+            Err(_) => Err(Duration::from_secs(1)),
+        }
     }
 
     fn prune(&self) {
-        if let Some(limiter) = &self.0 {
+        if let Some((limiter, _)) = &self.0 {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
     }
 
     fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |l| l.len())
+        self.0.as_ref().map_or(0, |(l, _)| l.len())
     }
+}
+
+/// Characters of a message the bot reads per unit charged to the message budgets.
+pub const CHARS_PER_CHARGE: usize = 100;
+
+/// What a message of `chars` characters costs against the message budgets, when the bot
+/// reads at most `max_read` of them (`nlu.max_chars`): one unit per started
+/// [`CHARS_PER_CHARGE`] characters read, at least one. The budgets bound the bot's work,
+/// and a long message is several short ones' worth of it (most of all the sentence
+/// encoder's); counted per request, a client sending long messages at the permitted rate
+/// would take the encoder from everyone else.
+pub fn message_cost(chars: usize, max_read: usize) -> u32 {
+    let read = chars.min(max_read);
+    u32::try_from(read.div_ceil(CHARS_PER_CHARGE).max(1)).unwrap_or(u32::MAX)
 }
 
 /// The `Retry-After` of a wait: whole seconds, rounded up, at least one.
@@ -173,13 +201,19 @@ impl Limits {
 
     /// Charges one `kind` to the client address, or refuses it.
     pub fn check_ip(&self, kind: IpKind, ip: IpAddr) -> Result<(), ApiError> {
+        self.charge_ip(kind, ip, 1)
+    }
+
+    /// Charges `cost` units of `kind` to the client address (see [`message_cost`]), or
+    /// refuses it.
+    pub fn charge_ip(&self, kind: IpKind, ip: IpAddr, cost: u32) -> Result<(), ApiError> {
         let limiter = match kind {
             IpKind::Conversations => &self.ip_conversations,
             IpKind::Messages => &self.ip_messages,
             IpKind::Handoffs => &self.ip_handoffs,
             IpKind::Tickets => &self.ip_tickets,
         };
-        limiter.check(&ip).map_err(|wait| {
+        limiter.check_n(&ip, cost).map_err(|wait| {
             refused(
                 format!("too many {} from your address; retry later", kind.what()),
                 wait,
@@ -189,13 +223,23 @@ impl Limits {
 
     /// Charges one `kind` to an authorised conversation, or refuses it.
     pub fn check_conversation(&self, kind: ConversationKind, id: &str) -> Result<(), ApiError> {
+        self.charge_conversation(kind, id, 1)
+    }
+
+    /// Charges `cost` units of `kind` to an authorised conversation, or refuses it.
+    pub fn charge_conversation(
+        &self,
+        kind: ConversationKind,
+        id: &str,
+        cost: u32,
+    ) -> Result<(), ApiError> {
         let limiter = match kind {
             ConversationKind::Messages => &self.conversation_messages,
             ConversationKind::Handoffs => &self.conversation_handoffs,
             ConversationKind::Tickets => &self.conversation_tickets,
             ConversationKind::Typing => &self.conversation_typing,
         };
-        limiter.check(&id.to_string()).map_err(|wait| {
+        limiter.check_n(&id.to_string(), cost).map_err(|wait| {
             refused(
                 format!("too many {} in this conversation; retry later", kind.what()),
                 wait,
@@ -367,6 +411,31 @@ pub fn client_ip(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_costs_one_unit_per_hundred_characters_the_bot_reads() {
+        assert_eq!(message_cost(0, 500), 1);
+        assert_eq!(message_cost(1, 500), 1);
+        assert_eq!(message_cost(100, 500), 1);
+        assert_eq!(message_cost(101, 500), 2);
+        assert_eq!(message_cost(500, 500), 5);
+        assert_eq!(
+            message_cost(20_000, 500),
+            5,
+            "what the bot does not read is free"
+        );
+    }
+
+    #[test]
+    fn a_charge_above_the_burst_is_charged_as_the_burst() {
+        let keyed = Keyed::<u8>::new(Rate::new(1, 3));
+        assert!(
+            keyed.check_n(&1, 10).is_ok(),
+            "the whole burst, not refused forever"
+        );
+        assert!(keyed.check_n(&1, 1).is_err());
+        assert!(Keyed::<u8>::new(Rate::OFF).check_n(&1, 10).is_ok());
+    }
 
     fn config() -> LimitsConfig {
         LimitsConfig {

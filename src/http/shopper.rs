@@ -14,7 +14,7 @@ use serde_json::json;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, ClientIp, bearer};
-use super::limits::{ConversationKind, IpKind};
+use super::limits::{self, ConversationKind, IpKind};
 use crate::service::NewConversation;
 use crate::vocabulary::MessageText;
 
@@ -136,13 +136,14 @@ pub async fn send(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.limits.check_ip(IpKind::Messages, ip)?;
+    let cost = limits::message_cost(body.text.chars().count(), state.config.nlu.max_chars);
+    state.limits.charge_ip(IpKind::Messages, ip, cost)?;
     // `send` checks the token too, but the conversation's budget must not be spent by a
     // caller without it: one more read of the row, against a turn's worth of work.
     let c = state.service.authorize(&id, bearer(&headers)).await?;
     state
         .limits
-        .check_conversation(ConversationKind::Messages, &c.id)?;
+        .charge_conversation(ConversationKind::Messages, &c.id, cost)?;
     let outcome = state
         .service
         .send(&id, bearer(&headers), &body.text, &body.client_msg_id)

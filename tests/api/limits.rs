@@ -336,3 +336,32 @@ async fn a_long_message_is_stored_whole_though_the_bot_reads_its_start() {
     assert_eq!(all["messages"][0]["text"], text.as_str());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn long_messages_spend_the_message_budgets_by_what_the_bot_reads() {
+    let (app, _temp) = app_with(|c| {
+        c.limits.conversation_messages = Rate::new(1, 10);
+        c.nlu.max_chars = 500;
+    })
+    .await;
+    let long = "where is my parcel ".repeat(40);
+    assert!(long.chars().count() > 500);
+    let (id, token) = app.create(json!({"locale": "en"})).await;
+    // Read up to 500 characters: five units of the budget of ten each.
+    app.say(&id, &token, &long).await;
+    app.say(&id, &token, &long).await;
+    let r = app.send_raw(&id, &token, &long, "long-3").await;
+    assert_rate_limited(r).await;
+
+    // Short messages cost one unit: ten of them fit in the same budget.
+    let (other, other_token) = app.create(json!({"locale": "en"})).await;
+    for i in 0..10 {
+        app.say(&other, &other_token, &format!("where is my parcel {i}"))
+            .await;
+    }
+    let r = app
+        .send_raw(&other, &other_token, "one more", "short-11")
+        .await;
+    assert_rate_limited(r).await;
+    app.stop().await;
+}
