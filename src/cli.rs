@@ -168,6 +168,16 @@ pub enum EvalCommand {
         #[command(flatten)]
         encoder: EncoderArgs,
     },
+    /// Scripted conversations replayed through the bot turn that serves shoppers, on the
+    /// shop's `kb/` and `intents/`; every expectation the script names is checked. Exits
+    /// with failure when any is missed.
+    Dialogues {
+        /// YAML list of conversations (see tests/dialogues/shop.yaml).
+        #[arg(long)]
+        script: PathBuf,
+        #[command(flatten)]
+        paths: PathArgs,
+    },
     /// FAQ retrieval: FAQ lines {"id", "question", "answer", "lang"}, query lines {"query", "id"}.
     Kb {
         #[arg(long)]
@@ -322,57 +332,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(file, &overrides(None, &paths))?;
             customer_command(&config, command)
         }
-        Command::Eval(cmd) => {
-            let config = load_config(file, &CliOverrides::default())?;
-            let report = match cmd {
-                EvalCommand::Intents {
-                    train,
-                    test,
-                    valid,
-                    epochs,
-                    dim,
-                    oos_recall,
-                    report,
-                    encoder,
-                } => {
-                    let mut params: TrainParams = train_params(&config.nlu);
-                    if let Some(e) = epochs {
-                        params.epochs = e;
-                    }
-                    if let Some(d) = dim {
-                        params.dim = d;
-                    }
-                    let encoder = encoder.load(&config)?;
-                    let options = eval::IntentEvalOptions {
-                        params,
-                        dense: crate::nlu::DenseParams::default(),
-                        encoder: encoder.as_ref(),
-                        oos_recall,
-                        report_dir: report.as_deref(),
-                    };
-                    serde_json::to_string_pretty(&eval::eval_intents(
-                        &train,
-                        &test,
-                        valid.as_deref(),
-                        &options,
-                    )?)?
-                }
-                EvalCommand::Kb {
-                    faqs,
-                    queries,
-                    encoder,
-                } => {
-                    let encoder = encoder.load(&config)?;
-                    serde_json::to_string_pretty(&eval::eval_kb(
-                        &faqs,
-                        &queries,
-                        encoder.as_ref(),
-                    )?)?
-                }
-            };
-            println!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Eval(cmd) => eval_command(file, cmd),
     }
 }
 
@@ -666,6 +626,77 @@ fn knowledge_or_report(config: &Config) -> anyhow::Result<Option<Knowledge>> {
     }
 }
 
+/// `baton eval …`: a JSON report on standard output.
+fn eval_command(file: Option<&Path>, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
+    let report = match cmd {
+        EvalCommand::Dialogues { script, paths } => {
+            let config = load_config(file, &overrides(None, &paths))?;
+            return eval_dialogues(&config, &script);
+        }
+        EvalCommand::Intents {
+            train,
+            test,
+            valid,
+            epochs,
+            dim,
+            oos_recall,
+            report,
+            encoder,
+        } => {
+            let config = load_config(file, &CliOverrides::default())?;
+            let mut params: TrainParams = train_params(&config.nlu);
+            if let Some(e) = epochs {
+                params.epochs = e;
+            }
+            if let Some(d) = dim {
+                params.dim = d;
+            }
+            let encoder = encoder.load(&config)?;
+            let options = eval::IntentEvalOptions {
+                params,
+                dense: crate::nlu::DenseParams::default(),
+                encoder: encoder.as_ref(),
+                oos_recall,
+                report_dir: report.as_deref(),
+            };
+            serde_json::to_string_pretty(&eval::eval_intents(
+                &train,
+                &test,
+                valid.as_deref(),
+                &options,
+            )?)?
+        }
+        EvalCommand::Kb {
+            faqs,
+            queries,
+            encoder,
+        } => {
+            let config = load_config(file, &CliOverrides::default())?;
+            let encoder = encoder.load(&config)?;
+            serde_json::to_string_pretty(&eval::eval_kb(&faqs, &queries, encoder.as_ref())?)?
+        }
+    };
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `baton eval dialogues`: the report on standard output, failure when a turn missed.
+fn eval_dialogues(config: &Config, script: &Path) -> anyhow::Result<ExitCode> {
+    let Some(knowledge) = knowledge_or_report(config)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let (knowledge, config) = (Arc::new(knowledge), Arc::new(config.clone()));
+    // The encoder's pool answers on a channel; a small runtime awaits it.
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let report = runtime.block_on(eval::dialogues::eval_dialogues(&knowledge, &config, script))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(if report.misses.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
     let Some(knowledge) = knowledge_or_report(config)? else {
         return Ok(ExitCode::FAILURE);
@@ -732,10 +763,7 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
                 writeln!(out, "    • {}", s.question)?;
             }
         }
-        facts.low_confidence_streak = plan.low_confidence_streak;
-        if let Some(skill) = plan.topic_skill {
-            facts.recent_skill = Some(skill);
-        }
+        facts = plan.next_facts(&facts);
         if let Some(e) = plan.escalation {
             writeln!(
                 out,
@@ -743,7 +771,8 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
                 e.skill,
                 e.priority.as_str()
             )?;
-            facts.low_confidence_streak = 0;
+            // No agent in a terminal will take it: the bot has the conversation again.
+            facts.state = crate::conversation::ConversationState::Bot;
         }
     }
     Ok(ExitCode::SUCCESS)

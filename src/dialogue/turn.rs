@@ -49,6 +49,23 @@ pub struct Plan {
     pub assist: Vec<AssistSuggestion>,
 }
 
+impl Plan {
+    /// The facts the conversation's next turn starts from once this plan is committed: what
+    /// the service writes to the conversation's row, for callers that keep no row (the
+    /// terminal chat, `baton eval dialogues`).
+    pub fn next_facts(&self, before: &Facts) -> Facts {
+        Facts {
+            state: self.state,
+            vip: before.vip,
+            low_confidence_streak: self.low_confidence_streak,
+            recent_skill: self
+                .topic_skill
+                .clone()
+                .or_else(|| before.recent_skill.clone()),
+        }
+    }
+}
+
 impl Analysis {
     /// What is stored with the shopper's message: what the bot saw and what it decided.
     fn record(

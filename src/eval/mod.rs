@@ -2,8 +2,9 @@
 //!
 //! Intents: train on TRAIN only (calibrating on VALID when given), then predict TEST and
 //! report accuracy, in-scope accuracy, out-of-scope recall and precision, macro-F1, training
-//! time and prediction latency; with `--report DIR`, the details ([`report`]). FAQs: index FAQS, run every query, report recall@1/@5, MRR
-//! and query latency.
+//! time and prediction latency; with `--report DIR`, the details ([`report`]). FAQs: index
+//! FAQS, run every query, report recall@1/@5, MRR and query latency. Dialogues: scripted
+//! conversations replayed through the shop's own bot turn ([`dialogues`]).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+pub mod dialogues;
 pub mod report;
 
 use crate::content::read_faq_jsonl;

@@ -335,3 +335,61 @@ fn eval_writes_the_report_and_compares_with_bm25() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("models/install.sh"));
 }
+
+/// `baton eval dialogues` replays the bundled script through the bot turn on the sample
+/// content; a script expecting what the bot does not do fails, naming the turn and what came.
+#[test]
+fn eval_dialogues_replays_scripts_and_names_every_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |script: &std::path::Path| {
+        baton()
+            .args(["eval", "dialogues", "--script"])
+            .arg(script)
+            .arg("--kb")
+            .arg(repo().join("kb"))
+            .arg("--intents")
+            .arg(repo().join("intents"))
+            .arg("--models")
+            .arg(repo().join("models"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&repo().join("tests/dialogues/shop.yaml"));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{report:#}");
+    assert_eq!(report["passed"], report["dialogues"], "{report:#}");
+    assert!(report["dialogues"].as_u64().unwrap() >= 10);
+    assert!(report["decisions"]["escalate"].as_u64().unwrap() > 0);
+
+    let wrong = dir.path().join("wrong.yaml");
+    std::fs::write(
+        &wrong,
+        "- name: asks for a person\n  turns:\n    - shopper: 转人工\n      expect: {decision: answer}\n    - shopper: 人呢\n      expect: {decision: silent}\n",
+    )
+    .unwrap();
+    let out = run(&wrong);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], 0, "{report:#}");
+    assert_eq!(
+        report["turns_passed"], 1,
+        "the handoff carried to the next turn"
+    );
+    let miss = &report["misses"][0];
+    assert_eq!(miss["turn"], 1);
+    assert_eq!(miss["missed"], serde_json::json!(["decision"]));
+    assert_eq!(miss["got"]["decision"], "escalate");
+    assert_eq!(miss["got"]["reason"], "requested_human");
+
+    std::fs::write(
+        &wrong,
+        "- name: x\n  turns:\n    - shopper: hi\n      expect: {decison: reply}\n",
+    )
+    .unwrap();
+    let out = run(&wrong);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wrong.yaml:4:"), "{stderr}");
+}
