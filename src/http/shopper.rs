@@ -138,16 +138,16 @@ pub async fn send(
 ) -> Result<impl IntoResponse, ApiError> {
     let cost = limits::message_cost(body.text.chars().count(), state.config.nlu.max_chars);
     state.limits.charge_ip(IpKind::Messages, ip, cost)?;
-    // `send` checks the token too, but the conversation's budget must not be spent by a
-    // caller without it: one more read of the row, against a turn's worth of work.
-    let c = state.service.authorize(&id, bearer(&headers)).await?;
-    state
-        .limits
-        .charge_conversation(ConversationKind::Messages, &c.id, cost)?;
+    // The conversation's budget is spent only once `send` has verified the token, so a
+    // caller without it cannot exhaust it.
     let outcome = state
         .service
-        .send(&id, bearer(&headers), &body.text, &body.client_msg_id)
-        .await?;
+        .send(&id, bearer(&headers), &body.text, &body.client_msg_id, |c| {
+            state
+                .limits
+                .charge_conversation(ConversationKind::Messages, &c.id, cost)
+        })
+        .await??;
     let status = if outcome.duplicate {
         StatusCode::OK
     } else {

@@ -1,9 +1,10 @@
 //! The shopper's side of the service: a message, and the "talk to a person" button.
 //!
 //! ```text
-//! send: lock ─► stored client_msg_id? answer from the store ─► read the conversation and its
-//!       open handoff once ─► check the token ─► dialogue::respond (the bot turn) ─► Change
-//!       ─► commit ─► (assigned) FAQ suggestions to the agent
+//! send: lock ─► read the conversation and its open handoff once ─► check the token ─► the
+//!       caller admits it (rate limit) ─► stored client_msg_id? answer from the store
+//!       ─► dialogue::respond (the bot turn) ─► Change ─► commit ─► (assigned) FAQ
+//!       suggestions to the agent
 //! ```
 //!
 //! The bot turn runs against one knowledge snapshot; whether a person can take a handoff
@@ -11,6 +12,7 @@
 
 use super::commit::{Applied, Change, Current, ShopperMessage};
 use super::{COMMIT_ATTEMPTS, ConversationService, HandoffView, ServiceError, TurnOutcome};
+use crate::conversation::Conversation;
 use crate::dialogue::{self, Compute, Facts, Plan, TurnError};
 use crate::handoff::{Availability, HandoffStatus};
 use crate::realtime::Event;
@@ -29,22 +31,32 @@ impl From<TurnError> for ServiceError {
 impl ConversationService {
     /// A shopper message: stored, answered (or not, while a person holds the conversation),
     /// all durable before this returns. `token` is checked against the conversation read
-    /// for the turn, so the row is read once.
-    pub async fn send(
+    /// for the turn, so the row is read once. `admit` runs once, right after the token is
+    /// verified and before any work: the caller's chance to refuse (a per-conversation rate
+    /// limit) without reading the row again; its refusal comes back as the inner `Err` and
+    /// nothing is stored.
+    pub async fn send<R>(
         &self,
         id: &str,
         token: Option<&str>,
         text: &str,
         client_msg_id: &str,
-    ) -> Result<TurnOutcome, ServiceError> {
+        admit: impl FnOnce(&Conversation) -> Result<(), R>,
+    ) -> Result<Result<TurnOutcome, R>, ServiceError> {
         super::check_id(id)?;
         // Checked here, reported after the token: a stranger learns nothing from them.
         let text = MessageText::parse(text, self.config().http.max_message_chars);
         let client_msg_id = ClientMsgId::parse(client_msg_id);
-        self.with_conversation_lock(id, || async {
+        self.with_conversation_lock(id, || async move {
+            let mut admit = Some(admit);
             for _ in 0..COMMIT_ATTEMPTS {
                 let current = self.current(id).await?;
                 super::check_token(&current.conversation, token)?;
+                if let Some(admit) = admit.take()
+                    && let Err(refused) = admit(&current.conversation)
+                {
+                    return Ok(Err(refused));
+                }
                 let text = text
                     .as_ref()
                     .map_err(|e| ServiceError::Invalid(e.clone()))?;
@@ -52,13 +64,13 @@ impl ConversationService {
                     .as_ref()
                     .map_err(|e| ServiceError::Invalid(e.clone()))?;
                 if let Some(done) = self.replay(&current, client_msg_id.as_str()).await? {
-                    return Ok(done);
+                    return Ok(Ok(done));
                 }
                 match self.shopper_turn(&current, text, client_msg_id).await {
                     Err(ServiceError::Store(StoreError::Conflict | StoreError::Duplicate)) => {
                         continue;
                     }
-                    other => return other,
+                    other => return other.map(Ok),
                 }
             }
             Err(ServiceError::Contended)
