@@ -16,7 +16,6 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, ClientIp, bearer};
 use super::limits::{self, ConversationKind, IpKind};
 use crate::service::NewConversation;
-use crate::vocabulary::MessageText;
 
 /// `POST /v1/conversations`
 #[utoipa::path(post, path = "/v1/conversations", tag = "shopper", request_body = crate::service::NewConversation, responses((status = 201, description = "The conversation and its token (shown once)", body = crate::service::Created), (status = 401, description = "The signed customer token was refused (signature, expiry)", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many conversations started from here; retry later", body = crate::http::openapi::ErrorBody)))]
@@ -59,8 +58,10 @@ pub async fn rate(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RatingBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let c = state.service.authorize(&id, bearer(&headers)).await?;
-    let applied = state.service.rate(&c, body.score, body.comment).await?;
+    let applied = state
+        .service
+        .rate(&id, bearer(&headers), body.score, body.comment)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -95,13 +96,20 @@ pub async fn leave_message(
     ApiJson(body): ApiJson<TicketBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     state.limits.check_ip(IpKind::Tickets, ip)?;
-    let c = state.service.authorize(&id, bearer(&headers)).await?;
-    state
-        .limits
-        .check_conversation(ConversationKind::Tickets, &c.id)?;
-    let text = MessageText::parse(&body.text, state.config.http.max_message_chars)
-        .map_err(ApiError::InvalidRequest)?;
-    let (applied, ticket) = state.service.leave_message(&c, &body.contact, text).await?;
+    let (applied, ticket) = state
+        .service
+        .leave_message(
+            &id,
+            bearer(&headers),
+            |c| {
+                state
+                    .limits
+                    .check_conversation(ConversationKind::Tickets, &c.id)
+            },
+            &body.contact,
+            &body.text,
+        )
+        .await??;
     state.desk.announce_ticket(&ticket);
     Ok((
         StatusCode::CREATED,
@@ -142,11 +150,17 @@ pub async fn send(
     // caller without it cannot exhaust it.
     let outcome = state
         .service
-        .send(&id, bearer(&headers), &body.text, &body.client_msg_id, |c| {
-            state
-                .limits
-                .charge_conversation(ConversationKind::Messages, &c.id, cost)
-        })
+        .send(
+            &id,
+            bearer(&headers),
+            &body.text,
+            &body.client_msg_id,
+            |c| {
+                state
+                    .limits
+                    .charge_conversation(ConversationKind::Messages, &c.id, cost)
+            },
+        )
         .await??;
     let status = if outcome.duplicate {
         StatusCode::OK
@@ -199,11 +213,14 @@ pub async fn handoff(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     state.limits.check_ip(IpKind::Handoffs, ip)?;
-    let c = state.service.authorize(&id, bearer(&headers)).await?;
-    state
-        .limits
-        .check_conversation(ConversationKind::Handoffs, &c.id)?;
-    let outcome = state.service.request_handoff(&id).await?;
+    let outcome = state
+        .service
+        .request_handoff(&id, bearer(&headers), |c| {
+            state
+                .limits
+                .check_conversation(ConversationKind::Handoffs, &c.id)
+        })
+        .await??;
     let status = if outcome.duplicate {
         StatusCode::OK
     } else {

@@ -213,6 +213,44 @@ impl ConversationService {
         .await
     }
 
+    /// A shopper's request, under the conversation's lock: reads the conversation and its
+    /// open handoff once, checks the token against that read, lets the caller `admit` the
+    /// request (its rate limit; a refusal comes back as the inner `Err` and nothing is
+    /// stored), then runs `act` on what was read. `act` failing with a store conflict means
+    /// another writer moved first: the conversation is read again and `act` runs again;
+    /// the request is admitted once.
+    pub async fn as_shopper<T, R, F, Fut>(
+        &self,
+        id: &str,
+        token: Option<&str>,
+        admit: impl FnOnce(&Conversation) -> Result<(), R>,
+        act: F,
+    ) -> Result<Result<T, R>, ServiceError>
+    where
+        F: Fn(Current) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServiceError>>,
+    {
+        super::check_id(id)?;
+        self.with_conversation_lock(id, || async move {
+            let mut admit = Some(admit);
+            for _ in 0..COMMIT_ATTEMPTS {
+                let current = self.current(id).await?;
+                super::check_token(&current.conversation, token)?;
+                if let Some(admit) = admit.take()
+                    && let Err(refused) = admit(&current.conversation)
+                {
+                    return Ok(Err(refused));
+                }
+                match act(current).await {
+                    Err(ServiceError::Store(StoreError::Conflict)) => continue,
+                    other => return other.map(Ok),
+                }
+            }
+            Err(ServiceError::Contended)
+        })
+        .await
+    }
+
     /// Pushes committed messages and a state change to the conversation's sockets, and to
     /// the agent holding it.
     fn publish(

@@ -423,42 +423,48 @@ impl ConversationService {
         result
     }
 
-    /// The shopper's 1–5 rating of the conversation's last resolved handoff.
+    /// The shopper's 1–5 rating of the conversation's last resolved handoff. `token` as
+    /// for [`Self::send`].
     pub async fn rate(
         &self,
-        conversation: &Conversation,
+        id: &str,
+        token: Option<&str>,
         score: u8,
         comment: Option<String>,
     ) -> Result<Applied, ServiceError> {
-        if !(1..=5).contains(&score) {
-            return Err(ServiceError::Invalid("score must be 1–5".into()));
-        }
-        let comment = comment
-            .map(|c| c.trim().to_string())
-            .filter(|c| !c.is_empty());
-        if comment.as_ref().is_some_and(|c| c.chars().count() > 1000) {
-            return Err(ServiceError::Invalid(
-                "comment must be at most 1000 characters".into(),
-            ));
-        }
-        let id = conversation.id.as_str();
-        let latest = self.inner.store.latest_handoff(id).await?;
-        let Some(resolved) = latest.filter(|h| h.status == HandoffStatus::Resolved) else {
-            return Err(ServiceError::Conflict(
-                "there is no resolved conversation with an agent to rate".into(),
-            ));
-        };
-        let lang = self.conversation_lang(conversation).await?;
-        let result = self
-            .apply(id, None, |c, _, now| {
-                Ok(Change {
+        let comment = &comment;
+        let admitted = self
+            .as_shopper(id, token, admit_all, |current| async move {
+                if !(1..=5).contains(&score) {
+                    return Err(ServiceError::Invalid("score must be 1–5".into()));
+                }
+                let comment = comment
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string);
+                if comment.as_ref().is_some_and(|c| c.chars().count() > 1000) {
+                    return Err(ServiceError::Invalid(
+                        "comment must be at most 1000 characters".into(),
+                    ));
+                }
+                let c = &current.conversation;
+                let latest = self.inner.store.latest_handoff(&c.id).await?;
+                let Some(resolved) = latest.filter(|h| h.status == HandoffStatus::Resolved) else {
+                    return Err(ServiceError::Conflict(
+                        "there is no resolved conversation with an agent to rate".into(),
+                    ));
+                };
+                let lang = self.conversation_lang(c).await?;
+                let now = self.clock().now_ms();
+                let change = Change {
                     messages: vec![Outgoing::notice(phrases::rated(lang), Notice::Rated)],
                     rating: Some(Rating {
                         handoff_id: resolved.id.clone(),
                         conversation_id: c.id.clone(),
                         agent_id: resolved.agent_id.clone(),
                         score,
-                        comment: comment.clone(),
+                        comment,
                         created_at: now,
                     }),
                     audit: vec![AuditEntry::new(
@@ -469,96 +475,103 @@ impl ConversationService {
                         serde_json::json!({ "handoff_id": resolved.id, "score": score }),
                     )],
                     ..Default::default()
+                };
+                self.commit(&current, change).await.map_err(|e| match e {
+                    StoreError::Duplicate => {
+                        ServiceError::Conflict("this conversation is already rated".into())
+                    }
+                    other => other.into(),
                 })
             })
-            .await;
-        match result {
-            Err(ServiceError::Store(StoreError::Duplicate)) => Err(ServiceError::Conflict(
-                "this conversation is already rated".into(),
-            )),
-            other => other,
-        }
+            .await?;
+        Ok(admitted.unwrap_or_else(|never| match never {}))
     }
 
     /// A message for the team left while nobody can answer: becomes a ticket agents see.
+    /// `token` and `admit` as for [`Self::send`].
     ///
     /// Accepted only where the shopper was offered the leave-a-message form (nobody online,
     /// or off hours) and no agent has joined since, and only up to
     /// `handoff.max_open_tickets` open tickets per conversation: tickets carry contact
     /// details to every agent of the group, so they must not become a side channel or a
     /// way to flood agents' lists.
-    pub async fn leave_message(
+    pub async fn leave_message<R>(
         &self,
-        c: &Conversation,
+        id: &str,
+        token: Option<&str>,
+        admit: impl FnOnce(&Conversation) -> Result<(), R>,
         contact: &str,
-        text: MessageText,
-    ) -> Result<(Applied, Ticket), ServiceError> {
+        text: &str,
+    ) -> Result<Result<(Applied, Ticket), R>, ServiceError> {
         let contact = contact.trim();
-        if contact.is_empty() || contact.chars().count() > 200 {
-            return Err(ServiceError::Invalid(
-                "contact (a phone number or e-mail) must be 1–200 characters".into(),
-            ));
-        }
-        let id = c.id.as_str();
-        self.check_form_offered(c).await?;
-        let lang = self.conversation_lang(c).await?;
-        let skill = match self.inner.store.open_handoff(id).await? {
-            Some(h) => h.skill,
-            None => c
-                .recent_skill
-                .clone()
-                .unwrap_or_else(|| self.inner.config.policy.default_skill.clone()),
-        };
-        let ticket = Ticket {
-            id: uuid::Uuid::now_v7().to_string(),
-            conversation_id: id.to_string(),
-            skill,
-            lang,
-            contact: contact.to_string(),
-            text: text.into_string(),
-            status: "open".into(),
-            created_at: 0,
-            closed_at: None,
-            closed_by: None,
-        };
+        // Checked here, reported after the token, as for a message.
+        let text = MessageText::parse(text, self.inner.config.http.max_message_chars);
         let max = self.inner.config.handoff.max_open_tickets;
-        let applied = self
-            .apply(id, None, |c, open, now| {
-                if open.is_some_and(|h| h.status == HandoffStatus::Assigned) {
-                    return Err(agent_is_here());
-                }
-                Ok(Change {
-                    messages: vec![Outgoing::notice(
-                        phrases::ticket_received(lang),
-                        Notice::TicketReceived,
-                    )],
-                    ticket: Some(Ticket {
-                        created_at: now,
-                        ..ticket.clone()
-                    }),
-                    audit: vec![AuditEntry::new(
-                        now,
-                        "shopper",
-                        "leave_message",
-                        Some(&c.id),
-                        serde_json::json!({ "ticket_id": ticket.id, "skill": ticket.skill }),
-                    )],
-                    ..Default::default()
-                })
-            })
-            .await
-            .map_err(|e| match e {
-                ServiceError::Store(StoreError::Limit(_)) => ServiceError::RateLimited(format!(
+        let text = &text;
+        self.as_shopper(id, token, admit, |current| async move {
+            if contact.is_empty() || contact.chars().count() > 200 {
+                return Err(ServiceError::Invalid(
+                    "contact (a phone number or e-mail) must be 1–200 characters".into(),
+                ));
+            }
+            let text = text
+                .as_ref()
+                .map_err(|e| ServiceError::Invalid(e.clone()))?;
+            let c = &current.conversation;
+            if current
+                .open
+                .as_ref()
+                .is_some_and(|h| h.status == HandoffStatus::Assigned)
+            {
+                return Err(agent_is_here());
+            }
+            self.check_form_offered(c).await?;
+            let lang = self.conversation_lang(c).await?;
+            let skill = match &current.open {
+                Some(h) => h.skill.clone(),
+                None => c
+                    .recent_skill
+                    .clone()
+                    .unwrap_or_else(|| self.inner.config.policy.default_skill.clone()),
+            };
+            let now = self.clock().now_ms();
+            let ticket = Ticket {
+                id: uuid::Uuid::now_v7().to_string(),
+                conversation_id: c.id.clone(),
+                skill,
+                lang,
+                contact: contact.to_string(),
+                text: text.as_str().to_string(),
+                status: "open".into(),
+                created_at: now,
+                closed_at: None,
+                closed_by: None,
+            };
+            let change = Change {
+                messages: vec![Outgoing::notice(
+                    phrases::ticket_received(lang),
+                    Notice::TicketReceived,
+                )],
+                ticket: Some(ticket.clone()),
+                audit: vec![AuditEntry::new(
+                    now,
+                    "shopper",
+                    "leave_message",
+                    Some(&c.id),
+                    serde_json::json!({ "ticket_id": ticket.id, "skill": ticket.skill }),
+                )],
+                ..Default::default()
+            };
+            let applied = self.commit(&current, change).await.map_err(|e| match e {
+                StoreError::Limit(_) => ServiceError::RateLimited(format!(
                     "this conversation already has {max} open messages for the team; they will get back to you"
                 )),
-                other => other,
+                other => other.into(),
             })?;
-        let ticket = Ticket {
-            created_at: applied.conversation.updated_at,
-            ..ticket
-        };
-        tracing::info!(conversation = %id, ticket = %ticket.id, "message left for the team");
-        Ok((applied, ticket))
+            tracing::info!(conversation = %c.id, ticket = %ticket.id, "message left for the team");
+            Ok((applied, ticket))
+        })
+        .await
     }
 
     /// Refuses a ticket unless the conversation's last leave-a-message offer still stands:
@@ -598,6 +611,11 @@ impl ConversationService {
             .find_map(|m| m.turn.as_ref().map(|t| t.lang))
             .unwrap_or(c.locale))
     }
+}
+
+/// The admission of a request no rate limit covers.
+fn admit_all(_: &Conversation) -> Result<(), std::convert::Infallible> {
+    Ok(())
 }
 
 fn agent_is_here() -> ServiceError {

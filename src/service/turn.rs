@@ -11,7 +11,7 @@
 //! ([`Availability`]) comes from the business hours and the roster of agents on duty.
 
 use super::commit::{Applied, Change, Current, ShopperMessage};
-use super::{COMMIT_ATTEMPTS, ConversationService, HandoffView, ServiceError, TurnOutcome};
+use super::{ConversationService, HandoffView, ServiceError, TurnOutcome};
 use crate::conversation::Conversation;
 use crate::dialogue::{self, Compute, Facts, Plan, TurnError};
 use crate::handoff::{Availability, HandoffStatus};
@@ -43,69 +43,58 @@ impl ConversationService {
         client_msg_id: &str,
         admit: impl FnOnce(&Conversation) -> Result<(), R>,
     ) -> Result<Result<TurnOutcome, R>, ServiceError> {
-        super::check_id(id)?;
         // Checked here, reported after the token: a stranger learns nothing from them.
         let text = MessageText::parse(text, self.config().http.max_message_chars);
         let client_msg_id = ClientMsgId::parse(client_msg_id);
-        self.with_conversation_lock(id, || async move {
-            let mut admit = Some(admit);
-            for _ in 0..COMMIT_ATTEMPTS {
-                let current = self.current(id).await?;
-                super::check_token(&current.conversation, token)?;
-                if let Some(admit) = admit.take()
-                    && let Err(refused) = admit(&current.conversation)
-                {
-                    return Ok(Err(refused));
-                }
-                let text = text
-                    .as_ref()
-                    .map_err(|e| ServiceError::Invalid(e.clone()))?;
-                let client_msg_id = client_msg_id
-                    .as_ref()
-                    .map_err(|e| ServiceError::Invalid(e.clone()))?;
-                if let Some(done) = self.replay(&current, client_msg_id.as_str()).await? {
-                    return Ok(Ok(done));
-                }
-                match self.shopper_turn(&current, text, client_msg_id).await {
-                    Err(ServiceError::Store(StoreError::Conflict | StoreError::Duplicate)) => {
-                        continue;
-                    }
-                    other => return other.map(Ok),
-                }
+        let (text, client_msg_id) = (&text, &client_msg_id);
+        self.as_shopper(id, token, admit, |current| async move {
+            let text = text
+                .as_ref()
+                .map_err(|e| ServiceError::Invalid(e.clone()))?;
+            let client_msg_id = client_msg_id
+                .as_ref()
+                .map_err(|e| ServiceError::Invalid(e.clone()))?;
+            if let Some(done) = self.replay(&current, client_msg_id.as_str()).await? {
+                return Ok(done);
             }
-            Err(ServiceError::Contended)
+            match self.shopper_turn(&current, text, client_msg_id).await {
+                // The same client_msg_id committed meanwhile: read again, answer from the store.
+                Err(ServiceError::Store(StoreError::Duplicate)) => {
+                    Err(ServiceError::Store(StoreError::Conflict))
+                }
+                other => other,
+            }
         })
         .await
     }
 
-    /// The "talk to a person" button, for a shopper already authorised. Idempotent:
-    /// pressing it while queued or assigned changes nothing.
-    pub async fn request_handoff(&self, id: &str) -> Result<TurnOutcome, ServiceError> {
-        super::check_id(id)?;
-        self.with_conversation_lock(id, || async {
-            for _ in 0..COMMIT_ATTEMPTS {
-                let current = self.current(id).await?;
-                let c = &current.conversation;
-                if c.state.human_owned() {
-                    return Ok(TurnOutcome {
-                        conversation_id: c.id.clone(),
-                        state: c.state,
-                        message: None,
-                        replies: vec![],
-                        handoff: current.open.as_ref().map(HandoffView::from),
-                        duplicate: true,
-                    });
-                }
-                let lang = self.conversation_lang(c).await?;
-                let config = self.config();
-                let mut plan = dialogue::button_plan(&Facts::of(c), &config.policy, lang);
-                dialogue::settle(&mut plan, &config.hours, |skill| self.availability(skill));
-                match self.commit(&current, plan_change(plan, None)).await {
-                    Err(StoreError::Conflict) => continue,
-                    other => return Ok(outcome(other?)),
-                }
+    /// The "talk to a person" button. Idempotent: pressing it while queued or assigned
+    /// changes nothing. `token` and `admit` as for [`Self::send`].
+    pub async fn request_handoff<R>(
+        &self,
+        id: &str,
+        token: Option<&str>,
+        admit: impl FnOnce(&Conversation) -> Result<(), R>,
+    ) -> Result<Result<TurnOutcome, R>, ServiceError> {
+        self.as_shopper(id, token, admit, |current| async move {
+            let c = &current.conversation;
+            if c.state.human_owned() {
+                return Ok(TurnOutcome {
+                    conversation_id: c.id.clone(),
+                    state: c.state,
+                    message: None,
+                    replies: vec![],
+                    handoff: current.open.as_ref().map(HandoffView::from),
+                    duplicate: true,
+                });
             }
-            Err(ServiceError::Contended)
+            let lang = self.conversation_lang(c).await?;
+            let config = self.config();
+            let mut plan = dialogue::button_plan(&Facts::of(c), &config.policy, lang);
+            dialogue::settle(&mut plan, &config.hours, |skill| self.availability(skill));
+            Ok(outcome(
+                self.commit(&current, plan_change(plan, None)).await?,
+            ))
         })
         .await
     }

@@ -43,8 +43,12 @@ async fn a_reload_keeps_the_conversation_and_markup_stays_text() {
     // An agent's reply with markup is text too.
     let agent = app.add_agent("王芳", &["general", "after_sales"], 2).await;
     app.online(&agent).await;
-    let (id, _) = stored_conversation(&b).await;
-    app.service.request_handoff(&id).await.unwrap();
+    let (id, token) = stored_conversation(&b).await;
+    app.service
+        .request_handoff(&id, Some(&token), |_| Ok::<(), ()>(()))
+        .await
+        .unwrap()
+        .unwrap();
     app.tick().await;
     app.agent_post(
         &agent,
