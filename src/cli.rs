@@ -628,11 +628,14 @@ fn knowledge_or_report(config: &Config) -> anyhow::Result<Option<Knowledge>> {
 
 /// `baton eval …`: a JSON report on standard output.
 fn eval_command(file: Option<&Path>, cmd: EvalCommand) -> anyhow::Result<ExitCode> {
+    // Dialogues run on the shop's own content; the datasets' evaluations name their files.
+    let paths = match &cmd {
+        EvalCommand::Dialogues { paths, .. } => overrides(None, paths),
+        _ => CliOverrides::default(),
+    };
+    let config = load_config(file, &paths)?;
     let report = match cmd {
-        EvalCommand::Dialogues { script, paths } => {
-            let config = load_config(file, &overrides(None, &paths))?;
-            return eval_dialogues(&config, &script);
-        }
+        EvalCommand::Dialogues { script, .. } => return eval_dialogues(&config, &script),
         EvalCommand::Intents {
             train,
             test,
@@ -643,7 +646,6 @@ fn eval_command(file: Option<&Path>, cmd: EvalCommand) -> anyhow::Result<ExitCod
             report,
             encoder,
         } => {
-            let config = load_config(file, &CliOverrides::default())?;
             let mut params: TrainParams = train_params(&config.nlu);
             if let Some(e) = epochs {
                 params.epochs = e;
@@ -671,7 +673,6 @@ fn eval_command(file: Option<&Path>, cmd: EvalCommand) -> anyhow::Result<ExitCod
             queries,
             encoder,
         } => {
-            let config = load_config(file, &CliOverrides::default())?;
             let encoder = encoder.load(&config)?;
             serde_json::to_string_pretty(&eval::eval_kb(&faqs, &queries, encoder.as_ref())?)?
         }

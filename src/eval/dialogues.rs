@@ -38,8 +38,8 @@ struct Script {
     #[serde(default)]
     vip: bool,
     /// Whether a person can take a handoff during this conversation.
-    #[serde(default)]
-    agents: AgentsScenario,
+    #[serde(default = "on_duty")]
+    agents: Availability,
     turns: Vec<ScriptTurn>,
 }
 
@@ -47,23 +47,8 @@ fn default_locale() -> Lang {
     Lang::Zh
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum AgentsScenario {
-    #[default]
-    OnDuty,
-    NobodyOnline,
-    OffHours,
-}
-
-impl From<AgentsScenario> for Availability {
-    fn from(s: AgentsScenario) -> Availability {
-        match s {
-            AgentsScenario::OnDuty => Availability::OnDuty,
-            AgentsScenario::NobodyOnline => Availability::NobodyOnline,
-            AgentsScenario::OffHours => Availability::OffHours,
-        }
-    }
+fn on_duty() -> Availability {
+    Availability::OnDuty
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,7 +196,7 @@ pub async fn eval_dialogues(
     let mut latency_ms = Vec::new();
     for s in scripts {
         let locale = s.locale;
-        let availability = Availability::from(s.agents);
+        let availability = s.agents;
         let mut facts = Facts {
             vip: s.vip,
             ..Facts::default()

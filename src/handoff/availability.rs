@@ -6,8 +6,10 @@ use jiff::Timestamp;
 
 use crate::config::BusinessHours;
 
-/// Whether a person can take an escalated conversation now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a person can take an escalated conversation now. Read from YAML by `baton eval
+/// dialogues`, where a script fixes it per conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Availability {
     /// Within business hours and an agent of the group is on duty: queue.
     OnDuty,
