@@ -1,7 +1,9 @@
 /*! Baton agent console. Signs in with an agent token (kept for the browser tab only), then
  * follows the agent's WebSocket: offers, assignments with their whole context, messages,
  * notes, assist suggestions, SLA flags. Several conversations stay open at once; each keeps
- * its last message seq, so a reconnect syncs exactly what was missed. Everything is
+ * its last message seq, so a reconnect syncs exactly what was missed. Beside the transcript:
+ * the page the shopper is on, the orders looked up so far, every call made to the shop's
+ * API (failed ones marked) and a look-up form for reads of the agent's own. Everything is
  * rendered as text.
  */
 (() => {
@@ -27,6 +29,21 @@
   const fill = (el, ...children) => el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false && c !== ''));
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : 'c' + Date.now() + Math.random());
   const minutes = (ms) => (ms < 60000 ? `${Math.max(0, Math.round(ms / 1000))} 秒` : `${Math.round(ms / 60000)} 分钟`);
+  /** A value from the shop as one line of text. */
+  const show = (v) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  /** An object as `key: value` lines. */
+  const fieldList = (obj) => h('ul', { class: 'fields' }, Object.entries(obj || {}).map(([k, v]) => h('li', null, `${k}: ${show(v)}`)));
+  /** A time in ms (or s) since the epoch, or already a string, as the local clock time. */
+  const clock = (at) => {
+    if (typeof at !== 'number') return at ? String(at) : '';
+    const d = new Date(at < 1e11 ? at * 1000 : at);
+    return d.toLocaleString('zh-CN', { hour12: false, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  };
+  const money = (amount, currency) => (!currency || currency === 'CNY' ? `¥${amount}` : `${amount} ${currency}`);
+  const LOOKUP_HINTS = {
+    order: '订单号 order number', logistics: '订单号 order number', refund: '订单号 order number',
+    recent_orders: '按顾客账号，无需填写 by the customer', stock: 'SKU, e.g. SKU-1001',
+  };
   const REASONS = {
     requested_human: '顾客要求人工', complaint: '投诉/情绪激动', low_confidence: '机器人未理解', intent_policy: '需人工处理',
   };
@@ -39,7 +56,7 @@
   let lists = { assigned: [], offered: [], queued: [], open_tickets: 0 };
   let tickets = [];
   let audio = null;
-  const convs = new Map(); // id → { view, cursor, unread, assist, revealed }
+  const convs = new Map(); // id → { view, cursor, unread, assist, revealed, lookup }
   let typingTimer = null;
   let reloadTimer = null;
 
@@ -153,7 +170,7 @@
         refresh();
         break;
       case 'assigned':
-        convs.set(e.conversation_id, { view: e.view, cursor: e.view.last_seq, unread: current !== e.conversation_id, assist: [], revealed: null });
+        convs.set(e.conversation_id, { view: e.view, cursor: e.view.last_seq, unread: current !== e.conversation_id, assist: [], revealed: null, lookup: null });
         alertAgent('已接入 Assigned', e.view.summary || '');
         refresh();
         if (!current || current === e.conversation_id) open(e.conversation_id);
@@ -264,7 +281,7 @@
     }
     if (r.status !== 200) { $('c-error').textContent = r.body && r.body.message; renderLists(); return; }
     const old = convs.get(id);
-    convs.set(id, { view: r.body, cursor: r.body.last_seq, unread: false, assist: old ? old.assist : [], revealed: old ? old.revealed : null });
+    convs.set(id, { view: r.body, cursor: r.body.last_seq, unread: false, assist: old ? old.assist : [], revealed: old ? old.revealed : null, lookup: old ? old.lookup : null, calls: old ? old.calls : null });
     $('c-error').textContent = '';
     renderLists();
     renderDetail();
@@ -328,10 +345,105 @@
     $('c-notes').replaceChildren(...v.notes.map((n) => h('li', null, h('span', { class: 'by' }, n.agent_name), n.text)));
     $('c-assist').replaceChildren(...(mine ? c.assist : []).map((s) => h('button', { type: 'button', title: '填入回复框 Put in the reply box', onclick: () => { $('reply').value = plain(s.answer); $('reply').focus(); } },
       h('span', { class: 'q' }, `${s.question} · ${Math.round(s.confidence * 100)}%`), plain(s.answer))));
+    renderShop(c);
     $('accept').hidden = v.status !== 'queued';
     for (const id of ['resolve', 'return']) $(id).disabled = !mine;
     for (const el of document.querySelectorAll('#reply-form *, #transfer-form *, #note-form *')) el.disabled = !mine;
   }
+
+  // ---- the shop: the shopper's page, their orders, the calls made, the agent's look-ups ----
+  function renderShop(c) {
+    const v = c.view;
+    const p = v.page && typeof v.page === 'object' ? v.page : null;
+    const url = p && p.url && /^https?:\/\//i.test(p.url) ? p.url : null;
+    fill($('c-page'), !p ? h('span', { class: 'muted' }, '未提供 Not given')
+      : [p.title && h('span', { class: 'title' }, p.title),
+        p.sku && h('span', { class: 'badge' }, 'SKU ' + p.sku),
+        p.order_number && h('span', { class: 'badge' }, '订单 ' + p.order_number),
+        url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, url) : p.url && h('span', { class: 'muted' }, p.url)]);
+
+    const orders = Array.isArray(v.orders) ? v.orders : [];
+    fill($('c-orders'), !orders.length ? h('li', { class: 'muted' }, '暂无 None looked up yet') : orders.map((o) => h('li', { 'data-order': o.number },
+      h('div', { class: 'line1' },
+        h('span', { class: 'number' }, o.number),
+        h('span', { class: 'badge status-' + String(o.status || '').replace(/[^a-z_]/g, '') }, o.status_label || o.status)),
+      h('div', null, o.amount !== undefined && o.amount !== null ? money(o.amount, o.currency) : ''),
+      h('div', { class: 'items' }, (Array.isArray(o.items) ? o.items : []).map((i) => `${i.name} × ${i.qty === undefined ? 1 : i.qty}` + (i.price ? ` ${money(i.price, o.currency)}` : '')).join('；')))));
+
+    // Order numbers to pick from in the look-up: those looked up, and those the shopper wrote.
+    const known = new Set(orders.map((o) => o.number));
+    if (p && p.order_number) known.add(p.order_number);
+    for (const e of v.entities || []) if (e.kind === 'order_number' && e.value) known.add(e.value);
+    if (p && p.sku) known.add(p.sku);
+    $('l-known').replaceChildren(...[...known].map((n) => h('option', { value: n })));
+
+    const calls = Array.isArray(v.shop_calls) ? v.shop_calls : [];
+    $('c-calls-count').textContent = calls.length || '';
+    // Which calls the agent opened (or closed) stays so across re-renders.
+    c.calls = c.calls || new Map();
+    fill($('c-calls'), !calls.length ? h('li', { class: 'muted' }, '暂无 None') : calls.slice().reverse().map((sc) => {
+      const failed = callFailed(sc);
+      const key = `${sc.at}|${sc.call}|${sc.url}`;
+      const opened = c.calls.has(key) ? c.calls.get(key) : failed;
+      return h('li', { class: failed ? 'failed' : '', 'data-call': sc.call, 'data-outcome': sc.outcome },
+        h('details', { open: opened || null, ontoggle: (ev) => c.calls.set(key, ev.target.open) },
+          h('summary', null,
+            h('span', { class: 'name' }, `${sc.call || '?'}`),
+            h('span', { class: 'outcome' }, `${sc.outcome || '?'}${sc.status ? ' · ' + sc.status : ''}`),
+            h('span', { class: 'muted' }, `${sc.tries || 1}× · ${sc.ms === undefined || sc.ms === null ? '?' : sc.ms} ms`)),
+          h('div', { class: 'muted' }, clock(sc.at)),
+          sc.url && h('div', { class: 'url' }, `${sc.method || 'GET'} ${sc.url}`),
+          sc.values && typeof sc.values === 'object' && Object.keys(sc.values).length ? fieldList(sc.values) : null,
+          sc.excerpt ? h('pre', null, show(sc.excerpt)) : null));
+    }));
+    renderLookup(c);
+  }
+  /** A call that did not get the shop's answer (a business "no" like not_found is an answer). */
+  function callFailed(sc) {
+    if (sc.outcome === 'ok') return false;
+    if (!sc.status || sc.status >= 500) return true;
+    return /error|fail|timeout|timed_out|breaker|open|unavailable|refused|blocked|invalid|too_large|malformed/.test(String(sc.outcome || ''));
+  }
+  function renderLookup(c) {
+    const l = c && c.lookup;
+    if (!l) { fill($('l-result')); return; }
+    const what = `${l.call}${l.key ? ' ' + l.key : ''}`;
+    if (l.pending) fill($('l-result'), h('span', { class: 'muted' }, `查询中 Looking up ${what}…`));
+    else if (l.error) fill($('l-result'), h('p', { class: 'error' }, `${what}: ${l.error}`));
+    else fill($('l-result'), h('div', { class: 'muted' }, `${what} · ${l.outcome || 'ok'}`), fieldList(l.fields));
+  }
+  function lookupHint() {
+    const call = $('l-call').value;
+    $('l-key').placeholder = LOOKUP_HINTS[call] || '';
+    $('l-key').disabled = call === 'recent_orders';
+  }
+  $('l-call').addEventListener('change', lookupHint);
+  lookupHint();
+  $('lookup-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const id = current;
+    const c = id && convs.get(id);
+    if (!c) return;
+    const call = $('l-call').value;
+    const key = call === 'recent_orders' ? '' : $('l-key').value.trim();
+    const body = { call };
+    if (call === 'stock') body.sku = key;
+    else if (call !== 'recent_orders') body.order_number = key;
+    if (call !== 'recent_orders' && !key) {
+      c.lookup = { call, key, error: call === 'stock' ? '请填写 SKU Enter a SKU' : '请填写订单号 Enter an order number' };
+      renderLookup(c); $('l-key').focus(); return;
+    }
+    c.lookup = { call, key, pending: true };
+    renderLookup(c);
+    const r = await api('POST', `/v1/agent/conversations/${id}/lookup`, body);
+    c.lookup = r.status === 200 && r.body
+      ? { call, key, outcome: r.body.outcome, fields: r.body.fields || {} }
+      : { call, key, error: (r.body && (r.body.message || r.body.error)) || `HTTP ${r.status}` };
+    if (current !== id) return;
+    renderLookup(c);
+    // The look-up is one of the conversation's shop calls now.
+    open(id);
+  });
 
   async function act(path, body) {
     const r = await api('POST', `/v1/agent/conversations/${current}/${path}`, body);

@@ -22,6 +22,15 @@
  *
  * The token goes with the conversation's creation. A conversation keeps the identity it was
  * created with: identifying as someone else, or signing out, starts a new one.
+ *
+ * The page the shopper is on (a product, an order), so the bot and the agent know what
+ * "this one" is: data-page-sku, data-page-order-number, data-page-title, data-page-url, or
+ * a call (queued like identify before the script loads), e.g. on a single-page shop:
+ *
+ *   Baton.setPage({ sku: 'SKU-1001', title: '轻薄羽绒服' });   // or { order_number, url }
+ *
+ * (the stub above then also needs `setPage(p) { this.q.push(['setPage', p]); }`). It goes
+ * with the conversation once it exists, and again whenever it changes.
  */
 (() => {
   'use strict';
@@ -46,7 +55,7 @@
       leave: '留言', leaveTitle: '留言给客服', contact: '手机号或邮箱', message: '留言内容',
       submit: '提交', cancel: '取消', rateTitle: '请为本次服务打分', comment: '意见或建议（选填）',
       star: (n) => `${n} 分`, offline: '连接中断，正在重连…', didYouMean: '您是不是想问：',
-      rated: '已评价，谢谢！',
+      rated: '已评价，谢谢！', order: '订单', total: '合计', trace: '进度', options: '可选操作',
     },
     en: {
       launcher: 'Chat with us', title: data.title || 'Customer service', close: 'Close', switchTo: '中文',
@@ -57,7 +66,8 @@
       leave: 'Leave a message', leaveTitle: 'Leave a message for our team', contact: 'Phone or e-mail',
       message: 'Your message', submit: 'Send', cancel: 'Cancel', rateTitle: 'How did we do?',
       comment: 'Comment (optional)', star: (n) => `${n} out of 5`, offline: 'Reconnecting…',
-      didYouMean: 'Did you mean:', rated: 'Thanks for rating!',
+      didYouMean: 'Did you mean:', rated: 'Thanks for rating!', order: 'Order', total: 'Total',
+      trace: 'Progress', options: 'Options',
     },
   };
 
@@ -81,12 +91,18 @@
     lastSeq: 0,
     messages: new Map(),
     failed: [],
+    // The page the shopper is on ({order_number, sku, title, url}), and the one last sent
+    // with the stored conversation (JSON), so a reload on the same page sends nothing.
+    page: null,
+    pageSent: typeof saved.pageSent === 'string' ? saved.pageSent : null,
+    // Which button the shopper tapped, per message seq (shown as pressed).
+    tapped: new Map(),
   };
   const persist = () => {
     try {
       localStorage.setItem(storeKey, JSON.stringify({
         id: state.id, token: state.token, customerId: state.customerId, lang: state.lang,
-        outbox: state.outbox, open: state.open,
+        outbox: state.outbox, open: state.open, pageSent: state.pageSent,
       }));
     } catch (_) { /* private mode: the conversation lasts as long as the page */ }
   };
@@ -175,6 +191,29 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
 .pending{opacity:.7}.note{font-size:11px;margin-top:3px;opacity:.85}
 .suggest{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start;max-width:92%}
 .suggest button,.chip{border:1px solid #1f6feb;color:#1f6feb;background:#fff;border-radius:16px;padding:6px 10px;cursor:pointer;font-size:13px;text-align:left}
+.msg.has-card{align-self:stretch;max-width:none}
+.order{margin-top:8px;border:1px solid #e1e4e8;border-radius:8px;padding:10px;background:#fafbfc;white-space:normal;display:flex;flex-direction:column;gap:6px}
+.order .title{font-weight:600;font-size:13px;color:#1c2128}
+.order .head{display:flex;justify-content:space-between;align-items:center;gap:8px;font-size:13px}
+.order .number{font-variant-numeric:tabular-nums;color:#57606a}
+.order .state{border-radius:10px;padding:1px 8px;font-size:12px;background:#ddf4ff;color:#0550ae;white-space:nowrap}
+.order .state.cancelled,.order .state.refunding{background:#ffe1de;color:#b42318}
+.order .state.delivered{background:#dafbe1;color:#116329}
+.order .state.unpaid{background:#fff1c2;color:#7a5a00}
+.order ul{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:2px}
+.order .item{display:flex;justify-content:space-between;gap:8px;font-size:13px}
+.order .amount{text-align:right;font-weight:600}
+.trace{list-style:none;margin:4px 0 0;padding:0 0 0 14px;border-left:2px solid #d0d7de;display:flex;flex-direction:column;gap:8px}
+.trace li{position:relative;font-size:13px;line-height:1.4}
+.trace li::before{content:"";position:absolute;left:-20px;top:4px;width:10px;height:10px;border-radius:50%;background:#d0d7de}
+.trace li:first-child::before{background:#1f6feb}
+.trace li:first-child .text{font-weight:600}
+.trace time{display:block;font-size:11px;color:#57606a}
+.choices{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start;max-width:92%;margin-top:-4px}
+.choices button{border:1px solid #1f6feb;color:#1f6feb;background:#fff;border-radius:16px;padding:6px 12px;cursor:pointer;font-size:13px}
+.choices button[aria-pressed=true]{background:#1f6feb;color:#fff}
+.choices button:disabled{cursor:default;opacity:.55}
+.choices button[aria-pressed=true]:disabled{opacity:.8}
 .typing{font-size:12px;color:#57606a;padding:0 14px 6px;background:#f6f8fa}
 .card{align-self:stretch;background:#fff;border:1px solid #e1e4e8;border-radius:10px;padding:12px;display:flex;flex-direction:column;gap:8px}
 .card h3{margin:0;font-size:14px}
@@ -287,9 +326,39 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
     const c = await r.json();
     state.id = c.conversation_id; state.token = c.token; state.lastSeq = 0; state.messages.clear();
     state.customerId = body.customer_token ? tokenCustomer(body.customer_token) : null;
+    state.pageSent = null;
     persist();
     connect();
+    // Before the first message, so the bot already knows which product or order it is about.
+    await sendPage();
     return true;
+  }
+
+  /** A page object with only the fields Baton knows, as trimmed strings (null: none). */
+  function cleanPage(p) {
+    if (!p || typeof p !== 'object') return null;
+    const out = {};
+    for (const [k, max] of [['order_number', 64], ['sku', 64], ['title', 200], ['url', 2000]]) {
+      if (p[k] === undefined || p[k] === null) continue;
+      const v = String(p[k]).trim().slice(0, max);
+      if (v) out[k] = v;
+    }
+    return Object.keys(out).length ? out : null;
+  }
+  /** Tells the conversation which page the shopper is on, unless it already knows. */
+  async function sendPage() {
+    if (!state.id || !state.token || !state.page) return;
+    const json = JSON.stringify(state.page);
+    if (json === state.pageSent) return;
+    const id = state.id;
+    const r = await call('PUT', `/v1/conversations/${id}/page`, state.page);
+    // Sent once per change; a refusal is not retried (the next change tries again).
+    if (r && state.id === id && JSON.stringify(state.page) === json) { state.pageSent = json; persist(); }
+  }
+  /** The host page says where the shopper is now (null: nowhere in particular). */
+  function setPage(page) {
+    state.page = cleanPage(page);
+    sendPage();
   }
 
   async function loadHistory() {
@@ -330,6 +399,7 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
    * messages stay in the outbox and go to the new conversation. */
   function forget() {
     state.id = null; state.token = null; state.customerId = null; state.lastSeq = 0; state.messages.clear();
+    state.pageSent = null; state.tapped.clear();
     persist(); if (ws) ws.close(); render();
   }
 
@@ -456,16 +526,64 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
     else ui.launcher.focus();
   }
 
-  function messageNode(m) {
+  function messageNode(m, answered) {
     const meta = m.meta || {};
     if (m.author === 'system') return h('div', { class: 'msg system' }, m.text);
     const cls = 'msg ' + m.author;
     if (m.author === 'shopper') return h('div', { class: cls }, m.text);
     const by = m.author === 'agent' ? (meta.agent_name || '') : t('bot');
-    const el = h('div', { class: cls }, h('span', { class: 'by' }, by));
+    const card = meta.card && typeof meta.card === 'object' ? orderCard(meta.card) : null;
+    const el = h('div', { class: cls + (card ? ' has-card' : '') }, h('span', { class: 'by' }, by));
     if (m.author === 'bot' && meta.kind === 'answer') el.append(markdown(m.text));
     else el.append(document.createTextNode(m.text));
+    if (card) el.append(card);
+    const buttons = Array.isArray(meta.buttons) ? meta.buttons.filter((b) => b && b.label && b.value) : [];
+    if (!buttons.length) return el;
+    // Buttons answer this message only: once the shopper has said anything after it (a tap
+    // or typing), they are spent.
+    const chosen = state.tapped.get(m.seq);
+    const row = h('div', { class: 'choices', role: 'group', 'aria-label': t('options') },
+      buttons.map((b) => h('button', {
+        type: 'button', disabled: answered, 'aria-pressed': chosen === b.value ? 'true' : null,
+        onclick: () => tap(m.seq, b.value, row),
+      }, b.label)));
+    return [el, row];
+  }
+
+  function tap(seq, value, row) {
+    if (state.tapped.has(seq)) return;
+    state.tapped.set(seq, value);
+    for (const b of row.querySelectorAll('button')) b.disabled = true;
+    sendText(String(value));
+  }
+
+  /** An order card: number, status, items, amount, and an optional timeline. Text only. */
+  function orderCard(card) {
+    const o = card.order && typeof card.order === 'object' ? card.order : null;
+    const trace = Array.isArray(card.trace) ? card.trace.filter((e) => e && (e.time || e.text)) : [];
+    const el = h('div', { class: 'order', role: 'group', 'aria-label': t('order') + (o && o.number ? ' ' + o.number : '') });
+    if (card.title) el.append(h('div', { class: 'title' }, card.title));
+    if (o) {
+      el.append(h('div', { class: 'head' },
+        h('span', { class: 'number' }, (o.number ? t('order') + ' ' + o.number : '')),
+        (o.status_label || o.status) && h('span', { class: 'state ' + String(o.status || '').replace(/[^a-z_]/g, '') }, o.status_label || o.status)));
+      const items = Array.isArray(o.items) ? o.items.filter((i) => i && i.name) : [];
+      if (items.length) {
+        el.append(h('ul', null, items.map((i) => h('li', { class: 'item' },
+          h('span', { class: 'name' }, `${i.name} × ${i.qty === undefined || i.qty === null ? 1 : i.qty}`),
+          i.price !== undefined && i.price !== null && h('span', { class: 'price' }, money(i.price, o.currency))))));
+      }
+      if (o.amount !== undefined && o.amount !== null) el.append(h('div', { class: 'amount' }, `${t('total')} ${money(o.amount, o.currency)}`));
+    }
+    if (trace.length) {
+      el.append(h('ol', { class: 'trace', 'aria-label': t('trace') }, trace.map((e) => h('li', null,
+        e.time && h('time', null, e.time), h('span', { class: 'text' }, e.text || '')))));
+    }
     return el;
+  }
+  function money(amount, currency) {
+    const c = String(currency || '');
+    return c === 'CNY' || c === 'RMB' || c === '' ? `¥${amount}` : `${amount} ${c}`;
   }
 
   function render() {
@@ -506,7 +624,9 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
     rc.querySelector('.primary').textContent = t('submit');
 
     const sorted = [...state.messages.values()].sort((a, b) => a.seq - b.seq);
-    const nodes = sorted.map(messageNode);
+    let lastShopper = 0;
+    for (const m of sorted) if (m.author === 'shopper') lastShopper = m.seq;
+    const nodes = sorted.flatMap((m) => messageNode(m, state.outbox.length > 0 || lastShopper > m.seq || state.tapped.has(m.seq)));
     // What the last notices ask for: a leave-a-message form, a rating.
     let offerLeave = false; let askRating = false;
     for (const m of sorted) {
@@ -537,14 +657,18 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
 
   // The page's identity, from the script tag and from calls made before this script ran.
   const early = window.Baton && Array.isArray(window.Baton.q) ? window.Baton.q : [];
-  window.Baton = { identify };
+  window.Baton = { identify, setPage };
   if (data.customerToken) identify(data.customerToken);
-  for (const [name, ...args] of early) if (name === 'identify') identify(...args);
+  state.page = cleanPage({ order_number: data.pageOrderNumber, sku: data.pageSku, title: data.pageTitle, url: data.pageUrl });
+  for (const [name, ...args] of early) {
+    if (name === 'identify') identify(...args);
+    else if (name === 'setPage') state.page = cleanPage(args[0]);
+  }
 
   const start = () => {
     document.body.append(host);
     render();
-    if (state.id) loadHistory().then(() => { connect(); flush(); });
+    if (state.id) loadHistory().then(() => { connect(); flush(); sendPage(); });
   };
   if (document.body) start(); else document.addEventListener('DOMContentLoaded', start);
 })();
