@@ -31,8 +31,10 @@
   const minutes = (ms) => (ms < 60000 ? `${Math.max(0, Math.round(ms / 1000))} 秒` : `${Math.round(ms / 60000)} 分钟`);
   /** A value from the shop as one line of text. */
   const show = (v) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  /** An object as `key: value` lines. */
-  const fieldList = (obj) => h('ul', { class: 'fields' }, Object.entries(obj || {}).map(([k, v]) => h('li', null, `${k}: ${show(v)}`)));
+  /** An object as `key: value` lines; a list (a parcel's events) as lines under its key. */
+  const fieldList = (obj) => h('ul', { class: 'fields' }, Object.entries(obj || {}).map(([k, v]) => (Array.isArray(v)
+    ? h('li', null, `${k}:`, h('ul', null, v.map((e) => h('li', null, e && typeof e === 'object' ? Object.values(e).map(show).join(' · ') : show(e)))))
+    : h('li', null, `${k}: ${show(v)}`))));
   /** A time in ms (or s) since the epoch, or already a string, as the local clock time. */
   const clock = (at) => {
     if (typeof at !== 'number') return at ? String(at) : '';
@@ -348,7 +350,8 @@
     renderShop(c);
     $('accept').hidden = v.status !== 'queued';
     for (const id of ['resolve', 'return']) $(id).disabled = !mine;
-    for (const el of document.querySelectorAll('#reply-form *, #transfer-form *, #note-form *')) el.disabled = !mine;
+    for (const el of document.querySelectorAll('#reply-form *, #transfer-form *, #note-form *, #lookup-form *')) el.disabled = !mine;
+    lookupHint();
   }
 
   // ---- the shop: the shopper's page, their orders, the calls made, the agent's look-ups ----
@@ -368,7 +371,9 @@
         h('span', { class: 'number' }, o.number),
         h('span', { class: 'badge status-' + String(o.status || '').replace(/[^a-z_]/g, '') }, o.status_label || o.status)),
       h('div', null, o.amount !== undefined && o.amount !== null ? money(o.amount, o.currency) : ''),
-      h('div', { class: 'items' }, (Array.isArray(o.items) ? o.items : []).map((i) => `${i.name} × ${i.qty === undefined ? 1 : i.qty}` + (i.price ? ` ${money(i.price, o.currency)}` : '')).join('；')))));
+      h('div', { class: 'items' }, (Array.isArray(o.items) ? o.items : []).map((i) => (i && typeof i === 'object'
+        ? `${i.name} × ${i.qty === undefined ? 1 : i.qty}` + (i.price ? ` ${money(i.price, o.currency)}` : '')
+        : String(i))).join('；')))));
 
     // Order numbers to pick from in the look-up: those looked up, and those the shopper wrote.
     const known = new Set(orders.map((o) => o.number));
@@ -398,11 +403,10 @@
     }));
     renderLookup(c);
   }
-  /** A call that did not get the shop's answer (a business "no" like not_found is an answer). */
+  /** A call that did not get a usable answer: the shop's "no such order" or "not in this
+   * state" are answers; a timeout, an error, an open breaker or another customer's data not. */
   function callFailed(sc) {
-    if (sc.outcome === 'ok') return false;
-    if (!sc.status || sc.status >= 500) return true;
-    return /error|fail|timeout|timed_out|breaker|open|unavailable|refused|blocked|invalid|too_large|malformed/.test(String(sc.outcome || ''));
+    return !['ok', 'not_found', 'not_allowed'].includes(sc.outcome);
   }
   function renderLookup(c) {
     const l = c && c.lookup;
@@ -412,10 +416,13 @@
     else if (l.error) fill($('l-result'), h('p', { class: 'error' }, `${what}: ${l.error}`));
     else fill($('l-result'), h('div', { class: 'muted' }, `${what} · ${l.outcome || 'ok'}`), fieldList(l.fields));
   }
+  /** Only the agent holding the conversation looks up; recent orders need no number. */
   function lookupHint() {
     const call = $('l-call').value;
+    const c = current && convs.get(current);
+    const mine = !!(c && me && c.view.status === 'assigned' && c.view.agent_id === me.id);
     $('l-key').placeholder = LOOKUP_HINTS[call] || '';
-    $('l-key').disabled = call === 'recent_orders';
+    $('l-key').disabled = !mine || call === 'recent_orders';
   }
   $('l-call').addEventListener('change', lookupHint);
   lookupHint();

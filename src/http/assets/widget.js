@@ -338,7 +338,7 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
   function cleanPage(p) {
     if (!p || typeof p !== 'object') return null;
     const out = {};
-    for (const [k, max] of [['order_number', 64], ['sku', 64], ['title', 200], ['url', 2000]]) {
+    for (const [k, max] of [['order_number', 64], ['sku', 64], ['title', 200], ['url', 500]]) {
       if (p[k] === undefined || p[k] === null) continue;
       const v = String(p[k]).trim().slice(0, max);
       if (v) out[k] = v;
