@@ -81,6 +81,7 @@ fn bench_turn(c: &mut Criterion) {
                         text: black_box(text),
                         locale: Lang::Zh,
                         facts: facts.clone(),
+                        order: None,
                     };
                     let plan = runtime.block_on(dialogue::respond(
                         k,

@@ -687,8 +687,12 @@ fn eval_dialogues(config: &Config, script: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let (knowledge, config) = (Arc::new(knowledge), Arc::new(config.clone()));
-    // The encoder's pool answers on a channel; a small runtime awaits it.
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    // The encoder's pool answers on a channel, and the demo shop serves on a loopback port
+    // for order tasks: a small runtime with I/O and timers.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let report = runtime.block_on(eval::dialogues::eval_dialogues(&knowledge, &config, script))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(if report.misses.is_empty() {
@@ -726,6 +730,7 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
             text: &line,
             locale: lang,
             facts: facts.clone(),
+            order: None,
         };
         let plan = runtime.block_on(dialogue::respond(
             &knowledge,

@@ -200,6 +200,8 @@ pub struct Conversation {
     pub low_confidence_streak: u32,
     /// Skill group of the last topic the bot understood (routing for a later handoff).
     pub recent_skill: Option<String>,
+    /// What the bot remembers between turns (a waiting order task, values given).
+    pub dialogue: crate::dialogue_memory::DialogueMemory,
     /// Seq of the newest message (0 when there is none).
     pub last_seq: i64,
     pub created_at: i64,
@@ -266,6 +268,8 @@ pub enum DecisionKind {
     Agent,
     /// A notice from Baton about the handoff (see [`Notice`]).
     Notice,
+    /// A step of an order task: a look-up's answer, a question for a value, a confirmation.
+    Task,
 }
 
 /// What a system notice is about, so clients can render it (a rating form, a leave-a-message
@@ -309,6 +313,9 @@ pub struct TurnRecord {
     pub reason: Option<EscalationReason>,
     pub answered_faq: Option<String>,
     pub suggestions: Vec<Suggestion>,
+    /// Calls to the shop's API this turn made (values masked), for the agent.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub shop_calls: Vec<crate::shop::CallTrace>,
 }
 
 /// Extra data on a bot or system message, for clients to render.
@@ -329,6 +336,66 @@ pub struct ReplyMeta {
     /// The client should offer a leave-a-message form (nobody can answer soon).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub leave_message: bool,
+    /// An order (and its timeline) to show as a card.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub card: Option<Card>,
+    /// Buttons under the message; a tap sends the button's value as the next message.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub buttons: Vec<Button>,
+}
+
+/// A button under a bot message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    /// What a tap sends as the shopper's message.
+    pub value: String,
+}
+
+/// An order as a card, with an optional timeline (a parcel's trace, a refund's steps).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Card {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub order: Option<CardOrder>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub trace: Vec<TraceEvent>,
+}
+
+/// The order on a card.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CardOrder {
+    pub number: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub status_label: String,
+    #[serde(default)]
+    pub items: Vec<CardItem>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+}
+
+/// A line of an order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CardItem {
+    pub name: String,
+    #[serde(default)]
+    pub qty: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub price: Option<String>,
+}
+
+/// A timeline entry.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TraceEvent {
+    pub time: String,
+    pub text: String,
 }
 
 impl ReplyMeta {
@@ -341,6 +408,8 @@ impl ReplyMeta {
             notice: None,
             agent_name: None,
             leave_message: false,
+            card: None,
+            buttons: Vec::new(),
         }
     }
 

@@ -60,6 +60,32 @@ pub enum StartError {
     Task(String),
     #[error("cannot load agents: {0}")]
     Agents(#[from] crate::service::ServiceError),
+    #[error("the shop connection is misconfigured: {0}")]
+    Shop(#[from] crate::shop::ShopError),
+}
+
+/// The client of the shop's order API: the configured one, or the demo shop this server
+/// serves itself under `/demo/api` (on loopback, so private addresses are allowed for it).
+pub fn shop_client(
+    config: &Config,
+    bound: SocketAddr,
+) -> Result<Option<Arc<crate::shop::ShopClient>>, crate::shop::ShopError> {
+    if !config.shop.enabled {
+        return Ok(None);
+    }
+    let client = match &config.shop.base_url {
+        Some(base) => crate::shop::ShopClient::new(&config.shop, base, config.shop.allow_private)?,
+        None => {
+            let ip = match bound.ip() {
+                ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+                ip => ip,
+            };
+            let base = format!("http://{}/demo/api", SocketAddr::new(ip, bound.port()));
+            crate::shop::ShopClient::new(&config.shop, &base, true)?
+        }
+    };
+    tracing::info!(base = client.base_url(), "shop order API");
+    Ok(Some(Arc::new(client)))
 }
 
 /// A server that is ready to run.
@@ -113,7 +139,12 @@ impl Application {
                 addr: config.addr,
                 source,
             })?;
-        let wiring = Wiring::new(&config, clock);
+        let bound = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let mut wiring = Wiring::new(&config, clock);
+        wiring.shop = shop_client(&config, bound)?;
         let service = ConversationService::new(
             Arc::new(store.clone()),
             LiveKnowledge::new(Arc::new(knowledge)),

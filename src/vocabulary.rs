@@ -16,6 +16,8 @@ pub enum EscalationReason {
     LowConfidence,
     /// An intent whose policy is to hand over (e.g. something only a person may decide).
     IntentPolicy,
+    /// A call to the shop's systems failed (timeout, error, an unexpected answer).
+    ActionFailed,
 }
 
 impl EscalationReason {
@@ -25,6 +27,7 @@ impl EscalationReason {
             EscalationReason::Complaint => "complaint",
             EscalationReason::LowConfidence => "low_confidence",
             EscalationReason::IntentPolicy => "intent_policy",
+            EscalationReason::ActionFailed => "action_failed",
         }
     }
 
@@ -34,6 +37,7 @@ impl EscalationReason {
             EscalationReason::Complaint,
             EscalationReason::LowConfidence,
             EscalationReason::IntentPolicy,
+            EscalationReason::ActionFailed,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

@@ -7,6 +7,7 @@
 //! `BATON_POLICY__ANSWER_THRESHOLD=0.6` sets `[policy] answer_threshold`.
 
 mod hours;
+mod shop;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use hours::{BusinessHours, DaySchedule, HoursError, OpenSpan};
+pub use shop::ShopConfig;
 
 /// Everything Baton can be told. Field docs double as the README's reference table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -41,6 +43,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub identity: IdentityConfig,
     pub limits: LimitsConfig,
+    pub shop: ShopConfig,
     /// Bearer token of the admin API (`/v1/admin/…`); unset turns the admin API off. Set it
     /// in the environment (`BATON_ADMIN_TOKEN`) rather than in a file.
     pub admin_token: Option<String>,
@@ -64,6 +67,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             identity: IdentityConfig::default(),
             limits: LimitsConfig::default(),
+            shop: ShopConfig::default(),
             admin_token: None,
         }
     }

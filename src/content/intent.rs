@@ -67,6 +67,9 @@ pub struct Intent {
     /// Required except for action `out_of_scope`.
     #[serde(default)]
     pub replies: Bilingual<String>,
+    /// What the bot does in the shop's systems for this intent (order look-ups and actions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<super::task::TaskSpec>,
 }
 
 impl Intent {

@@ -8,11 +8,13 @@
 //! the last good snapshot. [`load_overlaid`] checks the trees as an edit would leave them,
 //! before the [`editor`] writes it.
 
+pub mod actions;
 pub mod diagnostic;
 pub mod editor;
 pub mod faq;
 pub mod intent;
 pub mod similar;
+pub mod task;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ use crate::nlu::{LabelledText, Lang, normalize};
 pub struct Content {
     pub faqs: Vec<Faq>,
     pub intents: Vec<Intent>,
+    /// The shop's declared calls (`intents/actions/`; the reference contract without it).
+    pub shop: actions::ShopCalls,
 }
 
 impl Content {
@@ -117,6 +121,8 @@ pub fn load_overlaid(
             Err(d) => diagnostics.extend(d),
         }
     }
+    let actions_dir = intents_dir.join(ACTIONS_DIR);
+    let mut action_sources = Vec::new();
     for path in overlaid(
         files(intents_dir, &["yaml", "yml"], &mut diagnostics),
         intents_dir,
@@ -125,6 +131,10 @@ pub fn load_overlaid(
         let Some(text) = read(&path, &mut diagnostics) else {
             continue;
         };
+        if path.starts_with(&actions_dir) {
+            action_sources.push((path, text));
+            continue;
+        }
         match intent::parse_intent(&path, &text) {
             Ok((i, warnings)) => {
                 diagnostics.extend(warnings);
@@ -133,6 +143,10 @@ pub fn load_overlaid(
             }
             Err(d) => diagnostics.extend(d),
         }
+    }
+    if let Some(calls) = actions::load_actions(&action_sources, &mut diagnostics) {
+        content.shop = calls;
+        check_tasks(&content, &intent_sources, &mut diagnostics);
     }
     check_faqs(&content.faqs, &mut diagnostics);
     check_intents(&content, &intent_sources, &mut diagnostics);
@@ -279,6 +293,34 @@ fn check_faqs(faqs: &[Faq], diagnostics: &mut Vec<Diagnostic>) {
                     format!("FAQ {id:?} has no {missing} variant: {missing} shoppers get no answer from it in their language"),
                 ));
             }
+        }
+    }
+}
+
+/// The folder under `intents/` that holds the shop's declared calls.
+pub const ACTIONS_DIR: &str = "actions";
+
+fn check_tasks(
+    content: &Content,
+    sources: &[(PathBuf, String)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut on_order_number = Vec::new();
+    for (intent, (path, source)) in content.intents.iter().zip(sources) {
+        if let Some(task) = &intent.task {
+            task::check_task(path, source, task, &content.shop, diagnostics);
+            if task.on_order_number {
+                on_order_number.push((path, source, &intent.id));
+            }
+        }
+    }
+    if on_order_number.len() > 1 {
+        for (path, source, id) in &on_order_number {
+            diagnostics.push(Diagnostic::error(
+                path,
+                diagnostic::line_of(source, "on_order_number:", 1),
+                format!("intent {id:?}: only one intent may start on a bare order number"),
+            ));
         }
     }
 }

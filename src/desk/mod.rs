@@ -18,6 +18,7 @@
 mod actions;
 pub mod agents;
 mod dispatch;
+mod lookup;
 mod tokens;
 
 use std::collections::HashMap;
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 pub use actions::{MAX_TICKET_PAGE, QueueItem, QueueView, Revealed, TicketPage, TransferTarget};
+pub use lookup::{LookupRequest, LookupResult};
 pub use tokens::AuthError;
 use tokens::TokenChecks;
 

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use super::policy::Facts;
-use super::turn::{Plan, analyze, plan, settle};
+use super::task::{self, TaskStep};
+use super::turn::{Plan, analyze, plan, settle, task_plan};
 use crate::config::Config;
 use crate::encoder::EncoderError;
 use crate::handoff::Availability;
@@ -46,6 +47,8 @@ pub struct Message<'a> {
     pub locale: Lang,
     /// What the conversation's row says about the shopper and the turns so far.
     pub facts: Facts,
+    /// The shop's order API and what the conversation remembers; `None` runs no order tasks.
+    pub order: Option<super::task::OrderContext<'a>>,
 }
 
 /// The part of a message the bot reads: its first `max_chars` characters (cut on a char
@@ -75,9 +78,14 @@ pub async fn respond(
             EncoderError::Busy => TurnError::Busy,
             other => TurnError::Encoder(other),
         })?;
-    let Message { locale, facts, .. } = message;
+    let Message {
+        locale,
+        facts,
+        order,
+        text,
+    } = message;
     let think = {
-        let (knowledge, config) = (knowledge.clone(), config.clone());
+        let (knowledge, config, facts) = (knowledge.clone(), config.clone(), facts.clone());
         move || {
             let analysis = analyze(
                 &knowledge,
@@ -87,15 +95,23 @@ pub async fn respond(
                 vector.as_deref(),
                 locale,
             );
-            plan(&knowledge, &config.policy, analysis, &facts)
+            let kept = analysis.clone();
+            (kept, plan(&knowledge, &config.policy, analysis, &facts))
         }
     };
-    let mut plan = match compute {
+    let (analysis, mut plan) = match compute {
         Compute::Inline => think(),
         Compute::Blocking => tokio::task::spawn_blocking(think)
             .await
             .map_err(|e| TurnError::Task(e.to_string()))?,
     };
+    if let Some(ctx) = order.filter(|_| config.shop.enabled) {
+        let text = for_understanding(text, config.nlu.max_chars);
+        match task::step(knowledge, &config.policy, &analysis, text, &facts, ctx).await {
+            TaskStep::Took { turn, memory } => plan = task_plan(plan, turn, memory, knowledge),
+            TaskStep::Pass { memory } => plan.memory = memory,
+        }
+    }
     settle(&mut plan, &config.hours, availability);
     Ok(plan)
 }

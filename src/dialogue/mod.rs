@@ -10,6 +10,7 @@ pub mod bot;
 pub mod phrases;
 pub mod policy;
 pub mod signals;
+pub mod task;
 pub mod turn;
 
 pub use bot::{Compute, TurnError, respond};

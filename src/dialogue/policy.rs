@@ -257,6 +257,7 @@ mod tests {
                 zh: "好".into(),
                 en: "ok".into(),
             },
+            task: None,
         }
     }
 
@@ -313,6 +314,7 @@ mod tests {
             state: ConversationState::Bot,
             low_confidence_streak: 0,
             recent_skill: None,
+            dialogue: Default::default(),
             last_seq: 0,
             created_at: 0,
             updated_at: 0,

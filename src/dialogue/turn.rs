@@ -47,6 +47,12 @@ pub struct Plan {
     pub topic_skill: Option<String>,
     /// While a person holds the conversation: the FAQ answers to suggest to them.
     pub assist: Vec<AssistSuggestion>,
+    /// The conversation's dialogue memory after the turn, when it changed.
+    pub memory: Option<crate::dialogue_memory::DialogueMemory>,
+    /// Audit entries of the turn (writes to the shop's systems).
+    pub audit: Vec<crate::handoff::AuditEntry>,
+    /// A request left for a group of agents (an order task handled by a person).
+    pub ticket: Option<crate::handoff::Ticket>,
 }
 
 impl Plan {
@@ -86,6 +92,7 @@ impl Analysis {
             reason,
             answered_faq,
             suggestions,
+            shop_calls: Vec::new(),
         }
     }
 }
@@ -246,7 +253,49 @@ pub fn plan(
         replies,
         escalation,
         topic_skill,
+        memory: None,
+        audit: Vec::new(),
+        ticket: None,
     }
+}
+
+/// A turn an order task took, as a plan: its replies instead of the usual answer, its
+/// handoff (a failed call, or a value never given) and its calls on the turn record.
+pub fn task_plan(
+    mut plan: Plan,
+    turn: super::task::TaskTurn,
+    memory: crate::dialogue_memory::DialogueMemory,
+    knowledge: &Knowledge,
+) -> Plan {
+    let skill = knowledge
+        .content
+        .intent(&turn.intent)
+        .map(|i| i.skill.clone());
+    let decision = if turn.escalation.is_some() {
+        DecisionKind::Escalate
+    } else {
+        DecisionKind::Task
+    };
+    if let Some(record) = plan.turn.as_mut() {
+        record.decision = decision;
+        record.reason = turn.escalation.as_ref().map(|e| e.reason);
+        record.answered_faq = None;
+        record.suggestions = Vec::new();
+        record.shop_calls = turn.calls;
+    }
+    plan.state = match (&turn.escalation, plan.state) {
+        (Some(_), _) => ConversationState::Queued,
+        (None, ConversationState::Resolved | ConversationState::Queued) => ConversationState::Bot,
+        (None, s) => s,
+    };
+    plan.replies = turn.replies;
+    plan.escalation = turn.escalation;
+    plan.low_confidence_streak = 0;
+    plan.topic_skill = skill.or(plan.topic_skill);
+    plan.memory = Some(memory);
+    plan.audit = turn.audit;
+    plan.ticket = turn.ticket;
+    plan
 }
 
 /// The turn of a message while a person holds (or is about to hold) the conversation: stored
@@ -292,6 +341,9 @@ fn silent_plan(
         low_confidence_streak: facts.low_confidence_streak,
         topic_skill: None,
         assist,
+        memory: None,
+        audit: Vec::new(),
+        ticket: None,
     }
 }
 
@@ -326,6 +378,9 @@ pub fn button_plan(facts: &Facts, policy: &PolicyConfig, lang: Lang) -> Plan {
         low_confidence_streak: 0,
         topic_skill: None,
         assist: Vec::new(),
+        memory: None,
+        audit: Vec::new(),
+        ticket: None,
     }
 }
 

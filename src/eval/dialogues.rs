@@ -40,7 +40,22 @@ struct Script {
     /// Whether a person can take a handoff during this conversation.
     #[serde(default = "on_duty")]
     agents: Availability,
+    /// A shop-verified customer id; absent, the shopper is a guest.
+    #[serde(default)]
+    customer: Option<String>,
+    /// The page the shopper is on.
+    #[serde(default)]
+    page: Option<crate::dialogue_memory::Page>,
+    /// `broken`: the shop's API refuses connections during this conversation.
+    #[serde(default)]
+    shop: Option<ShopMode>,
     turns: Vec<ScriptTurn>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ShopMode {
+    Broken,
 }
 
 fn default_locale() -> Lang {
@@ -57,6 +72,9 @@ struct ScriptTurn {
     shopper: String,
     #[serde(default)]
     expect: Expect,
+    /// The conversation's task is done at this turn.
+    #[serde(default)]
+    goal: bool,
 }
 
 /// What should happen on a turn; an absent field is not checked.
@@ -151,6 +169,15 @@ pub struct DialogueReport {
     /// One whole turn (normalise, embed, classify, retrieve, decide, word the reply).
     pub turn_p50_ms: f64,
     pub turn_p99_ms: f64,
+    /// Conversations with a goal turn, and those that reached it with every expectation held.
+    pub tasks: usize,
+    pub tasks_succeeded: usize,
+    pub task_success_rate: f64,
+    /// Shopper turns up to the goal, over the succeeded tasks.
+    pub turns_to_success_mean: f64,
+    pub turns_to_success_median: f64,
+    /// Replies that showed an order the shopper does not own (must be 0).
+    pub wrong_customer_leaks: usize,
     pub misses: Vec<Miss>,
 }
 
@@ -191,8 +218,15 @@ pub async fn eval_dialogues(
         decisions: BTreeMap::new(),
         turn_p50_ms: 0.0,
         turn_p99_ms: 0.0,
+        tasks: 0,
+        tasks_succeeded: 0,
+        task_success_rate: 0.0,
+        turns_to_success_mean: 0.0,
+        turns_to_success_median: 0.0,
+        wrong_customer_leaks: 0,
         misses: Vec::new(),
     };
+    let mut turns_to_success = Vec::new();
     let mut latency_ms = Vec::new();
     for s in scripts {
         let locale = s.locale;
@@ -202,11 +236,32 @@ pub async fn eval_dialogues(
             ..Facts::default()
         };
         let mut all_held = true;
+        let mut memory = crate::dialogue_memory::DialogueMemory {
+            page: s.page.clone(),
+            ..Default::default()
+        };
+        let conversation_id = format!("eval-{}", report.turns);
+        // Every conversation starts from the demo shop's sample data.
+        let shop = DemoShop::start(&config.shop).await?;
+        let client = match s.shop {
+            Some(ShopMode::Broken) => &shop.broken,
+            None => &shop.working,
+        };
+        let mut goal_reached = false;
         for (i, turn) in s.turns.iter().enumerate() {
+            let client_msg_id = format!("m{i}");
             let message = dialogue::bot::Message {
                 text: &turn.shopper,
                 locale,
                 facts: facts.clone(),
+                order: Some(dialogue::task::OrderContext {
+                    shop: client,
+                    customer_id: s.customer.as_deref(),
+                    memory: &memory,
+                    conversation_id: &conversation_id,
+                    client_msg_id: &client_msg_id,
+                    now_ms: 0,
+                }),
             };
             let started = Instant::now();
             let plan = dialogue::respond(knowledge, config, message, Compute::Inline, |_| {
@@ -216,6 +271,7 @@ pub async fn eval_dialogues(
             .map_err(|e| EvalError::Input(format!("{}: turn {}: {e}", s.name, i + 1)))?;
             latency_ms.push(started.elapsed().as_secs_f64() * 1e3);
             let outcome = Outcome::of(&plan);
+            report.wrong_customer_leaks += leaks(&plan, s.customer.as_deref(), &s.turns[..=i]);
             if let Some(d) = outcome.decision {
                 *report.decisions.entry(decision_name(d)).or_default() += 1;
             }
@@ -234,15 +290,99 @@ pub async fn eval_dialogues(
                     got: outcome,
                 });
             }
+            if turn.goal && all_held && !goal_reached {
+                goal_reached = true;
+                turns_to_success.push((i + 1) as f64);
+            }
             facts = plan.next_facts(&facts);
+            if let Some(m) = plan.memory.clone() {
+                memory = m;
+            }
+        }
+        if s.turns.iter().any(|t| t.goal) {
+            report.tasks += 1;
+            report.tasks_succeeded += usize::from(goal_reached);
         }
         if all_held {
             report.passed += 1;
         }
     }
+    report.task_success_rate = report.tasks_succeeded as f64 / report.tasks.max(1) as f64;
+    if !turns_to_success.is_empty() {
+        report.turns_to_success_mean =
+            turns_to_success.iter().sum::<f64>() / turns_to_success.len() as f64;
+        turns_to_success.sort_by(f64::total_cmp);
+        report.turns_to_success_median = turns_to_success[turns_to_success.len() / 2];
+    }
     report.success_rate = report.passed as f64 / report.dialogues as f64;
     (report.turn_p50_ms, report.turn_p99_ms) = percentiles(&mut latency_ms);
     Ok(report)
+}
+
+/// The demo shop on a loopback port for the run, and a client for it; `broken` points at a
+/// port nothing listens on.
+struct DemoShop {
+    working: crate::shop::ShopClient,
+    broken: crate::shop::ShopClient,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl DemoShop {
+    async fn start(config: &crate::config::ShopConfig) -> Result<DemoShop, EvalError> {
+        let io = |e: std::io::Error| EvalError::Input(format!("cannot start the demo shop: {e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        // A port that was free a moment ago: connections to it are refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(io)?;
+        let server = tokio::spawn(async move {
+            let app = axum::Router::new().nest("/demo/api", crate::shop::demo::router());
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the demo shop stopped");
+            }
+        });
+        let client = |addr: std::net::SocketAddr| {
+            crate::shop::ShopClient::new(config, &format!("http://{addr}/demo/api"), true)
+                .map_err(|e| EvalError::Input(e.to_string()))
+        };
+        Ok(DemoShop {
+            working: client(addr)?,
+            broken: client(closed)?,
+            _server: server,
+        })
+    }
+}
+
+/// Order numbers in the bot's replies (text, cards, buttons) that belong to someone other
+/// than the shopper: a verified customer sees only their own; a guest only numbers they typed.
+fn leaks(plan: &Plan, customer: Option<&str>, so_far: &[ScriptTurn]) -> usize {
+    let shown = plan.replies.iter().flat_map(|r| {
+        let mut texts = vec![r.text.clone()];
+        texts.extend(r.meta.buttons.iter().map(|b| b.value.clone()));
+        texts.extend(
+            r.meta
+                .card
+                .as_ref()
+                .and_then(|c| c.order.as_ref())
+                .map(|o| o.number.clone()),
+        );
+        texts
+    });
+    let mut count = 0;
+    for text in shown {
+        for number in crate::shop::demo::order_numbers_in(&text) {
+            let owner = crate::shop::demo::owner_of(&number);
+            let allowed = match customer {
+                Some(c) => owner.as_deref() == Some(c),
+                None => so_far.iter().any(|t| t.shopper.contains(number.as_str())),
+            };
+            count += usize::from(!allowed);
+        }
+    }
+    count
 }
 
 fn decision_name(d: DecisionKind) -> String {

@@ -77,6 +77,10 @@ fn reason_text(reason: EscalationReason, lang: Lang) -> &'static str {
         (EscalationReason::Complaint, Lang::En) => "complaint or strong negative sentiment",
         (EscalationReason::LowConfidence, Lang::En) => "the bot did not understand, repeatedly",
         (EscalationReason::IntentPolicy, Lang::En) => "this request needs a person",
+        (EscalationReason::ActionFailed, Lang::Zh) => "订单系统调用失败（见尝试记录）",
+        (EscalationReason::ActionFailed, Lang::En) => {
+            "a call to the order system failed (see what was attempted)"
+        }
     }
 }
 
@@ -225,6 +229,7 @@ mod tests {
             state: ConversationState::Bot,
             low_confidence_streak: 0,
             recent_skill: None,
+            dialogue: Default::default(),
             last_seq: 2,
             created_at: 0,
             updated_at: 0,
@@ -258,6 +263,7 @@ mod tests {
                 reason: None,
                 answered_faq: None,
                 suggestions: vec![],
+                shop_calls: vec![],
             }),
         }
     }

@@ -50,6 +50,22 @@ pub struct AgentView {
     /// Order numbers, and masked phones, e-mails, addresses, ID and card numbers.
     pub entities: Vec<Entity>,
     pub last_seq: i64,
+    /// The page the shopper is on (the product or order being viewed), as their client says.
+    pub page: Option<crate::dialogue_memory::Page>,
+    /// Orders looked up in the conversation, newest first.
+    pub orders: Vec<crate::dialogue_memory::OrderSeen>,
+    /// Every call the bot made to the shop's API: what was attempted, with which (masked)
+    /// values, and what came back.
+    pub shop_calls: Vec<ShopCallLine>,
+}
+
+/// A call to the shop's API and the shopper message it served.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShopCallLine {
+    pub seq: i64,
+    pub at: i64,
+    #[serde(flatten)]
+    pub call: crate::shop::CallTrace,
 }
 
 /// Builds the view. `handoff` is the conversation's open handoff, or its latest one.
@@ -103,5 +119,18 @@ pub fn build_view(
         notes,
         entities: fresh.entities,
         last_seq: conversation.last_seq,
+        page: conversation.dialogue.page.clone(),
+        orders: conversation.dialogue.orders.clone(),
+        shop_calls: messages
+            .iter()
+            .filter_map(|m| Some((m, m.turn.as_ref()?)))
+            .flat_map(|(m, t)| {
+                t.shop_calls.iter().map(|c| ShopCallLine {
+                    seq: m.seq,
+                    at: m.created_at,
+                    call: c.clone(),
+                })
+            })
+            .collect(),
     }
 }

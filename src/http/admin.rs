@@ -341,5 +341,12 @@ async fn gauges(state: &AppState) -> Result<crate::insights::prometheus::Gauges,
         kb_faqs: kb.faqs as u64,
         kb_intents: kb.intents as u64,
         kb_last_reload_ok: kb.ok,
+        shop: state
+            .service
+            .wiring()
+            .shop
+            .as_ref()
+            .map(|s| s.metrics())
+            .unwrap_or_default(),
     })
 }

@@ -318,3 +318,16 @@ pub async fn reveal(
     let agent = authenticated(&state, &headers).await?;
     Ok(Json(state.desk.reveal(&agent, &id).await?))
 }
+
+/// `POST /v1/agent/conversations/{id}/lookup`: a read call to the shop's API with the
+/// conversation's identity, for the agent holding it.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/lookup", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), request_body = crate::desk::LookupRequest, responses((status = 200, description = "What the shop answered (outcome and fields)", body = crate::desk::LookupResult), (status = 400, description = "Unknown call or a bad value", body = crate::http::openapi::ErrorBody), (status = 403, description = "Not the agent's conversation, or a write call", body = crate::http::openapi::ErrorBody)))]
+pub async fn lookup(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<crate::desk::LookupRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let agent = authenticated(&state, &headers).await?;
+    Ok(Json(state.desk.lookup(&agent, &id, body).await?))
+}

@@ -183,6 +183,7 @@ fn shopper_api() -> Api {
         .post("/v1/conversations/{id}/handoff", shopper::handoff)
         .post("/v1/conversations/{id}/rating", shopper::rate)
         .post("/v1/conversations/{id}/tickets", shopper::leave_message)
+        .put("/v1/conversations/{id}/page", shopper::set_page)
         .post("/v1/conversations/{id}/ws-ticket", ws::shopper_ticket)
         .get("/v1/conversations/{id}/ws", ws::shopper)
 }
@@ -212,6 +213,7 @@ fn staff_api() -> Api {
             agent::return_to_bot,
         )
         .post("/v1/agent/conversations/{id}/reveal", agent::reveal)
+        .post("/v1/agent/conversations/{id}/lookup", agent::lookup)
         .get("/v1/admin/agents", admin::list_agents)
         .post("/v1/admin/agents", admin::add_agent)
         .patch("/v1/admin/agents/{name}", admin::update_agent)
@@ -282,8 +284,15 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors(&http.allowed_origins));
     let max_head = http.max_header_bytes;
+    // The demo shop's order API, when Baton calls its own demo instead of a real shop.
+    let demo_shop = if state.config.shop.enabled && state.config.shop.base_url.is_none() {
+        Router::new().nest_service("/demo/api", crate::shop::demo::router())
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(pages)
+        .merge(demo_shop)
         .merge(shopper)
         .merge(staff_api().router)
         .merge(metrics_api().router)

@@ -228,3 +228,20 @@ pub async fn handoff(
     };
     Ok((status, Json(outcome)))
 }
+
+/// `PUT /v1/conversations/{id}/page`: the product or order the shopper is viewing.
+#[utoipa::path(put, path = "/v1/conversations/{id}/page", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = crate::dialogue_memory::Page, responses((status = 204, description = "Stored; the bot and the agent see it"), (status = 400, description = "A field is too long", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many updates; retry later", body = crate::http::openapi::ErrorBody)))]
+pub async fn set_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(page): ApiJson<crate::dialogue_memory::Page>,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = state.service.authorize(&id, bearer(&headers)).await?;
+    // Cheap for the server but a write: the same budget as typing indicators.
+    state
+        .limits
+        .charge_conversation(ConversationKind::Typing, &c.id, 1)?;
+    state.service.set_page(&id, bearer(&headers), page).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -20,6 +20,8 @@ pub struct Gauges {
     pub kb_faqs: u64,
     pub kb_intents: u64,
     pub kb_last_reload_ok: bool,
+    /// Calls to the shop's API since start, per declared call (in-process counters).
+    pub shop: std::collections::BTreeMap<String, crate::shop::client::CallMetrics>,
 }
 
 /// A label value with `\`, `"` and newlines escaped.
@@ -92,6 +94,7 @@ pub fn render(stats: &Stats, gauges: &Gauges) -> String {
         "complaint",
         "low_confidence",
         "intent_policy",
+        "action_failed",
     ] {
         let n = stats
             .escalations_by_reason
@@ -230,6 +233,69 @@ pub fn render(stats: &Stats, gauges: &Gauges) -> String {
         "1 when the last reload attempt succeeded.",
         f64::from(u8::from(gauges.kb_last_reload_ok)),
     );
+    o.head(
+        "baton_shop_calls_total",
+        "counter",
+        "Calls to the shop's order API since start, by declared call.",
+    );
+    for (call, m) in &gauges.shop {
+        o.value("baton_shop_calls_total", &[("call", call)], m.calls as f64);
+    }
+    o.head(
+        "baton_shop_call_failures_total",
+        "counter",
+        "Failed calls to the shop's order API since start, by call and kind of failure.",
+    );
+    for (call, m) in &gauges.shop {
+        for (kind, n) in &m.failures {
+            o.value(
+                "baton_shop_call_failures_total",
+                &[("call", call), ("kind", kind)],
+                *n as f64,
+            );
+        }
+    }
+    o.head(
+        "baton_shop_call_seconds",
+        "summary",
+        "Time of calls to the shop's order API (all tries), by call.",
+    );
+    for (call, m) in &gauges.shop {
+        o.value(
+            "baton_shop_call_seconds_sum",
+            &[("call", call)],
+            m.latency_ms_sum as f64 / 1000.0,
+        );
+        o.value(
+            "baton_shop_call_seconds_count",
+            &[("call", call)],
+            m.calls as f64,
+        );
+    }
+    o.head(
+        "baton_shop_breaker_open",
+        "gauge",
+        "1 while a call's circuit breaker refuses calls (open), else 0.",
+    );
+    for (call, m) in &gauges.shop {
+        o.value(
+            "baton_shop_breaker_open",
+            &[("call", call), ("state", m.breaker)],
+            f64::from(u8::from(m.breaker == "open")),
+        );
+    }
+    o.head(
+        "baton_shop_handoffs_total",
+        "counter",
+        "Conversations handed to a person because a call to the shop failed, by call.",
+    );
+    for a in &stats.actions {
+        o.value(
+            "baton_shop_handoffs_total",
+            &[("call", &a.call)],
+            a.handoffs as f64,
+        );
+    }
     o.0
 }
 

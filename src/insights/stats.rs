@@ -64,6 +64,21 @@ pub struct FaqStats {
     pub didnt_help: u64,
 }
 
+/// One declared call to the shop's API, over the period.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ActionStats {
+    pub call: String,
+    pub calls: u64,
+    /// Answered (data, or the shop's expected refusal such as "not yours" or "shipped").
+    pub succeeded: u64,
+    pub failed: u64,
+    pub success_rate: Option<f64>,
+    /// Failures by kind (`timeout`, `http_error`, `malformed` …).
+    pub failures: BTreeMap<String, u64>,
+    /// Conversations handed to a person because this call failed.
+    pub handoffs: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IntentVolume {
     pub intent: String,
@@ -117,6 +132,8 @@ pub struct Stats {
     pub confidence_sum: f64,
     pub reloads: Reloads,
     pub series: Vec<SeriesPoint>,
+    /// Calls to the shop's API by declared call, busiest first.
+    pub actions: Vec<ActionStats>,
 }
 
 /// The label intent volume uses for messages the classifier found out of scope.
@@ -205,6 +222,7 @@ pub fn compute(
     let mut intents: HashMap<&str, u64> = HashMap::new();
     let mut confidence = [0u64; 10];
     let mut confidence_sum = 0.0f64;
+    let mut actions: BTreeMap<String, ActionStats> = BTreeMap::new();
 
     for c in conversations {
         let o = outcome(c);
@@ -242,6 +260,25 @@ pub fn compute(
             }
         }
         let turns: Vec<&TurnRecord> = shopper_turns(&c.messages).map(|(_, t)| t).collect();
+        for t in &turns {
+            let handed_over = t.reason == Some(EscalationReason::ActionFailed);
+            for call in &t.shop_calls {
+                let a = actions
+                    .entry(call.call.clone())
+                    .or_insert_with(|| ActionStats {
+                        call: call.call.clone(),
+                        ..ActionStats::default()
+                    });
+                a.calls += 1;
+                if call.outcome.answered() {
+                    a.succeeded += 1;
+                } else {
+                    a.failed += 1;
+                    *a.failures.entry(call.outcome.as_str().into()).or_default() += 1;
+                    a.handoffs += u64::from(handed_over);
+                }
+            }
+        }
         for (i, t) in turns.iter().enumerate() {
             if let Some(faq) = &t.answered_faq {
                 let e = faqs.entry(faq.as_str()).or_default();
@@ -297,7 +334,16 @@ pub fn compute(
         }
     }
 
+    let mut actions: Vec<ActionStats> = actions
+        .into_values()
+        .map(|mut a| {
+            a.success_rate = rate(a.succeeded, a.calls);
+            a
+        })
+        .collect();
+    actions.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.call.cmp(&b.call)));
     Stats {
+        actions,
         from,
         to,
         bucket_ms,

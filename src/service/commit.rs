@@ -46,6 +46,8 @@ pub struct Change {
     pub low_confidence_streak: Option<u32>,
     /// The skill group of the topic the bot understood this turn.
     pub recent_skill: Option<String>,
+    /// The conversation's dialogue memory after the change (`None`: unchanged).
+    pub dialogue: Option<crate::dialogue_memory::DialogueMemory>,
     /// Queue the conversation for a person; the context is built from the transcript.
     pub escalation: Option<(Escalation, Lang)>,
     /// A handoff this change updates.
@@ -140,6 +142,10 @@ impl ConversationService {
                 .low_confidence_streak
                 .unwrap_or(c.low_confidence_streak),
             recent_skill: change.recent_skill,
+            dialogue: change
+                .dialogue
+                .as_ref()
+                .map(|d| d.to_json().unwrap_or_else(|| "{}".into())),
             handoff: written.clone(),
             notes: change.notes,
             ticket: change.ticket,
@@ -160,6 +166,7 @@ impl ConversationService {
             updated_at: now,
             low_confidence_streak: write.low_confidence_streak,
             recent_skill: write.recent_skill.or_else(|| c.recent_skill.clone()),
+            dialogue: change.dialogue.unwrap_or_else(|| c.dialogue.clone()),
             ..c.clone()
         };
         Ok(Applied {

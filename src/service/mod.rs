@@ -19,6 +19,7 @@
 
 mod commit;
 pub mod erase;
+mod page;
 mod turn;
 
 use std::sync::Arc;
@@ -173,6 +174,8 @@ pub struct Wiring {
     pub roster: Arc<Roster>,
     /// Wakes the dispatcher (a conversation joined the queue, an agent freed up).
     pub poke: Arc<Notify>,
+    /// The shop's order API; `None` runs no order tasks.
+    pub shop: Option<Arc<crate::shop::ShopClient>>,
 }
 
 impl Wiring {
@@ -186,6 +189,7 @@ impl Wiring {
             )),
             clock,
             poke: Arc::new(Notify::new()),
+            shop: None,
         }
     }
 }
@@ -285,6 +289,7 @@ impl ConversationService {
             state: ConversationState::Bot,
             low_confidence_streak: 0,
             recent_skill: None,
+            dialogue: Default::default(),
             last_seq: 0,
             created_at: now,
             updated_at: now,

@@ -13,6 +13,7 @@
 use super::commit::{Applied, Change, Current, ShopperMessage};
 use super::{ConversationService, HandoffView, ServiceError, TurnOutcome};
 use crate::conversation::Conversation;
+use crate::dialogue::task::OrderContext;
 use crate::dialogue::{self, Compute, Facts, Plan, TurnError};
 use crate::handoff::{Availability, HandoffStatus};
 use crate::realtime::Event;
@@ -136,10 +137,24 @@ impl ConversationService {
     ) -> Result<TurnOutcome, ServiceError> {
         let c = &current.conversation;
         let knowledge = self.knowledge();
+        let now_ms = self.clock().now_ms();
+        let customer_id = c
+            .customer
+            .verified
+            .then_some(c.customer.id.as_deref())
+            .flatten();
         let message = dialogue::bot::Message {
             text: text.as_str(),
             locale: c.locale,
             facts: Facts::of(c),
+            order: self.wiring().shop.as_deref().map(|shop| OrderContext {
+                shop,
+                customer_id,
+                memory: &c.dialogue,
+                conversation_id: &c.id,
+                client_msg_id: client_msg_id.as_str(),
+                now_ms,
+            }),
         };
         let plan = dialogue::respond(
             &knowledge,
@@ -225,7 +240,10 @@ fn plan_change(plan: Plan, shopper: Option<ShopperMessage>) -> Change {
         state: Some(plan.state),
         low_confidence_streak: Some(plan.low_confidence_streak),
         recent_skill: plan.topic_skill,
+        dialogue: plan.memory,
         escalation: plan.escalation.map(|e| (e, plan.lang)),
+        ticket: plan.ticket,
+        audit: plan.audit,
         ..Change::default()
     }
 }

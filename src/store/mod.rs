@@ -52,6 +52,8 @@ pub struct TurnWrite {
     pub state: ConversationState,
     pub low_confidence_streak: u32,
     pub recent_skill: Option<String>,
+    /// The conversation's dialogue memory as JSON, when the turn changed it.
+    pub dialogue: Option<String>,
     /// A handoff created or changed by this write (inserted, or updated by id).
     pub handoff: Option<Handoff>,
     pub notes: Vec<Note>,
@@ -75,6 +77,7 @@ impl TurnWrite {
             state: c.state,
             low_confidence_streak: c.low_confidence_streak,
             recent_skill: None,
+            dialogue: None,
             handoff: None,
             notes: Vec::new(),
             ticket: None,

@@ -146,6 +146,9 @@ fn row_to_conversation(row: &SqliteRow) -> Result<Conversation, StoreError> {
         state: ConversationState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
         low_confidence_streak: row.try_get::<i64, _>("low_confidence_streak")? as u32,
         recent_skill: row.try_get("recent_skill")?,
+        dialogue: crate::dialogue_memory::DialogueMemory::from_json(
+            row.try_get::<Option<String>, _>("dialogue")?.as_deref(),
+        ),
         last_seq: row.try_get("last_seq")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -369,13 +372,15 @@ impl Store for SqliteStore {
         // and its retry finds the conversation closed.
         let moved = sqlx::query(
             "UPDATE conversations SET last_seq = ?, state = ?, low_confidence_streak = ?,
-                recent_skill = COALESCE(?, recent_skill), updated_at = ?
+                recent_skill = COALESCE(?, recent_skill), dialogue = COALESCE(?, dialogue),
+                updated_at = ?
              WHERE id = ? AND last_seq = ? AND erased_at IS NULL",
         )
         .bind(new_last_seq)
         .bind(w.state.as_str())
         .bind(w.low_confidence_streak as i64)
         .bind(&w.recent_skill)
+        .bind(&w.dialogue)
         .bind(w.now)
         .bind(&w.conversation_id)
         .bind(w.expected_last_seq)
@@ -997,7 +1002,7 @@ impl Store for SqliteStore {
         // The write comes first, as in `commit_turn`: the write lock at once, and a turn
         // racing with the erase conflicts.
         let marked = sqlx::query(
-            "UPDATE conversations SET erased_at = ?, customer_id = NULL, token_hash = ''
+            "UPDATE conversations SET erased_at = ?, customer_id = NULL, token_hash = '', dialogue = NULL
              WHERE id = ? AND erased_at IS NULL AND updated_at < ?",
         )
         .bind(now)

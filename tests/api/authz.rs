@@ -85,6 +85,7 @@ const ROWS: &[Row] = &[
     row("POST", "/v1/conversations/{id}/handoff",                None,           [401,  401,   200,    401,   401,   401,   401,     401]),
     row("POST", "/v1/conversations/{id}/rating",                 Some(r#"{"score":5}"#), [401, 401, 409, 401, 401, 401, 401, 401]),
     row("POST", "/v1/conversations/{id}/tickets",                Some(r#"{"contact":"a@example.com","text":"call me"}"#), [401, 401, 409, 401, 401, 401, 401, 401]),
+    row("PUT",  "/v1/conversations/{id}/page",                   Some(r#"{"sku":"SKU-1001","title":"Light down jacket"}"#), [401, 401, 204, 401, 401, 401, 401, 401]),
     row("POST", "/v1/conversations/{id}/ws-ticket",              None,           [401,  401,   201,    401,   401,   401,   401,     401]),
     row("GET",  "/v1/conversations/{id}/ws",                     None,           [401,  401,   OPEN,   401,   401,   401,   401,     401]),
     // Agents: themselves.
@@ -107,6 +108,7 @@ const ROWS: &[Row] = &[
     row("POST", "/v1/agent/conversations/{id}/resolve",          None,           [401,  401,   401,    403,   403,   200,   401,     401]),
     row("POST", "/v1/agent/conversations/{id}/return-to-bot",    None,           [401,  401,   401,    403,   403,   200,   401,     401]),
     row("POST", "/v1/agent/conversations/{id}/reveal",           None,           [401,  401,   401,    403,   403,   200,   401,     401]),
+    row("POST", "/v1/agent/conversations/{id}/lookup",           Some(r#"{"call":"stock","sku":"SKU-1001"}"#), [401, 401, 401, 403, 403, 200, 401, 401]),
     // Admin only.
     row("GET",  "/v1/admin/agents",                              None,           [401,  401,   401,    401,   401,   401,   401,     200]),
     row("POST", "/v1/admin/agents",                              Some(r#"{"name":"newcomer","skills":["general"],"max_chats":2}"#), [401, 401, 401, 401, 401, 401, 401, 201]),

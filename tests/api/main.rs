@@ -17,6 +17,7 @@ mod layers;
 mod limits;
 mod masking;
 mod openapi;
+mod orders;
 mod pages;
 mod privacy;
 mod realtime;
