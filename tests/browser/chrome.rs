@@ -104,6 +104,23 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} in the widget: {e}"))
     }
 
+    /// Every element inside the widget's shadow root that `css` matches.
+    pub async fn widget_all(&self, css: &str) -> Vec<Element> {
+        let host = self
+            .client
+            .wait()
+            .for_element(Locator::Css("#baton-chat"))
+            .await
+            .expect("the widget is on the page");
+        let root = host
+            .shadow_root()
+            .await
+            .expect("the widget has a shadow root");
+        root.find_all(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} in the widget: {e}"))
+    }
+
     /// Clicks the page element `locator` finds.
     pub async fn click(&self, locator: Locator<'_>) {
         self.client

@@ -2,7 +2,8 @@
 //! gets the answer, asks for a person and sees their place in the queue; an agent signed in
 //! to the console gets the offer, accepts, sees the transcript, the reason and the summary,
 //! replies (once by hand, once from an assist suggestion); the shopper sees the replies; the
-//! agent resolves; the shopper rates.
+//! agent resolves; the shopper rates. And the shop beside the transcript: the shopper's
+//! page, the orders the bot looked up, its calls to the shop and the agent's own look-ups.
 
 use fantoccini::Locator;
 use fantoccini::key::Key;
@@ -16,46 +17,7 @@ async fn shopper_and_agent_end_to_end() {
     let wang = app.add_agent("王芳", &["general", "after_sales"], 3).await;
 
     // The agent signs in and goes online from the console.
-    let agent = browser(1400, 900).await;
-    agent.client.goto(&app.url("/console")).await.unwrap();
-    agent
-        .until(
-            "the sign-in form",
-            "!document.getElementById('signin').hidden",
-        )
-        .await;
-    agent.type_in(Locator::Id("token"), &wang.token).await;
-    agent.click(Locator::Css("#signin-form button")).await;
-    agent
-        .until("the console", "!document.getElementById('app').hidden")
-        .await;
-    agent
-        .until(
-            "the agent's name",
-            "document.getElementById('me-name').textContent === '王芳'",
-        )
-        .await;
-    agent
-        .until(
-            "connected",
-            "document.getElementById('conn').classList.contains('ok')",
-        )
-        .await;
-    agent
-        .client
-        .find(Locator::Id("status"))
-        .await
-        .unwrap()
-        .select_by_value("online")
-        .await
-        .unwrap();
-    agent
-        .until(
-            "online",
-            "document.getElementById('status').value === 'online'",
-        )
-        .await;
-    app.tick().await;
+    let agent = signed_in(&app, &wang).await;
 
     // The shopper asks a FAQ in Chinese.
     let shopper = browser(1280, 900).await;
@@ -207,6 +169,185 @@ async fn shopper_and_agent_end_to_end() {
             .iter()
             .any(|a| a.action == "resolve" && a.actor == format!("agent:{}", wang.id))
     );
+    agent.close().await;
+    shopper.close().await;
+    app.stop().await;
+}
+
+/// A console signed in as `who`, online, its live connection up.
+async fn signed_in(
+    app: &crate::helpers::TestApp,
+    who: &crate::helpers::Agent,
+) -> crate::chrome::Browser {
+    let agent = browser(1400, 900).await;
+    agent.client.goto(&app.url("/console")).await.unwrap();
+    agent
+        .until(
+            "the sign-in form",
+            "!document.getElementById('signin').hidden",
+        )
+        .await;
+    agent.type_in(Locator::Id("token"), &who.token).await;
+    agent.click(Locator::Css("#signin-form button")).await;
+    agent
+        .until("the console", "!document.getElementById('app').hidden")
+        .await;
+    agent
+        .until(
+            "the agent's name",
+            &format!(
+                "document.getElementById('me-name').textContent === {:?}",
+                who.name
+            ),
+        )
+        .await;
+    agent
+        .until(
+            "connected",
+            "document.getElementById('conn').classList.contains('ok')",
+        )
+        .await;
+    agent
+        .client
+        .find(Locator::Id("status"))
+        .await
+        .unwrap()
+        .select_by_value("online")
+        .await
+        .unwrap();
+    agent
+        .until(
+            "online",
+            "document.getElementById('status').value === 'online'",
+        )
+        .await;
+    app.tick().await;
+    agent
+}
+
+#[tokio::test]
+async fn the_agent_sees_the_orders_and_looks_one_up() {
+    let app = spawn_app().await;
+    let li = app.add_agent("李娜", crate::helpers::ALL_SKILLS, 3).await;
+    let agent = signed_in(&app, &li).await;
+
+    // A guest on the demo shop's product page cancels an order, then asks for a person.
+    let shopper = crate::widget::open_demo(&app).await;
+    crate::widget::ask_to_cancel(&shopper).await;
+    crate::widget::tap(&shopper, "确认").await;
+    shopper
+        .until(
+            "the cancellation",
+            &format!(
+                "[...{ROOT}.querySelectorAll('.msg.bot')].pop().textContent.includes('已取消')"
+            ),
+        )
+        .await;
+    let input = shopper.widget(".composer textarea").await;
+    input.send_keys("转人工").await.unwrap();
+    input.send_keys(&Key::Enter.to_string()).await.unwrap();
+    shopper
+        .until(
+            "queued",
+            &format!("{ROOT}.querySelector('.status').textContent === '排队中'"),
+        )
+        .await;
+    app.tick().await;
+
+    // The agent takes it: the page the shopper was on and the order are there at once.
+    agent
+        .until(
+            "the offer",
+            "document.querySelectorAll('#offers li').length === 1",
+        )
+        .await;
+    agent.click(Locator::Css("#offers li button.primary")).await;
+    agent
+        .until(
+            "the order in the Orders panel",
+            "document.querySelector('#c-orders li[data-order=\"MM202611110002\"]')",
+        )
+        .await;
+    let order = agent
+        .js("return document.querySelector('#c-orders li[data-order=\"MM202611110002\"]').textContent;")
+        .await;
+    assert!(
+        order.as_str().is_some_and(|o| o.contains("已取消")
+            && o.contains("空气炸锅")
+            && o.contains("299.00")),
+        "{order}"
+    );
+    agent
+        .until(
+            "the shopper's page",
+            "document.getElementById('c-page').textContent.includes('轻薄羽绒服')",
+        )
+        .await;
+    agent
+        .until(
+            "the calls made to the shop",
+            "document.querySelectorAll('#c-calls li[data-call]').length > 0",
+        )
+        .await;
+    let calls = agent
+        .js("return [...document.querySelectorAll('#c-calls li[data-call]')].map(l => l.dataset.call);")
+        .await;
+    assert!(
+        calls.as_array().unwrap().iter().any(|c| c == "cancel"),
+        "the cancel call is listed: {calls}"
+    );
+
+    // A look-up of the agent's own: the other order's tracking.
+    agent
+        .client
+        .find(Locator::Id("l-call"))
+        .await
+        .unwrap()
+        .select_by_value("logistics")
+        .await
+        .unwrap();
+    agent.type_in(Locator::Id("l-key"), "MM202611110001").await;
+    agent
+        .click(Locator::Css("#lookup-form button[type=submit]"))
+        .await;
+    agent
+        .until(
+            "the look-up's fields",
+            "document.querySelectorAll('#l-result .fields li').length > 0 || document.querySelector('#l-result .error')",
+        )
+        .await;
+    let result = agent
+        .js("return document.getElementById('l-result').textContent;")
+        .await;
+    let result = result.as_str().unwrap();
+    assert!(
+        result.contains("SF1400000001") && !result.contains("HTTP"),
+        "{result}"
+    );
+    agent
+        .js("document.getElementById('c-page').scrollIntoView();")
+        .await;
+    agent.screenshot("console-orders").await;
+
+    // A number that does not exist: the shop's answer, as a message.
+    agent
+        .client
+        .find(Locator::Id("l-key"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    agent.type_in(Locator::Id("l-key"), "MM209901010000").await;
+    agent
+        .click(Locator::Css("#lookup-form button[type=submit]"))
+        .await;
+    agent
+        .until(
+            "the look-up's answer",
+            "document.getElementById('l-result').textContent.includes('MM209901010000') && !document.getElementById('l-result').textContent.includes('…')",
+        )
+        .await;
     agent.close().await;
     shopper.close().await;
     app.stop().await;

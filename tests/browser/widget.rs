@@ -346,3 +346,191 @@ async fn a_signed_in_shopper_is_verified_a_refused_token_chats_as_a_guest() {
     b.close().await;
     app.stop().await;
 }
+
+/// How many bot messages the widget shows.
+async fn bot_messages(b: &crate::chrome::Browser) -> usize {
+    b.js(&format!(
+        "return {ROOT}.querySelectorAll('.msg.bot').length;"
+    ))
+    .await
+    .as_u64()
+    .unwrap_or(0) as usize
+}
+
+/// Says `first` to the bot and waits until the JavaScript expression `done` holds. A guest's
+/// order is only shown to whoever knows the phone's last four digits: when the bot asks
+/// for them instead, the shopper answers 5678 (the demo shop's phone of customer c1001).
+pub async fn talk_until(b: &crate::chrome::Browser, first: &str, what: &str, done: &str) {
+    let check = format!("return !!({done});");
+    say(b, first, bot_messages(b).await).await;
+    if b.js(&check).await == json!(true) {
+        return;
+    }
+    let asked = b
+        .js(&format!(
+            "const m = [...{ROOT}.querySelectorAll('.msg.bot')].pop(); return m ? m.textContent : '';"
+        ))
+        .await;
+    assert!(
+        asked
+            .as_str()
+            .is_some_and(|t| ["4", "四", "尾号", "手机"].iter().any(|w| t.contains(w))),
+        "the bot neither showed {what} nor asked for the phone's last digits: {asked}"
+    );
+    say(b, "5678", bot_messages(b).await).await;
+    b.until(what, done).await;
+}
+
+/// The demo page with the widget open, as a guest.
+pub async fn open_demo(app: &crate::helpers::TestApp) -> crate::chrome::Browser {
+    let b = browser(1280, 900).await;
+    b.client.goto(&app.url("/demo")).await.unwrap();
+    b.widget(".launcher").await.click().await.unwrap();
+    b
+}
+
+#[tokio::test]
+async fn an_order_status_shows_the_order_card_and_its_tracking_timeline() {
+    let app = spawn_app().await;
+    let b = open_demo(&app).await;
+    talk_until(
+        &b,
+        "帮我查下订单 MM202611110001 到哪了",
+        "an order card with its timeline",
+        &format!("{ROOT}.querySelector('.msg.bot .order ol.trace li')"),
+    )
+    .await;
+    let card = b
+        .js(&format!(
+            "const c = [...{ROOT}.querySelectorAll('.msg.bot .order')].pop();
+             return {{
+               head: c.querySelector('.head').textContent,
+               items: [...c.querySelectorAll('.item')].map(i => i.textContent),
+               amount: c.querySelector('.amount').textContent,
+               trace: [...c.querySelectorAll('ol.trace > li')].map(li => [li.querySelector('time') ? li.querySelector('time').textContent : '', li.querySelector('.text').textContent]),
+               label: c.getAttribute('aria-label'),
+             }};"
+        ))
+        .await;
+    let head = card["head"].as_str().unwrap();
+    assert!(
+        head.contains("MM202611110001") && head.contains("已发货"),
+        "{card}"
+    );
+    assert!(
+        card["items"][0]
+            .as_str()
+            .is_some_and(|i| i.contains("轻薄羽绒服") && i.contains("× 1") && i.contains("399.00")),
+        "{card}"
+    );
+    assert!(
+        card["amount"].as_str().unwrap().contains("399.00"),
+        "{card}"
+    );
+    let trace = card["trace"].as_array().unwrap();
+    assert_eq!(trace.len(), 4, "the demo shop's four events: {card}");
+    assert!(
+        trace
+            .iter()
+            .all(|e| !e[0].as_str().unwrap().is_empty() && !e[1].as_str().unwrap().is_empty()),
+        "each event has its time and text: {card}"
+    );
+    // Nothing from the shop became markup.
+    let markup = b
+        .js(&format!(
+            "return {ROOT}.querySelectorAll('.log img, .log script, .log b').length;"
+        ))
+        .await;
+    assert_eq!(markup, json!(0));
+    b.screenshot("widget-order-trace").await;
+    b.close().await;
+    app.stop().await;
+}
+
+/// Asks the bot to cancel MM202611110002 and waits for its confirm buttons.
+pub async fn ask_to_cancel(b: &crate::chrome::Browser) {
+    talk_until(
+        b,
+        "帮我取消订单 MM202611110002",
+        "the confirm buttons",
+        &format!("{ROOT}.querySelector('.choices button:not([disabled])')"),
+    )
+    .await;
+}
+
+/// Taps the enabled answer button whose label contains `label`.
+pub async fn tap(b: &crate::chrome::Browser, label: &str) {
+    for button in b.widget_all(".choices button:not([disabled])").await {
+        if button.text().await.unwrap().contains(label) {
+            button.click().await.unwrap();
+            return;
+        }
+    }
+    panic!("no enabled button labelled {label}");
+}
+
+#[tokio::test]
+async fn cancelling_an_order_is_confirmed_with_a_button() {
+    let app = spawn_app().await;
+    let b = open_demo(&app).await;
+    ask_to_cancel(&b).await;
+    let labels = b
+        .js(&format!(
+            "return [...{ROOT}.querySelectorAll('.choices button')].map(b => b.textContent);"
+        ))
+        .await;
+    assert!(
+        labels.as_array().unwrap().len() >= 2,
+        "confirm and a way out: {labels}"
+    );
+    let shoppers = b
+        .js(&format!(
+            "return {ROOT}.querySelectorAll('.msg.shopper').length;"
+        ))
+        .await;
+    b.screenshot("widget-order-cancel-ask").await;
+    let before = bot_messages(&b).await;
+    tap(&b, "确认").await;
+    // The tap is the shopper's next message: the button's value, sent like typed text.
+    b.until(
+        "the tap as a shopper message",
+        &format!("{ROOT}.querySelectorAll('.msg.shopper:not(.pending)').length > {shoppers}"),
+    )
+    .await;
+    b.until(
+        "the bot's confirmation",
+        &format!(
+            "{ROOT}.querySelectorAll('.msg.bot').length > {before} && /已取消|取消成功|已为您取消/.test([...{ROOT}.querySelectorAll('.msg.bot')].pop().textContent)"
+        ),
+    )
+    .await;
+    let spent = b
+        .js(&format!(
+            "return [...{ROOT}.querySelectorAll('.choices button')].every(b => b.disabled);"
+        ))
+        .await;
+    assert_eq!(spent, json!(true), "a message's buttons answer it once");
+    let pressed = b
+        .js(&format!(
+            "return [...{ROOT}.querySelectorAll('.choices button[aria-pressed=true]')].map(b => b.textContent);"
+        ))
+        .await;
+    assert!(
+        pressed[0].as_str().is_some_and(|l| l.contains("确认")),
+        "{pressed}"
+    );
+    // The demo shop has the order cancelled.
+    let order: serde_json::Value = app
+        .client
+        .get(app.url("/demo/api/orders/MM202611110002?phone_last4=5678"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["order"]["status"], "cancelled", "{order}");
+    b.screenshot("widget-order-cancel").await;
+    b.close().await;
+    app.stop().await;
+}

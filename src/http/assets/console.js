@@ -31,9 +31,11 @@
   const minutes = (ms) => (ms < 60000 ? `${Math.max(0, Math.round(ms / 1000))} 秒` : `${Math.round(ms / 60000)} 分钟`);
   /** A value from the shop as one line of text. */
   const show = (v) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  /** An object as `key: value` lines; a list (a parcel's events) as lines under its key. */
+  /** An object as `key: value` lines; a list (a parcel's events: time and text) as lines
+   * under its key. */
   const fieldList = (obj) => h('ul', { class: 'fields' }, Object.entries(obj || {}).map(([k, v]) => (Array.isArray(v)
-    ? h('li', null, `${k}:`, h('ul', null, v.map((e) => h('li', null, e && typeof e === 'object' ? Object.values(e).map(show).join(' · ') : show(e)))))
+    ? h('li', null, `${k}:`, h('ul', null, v.map((e) => h('li', null, !e || typeof e !== 'object' ? show(e)
+      : e.text !== undefined ? [e.time, e.text].filter(Boolean).join('  ') : Object.values(e).map(show).join(' · ')))))
     : h('li', null, `${k}: ${show(v)}`))));
   /** A time in ms (or s) since the epoch, or already a string, as the local clock time. */
   const clock = (at) => {
