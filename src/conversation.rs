@@ -338,7 +338,7 @@ pub struct ReplyMeta {
     pub leave_message: bool,
     /// An order (and its timeline) to show as a card.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub card: Option<Card>,
+    pub card: Option<Box<Card>>,
     /// Buttons under the message; a tap sends the button's value as the next message.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub buttons: Vec<Button>,

@@ -23,7 +23,10 @@
 //! 2. Understanding — [`encoder`] (the pre-trained sentence encoder, its cache and pool),
 //!    [`nlu`] (normalisation, language, the intent classifier, lexical similarity),
 //!    [`content`] (`kb/` and `intents/` files → validated content, or diagnostics with
-//!    file:line; the FAQ editor), [`kb`] (the FAQ index and its calibrated confidence).
+//!    file:line; the FAQ editor; the shop's declared calls and the templates of their
+//!    replies), [`kb`] (the FAQ index and its calibrated confidence), [`shop`] (the shop's
+//!    order API: the guarded client of declared calls, and the demo shop),
+//!    [`dialogue_memory`] (what the bot remembers across a conversation's turns).
 //! 3. Records — [`conversation`] (conversations, messages, turn records), [`handoff`]
 //!    (escalation records, agents, roster, availability, routing rules, the agent's view:
 //!    no I/O), [`store`] (the storage interface and its SQLite implementation), [`realtime`]

@@ -42,7 +42,8 @@ pub enum Event {
     /// A stored message (shopper, bot, agent or system).
     Message {
         conversation_id: String,
-        message: Message,
+        // Boxed: a message (with its card and turn record) is much larger than other events.
+        message: Box<Message>,
     },
     /// Who holds the conversation now.
     State {

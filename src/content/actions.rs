@@ -318,7 +318,7 @@ fn check_call(
     }
     templates.extend(call.headers.values().map(|v| ("headers", v.as_str())));
     for (place, t) in templates {
-        if let Err(e) = crate::shop::render::check(t) {
+        if let Err(e) = crate::content::template::check(t) {
             err(format!("call {name}: {place} template {t:?}: {e}"));
         }
     }

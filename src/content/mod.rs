@@ -15,6 +15,7 @@ pub mod faq;
 pub mod intent;
 pub mod similar;
 pub mod task;
+pub mod template;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -309,6 +310,15 @@ fn check_tasks(
     for (intent, (path, source)) in content.intents.iter().zip(sources) {
         if let Some(task) = &intent.task {
             task::check_task(path, source, task, &content.shop, diagnostics);
+            for faq in &task.answer_faqs {
+                if !content.faqs.iter().any(|f| &f.id == faq) {
+                    diagnostics.push(Diagnostic::error(
+                        path,
+                        diagnostic::line_of(source, "answer_faqs:", 1),
+                        format!("answer_faqs: no FAQ has id {faq:?}"),
+                    ));
+                }
+            }
             if task.on_order_number {
                 on_order_number.push((path, source, &intent.id));
             }

@@ -14,6 +14,7 @@
 //!   not_allowed: {zh: …, en: …}
 //!   confirm: {zh: "确认取消订单 {{ number }} 吗？", en: …}
 //!   handling: bot                   # or notify_person: confirm the request, a person does it
+//!   answer_faqs: [refund-time]      # general questions these FAQs answer need no look-up
 //! ```
 //!
 //! When the shop connection is off, the intent's own `action` answers instead, so every task
@@ -79,6 +80,11 @@ pub struct TaskSpec {
     /// A message that is only an order number starts this task (one intent may say so).
     #[serde(default)]
     pub on_order_number: bool,
+    /// FAQs that answer a general question of this intent ("how long do refunds take?")
+    /// without looking anything up: when one of them is the confident match and the shopper
+    /// names no order, the FAQ answers instead of the task asking for an order.
+    #[serde(default)]
+    pub answer_faqs: Vec<String>,
 }
 
 impl TaskSpec {
@@ -137,7 +143,7 @@ pub fn check_task(
         err(at("task:"), "a task reads or writes something".into());
     }
     if let Some(cond) = &task.allowed_if
-        && let Err(e) = crate::shop::render::check_condition(cond)
+        && let Err(e) = crate::content::template::check_condition(cond)
     {
         err(at("allowed_if:"), format!("allowed_if: {e}"));
     }
@@ -148,7 +154,7 @@ pub fn check_task(
         for t in [&text.zh, &text.en] {
             if t.trim().is_empty() {
                 err(at(&format!("{key}:")), format!("{key}: a text is empty"));
-            } else if let Err(e) = crate::shop::render::check(t) {
+            } else if let Err(e) = crate::content::template::check(t) {
                 err(at(&format!("{key}:")), format!("{key}: {e}"));
             }
         }

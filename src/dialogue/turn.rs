@@ -263,7 +263,7 @@ pub fn plan(
 /// handoff (a failed call, or a value never given) and its calls on the turn record.
 pub fn task_plan(
     mut plan: Plan,
-    turn: super::task::TaskTurn,
+    turn: Box<super::task::TaskTurn>,
     memory: crate::dialogue_memory::DialogueMemory,
     knowledge: &Knowledge,
 ) -> Plan {

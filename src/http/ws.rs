@@ -327,7 +327,7 @@ async fn catch_up(
             }
             let event = Event::Message {
                 conversation_id: conversation_id.to_string(),
-                message: m,
+                message: Box::new(m),
             };
             if !send_json(socket, &event).await {
                 return None;
@@ -355,7 +355,7 @@ async fn forward_message(
     if message.seq == cursor + 1 {
         let event = Event::Message {
             conversation_id: conversation_id.to_string(),
-            message: message.clone(),
+            message: Box::new(message.clone()),
         };
         return send_json(socket, &event).await.then_some(message.seq);
     }

@@ -284,7 +284,7 @@ impl ConversationService {
                     a,
                     Event::Message {
                         conversation_id: conversation_id.to_string(),
-                        message: masked,
+                        message: Box::new(masked),
                     },
                 );
             }
@@ -292,7 +292,7 @@ impl ConversationService {
                 conversation_id,
                 Event::Message {
                     conversation_id: conversation_id.to_string(),
-                    message: m.clone(),
+                    message: Box::new(m.clone()),
                 },
             );
         }

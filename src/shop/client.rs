@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::breaker::{Breaker, BreakerState};
-use super::render;
 use crate::config::ShopConfig;
 use crate::content::actions::{CallDecl, CallKind, Refusal};
+use crate::content::template as render;
 
 /// The values a call's templates see: order_number, phone_last4, customer_id, address, sku.
 pub type Values = BTreeMap<String, String>;

@@ -8,12 +8,12 @@
 //! demo::router ◄──────────── the reference contract, served by `baton serve` under /demo/api
 //! ```
 //!
-//! [`client`] makes one declared call safely; [`render`] is the template engine of calls and
-//! replies; [`breaker`] the per-call circuit breaker; [`demo`] the demo shop.
+//! [`client`] makes one declared call safely (its templates rendered by
+//! [`crate::content::template`]); [`breaker`] is the per-call circuit breaker; [`demo`] the
+//! demo shop.
 
 pub mod breaker;
 pub mod client;
 pub mod demo;
-pub mod render;
 
 pub use client::{CallOutcome, CallResult, CallTrace, ShopClient, ShopError, Values};

@@ -20,6 +20,8 @@ const RANKS: &[(&str, u32)] = &[
     ("nlu", 4),
     ("content", 5),
     ("kb", 6),
+    ("shop", 6),
+    ("dialogue_memory", 6),
     ("conversation", 7),
     ("handoff", 8),
     ("store", 9),

@@ -123,7 +123,7 @@ async fn the_page_fills_the_product_and_the_agent_sees_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 422);
 
     let agent = app.add_agent("ops", &["general", "orders"], 3).await;
     app.online(&agent).await;

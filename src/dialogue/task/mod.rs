@@ -73,7 +73,7 @@ pub enum TaskStep {
     Pass { memory: Option<DialogueMemory> },
     /// A task took the turn.
     Took {
-        turn: TaskTurn,
+        turn: Box<TaskTurn>,
         memory: DialogueMemory,
     },
 }
@@ -200,6 +200,15 @@ pub async fn step(
             let Some(spec) = intent.task.as_ref() else {
                 return TaskStep::Pass { memory: None };
             };
+            let page_order = memory.page.as_ref().and_then(|p| p.order_number.as_ref());
+            let general_question = analysis
+                .faq_hits
+                .first()
+                .filter(|h| h.confidence >= policy.faq_threshold)
+                .is_some_and(|h| spec.answer_faqs.contains(&h.faq_id));
+            if general_question && typed_number.is_none() && page_order.is_none() {
+                return TaskStep::Pass { memory: None };
+            }
             run.turn.intent = intent.id.clone();
             start(&mut memory, &intent.id, typed_number.as_deref());
             if spec.needs(Need::Order) && ctx.customer_id.is_none() {
@@ -261,10 +270,10 @@ fn start(memory: &mut DialogueMemory, intent: &str, typed_number: Option<&str>) 
     });
     // Values that belong to one request only.
     memory.known.remove("address");
-    if let Some(n) = typed_number {
-        if memory.known.get("order_number").map(String::as_str) != Some(n) {
-            memory.known.insert("order_number".into(), n.to_string());
-        }
+    if let Some(n) = typed_number
+        && memory.known.get("order_number").map(String::as_str) != Some(n)
+    {
+        memory.known.insert("order_number".into(), n.to_string());
     }
 }
 
@@ -334,7 +343,7 @@ enum Reads {
 impl<'a> Run<'a> {
     fn took(self, memory: DialogueMemory) -> TaskStep {
         TaskStep::Took {
-            turn: self.turn,
+            turn: Box::new(self.turn),
             memory,
         }
     }
@@ -379,15 +388,17 @@ impl<'a> Run<'a> {
     /// Fills what is missing, asking for the first missing value, then reads and answers.
     async fn advance(&mut self, intent: &Intent, spec: &TaskSpec, memory: &mut DialogueMemory) {
         let page = memory.page.clone().unwrap_or_default();
-        if spec.needs(Need::Order) && !memory.known.contains_key("order_number") {
-            if let Some(n) = page.order_number.clone() {
-                memory.known.insert("order_number".into(), n);
-            }
+        if spec.needs(Need::Order)
+            && !memory.known.contains_key("order_number")
+            && let Some(n) = page.order_number.clone()
+        {
+            memory.known.insert("order_number".into(), n);
         }
-        if spec.needs(Need::Sku) && !memory.known.contains_key("sku") {
-            if let Some(s) = page.sku.clone() {
-                memory.known.insert("sku".into(), s);
-            }
+        if spec.needs(Need::Sku)
+            && !memory.known.contains_key("sku")
+            && let Some(s) = page.sku.clone()
+        {
+            memory.known.insert("sku".into(), s);
         }
         if spec.needs(Need::Order) && !memory.known.contains_key("order_number") {
             self.ask_for_order(memory).await;
@@ -433,7 +444,7 @@ impl<'a> Run<'a> {
             return;
         };
         if let Some(cond) = &spec.allowed_if
-            && !crate::shop::render::holds(cond, &values)
+            && !crate::content::template::holds(cond, &values)
         {
             let text = spec
                 .not_allowed
@@ -635,7 +646,7 @@ impl<'a> Run<'a> {
         let calls = &self.knowledge.content.shop;
         let mut values = say::template_values(&fields, calls, self.lang);
         if let Some(cond) = &spec.allowed_if
-            && !crate::shop::render::holds(cond, &values)
+            && !crate::content::template::holds(cond, &values)
         {
             let text = spec
                 .not_allowed

@@ -3,12 +3,12 @@
 
 use crate::content::Bilingual;
 use crate::content::actions::ShopCalls;
+use crate::content::template;
 use crate::conversation::{
     Author, Button, Card, CardItem, CardOrder, DecisionKind, Outgoing, ReplyMeta, TraceEvent,
 };
 use crate::dialogue_memory::OrderSeen;
 use crate::nlu::Lang;
-use crate::shop::render;
 
 type Fields = serde_json::Map<String, serde_json::Value>;
 
@@ -155,7 +155,7 @@ pub fn template_values(fields: &Fields, calls: &ShopCalls, lang: Lang) -> serde_
 /// checked it compiles, so this is only a runtime value problem).
 pub fn render_text(text: &Bilingual<String>, values: &serde_json::Value, lang: Lang) -> String {
     let template = text.get(lang);
-    render::render(template, values)
+    template::render(template, values)
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "a task reply did not render");
@@ -221,7 +221,7 @@ pub fn card(
     lang: Lang,
     with_order: bool,
     timeline: Option<&str>,
-) -> Option<Card> {
+) -> Option<Box<Card>> {
     let order = if with_order {
         card_order(fields, calls, lang)
     } else {
@@ -247,10 +247,12 @@ pub fn card(
         (Some(c), Some(n)) if !trace.is_empty() => Some(format!("{c} {n}")),
         _ => None,
     };
-    (order.is_some() || !trace.is_empty()).then_some(Card {
-        title,
-        order,
-        trace,
+    (order.is_some() || !trace.is_empty()).then(|| {
+        Box::new(Card {
+            title,
+            order,
+            trace,
+        })
     })
 }
 

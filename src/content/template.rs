@@ -1,4 +1,4 @@
-//! Templates in the shop's files: call paths, queries, headers and bodies, and the replies
+//! Templates in the shop's files (`intents/actions/`, task replies): call paths, queries, headers and bodies, and the replies
 //! of order tasks ("您的订单 {{ number }} {{ status_label }}"). One sandboxed minijinja
 //! environment renders them all: a template sees only the values it is given (no files, and
 //! the environment only through the `env` a header is given), and a missing value renders
