@@ -393,3 +393,81 @@ fn eval_dialogues_replays_scripts_and_names_every_miss() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("wrong.yaml:4:"), "{stderr}");
 }
+
+#[test]
+fn the_order_scripts_reach_their_goals_without_a_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = baton()
+        .args(["eval", "dialogues", "--script"])
+        .arg(repo().join("tests/dialogues/orders.yaml"))
+        .arg("--kb")
+        .arg(repo().join("kb"))
+        .arg("--intents")
+        .arg(repo().join("intents"))
+        .arg("--models")
+        .arg(repo().join("models"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["dialogues"].as_u64().unwrap() >= 40, "{report:#}");
+    assert_eq!(report["wrong_customer_leaks"], 0, "{report:#}");
+    assert!(
+        report["task_success_rate"].as_f64().unwrap() >= 0.95,
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_broken_actions_file_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let intents = dir.path().join("intents");
+    copy_dir(&repo().join("intents"), &intents);
+    let actions = intents.join("actions").join("shop.yaml");
+    std::fs::write(
+        &actions,
+        "preset: reference\ncalls:\n  stock:\n    kind: read\n    method: GET\n    path: /stock/{{ sku }}?k={{ env.BATON_SHOP_TOKEN }}\n    fields: {stock: qty}\n",
+    )
+    .unwrap();
+    let out = baton()
+        .args(["lint", "--kb"])
+        .arg(repo().join("kb"))
+        .arg("--intents")
+        .arg(&intents)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let at = format!("{}:3:", actions.display());
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&at) && l.contains("only be used in headers")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not a JSON pointer"), "{stderr}");
+
+    // A task naming a call nobody declared points at the intent file.
+    std::fs::write(&actions, "preset: reference\n").unwrap();
+    let intent = intents.join("order_status.yaml");
+    let text = std::fs::read_to_string(&intent).unwrap();
+    std::fs::write(
+        &intent,
+        text.replace("reads: [order, logistics]", "reads: [order, tracking]"),
+    )
+    .unwrap();
+    let out = baton()
+        .args(["lint", "--kb"])
+        .arg(repo().join("kb"))
+        .arg("--intents")
+        .arg(&intents)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("order_status.yaml:") && stderr.contains("\"tracking\""),
+        "{stderr}"
+    );
+}

@@ -300,3 +300,63 @@ async fn private_addresses_are_refused_unless_allowed() {
         "nothing was read"
     );
 }
+
+#[tokio::test]
+async fn a_write_marked_notify_person_leaves_a_ticket_and_changes_nothing() {
+    let (app, temp) = editable_app(false).await;
+    let intent = temp.path().join("content/intents/change_address.yaml");
+    let text = std::fs::read_to_string(&intent).unwrap();
+    std::fs::write(
+        &intent,
+        text.replace(
+            "  write: change_address\n",
+            "  write: change_address\n  handling: notify_person\n",
+        )
+        .replace(
+            "    zh: \"订单 {{ number }} 的收货地址已改为「{{ address }}」。\"",
+            "    zh: \"已记录：订单 {{ number }} 改为「{{ address }}」，客服会尽快处理。\"",
+        ),
+    )
+    .unwrap();
+    let (status, body) = app
+        .admin(reqwest::Method::POST, "/v1/admin/kb/reload", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = app.signed(json!({"id": "c1001"}));
+    let (id, t) = app.create(json!({"customer_token": token})).await;
+    let out = app.say(&id, &t, "修改收货地址 MM202611110002").await;
+    assert!(replies(&out).contains("新的收货地址"), "{out}");
+    let out = app.say(&id, &t, "上海市徐汇区漕溪北路88号").await;
+    assert!(replies(&out).contains("客服会尽快处理"), "{out}");
+    assert!(
+        first_meta(&out)["buttons"].is_null(),
+        "no confirmation: a person does it"
+    );
+
+    let agent = app.add_agent("ops", &["orders"], 3).await;
+    let (s, tickets) = app.agent_get(&agent, "/v1/agent/tickets").await;
+    assert_eq!(s, 200, "{tickets}");
+    assert!(
+        tickets.to_string().contains("MM202611110002"),
+        "the group sees the request: {tickets}"
+    );
+    // The bot wrote nothing: the order still has its old address.
+    let (s, found) = app
+        .agent_post(
+            &agent,
+            &format!("/v1/agent/conversations/{id}/lookup"),
+            json!({"call": "order"}),
+        )
+        .await;
+    assert_eq!(s, 403, "not held by this agent yet: {found}");
+    let shop = reqwest::get(app.url("/demo/api/orders/MM202611110002?customer_id=c1001"))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        shop["order"]["address"], "上海市浦东新区世纪大道100号",
+        "{shop}"
+    );
+}

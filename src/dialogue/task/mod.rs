@@ -417,16 +417,11 @@ impl<'a> Run<'a> {
             self.say(say::ask_sku(self.lang));
             return;
         }
-        let fields = match self.reads(spec, memory).await {
-            Reads::Done(f) => f,
-            Reads::NotFound => {
-                self.not_found(intent, spec, memory);
-                return;
-            }
-            Reads::Failed => {
-                self.hand_over(intent, memory, Priority::Normal);
-                return;
-            }
+        let Some(fields) = self
+            .read_or_settle(intent, spec, memory, Priority::Normal)
+            .await
+        else {
+            return;
         };
         let calls = &self.knowledge.content.shop;
         let values = say::template_values(&fields, calls, self.lang);
@@ -443,17 +438,7 @@ impl<'a> Run<'a> {
             memory.task = None;
             return;
         };
-        if let Some(cond) = &spec.allowed_if
-            && !crate::content::template::holds(cond, &values)
-        {
-            let text = spec
-                .not_allowed
-                .as_ref()
-                .map(|t| say::render_text(t, &values, self.lang))
-                .unwrap_or_else(|| say::declined(self.lang).to_string());
-            let card = say::card(&fields, calls, self.lang, spec.card, None);
-            self.say_with(text, |m| m.card = card);
-            memory.task = None;
+        if self.refused_by_check(spec, &fields, &values, memory) {
             return;
         }
         if spec.needs(Need::Address) && !memory.known.contains_key("address") {
@@ -554,6 +539,60 @@ impl<'a> Run<'a> {
         Reads::Done(fields)
     }
 
+    /// The reads' fields; `None` when the turn is settled instead: the order was not found
+    /// (asked again), or a call failed (handed over at `priority`).
+    async fn read_or_settle(
+        &mut self,
+        intent: &Intent,
+        spec: &TaskSpec,
+        memory: &mut DialogueMemory,
+        priority: Priority,
+    ) -> Option<Fields> {
+        match self.reads(spec, memory).await {
+            Reads::Done(f) => Some(f),
+            Reads::NotFound => {
+                self.not_found(intent, spec, memory);
+                None
+            }
+            Reads::Failed => {
+                self.hand_over(intent, memory, priority);
+                None
+            }
+        }
+    }
+
+    /// Whether the write's precondition (`allowed_if`) fails; if so, the shopper is told why
+    /// with the order's card, and the task ends.
+    fn refused_by_check(
+        &mut self,
+        spec: &TaskSpec,
+        fields: &Fields,
+        values: &serde_json::Value,
+        memory: &mut DialogueMemory,
+    ) -> bool {
+        let Some(cond) = &spec.allowed_if else {
+            return false;
+        };
+        if crate::content::template::holds(cond, values) {
+            return false;
+        }
+        let text = spec
+            .not_allowed
+            .as_ref()
+            .map(|t| say::render_text(t, values, self.lang))
+            .unwrap_or_else(|| say::declined(self.lang).to_string());
+        let card = say::card(
+            fields,
+            &self.knowledge.content.shop,
+            self.lang,
+            spec.card,
+            None,
+        );
+        self.say_with(text, |m| m.card = card);
+        memory.task = None;
+        true
+    }
+
     fn not_found(&mut self, intent: &Intent, spec: &TaskSpec, memory: &mut DialogueMemory) {
         if !spec.needs(Need::Order) {
             memory.known.remove("sku");
@@ -632,29 +671,15 @@ impl<'a> Run<'a> {
             memory.task = None;
             return;
         };
-        let fields = match self.reads(spec, memory).await {
-            Reads::Done(f) => f,
-            Reads::NotFound => {
-                self.not_found(intent, spec, memory);
-                return;
-            }
-            Reads::Failed => {
-                self.hand_over(intent, memory, Priority::High);
-                return;
-            }
+        let Some(fields) = self
+            .read_or_settle(intent, spec, memory, Priority::High)
+            .await
+        else {
+            return;
         };
         let calls = &self.knowledge.content.shop;
         let mut values = say::template_values(&fields, calls, self.lang);
-        if let Some(cond) = &spec.allowed_if
-            && !crate::content::template::holds(cond, &values)
-        {
-            let text = spec
-                .not_allowed
-                .as_ref()
-                .map(|t| say::render_text(t, &values, self.lang))
-                .unwrap_or_else(|| say::declined(self.lang).to_string());
-            self.say(text);
-            memory.task = None;
+        if self.refused_by_check(spec, &fields, &values, memory) {
             return;
         }
         let Some(decl) = calls.get(&write) else {
