@@ -8,14 +8,18 @@
 //! the model.
 
 pub mod cache;
+pub mod e5_file;
+pub mod int8_matmul;
 pub mod model;
 pub mod pool;
+pub mod quantized;
+pub mod unigram;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use cache::EmbeddingCache;
-pub use model::{EncoderError, SentenceEncoder, dot};
+pub use model::{EncoderError, SentenceEncoder, TextRole, dot};
 pub use pool::{EncoderPool, PoolOptions};
 
 /// The command that installs the default model, for messages.

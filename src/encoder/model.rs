@@ -1,10 +1,15 @@
-//! A BERT-family sentence encoder: tokenizer → transformer → masked mean pooling → L2
-//! normalisation, the pipeline sentence-transformers runs for all-MiniLM-L6-v2.
+//! A sentence encoder: tokenizer → transformer → mean pooling → L2 normalisation. Two kinds
+//! of model directory are read:
 //!
-//! Data flow: texts → `tokenizer.json` (truncation at 256 tokens) → forward passes over
-//! texts of similar length, each padded to its longest → candle-transformers' `BertModel`
-//! (last hidden state) → the mean of the hidden states of real tokens (padding masked out) →
-//! unit vectors. Cosine similarity of two outputs is their dot product.
+//! - a BERT-family model in safetensors (all-MiniLM-L6-v2, English): `config.json`,
+//!   `tokenizer.json`, `model.safetensors`, run with candle-transformers' `BertModel`, texts
+//!   truncated at 256 tokens and padded per pass to the longest, the mean over real tokens —
+//!   the pipeline sentence-transformers runs for that model;
+//! - the 4-bit multilingual-e5-small (Chinese and English): `e5-small-q4.bin`, run by [`super::quantized`] with the model's `query: ` prefix on every
+//!   text (Baton embeds short questions and compares them with each other — the symmetric use
+//!   its authors prescribe that prefix for).
+//!
+//! Cosine similarity of two outputs is their dot product.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +17,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use tokenizers::{Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::quantized::QuantizedE5;
 
 /// What goes wrong loading or running an encoder.
 #[derive(Debug, thiserror::Error)]
@@ -30,14 +37,23 @@ pub enum EncoderError {
     Stopped,
 }
 
-/// The longest input the encoder reads, in tokens; longer text is truncated, as
-/// sentence-transformers does for this model.
+/// The longest input the BERT encoder reads, in tokens; longer text is truncated, as
+/// sentence-transformers does for this model. (The multilingual model reads long text in
+/// windows instead.)
 pub const MAX_TOKENS: usize = 256;
+
+/// The model inside an encoder.
+enum Backend {
+    Bert {
+        model: Box<BertModel>,
+        tokenizer: Box<Tokenizer>,
+    },
+    QuantizedE5(Box<QuantizedE5>),
+}
 
 /// A loaded sentence encoder. Immutable and shareable across threads.
 pub struct SentenceEncoder {
-    model: BertModel,
-    tokenizer: Tokenizer,
+    backend: Backend,
     dim: usize,
     /// Identifies the weights and tokenizer: embeddings cached under another key are not
     /// reused.
@@ -54,67 +70,112 @@ impl std::fmt::Debug for SentenceEncoder {
     }
 }
 
-impl SentenceEncoder {
-    /// The three files a model directory must hold.
-    pub const FILES: [&'static str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+/// What a text is to multilingual-e5, which reads a `query: ` or `passage: ` prefix. Baton
+/// embeds short questions and compares them with each other — the symmetric use the model's
+/// authors prescribe `query: ` for — so everything is a [`TextRole::Query`] unless told
+/// otherwise. BERT models ignore the role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextRole {
+    Query,
+    Passage,
+}
 
-    /// True when `dir` looks like a model directory (all three files present).
+impl TextRole {
+    fn e5_prefix(self) -> &'static str {
+        match self {
+            TextRole::Query => "query: ",
+            TextRole::Passage => "passage: ",
+        }
+    }
+}
+
+impl SentenceEncoder {
+    /// The three files a BERT model directory holds.
+    pub const FILES: [&'static str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+    /// The files a 4-bit multilingual-e5 directory holds (its `tokenizer.json` is only
+    /// for cross-checking the file's own tokenizer).
+    pub const E5_FILES: [&'static str; 1] = ["e5-small-q4.bin"];
+
+    /// True when `dir` holds a model of either kind.
     pub fn is_model_dir(dir: &Path) -> bool {
         Self::FILES.iter().all(|f| dir.join(f).is_file())
+            || Self::E5_FILES.iter().all(|f| dir.join(f).is_file())
     }
 
-    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    /// Loads the model in `dir`: the 4-bit multilingual-e5 when `e5-small-q4.bin` is there,
+    /// else a BERT model from `config.json`, `tokenizer.json` and `model.safetensors`.
     pub fn load(dir: &Path) -> Result<SentenceEncoder, EncoderError> {
-        let path_of = |f: &str| dir.join(f);
+        let read = |f: &str| {
+            std::fs::read(dir.join(f)).map_err(|e| EncoderError::Load {
+                path: dir.join(f),
+                message: e.to_string(),
+            })
+        };
         let load_err = |f: &str, message: String| EncoderError::Load {
-            path: path_of(f),
+            path: dir.join(f),
             message,
         };
-        let read = |f: &str| std::fs::read(path_of(f)).map_err(|e| load_err(f, e.to_string()));
-
-        let config_bytes = read("config.json")?;
-        let config: BertConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| load_err("config.json", e.to_string()))?;
-        let tokenizer_bytes = read("tokenizer.json")?;
-        let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
-            .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
-        // The shipped tokenizer pads every input to 128 tokens, which costs five times the
-        // compute for a short question; pad a batch only to its longest member.
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..PaddingParams::default()
-        }));
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..TruncationParams::default()
-            }))
-            .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
-
-        let weights = path_of("model.safetensors");
-        let weight_bytes = read("model.safetensors")?;
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        hasher.update(&config_bytes);
-        hasher.update(&tokenizer_bytes);
-        hasher.update(&weight_bytes);
-        let fingerprint = format!("{:032x}", hasher.digest128());
-        let vb = VarBuilder::from_buffered_safetensors(weight_bytes, DType::F32, &Device::Cpu)
-            .map_err(|e| load_err("model.safetensors", e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| EncoderError::Load {
-            path: weights.clone(),
-            message: e.to_string(),
-        })?;
+        let e5_weights = Self::E5_FILES[0];
+        let (backend, dim) = if dir.join(e5_weights).is_file() {
+            // The file carries the model's own tokenizer (see `unigram` for why
+            // `tokenizer.json` is not loaded).
+            let bytes = read(e5_weights)?;
+            hasher.update(&bytes);
+            let model =
+                QuantizedE5::load(&bytes).map_err(|e| load_err(e5_weights, e.to_string()))?;
+            let dim = model.shape().hidden;
+            (Backend::QuantizedE5(Box::new(model)), dim)
+        } else {
+            let tokenizer_bytes = read("tokenizer.json")?;
+            let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
+                .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
+            let config_bytes = read("config.json")?;
+            let config: BertConfig = serde_json::from_slice(&config_bytes)
+                .map_err(|e| load_err("config.json", e.to_string()))?;
+            // The shipped tokenizer pads every input to 128 tokens, which costs five times
+            // the compute for a short question; pad a batch only to its longest member.
+            tokenizer.with_padding(Some(PaddingParams {
+                strategy: PaddingStrategy::BatchLongest,
+                ..PaddingParams::default()
+            }));
+            tokenizer
+                .with_truncation(Some(TruncationParams {
+                    max_length: MAX_TOKENS,
+                    ..TruncationParams::default()
+                }))
+                .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
+            let weight_bytes = read("model.safetensors")?;
+            hasher.update(&tokenizer_bytes);
+            hasher.update(&config_bytes);
+            hasher.update(&weight_bytes);
+            let vb = VarBuilder::from_buffered_safetensors(weight_bytes, DType::F32, &Device::Cpu)
+                .map_err(|e| load_err("model.safetensors", e.to_string()))?;
+            let model = BertModel::load(vb, &config)
+                .map_err(|e| load_err("model.safetensors", e.to_string()))?;
+            (
+                Backend::Bert {
+                    model: Box::new(model),
+                    tokenizer: Box::new(tokenizer),
+                },
+                config.hidden_size,
+            )
+        };
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "encoder".into());
         Ok(SentenceEncoder {
-            model,
-            tokenizer,
-            dim: config.hidden_size,
-            fingerprint,
+            backend,
+            dim,
+            fingerprint: format!("{:032x}", hasher.digest128()),
             name,
         })
+    }
+
+    /// True for the multilingual model (Chinese-capable).
+    pub fn is_multilingual(&self) -> bool {
+        matches!(self.backend, Backend::QuantizedE5(_))
     }
 
     /// Length of the vectors this encoder produces.
@@ -135,6 +196,9 @@ impl SentenceEncoder {
     /// Embeds one batch of texts in one forward pass: one unit vector per text, in order.
     /// Every text costs as much as the longest; [`SentenceEncoder::embed_many`] avoids that.
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
+        if let Backend::QuantizedE5(model) = &self.backend {
+            return self.embed_e5(model, texts, TextRole::Query);
+        }
         let encodings = self.tokenize(texts)?;
         let rows: Vec<&Encoding> = encodings.iter().collect();
         self.forward(&rows)
@@ -145,6 +209,11 @@ impl SentenceEncoder {
     /// encoder's workers run on a micro-batch, and what bulk embedding runs.
     pub fn embed_many(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
         const MAX_BATCH: usize = 32;
+        if let Backend::QuantizedE5(model) = &self.backend {
+            // No padding: the texts' tokens are concatenated, so none pays for another's
+            // length.
+            return self.embed_e5(model, texts, TextRole::Query);
+        }
         let encodings = self.tokenize(texts)?;
         let lengths: Vec<usize> = encodings.iter().map(real_tokens).collect();
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
@@ -157,10 +226,31 @@ impl SentenceEncoder {
         Ok(out)
     }
 
+    /// Embeds `texts` as `role` (only multilingual-e5 reads the role).
+    pub fn embed_as(&self, texts: &[&str], role: TextRole) -> Result<Vec<Vec<f32>>, EncoderError> {
+        match &self.backend {
+            Backend::QuantizedE5(model) => self.embed_e5(model, texts, role),
+            Backend::Bert { .. } => self.embed_many(texts),
+        }
+    }
+
+    /// The multilingual model's vectors of `texts`, each read with `role`'s prefix.
+    fn embed_e5(
+        &self,
+        model: &QuantizedE5,
+        texts: &[&str],
+        role: TextRole,
+    ) -> Result<Vec<Vec<f32>>, EncoderError> {
+        Ok(model.embed(texts, role.e5_prefix())?)
+    }
+
     /// Token ids of `texts`, truncated at [`MAX_TOKENS`] and padded on the right to the
     /// longest of them.
     fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, EncoderError> {
-        self.tokenizer
+        let Backend::Bert { tokenizer, .. } = &self.backend else {
+            return Err(EncoderError::Tokenizer("not a BERT model".into()));
+        };
+        tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EncoderError::Tokenizer(e.to_string()))
     }
@@ -182,7 +272,10 @@ impl SentenceEncoder {
         let ids = Tensor::from_vec(ids, (batch, len), &device)?;
         let mask = Tensor::from_vec(mask, (batch, len), &device)?;
         let token_types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+        let Backend::Bert { model, .. } = &self.backend else {
+            return Err(EncoderError::Tokenizer("not a BERT model".into()));
+        };
+        let hidden = model.forward(&ids, &token_types, Some(&mask))?;
         // Masked mean over tokens: padding contributes nothing to the sum or the count.
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;

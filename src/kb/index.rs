@@ -80,6 +80,8 @@ pub struct FaqIndex {
     reader: IndexReader,
     /// Phrasing vectors, when built with an encoder.
     dense: Option<DenseFaqs>,
+    /// The encoder reads Chinese (multilingual-e5), so its similarity ranks Chinese too.
+    multilingual: bool,
 }
 
 impl std::fmt::Debug for FaqIndex {
@@ -184,6 +186,7 @@ impl FaqIndex {
             fields,
             reader,
             dense,
+            multilingual: encoder.is_some_and(|e| e.model.is_multilingual()),
         })
     }
 
@@ -331,13 +334,17 @@ impl FaqIndex {
                 })
                 .collect());
         };
-        // The encoder is English-trained: on Chinese its similarities are high for unrelated
-        // text, so there it only nudges the ranking and never vouches for an answer.
+        // An English-trained encoder's similarities are high for unrelated Chinese text, so
+        // there it only nudges the ranking and never vouches for an answer. The multilingual
+        // encoder ranks Chinese well, but its similarities crowd into a narrow band (0.75–0.95
+        // for almost any two Chinese questions), so for Chinese they are rescaled over the
+        // candidates before fusion — and still vouch for nothing until calibrated.
         let english = Lang::detect(query, Lang::En) == Lang::En;
-        let dense_weight = if english {
-            DENSE_WEIGHT_EN
-        } else {
-            DENSE_WEIGHT_ZH
+        let rescale = !english && self.multilingual;
+        let dense_weight = match (english, self.multilingual) {
+            (true, _) => DENSE_WEIGHT_EN,
+            (false, true) => DENSE_WEIGHT_ZH_MULTILINGUAL,
+            (false, false) => DENSE_WEIGHT_ZH,
         };
         let pool = (k * 4).max(FUSION_POOL);
         let lexical = self.lexical(query, pool)?;
@@ -361,6 +368,18 @@ impl FaqIndex {
                 .into_iter()
                 .filter(|o| !bm25_of.contains_key(o)),
         );
+        let (low, high) = candidates
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &o| {
+                (lo.min(similarity[o]), hi.max(similarity[o]))
+            });
+        let dense_part = |ord: usize| {
+            if rescale {
+                (similarity[ord] - low) / (high - low).max(1e-6)
+            } else {
+                similarity[ord].max(0.0)
+            }
+        };
         let mut scored: Vec<(usize, f32)> = candidates
             .into_iter()
             .map(|ord| {
@@ -369,8 +388,7 @@ impl FaqIndex {
                 } else {
                     0.0
                 };
-                let fused =
-                    dense_weight * similarity[ord].max(0.0) + (1.0 - dense_weight) * lexical_part;
+                let fused = dense_weight * dense_part(ord) + (1.0 - dense_weight) * lexical_part;
                 (ord, fused)
             })
             .collect();
@@ -412,6 +430,9 @@ const FUSION_POOL: usize = 30;
 /// 0.804 / 0.135.
 const DENSE_WEIGHT_EN: f32 = 0.7;
 const DENSE_WEIGHT_ZH: f32 = 0.3;
+/// The same for Chinese with the multilingual encoder, its similarity rescaled over the
+/// candidates.
+const DENSE_WEIGHT_ZH_MULTILINGUAL: f32 = 0.85;
 
 /// One confidence from lexical overlap and dense similarity: whichever is more certain.
 /// Cosine similarity is mapped so that a typical paraphrase (≈ 0.75) lands near the answer
