@@ -101,10 +101,10 @@ fn bench_turn(c: &mut Criterion) {
         let vector = k
             .encoder
             .as_ref()
-            .map(|e| e.model.embed_batch(&[&normalized]).unwrap().remove(0));
+            .map(|e| e.model.embed_one(&normalized).unwrap());
         if let Some(e) = &k.encoder {
             parts.bench_function("embed", |b| {
-                b.iter(|| black_box(e.model.embed_batch(&[black_box(&normalized)]).unwrap()))
+                b.iter(|| black_box(e.model.embed_one(black_box(&normalized)).unwrap()))
             });
         }
         parts.bench_function("classify", |b| {

@@ -195,6 +195,13 @@ pub struct EncoderArgs {
     /// Model directory (default: the configured one, models/all-MiniLM-L6-v2).
     #[arg(long)]
     pub encoder: Option<PathBuf>,
+    /// Model directory for text with Chinese characters (default: the configured one,
+    /// models/multilingual-e5-small when installed).
+    #[arg(long)]
+    pub encoder_zh: Option<PathBuf>,
+    /// Let the --encoder model read every language.
+    #[arg(long, conflicts_with = "encoder_zh")]
+    pub single_encoder: bool,
     /// Evaluate without the encoder (n-grams and BM25 alone).
     #[arg(long, conflicts_with = "encoder")]
     pub no_encoder: bool,
@@ -223,12 +230,30 @@ impl EncoderArgs {
                 crate::encoder::INSTALL_HINT
             );
         }
+        let chinese = match (&self.encoder_zh, self.single_encoder) {
+            (_, true) => None,
+            (Some(d), false) => Some(d.clone()),
+            // The configured Chinese model, when installed.
+            (None, false) => config
+                .encoder_zh_dir()
+                .filter(|d| crate::encoder::SentenceEncoder::is_model_dir(d)),
+        };
+        if let Some(d) = &chinese
+            && !crate::encoder::SentenceEncoder::is_model_dir(d)
+        {
+            anyhow::bail!(
+                "no sentence encoder in {}: run `{}`",
+                d.display(),
+                crate::encoder::INSTALL_HINT
+            );
+        }
         let cache = self
             .embedding_cache
             .clone()
             .unwrap_or_else(|| config.model_cache_dir());
-        Ok(Some(crate::encoder::Encoder::load(
+        Ok(Some(crate::encoder::Encoder::load_per_language(
             &dir,
+            chinese.as_deref(),
             Some(&cache),
             crate::encoder::Encoder::pool_options(config),
         )?))

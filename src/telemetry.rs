@@ -2,6 +2,10 @@
 //!
 //! Baton never logs message text; identifiers, intents, decisions and timings only. Where a
 //! value from a shopper must appear, it goes through [`crate::pii::mask`] first.
+//!
+//! [`progress`] reports long work (a bar on a terminal, log lines otherwise).
+
+pub mod progress;
 
 use tracing_subscriber::EnvFilter;
 

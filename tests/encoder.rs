@@ -105,7 +105,7 @@ mod cache {
 
     #[test]
     fn only_new_texts_are_embedded_and_the_cache_survives_a_restart() {
-        let encoder = load();
+        let encoder = baton::encoder::LanguageEncoders::single(std::sync::Arc::new(load()));
         let dir = tempfile::tempdir().unwrap();
         let cache = EmbeddingCache::open(Some(dir.path()), &encoder);
         let first = cache
@@ -135,13 +135,13 @@ mod cache {
             .unwrap();
         assert_eq!(reopened.computed(), 0);
         assert_eq!(again[0], first[0]);
-        let fresh = encoder.embed_batch(&["where is my parcel"]).unwrap();
+        let fresh = encoder.embed_many(&["where is my parcel"]).unwrap();
         assert!((dot(&again[1], &fresh[0]) - 1.0).abs() < 1e-5);
     }
 
     #[test]
     fn a_torn_cache_file_loses_only_its_last_record() {
-        let encoder = load();
+        let encoder = baton::encoder::LanguageEncoders::single(std::sync::Arc::new(load()));
         let dir = tempfile::tempdir().unwrap();
         let cache = EmbeddingCache::open(Some(dir.path()), &encoder);
         cache.embed_all(&encoder, &["one", "two"], 1).unwrap();
@@ -173,7 +173,7 @@ mod pool {
 
     #[tokio::test]
     async fn concurrent_messages_share_batches_and_get_their_own_vectors() {
-        let encoder = Arc::new(load());
+        let encoder = Arc::new(baton::encoder::LanguageEncoders::single(Arc::new(load())));
         let pool = Arc::new(EncoderPool::start(
             encoder.clone(),
             PoolOptions {
@@ -195,7 +195,7 @@ mod pool {
             .collect();
         for (h, t) in handles.into_iter().zip(&texts) {
             let got = h.await.unwrap().unwrap();
-            let alone = encoder.embed_batch(&[t.as_str()]).unwrap().remove(0);
+            let alone = encoder.embed_many(&[t.as_str()]).unwrap().remove(0);
             assert!((dot(&got, &alone) - 1.0).abs() < 1e-4, "{t}");
         }
     }
@@ -203,7 +203,7 @@ mod pool {
     #[tokio::test]
     async fn a_full_queue_fails_fast() {
         let pool = Arc::new(EncoderPool::start(
-            Arc::new(load()),
+            Arc::new(baton::encoder::LanguageEncoders::single(Arc::new(load()))),
             PoolOptions {
                 workers: 1,
                 queue: 1,

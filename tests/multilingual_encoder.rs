@@ -134,3 +134,16 @@ fn the_file_s_tokenizer_gives_the_ids_of_tokenizer_json() {
 fn reference_texts() -> Vec<String> {
     reference().sentences.into_iter().map(|s| s.text).collect()
 }
+
+#[test]
+fn a_truncated_model_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models/multilingual-e5-small/e5-small-q4.bin");
+    let bytes = std::fs::read(source).expect("model file");
+    for cut in [3, 100, bytes.len() / 2] {
+        std::fs::write(dir.path().join("e5-small-q4.bin"), &bytes[..cut]).unwrap();
+        let err = SentenceEncoder::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("e5-small-q4.bin"), "{cut}: {err}");
+    }
+}

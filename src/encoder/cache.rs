@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::model::{EncoderError, SentenceEncoder};
+use super::model::EncoderError;
+use super::routed::LanguageEncoders;
+use crate::telemetry::progress::Progress;
 
 const KEY_BYTES: usize = 16;
 
@@ -40,7 +42,7 @@ fn key_of(text: &str) -> u128 {
 impl EmbeddingCache {
     /// Opens (or starts) the cache for `encoder` in `dir`; `None` keeps it in memory only.
     /// An unreadable cache file is not fatal: it is logged and rebuilt as vectors are added.
-    pub fn open(dir: Option<&Path>, encoder: &SentenceEncoder) -> EmbeddingCache {
+    pub fn open(dir: Option<&Path>, encoder: &LanguageEncoders) -> EmbeddingCache {
         let dim = encoder.dim();
         let path = dir.map(|d| {
             d.join(format!(
@@ -101,7 +103,7 @@ impl EmbeddingCache {
     /// `encoder` on `threads` threads and added to the cache (and its file).
     pub fn embed_all(
         &self,
-        encoder: &SentenceEncoder,
+        encoder: &LanguageEncoders,
         texts: &[&str],
         threads: usize,
     ) -> Result<Vec<Arc<[f32]>>, EncoderError> {
@@ -167,24 +169,40 @@ impl EmbeddingCache {
     }
 }
 
+/// Texts each worker takes at a time: small enough for steady progress, large enough for
+/// the encoder's batching.
+const PIECE: usize = 64;
+
 fn embed_parallel(
-    encoder: &SentenceEncoder,
+    encoder: &LanguageEncoders,
     items: &[(u128, &str)],
     threads: usize,
 ) -> Result<Keyed, EncoderError> {
-    let per_thread = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per_thread.max(1))
-            .map(|chunk| {
-                scope.spawn(move || -> Result<Keyed, EncoderError> {
-                    let texts: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
-                    let vectors = encoder.embed_many(&texts)?;
-                    Ok(chunk
-                        .iter()
-                        .zip(vectors)
-                        .map(|((k, _), v)| (*k, Arc::from(v)))
-                        .collect())
+    let progress = Progress::start("embedding texts", items.len() as u64);
+    let next = AtomicUsize::new(0);
+    let result = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(items.len().div_ceil(PIECE)).max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<Keyed, EncoderError> {
+                    let mut out = Vec::new();
+                    loop {
+                        let start = next.fetch_add(PIECE, Ordering::Relaxed);
+                        let Some(piece) = items.get(start..(start + PIECE).min(items.len())) else {
+                            return Ok(out);
+                        };
+                        if piece.is_empty() {
+                            return Ok(out);
+                        }
+                        let texts: Vec<&str> = piece.iter().map(|(_, t)| *t).collect();
+                        let vectors = encoder.embed_many(&texts)?;
+                        out.extend(
+                            piece
+                                .iter()
+                                .zip(vectors)
+                                .map(|((k, _), v)| (*k, Arc::<[f32]>::from(v))),
+                        );
+                        progress.add(piece.len() as u64);
+                    }
                 })
             })
             .collect();
@@ -193,5 +211,7 @@ fn embed_parallel(
             out.extend(h.join().map_err(|_| EncoderError::Stopped)??);
         }
         Ok(out)
-    })
+    });
+    progress.finish();
+    result
 }

@@ -1,5 +1,7 @@
-//! The pre-trained sentence encoder (all-MiniLM-L6-v2 or any BERT-family model directory) and
-//! everything around it: the model itself ([`model`]), the on-disk cache of content
+//! The pre-trained sentence encoders and everything around them: a model ([`model`]:
+//! all-MiniLM-L6-v2 or any BERT-family directory, or the 4-bit multilingual-e5-small of
+//! [`quantized`], with its file format [`e5_file`], tokenizer [`unigram`] and integer kernel
+//! [`int8_matmul`]), one model per language ([`routed`]), the on-disk cache of content
 //! embeddings ([`cache`]), and the worker pool that embeds shoppers' messages off the request
 //! runtime ([`pool`]).
 //!
@@ -13,6 +15,7 @@ pub mod int8_matmul;
 pub mod model;
 pub mod pool;
 pub mod quantized;
+pub mod routed;
 pub mod unigram;
 
 use std::path::Path;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 pub use cache::EmbeddingCache;
 pub use model::{EncoderError, SentenceEncoder, TextRole, dot};
 pub use pool::{EncoderPool, PoolOptions};
+pub use routed::LanguageEncoders;
 
 /// The command that installs the default model, for messages.
 pub const INSTALL_HINT: &str = "models/install.sh";
@@ -28,7 +32,7 @@ pub const INSTALL_HINT: &str = "models/install.sh";
 /// A loaded encoder with its content cache and online pool.
 #[derive(Debug)]
 pub struct Encoder {
-    pub model: Arc<SentenceEncoder>,
+    pub model: Arc<LanguageEncoders>,
     pub cache: EmbeddingCache,
     pub pool: EncoderPool,
     /// Threads used for bulk embedding (content, evaluation sets).
@@ -43,8 +47,24 @@ impl Encoder {
         cache_dir: Option<&Path>,
         options: PoolOptions,
     ) -> Result<Encoder, EncoderError> {
+        Self::load_per_language(dir, None, cache_dir, options)
+    }
+
+    /// Loads the model in `dir` for English and, when given, the one in `chinese_dir` for
+    /// text with Chinese characters (see [`routed`]); starts the pool.
+    pub fn load_per_language(
+        dir: &Path,
+        chinese_dir: Option<&Path>,
+        cache_dir: Option<&Path>,
+        options: PoolOptions,
+    ) -> Result<Encoder, EncoderError> {
         let started = std::time::Instant::now();
-        let model = Arc::new(SentenceEncoder::load(dir)?);
+        let english = Arc::new(SentenceEncoder::load(dir)?);
+        let chinese = match chinese_dir {
+            Some(d) if d != dir => Some(Arc::new(SentenceEncoder::load(d)?)),
+            _ => None,
+        };
+        let model = Arc::new(LanguageEncoders::new(english, chinese));
         let cache = EmbeddingCache::open(cache_dir, &model);
         tracing::info!(
             model = model.name(),
@@ -62,11 +82,14 @@ impl Encoder {
         })
     }
 
-    /// Like [`Encoder::load`], but a missing model directory is not an error: Baton runs
-    /// without the encoder and logs, once, how to install it. A directory that is present but
-    /// broken is an error — silently running a weaker bot would hide it.
+    /// Like [`Encoder::load_per_language`], but a missing model directory is not an error:
+    /// without the English one Baton runs without an encoder, without the Chinese one the
+    /// English model reads everything; either is logged once with how to install it. A
+    /// directory that is present but broken is an error — silently running a weaker bot
+    /// would hide it.
     pub fn load_optional(
         dir: &Path,
+        chinese_dir: Option<&Path>,
         cache_dir: Option<&Path>,
         options: PoolOptions,
     ) -> Result<Option<Encoder>, EncoderError> {
@@ -79,7 +102,19 @@ impl Encoder {
             );
             return Ok(None);
         }
-        Self::load(dir, cache_dir, options).map(Some)
+        let chinese_dir = chinese_dir.filter(|d| {
+            let present = d.exists();
+            if !present {
+                tracing::warn!(
+                    dir = %d.display(),
+                    "no Chinese sentence encoder at {}: Chinese is read by the English model's \
+                     vectors and n-grams; run `{INSTALL_HINT}` to install multilingual-e5-small",
+                    d.display()
+                );
+            }
+            present
+        });
+        Self::load_per_language(dir, chinese_dir, cache_dir, options).map(Some)
     }
 
     /// The encoder `config` names, or `None` when it is turned off or not installed.
@@ -90,7 +125,14 @@ impl Encoder {
             return Ok(None);
         };
         let cache = config.model_cache_dir();
-        Ok(Self::load_optional(&dir, Some(&cache), Self::pool_options(config))?.map(Arc::new))
+        let chinese = config.encoder_zh_dir();
+        Ok(Self::load_optional(
+            &dir,
+            chinese.as_deref(),
+            Some(&cache),
+            Self::pool_options(config),
+        )?
+        .map(Arc::new))
     }
 
     /// The pool sizing `config` asks for (0 workers = one per core).

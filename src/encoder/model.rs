@@ -127,12 +127,12 @@ impl SentenceEncoder {
             let dim = model.shape().hidden;
             (Backend::QuantizedE5(Box::new(model)), dim)
         } else {
-            let tokenizer_bytes = read("tokenizer.json")?;
-            let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
-                .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
             let config_bytes = read("config.json")?;
             let config: BertConfig = serde_json::from_slice(&config_bytes)
                 .map_err(|e| load_err("config.json", e.to_string()))?;
+            let tokenizer_bytes = read("tokenizer.json")?;
+            let mut tokenizer = Tokenizer::from_bytes(&tokenizer_bytes)
+                .map_err(|e| load_err("tokenizer.json", e.to_string()))?;
             // The shipped tokenizer pads every input to 128 tokens, which costs five times
             // the compute for a short question; pad a batch only to its longest member.
             tokenizer.with_padding(Some(PaddingParams {

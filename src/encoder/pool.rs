@@ -13,7 +13,8 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
-use super::model::{EncoderError, SentenceEncoder};
+use super::model::EncoderError;
+use super::routed::LanguageEncoders;
 
 struct Job {
     text: String,
@@ -31,7 +32,7 @@ pub struct PoolOptions {
 /// Worker threads embedding queued texts in micro-batches.
 pub struct EncoderPool {
     sender: Sender<Job>,
-    encoder: Arc<SentenceEncoder>,
+    encoder: Arc<LanguageEncoders>,
 }
 
 impl std::fmt::Debug for EncoderPool {
@@ -43,7 +44,7 @@ impl std::fmt::Debug for EncoderPool {
 }
 
 impl EncoderPool {
-    pub fn start(encoder: Arc<SentenceEncoder>, options: PoolOptions) -> EncoderPool {
+    pub fn start(encoder: Arc<LanguageEncoders>, options: PoolOptions) -> EncoderPool {
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(options.queue.max(1));
         for n in 0..options.workers.max(1) {
             let receiver = receiver.clone();
@@ -59,7 +60,7 @@ impl EncoderPool {
         EncoderPool { sender, encoder }
     }
 
-    pub fn encoder(&self) -> &Arc<SentenceEncoder> {
+    pub fn encoder(&self) -> &Arc<LanguageEncoders> {
         &self.encoder
     }
 
@@ -79,7 +80,7 @@ impl EncoderPool {
     }
 }
 
-fn work(encoder: &SentenceEncoder, queue: &Receiver<Job>, max_batch: usize) {
+fn work(encoder: &LanguageEncoders, queue: &Receiver<Job>, max_batch: usize) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < max_batch {

@@ -160,6 +160,11 @@ pub fn eval_intents(
         None => None,
     };
     let embed_seconds = started.elapsed().as_secs_f64();
+    // Calibrated per language exactly when serving would be.
+    let dense = DenseParams {
+        per_language: options.encoder.is_some_and(|e| e.model.routes_chinese()),
+        ..options.dense
+    };
     let model = ensemble::train(
         ensemble::Data {
             examples: &train_ex,
@@ -167,7 +172,7 @@ pub fn eval_intents(
         },
         labels[..n_train_labels].to_vec(),
         &options.params,
-        &options.dense,
+        &dense,
         valid_ex.as_ref().map(|v| ensemble::Data {
             examples: v,
             vectors: valid_vecs.as_deref(),
@@ -202,7 +207,7 @@ pub fn eval_intents(
         let t = Instant::now();
         let text = normalize(&line.text);
         let vector = match options.encoder {
-            Some(e) => Some(e.model.embed_batch(&[text.as_str()])?.remove(0)),
+            Some(e) => Some(e.model.embed_one(&text)?),
             None => None,
         };
         let s = model.score(&text, vector.as_deref());
@@ -444,7 +449,7 @@ pub fn eval_kb(
     let step = (texts.len() / LATENCY_SAMPLE).max(1);
     for text in texts.iter().step_by(step).take(LATENCY_SAMPLE) {
         let t = Instant::now();
-        std::hint::black_box(encoder.model.embed_batch(&[text])?);
+        std::hint::black_box(encoder.model.embed_one(text)?);
         embed_latency.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let (e50, e99) = percentiles(&mut embed_latency);

@@ -186,7 +186,7 @@ impl FaqIndex {
             fields,
             reader,
             dense,
-            multilingual: encoder.is_some_and(|e| e.model.is_multilingual()),
+            multilingual: encoder.is_some_and(|e| e.model.reads_chinese()),
         })
     }
 

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::NluError;
 use super::classifier::{self, Example, IntentModel, OOS_LABEL, TrainParams, softmax};
 use super::vector_head::{DenseHead, DenseParams};
+use crate::encoder::routed::has_cjk;
 
 /// How the two models are combined and when a prediction is out of scope.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -33,6 +34,19 @@ pub struct Calibration {
     pub oos_threshold: f32,
     /// Below this gap between the top two probabilities a prediction is out of scope.
     pub oos_margin: f32,
+    /// The mixture for text with Chinese characters, fitted on its own: that text is read
+    /// by another encoder ([`crate::encoder::routed`]), whose head is sharper or flatter
+    /// than the English one's, and one shared temperature would mis-state both. `None`:
+    /// `dense_weight` and `temperature` serve every text.
+    #[serde(default)]
+    pub chinese: Option<Mixture>,
+}
+
+/// A dense weight and temperature.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Mixture {
+    pub dense_weight: f32,
+    pub temperature: f32,
 }
 
 /// One point of an out-of-scope threshold sweep on validation data.
@@ -133,7 +147,11 @@ impl Ensemble {
     /// it (or without a dense head) the n-gram model answers alone.
     pub fn probabilities(&self, text: &str, vector: Option<&[f32]>) -> Vec<f32> {
         let c = &self.calibration;
-        Self::mix(&self.parts(text, vector), c.dense_weight, c.temperature)
+        let (w, t) = match c.chinese {
+            Some(m) if has_cjk(text) => (m.dense_weight, m.temperature),
+            _ => (c.dense_weight, c.temperature),
+        };
+        Self::mix(&self.parts(text, vector), w, t)
     }
 
     /// Probabilities plus top-1, confidence and top-1 − top-2 margin.
@@ -200,10 +218,11 @@ pub fn train(
                     temperature: 1.0,
                     oos_threshold: target.default_threshold,
                     oos_margin: 0.0,
+                    chinese: None,
                 },
                 sweep: Vec::new(),
             };
-            fit_mixture(&mut model, held_out);
+            fit_mixture(&mut model, held_out, dense_params.per_language);
             calibrate_oos(&mut model, held_out, target);
             Ok(model)
         }
@@ -234,6 +253,7 @@ pub fn train(
                 temperature: 1.0,
                 oos_threshold: target.default_threshold,
                 oos_margin: 0.0,
+                chinese: None,
             };
             let ngram_temperature = if held_ex.is_empty() {
                 1.0
@@ -251,7 +271,7 @@ pub fn train(
                     sweep: Vec::new(),
                 };
                 let mut probe = probe;
-                fit_mixture(&mut probe, held_data);
+                fit_mixture(&mut probe, held_data, dense_params.per_language);
                 calibration = probe.calibration;
                 probe.ngram.meta.temperature
             };
@@ -282,26 +302,40 @@ fn train_dense(
 }
 
 /// Chooses the dense weight and temperature that minimise negative log-likelihood on the
-/// held-out examples of known labels.
-fn fit_mixture(model: &mut Ensemble, held_out: Data<'_>) {
+/// held-out examples of known labels — with `per_language`, separately for text with
+/// Chinese characters when there is enough of both kinds (see [`Calibration::chinese`]).
+fn fit_mixture(model: &mut Ensemble, held_out: Data<'_>, per_language: bool) {
     let classes = model.labels().len();
-    let parts: Vec<(Parts, usize)> = held_out
+    let parts: Vec<(Parts, usize, bool)> = held_out
         .examples
         .iter()
         .enumerate()
         .filter(|(_, ex)| ex.label < classes)
         .map(|(i, ex)| {
             let v = held_out.vectors.map(|v| &v[i][..]);
-            (model.parts(&ex.text, v), ex.label)
+            (model.parts(&ex.text, v), ex.label, has_cjk(&ex.text))
         })
         .collect();
     if parts.is_empty() || model.dense.is_none() {
         return;
     }
+    let chinese = parts.iter().filter(|p| p.2).count();
+    let split =
+        per_language && chinese >= MIN_PER_LANGUAGE && parts.len() - chinese >= MIN_PER_LANGUAGE;
+    let all = best_mixture(parts.iter().filter(|p| !split || !p.2));
+    model.calibration.dense_weight = all.dense_weight;
+    model.calibration.temperature = all.temperature;
+    model.calibration.chinese = split.then(|| best_mixture(parts.iter().filter(|p| p.2)));
+}
+
+/// Held-out examples each language needs before it gets a mixture of its own.
+const MIN_PER_LANGUAGE: usize = 30;
+
+fn best_mixture<'a>(parts: impl Iterator<Item = &'a (Parts, usize, bool)> + Clone) -> Mixture {
     let nll = |w: f32, t: f32| -> f32 {
         parts
-            .iter()
-            .map(|(p, label)| -Ensemble::mix(p, w, t)[*label].max(1e-9).ln())
+            .clone()
+            .map(|(p, label, _)| -Ensemble::mix(p, w, t)[*label].max(1e-9).ln())
             .sum()
     };
     let temperatures: Vec<f32> = (0..=40)
@@ -317,8 +351,10 @@ fn fit_mixture(model: &mut Ensemble, held_out: Data<'_>) {
             }
         }
     }
-    model.calibration.dense_weight = best.1;
-    model.calibration.temperature = best.2;
+    Mixture {
+        dense_weight: best.1,
+        temperature: best.2,
+    }
 }
 
 /// Sweeps threshold × margin on the calibration data and keeps the setting with the best

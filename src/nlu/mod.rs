@@ -142,7 +142,10 @@ impl IntentClassifier {
         cache_dir: Option<&Path>,
         encoder: Option<&Encoder>,
     ) -> Result<IntentClassifier, NluError> {
-        let dense_params = DenseParams::default();
+        let dense_params = DenseParams {
+            per_language: encoder.is_some_and(|e| e.model.routes_chinese()),
+            ..DenseParams::default()
+        };
         let key = cache_key(data, params, &dense_params, oos_threshold, encoder);
         let stem = format!("intents-{key}");
         if let Some(dir) = cache_dir {
@@ -210,6 +213,10 @@ pub fn to_examples(data: &[LabelledText]) -> (Vec<Example>, Vec<String>) {
     (examples, labels)
 }
 
+/// Bumped when training or calibration changes what a cached model would hold (2: a
+/// separate mixture for Chinese text).
+const CALIBRATION_VERSION: u32 = 2;
+
 fn cache_key(
     data: &[LabelledText],
     params: &TrainParams,
@@ -219,6 +226,8 @@ fn cache_key(
 ) -> String {
     let mut h = Sha256::new();
     h.update(features::FEATURE_VERSION.to_le_bytes());
+    // How a trained model is calibrated: models cached by an older Baton are retrained.
+    h.update(CALIBRATION_VERSION.to_le_bytes());
     h.update(serde_json::to_vec(params).unwrap_or_default());
     if let Some(e) = encoder {
         h.update(e.model.fingerprint().as_bytes());

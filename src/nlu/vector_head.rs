@@ -24,6 +24,9 @@ pub struct DenseParams {
     pub learning_rate: f64,
     pub weight_decay: f64,
     pub seed: u64,
+    /// Text with Chinese characters is read by another encoder than English: calibrate
+    /// the mixture for each on its own (see `ensemble::Calibration::chinese`).
+    pub per_language: bool,
 }
 
 impl Default for DenseParams {
@@ -33,6 +36,7 @@ impl Default for DenseParams {
             learning_rate: 0.02,
             weight_decay: 1e-4,
             seed: 11,
+            per_language: false,
         }
     }
 }

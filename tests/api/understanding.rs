@@ -157,3 +157,38 @@ async fn questions_outside_the_shop_are_not_answered_as_shop_questions() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn chinese_is_read_by_the_multilingual_encoder_when_configured() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut config = test_config(temp.path());
+    config.nlu.encoder_zh = "multilingual-e5-small".into();
+    let app = spawn_app_with(config).await;
+    let knowledge = app.service.knowledge();
+    let encoder = knowledge
+        .encoder
+        .as_ref()
+        .expect("models/ are installed by the README's test command");
+    assert!(
+        encoder.model.reads_chinese(),
+        "models/multilingual-e5-small reads Chinese: {}",
+        encoder.model.name()
+    );
+    let (id, token) = app.create(json!({"locale": "zh"})).await;
+    // "The goods arrived with cracks": no word of it is in the FAQ's question or alternates
+    // (BM25 alone ranks another FAQ first); the Chinese encoder finds the damaged-item FAQ.
+    app.say(&id, &token, "到手的货物有裂痕").await;
+    let stored = app
+        .service
+        .store()
+        .messages_after(&id, 0, 10)
+        .await
+        .unwrap();
+    let turn = stored[0].turn.as_ref().expect("the analysis is stored");
+    let intent = turn.intent.as_ref().expect("the bot ran");
+    assert_eq!(intent.label, "damaged_item", "{turn:?}");
+    let best = &turn.faq_candidates[0];
+    assert_eq!(best.faq_id, "damaged-or-wrong-item", "{turn:?}");
+    assert!(best.similarity.is_some(), "{best:?}");
+    app.stop().await;
+}
