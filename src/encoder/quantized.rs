@@ -113,13 +113,12 @@ impl QuantizedE5 {
         let shape = file.shape;
         let (h, ff) = (shape.hidden, shape.feed_forward);
         let device = Device::Cpu;
-        let floats = |name: &str, dims: &[usize]| -> std::result::Result<Tensor, LoadError> {
-            let t = file.tensor(name, StoredAs::F32, dims.iter().product())?;
-            let values: Vec<f32> = bytes[t.bytes.clone()]
+        let floats = |name: &str, len: usize| -> std::result::Result<Vec<f32>, LoadError> {
+            let t = file.tensor(name, StoredAs::F32, len)?;
+            Ok(bytes[t.bytes.clone()]
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            Ok(Tensor::from_vec(values, dims, &device)?)
+                .collect())
         };
         let blocks =
             |name: &str, rows: usize, cols: usize| -> std::result::Result<QTensor, LoadError> {
@@ -136,13 +135,13 @@ impl QuantizedE5 {
                 let w = file.tensor(&format!("{prefix}.w"), StoredAs::Q4_0, rows * cols)?;
                 Ok(Linear {
                     weight: Int8Weights::from_q4_0(&bytes[w.bytes.clone()], rows, cols),
-                    bias: floats(&format!("{prefix}.b"), &[rows])?.to_vec1()?,
+                    bias: floats(&format!("{prefix}.b"), rows)?,
                 })
             };
         let norm = |prefix: &str| -> std::result::Result<Norm, LoadError> {
             Ok(Norm {
-                weight: floats(&format!("{prefix}.w"), &[h])?.to_vec1()?,
-                bias: floats(&format!("{prefix}.b"), &[h])?.to_vec1()?,
+                weight: floats(&format!("{prefix}.w"), h)?,
+                bias: floats(&format!("{prefix}.b"), h)?,
                 eps: shape.layer_norm_eps as f32,
             })
         };
@@ -161,13 +160,10 @@ impl QuantizedE5 {
             })
             .collect::<std::result::Result<Vec<_>, LoadError>>()?;
         // The position table already carries XLM-R's offset of 2: positions count from 0.
-        let positions = floats("emb.pos", &[shape.positions, h])?
-            .flatten_all()?
-            .to_vec1()?;
-        // Only token type 0 is ever used.
-        let token_type = floats("emb.type", &[shape.token_types, h])?
-            .get(0)?
-            .to_vec1()?;
+        let positions = floats("emb.pos", shape.positions * h)?;
+        // Only token type 0 (the first row) is ever used.
+        let mut token_type = floats("emb.type", shape.token_types * h)?;
+        token_type.truncate(h);
         Ok(QuantizedE5 {
             shape,
             tokenizer: Unigram::load(bytes, &file.tokenizer)?,

@@ -107,29 +107,22 @@ impl LanguageEncoders {
         self.chinese.is_some()
     }
 
-    /// The model reading `text`, and where its block starts.
-    fn route(&self, text: &str) -> (&SentenceEncoder, usize) {
-        match &self.chinese {
-            Some(c) if has_cjk(text) => (c, self.english.dim()),
-            _ => (&self.english, 0),
-        }
-    }
-
     /// Embeds `texts`, each by its language's model; results in the order of `texts`.
     pub fn embed_many(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
-        if self.chinese.is_none() {
+        let Some(chinese_model) = &self.chinese else {
             return self.english.embed_many(texts);
-        }
-        let dim = self.dim();
-        let mut out = vec![vec![0f32; dim]; texts.len()];
-        for chinese in [false, true] {
-            let picked: Vec<usize> = (0..texts.len())
-                .filter(|&i| has_cjk(texts[i]) == chinese)
-                .collect();
-            let Some(&first) = picked.first() else {
+        };
+        let mut out = vec![vec![0f32; self.dim()]; texts.len()];
+        let (cjk, other): (Vec<usize>, Vec<usize>) =
+            (0..texts.len()).partition(|&i| has_cjk(texts[i]));
+        let groups = [
+            (other, &self.english, 0),
+            (cjk, chinese_model, self.english.dim()),
+        ];
+        for (picked, model, offset) in groups {
+            if picked.is_empty() {
                 continue;
-            };
-            let (model, offset) = self.route(texts[first]);
+            }
             let group: Vec<&str> = picked.iter().map(|&i| texts[i]).collect();
             for (&i, v) in picked.iter().zip(model.embed_many(&group)?) {
                 out[i][offset..offset + v.len()].copy_from_slice(&v);
