@@ -386,11 +386,13 @@ fn gaps(
         content::Checks::WithoutSimilarity,
     );
     let items = crate::insights::gaps::collect(&activity);
-    let groups: Vec<_> = crate::insights::gaps::group(&items, &report.content.faqs, 3)
-        .into_iter()
-        .filter(|g| g.count >= min_count)
-        .take(limit)
-        .collect();
+    let encoder = optional_encoder(config);
+    let groups: Vec<_> =
+        crate::insights::gaps::group(&items, &report.content.faqs, encoder.as_deref(), 3)
+            .into_iter()
+            .filter(|g| g.count >= min_count)
+            .take(limit)
+            .collect();
     match format {
         Format::Json => {
             println!(
@@ -621,19 +623,37 @@ fn print_diagnostics(diagnostics: &[Diagnostic], format: Format) {
 }
 
 fn lint(config: &Config, format: Format) -> ExitCode {
-    let report = content::load(&config.kb, &config.intents);
+    let encoder = optional_encoder(config);
+    let report = content::load_with_encoder(&config.kb, &config.intents, encoder.as_deref());
     print_diagnostics(&report.diagnostics, format);
     if matches!(format, Format::Text) && !report.has_errors() {
         eprintln!(
-            "ok: {} FAQs, {} intents",
+            "ok: {} FAQs, {} intents; near-duplicate questions compared {}",
             report.content.faqs.len(),
-            report.content.intents.len()
+            report.content.intents.len(),
+            match &encoder {
+                Some(e) => format!("by meaning ({})", e.model.name()),
+                None => "by their words (no sentence encoder)".to_string(),
+            }
         );
     }
     if report.has_errors() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The sentence encoder `config` names, for commands that only compare texts (`lint`, `gaps`):
+/// they load it when it is installed (a second or two), and fall back to comparing words when
+/// it is not, is turned off or does not load — a model never makes them fail.
+fn optional_encoder(config: &Config) -> Option<Arc<crate::encoder::Encoder>> {
+    match crate::encoder::Encoder::from_config(config) {
+        Ok(encoder) => encoder,
+        Err(e) => {
+            tracing::warn!(error = %e, "the sentence encoder did not load; comparing texts by their words");
+            None
+        }
     }
 }
 

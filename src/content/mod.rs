@@ -2,7 +2,8 @@
 //!
 //! [`load`] reads both trees, parses every file, runs the checks that span files (duplicate
 //! ids, broken links, intents pointing at missing FAQs, the same example under two intents;
-//! as warnings, near-duplicate questions and confusable examples from [`similar`]) and returns
+//! as warnings, near-duplicate questions — by meaning when [`load_with_encoder`] is given a
+//! sentence encoder — and confusable examples from [`similar`]) and returns
 //! the [`Content`] together with every [`Diagnostic`]. Nothing downstream ever sees content
 //! that has errors: `baton lint` prints them, `baton serve` refuses to start, a reload keeps
 //! the last good snapshot. [`load_overlaid`] checks the trees as an edit would leave them,
@@ -24,6 +25,7 @@ pub use diagnostic::{Diagnostic, Severity};
 pub use faq::Faq;
 pub use intent::{Action, Bilingual, Intent};
 
+use crate::encoder::Encoder;
 use crate::nlu::{LabelledText, Lang, normalize};
 
 /// Validated FAQs and intents, sorted by file path.
@@ -80,9 +82,20 @@ impl LoadReport {
     }
 }
 
-/// Reads and validates `kb_dir` and `intents_dir`, with every check.
+/// Reads and validates `kb_dir` and `intents_dir`, with every check (near duplicates by
+/// their words).
 pub fn load(kb_dir: &Path, intents_dir: &Path) -> LoadReport {
-    load_overlaid(kb_dir, intents_dir, &Overlay::new(), Checks::All)
+    load_with_encoder(kb_dir, intents_dir, None)
+}
+
+/// Like [`load`], with near-duplicate questions compared by meaning where `encoder` reads
+/// their language ([`similar::near_duplicate_questions`]).
+pub fn load_with_encoder(
+    kb_dir: &Path,
+    intents_dir: &Path,
+    encoder: Option<&Encoder>,
+) -> LoadReport {
+    load_checked(kb_dir, intents_dir, &Overlay::new(), Checks::All, encoder)
 }
 
 /// Files as they would be after an edit: path → new text, or `None` for a deleted file.
@@ -103,6 +116,16 @@ pub fn load_overlaid(
     intents_dir: &Path,
     overlay: &Overlay,
     checks: Checks,
+) -> LoadReport {
+    load_checked(kb_dir, intents_dir, overlay, checks, None)
+}
+
+fn load_checked(
+    kb_dir: &Path,
+    intents_dir: &Path,
+    overlay: &Overlay,
+    checks: Checks,
+    encoder: Option<&Encoder>,
 ) -> LoadReport {
     let mut diagnostics = Vec::new();
     let mut content = Content::default();
@@ -152,7 +175,7 @@ pub fn load_overlaid(
     check_faqs(&content.faqs, &mut diagnostics);
     check_intents(&content, &intent_sources, &mut diagnostics);
     if checks == Checks::All {
-        similar::near_duplicate_questions(&content.faqs, &mut diagnostics);
+        similar::near_duplicate_questions(&content.faqs, encoder, &mut diagnostics);
         similar::confusable_examples(&content, &intent_sources, &mut diagnostics);
     }
     if content.intents.len() < 2 && diagnostics.iter().all(|d| !d.is_error()) {

@@ -2,8 +2,9 @@
 //! all-MiniLM-L6-v2 or any BERT-family directory, or the 4-bit multilingual-e5-small of
 //! [`quantized`], with its file format [`e5_file`], tokenizer [`unigram`] and integer kernel
 //! [`int8_matmul`]), one model per language ([`routed`]), the on-disk cache of content
-//! embeddings ([`cache`]), and the worker pool that embeds shoppers' messages off the request
-//! runtime ([`pool`]).
+//! embeddings ([`cache`]), the worker pool that embeds shoppers' messages off the request
+//! runtime ([`pool`]), and similarity by meaning with each model's measured thresholds, for
+//! the near-duplicate check and the knowledge-gap groups ([`similarity`]).
 //!
 //! [`Encoder`] bundles the three. It is optional: without a model directory Baton runs on the
 //! n-gram classifier and BM25 alone, and [`Encoder::load_optional`] says once how to install
@@ -16,8 +17,10 @@ pub mod model;
 pub mod pool;
 pub mod quantized;
 pub mod routed;
+pub mod similarity;
 pub mod unigram;
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -151,6 +154,40 @@ impl Encoder {
     /// Embeds content texts (FAQ phrasings, intent examples), reusing cached vectors.
     pub fn embed_content(&self, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, EncoderError> {
         self.cache.embed_all(&self.model, texts, self.bulk_threads)
+    }
+
+    /// Embeds texts that must not be kept (shoppers' words, for the knowledge-gap groups):
+    /// cached content vectors are reused, nothing is added to the cache, and identical texts
+    /// are embedded once. Runs on the calling thread, in batches, so a background job leaves
+    /// the other cores to live traffic.
+    pub fn embed_transient(&self, texts: &[&str]) -> Result<Vec<Arc<[f32]>>, EncoderError> {
+        const BATCH: usize = 64;
+        let mut known: HashMap<&str, Arc<[f32]>> = HashMap::new();
+        let mut queued: HashSet<&str> = HashSet::new();
+        let mut missing: Vec<&str> = Vec::new();
+        for &t in texts {
+            if known.contains_key(t) || queued.contains(t) {
+                continue;
+            }
+            match self.cache.get(t) {
+                Some(v) => {
+                    known.insert(t, v);
+                }
+                None => {
+                    queued.insert(t);
+                    missing.push(t);
+                }
+            }
+        }
+        for batch in missing.chunks(BATCH) {
+            for (t, v) in batch.iter().zip(self.model.embed_many(batch)?) {
+                known.insert(t, Arc::from(v));
+            }
+        }
+        texts
+            .iter()
+            .map(|t| known.get(t).cloned().ok_or(EncoderError::Stopped))
+            .collect()
     }
 
     /// Embeds one shopper message on the pool (never cached on disk).

@@ -37,6 +37,20 @@ pub enum EncoderError {
     Stopped,
 }
 
+impl EncoderError {
+    /// The kind of failure, for logs about shoppers' texts: the messages of some variants
+    /// come from the tokenizer and could quote what it was reading.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EncoderError::Load { .. } => "load",
+            EncoderError::Tokenizer(_) => "tokenizer",
+            EncoderError::Tensor(_) => "tensor",
+            EncoderError::Busy => "busy",
+            EncoderError::Stopped => "stopped",
+        }
+    }
+}
+
 /// The longest input the BERT encoder reads, in tokens; longer text is truncated, as
 /// sentence-transformers does for this model. (The multilingual model reads long text in
 /// windows instead.)

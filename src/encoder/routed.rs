@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use super::model::{EncoderError, SentenceEncoder};
+use super::similarity::Reader;
 
 /// The models and which reads what.
 pub struct LanguageEncoders {
@@ -105,6 +106,22 @@ impl LanguageEncoders {
     /// True when Chinese text has a model of its own.
     pub fn routes_chinese(&self) -> bool {
         self.chinese.is_some()
+    }
+
+    /// The model that reads `text`, for its cosine scale; `None` when that model cannot read
+    /// it (Chinese text without a Chinese-capable model: its vector would say nothing).
+    pub fn reader_of(&self, text: &str) -> Option<Reader> {
+        let model = match &self.chinese {
+            Some(chinese) if has_cjk(text) => chinese,
+            _ => &self.english,
+        };
+        if model.is_multilingual() {
+            Some(Reader::MultilingualE5)
+        } else if has_cjk(text) {
+            None
+        } else {
+            Some(Reader::Bert)
+        }
     }
 
     /// Embeds `texts`, each by its language's model; results in the order of `texts`.

@@ -81,7 +81,13 @@ impl Insights {
         let knowledge = self.knowledge.current();
         let groups = tokio::task::spawn_blocking(move || {
             let items = gaps::collect(&activity);
-            gaps::group(&items, &knowledge.content.faqs, max_examples)
+            // By meaning when the serving knowledge has an encoder, as its FAQ index does.
+            gaps::group(
+                &items,
+                &knowledge.content.faqs,
+                knowledge.encoder.as_deref(),
+                max_examples,
+            )
         })
         .await
         .map_err(|e| InsightsError::Task("gap mining", e.to_string()))?;

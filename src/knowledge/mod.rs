@@ -2,7 +2,8 @@
 //! intent classifier and the FAQ index), as one immutable snapshot.
 //!
 //! [`Knowledge::load`] goes from directories to a snapshot: read and validate (any error stops
-//! here, with every diagnostic), train or load the cached classifier, index the FAQs — with
+//! here, with every diagnostic; near-duplicate FAQs are found by meaning when an encoder is
+//! loaded, and are among the snapshot's warnings), train or load the cached classifier, index the FAQs — with
 //! the sentence encoder's vectors when one is loaded (it is shared by all snapshots, and the
 //! snapshot keeps it so a message is embedded by the encoder its models were built with). Readers
 //! hold an `Arc<Knowledge>`, so a newer snapshot can replace it atomically while requests in
@@ -76,7 +77,9 @@ impl Knowledge {
         oos_threshold: f32,
         encoder: Option<Arc<Encoder>>,
     ) -> Result<Knowledge, KnowledgeError> {
-        let report = content::load(kb, intents);
+        // The encoder compares FAQ questions by meaning; the vectors it computes here are the
+        // ones the FAQ index reads from the cache below.
+        let report = content::load_with_encoder(kb, intents, encoder.as_deref());
         if report.has_errors() {
             return Err(KnowledgeError::Invalid(report.diagnostics));
         }
