@@ -195,8 +195,8 @@ pub struct EncoderArgs {
     /// Model directory (default: the configured one, models/all-MiniLM-L6-v2).
     #[arg(long)]
     pub encoder: Option<PathBuf>,
-    /// Model directory for text with Chinese characters (default: the configured one,
-    /// models/multilingual-e5-small when installed).
+    /// Model directory for text with Chinese characters, e.g. models/multilingual-e5-small
+    /// (default: the configured `nlu.encoder_zh`, which is off).
     #[arg(long)]
     pub encoder_zh: Option<PathBuf>,
     /// Let the --encoder model read every language.
