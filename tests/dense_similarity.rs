@@ -385,19 +385,11 @@ fn measure(
 /// also split in two halves, as if an editor had written the same FAQ twice: the recall is
 /// over those pairs, the false flags over pairs of different clusters.
 fn faq_level(v: &[&[f32]], label: &[usize]) {
-    let mut split = label.to_vec();
-    let mut duplicates = std::collections::HashSet::new();
-    let clusters = label.iter().max().map_or(0, |m| m + 1);
-    for c in 0..clusters {
-        let members: Vec<usize> = (0..label.len()).filter(|&i| label[i] == c).collect();
-        if members.len() >= 4 {
-            let twin = clusters + c;
-            for &i in &members[members.len() / 2..] {
-                split[i] = twin;
-            }
-            duplicates.insert((c, twin));
-        }
-    }
+    let Twins {
+        split,
+        duplicates,
+        clusters,
+    } = split_in_twins(label);
     let mut own_best = vec![-1f32; v.len()];
     for i in 0..v.len() {
         for j in 0..v.len() {
@@ -457,18 +449,11 @@ fn faq_level(v: &[&[f32]], label: &[usize]) {
 /// `m` more similar than either phrasing is to any third FAQ (a duplicate stands out from the
 /// crowd; multilingual-e5 puts the crowd itself high).
 fn faq_level_margin(v: &[&[f32]], label: &[usize]) {
-    let mut split = label.to_vec();
-    let mut duplicates = std::collections::HashSet::new();
-    let clusters = label.iter().max().map_or(0, |m| m + 1);
-    for c in 0..clusters {
-        let members: Vec<usize> = (0..label.len()).filter(|&i| label[i] == c).collect();
-        if members.len() >= 4 {
-            for &i in &members[members.len() / 2..] {
-                split[i] = clusters + c;
-            }
-            duplicates.insert((c, clusters + c));
-        }
-    }
+    let Twins {
+        split,
+        duplicates,
+        clusters,
+    } = split_in_twins(label);
     let faqs = 2 * clusters;
     // Per phrasing: its best and second-best FAQ other than its own.
     let mut top: Vec<[(usize, f32); 2]> = vec![[(usize::MAX, -1.0); 2]; v.len()];
@@ -598,4 +583,33 @@ fn measure_thresholds_on_paraphrase_sets() {
         bert,
         (0.35, 0.04),
     );
+}
+
+/// Each cluster of four or more texts split in two halves, as if an editor had written the
+/// same FAQ twice: the new labels, the (cluster, twin) pairs, and the number of clusters.
+struct Twins {
+    split: Vec<usize>,
+    duplicates: std::collections::HashSet<(usize, usize)>,
+    clusters: usize,
+}
+
+fn split_in_twins(label: &[usize]) -> Twins {
+    let mut split = label.to_vec();
+    let mut duplicates = std::collections::HashSet::new();
+    let clusters = label.iter().max().map_or(0, |m| m + 1);
+    for c in 0..clusters {
+        let members: Vec<usize> = (0..label.len()).filter(|&i| label[i] == c).collect();
+        if members.len() >= 4 {
+            let twin = clusters + c;
+            for &i in &members[members.len() / 2..] {
+                split[i] = twin;
+            }
+            duplicates.insert((c, twin));
+        }
+    }
+    Twins {
+        split,
+        duplicates,
+        clusters,
+    }
 }

@@ -28,6 +28,23 @@ pub struct Faq {
     pub source: Option<FaqSource>,
 }
 
+impl Faq {
+    /// A FAQ with only an id, language and question, for tests of code that reads FAQs.
+    #[cfg(test)]
+    pub(crate) fn plain(id: &str, lang: Lang, question: &str) -> Faq {
+        Faq {
+            id: id.into(),
+            lang,
+            question: question.into(),
+            alternates: Vec::new(),
+            tags: Vec::new(),
+            skill: None,
+            answer: "answer".into(),
+            source: None,
+        }
+    }
+}
+
 /// Where a FAQ file is and where its parts start, for diagnostics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaqSource {

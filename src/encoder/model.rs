@@ -336,9 +336,24 @@ pub fn similar_length_groups(lengths: &[usize], max_batch: usize) -> Vec<Vec<usi
 /// Below this many tokens, texts batch together whatever their lengths.
 pub const SHORT_TOKENS: usize = 16;
 
-/// Dot product of two equal-length vectors (cosine similarity for unit vectors).
+/// Dot product of two equal-length vectors (cosine similarity for unit vectors), in eight
+/// lanes so the compiler can vectorise it: FAQ search and the pair searches of the lint are
+/// all dot products.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -154,24 +154,8 @@ fn meanings(
         .collect())
 }
 
-/// Cosine similarity of two unit vectors, in eight lanes so the compiler can vectorise it
-/// (the pair search below is all dot products).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
+/// Cosine similarity of two unit vectors.
+pub use super::model::dot as cosine;
 
 /// Every pair `(i, j)`, `i < j`, of `vectors` with cosine ≥ `threshold` that `keep(i, j)`
 /// accepts, most similar first (then by index), like the lexical

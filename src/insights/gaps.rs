@@ -460,16 +460,7 @@ mod tests {
     }
 
     fn faq(id: &str, lang: Lang, question: &str) -> Faq {
-        Faq {
-            id: id.into(),
-            lang,
-            question: question.into(),
-            alternates: Vec::new(),
-            tags: Vec::new(),
-            skill: None,
-            answer: "answer".into(),
-            source: None,
-        }
+        Faq::plain(id, lang, question)
     }
 
     fn e5(v: &[f32]) -> Option<Meaning> {
