@@ -211,6 +211,19 @@ pub struct EncoderArgs {
     pub embedding_cache: Option<PathBuf>,
 }
 
+/// Fails with how to install the model when `dir` holds none; `alternative` adds what else
+/// the user can do.
+fn require_model_dir(dir: &Path, alternative: &str) -> anyhow::Result<()> {
+    if !crate::encoder::SentenceEncoder::is_model_dir(dir) {
+        anyhow::bail!(
+            "no sentence encoder in {}: run `{}`{alternative}",
+            dir.display(),
+            crate::encoder::INSTALL_HINT
+        );
+    }
+    Ok(())
+}
+
 impl EncoderArgs {
     /// Loads the encoder these flags name; `None` with --no-encoder. Unlike `serve`, a
     /// missing model is an error: an evaluation must measure what it says it measures.
@@ -223,30 +236,18 @@ impl EncoderArgs {
             (None, Some(d)) => d,
             (None, None) => return Ok(None),
         };
-        if !crate::encoder::SentenceEncoder::is_model_dir(&dir) {
-            anyhow::bail!(
-                "no sentence encoder in {}: run `{}` (or pass --no-encoder)",
-                dir.display(),
-                crate::encoder::INSTALL_HINT
-            );
-        }
+        require_model_dir(&dir, " (or pass --no-encoder)")?;
         let chinese = match (&self.encoder_zh, self.single_encoder) {
             (_, true) => None,
-            (Some(d), false) => Some(d.clone()),
+            (Some(d), false) => {
+                require_model_dir(d, "")?;
+                Some(d.clone())
+            }
             // The configured Chinese model, when installed.
             (None, false) => config
                 .encoder_zh_dir()
                 .filter(|d| crate::encoder::SentenceEncoder::is_model_dir(d)),
         };
-        if let Some(d) = &chinese
-            && !crate::encoder::SentenceEncoder::is_model_dir(d)
-        {
-            anyhow::bail!(
-                "no sentence encoder in {}: run `{}`",
-                d.display(),
-                crate::encoder::INSTALL_HINT
-            );
-        }
         let cache = self
             .embedding_cache
             .clone()

@@ -331,11 +331,9 @@ mod tests {
     }
 
     fn meaning(reader: Reader, v: &[f32]) -> Option<Meaning> {
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let unit: Vec<f32> = v.iter().map(|x| x / norm).collect();
         Some(Meaning {
             reader,
-            vector: Arc::from(unit),
+            vector: Arc::from(crate::encoder::normalised(v)),
         })
     }
 

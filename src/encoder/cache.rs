@@ -187,12 +187,10 @@ fn embed_parallel(
                     let mut out = Vec::new();
                     loop {
                         let start = next.fetch_add(PIECE, Ordering::Relaxed);
-                        let Some(piece) = items.get(start..(start + PIECE).min(items.len())) else {
-                            return Ok(out);
-                        };
-                        if piece.is_empty() {
+                        if start >= items.len() {
                             return Ok(out);
                         }
+                        let piece = &items[start..(start + PIECE).min(items.len())];
                         let texts: Vec<&str> = piece.iter().map(|(_, t)| *t).collect();
                         let vectors = encoder.embed_many(&texts)?;
                         out.extend(

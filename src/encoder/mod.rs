@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use cache::EmbeddingCache;
-pub use model::{EncoderError, SentenceEncoder, TextRole, dot};
+pub use model::{EncoderError, SentenceEncoder, TextRole, dot, normalised};
 pub use pool::{EncoderPool, PoolOptions};
 pub use routed::LanguageEncoders;
 

@@ -336,6 +336,15 @@ pub fn similar_length_groups(lengths: &[usize], max_batch: usize) -> Vec<Vec<usi
 /// Below this many tokens, texts batch together whatever their lengths.
 pub const SHORT_TOKENS: usize = 16;
 
+/// `v` scaled to unit length (a zero vector stays zero).
+pub fn normalised(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm == 0.0 {
+        return v.to_vec();
+    }
+    v.iter().map(|x| x / norm).collect()
+}
+
 /// Dot product of two equal-length vectors (cosine similarity for unit vectors), in eight
 /// lanes so the compiler can vectorise it: FAQ search and the pair searches of the lint are
 /// all dot products.

@@ -33,7 +33,7 @@
 use std::sync::Arc;
 
 use super::Encoder;
-use super::model::EncoderError;
+use super::model::{EncoderError, normalised};
 
 /// Which model reads a text; it decides the cosine scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -302,14 +302,6 @@ pub fn centroid<'a>(vectors: impl IntoIterator<Item = &'a [f32]>) -> Vec<f32> {
         }
     }
     normalised(&sum)
-}
-
-fn normalised(v: &[f32]) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm == 0.0 {
-        return v.to_vec();
-    }
-    v.iter().map(|x| x / norm).collect()
 }
 
 #[cfg(test)]

@@ -160,11 +160,7 @@ pub fn eval_intents(
         None => None,
     };
     let embed_seconds = started.elapsed().as_secs_f64();
-    // Calibrated per language exactly when serving would be.
-    let dense = DenseParams {
-        per_language: options.encoder.is_some_and(|e| e.model.routes_chinese()),
-        ..options.dense
-    };
+    let dense = options.dense.for_encoder(options.encoder);
     let model = ensemble::train(
         ensemble::Data {
             examples: &train_ex,

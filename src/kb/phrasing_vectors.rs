@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use crate::encoder::dot;
+use crate::encoder::{dot, normalised};
 
 /// Phrasing vectors of a KB.
 #[derive(Debug)]
@@ -120,12 +120,8 @@ impl CenteredFaqs {
 
 /// `v − mean`, L2-normalised.
 fn center(v: &[f32], mean: &[f32]) -> Vec<f32> {
-    let mut c: Vec<f32> = v.iter().zip(mean).map(|(x, m)| x - m).collect();
-    let norm = c.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > f32::EPSILON {
-        c.iter_mut().for_each(|x| *x /= norm);
-    }
-    c
+    let difference: Vec<f32> = v.iter().zip(mean).map(|(x, m)| x - m).collect();
+    normalised(&difference)
 }
 
 #[cfg(test)]
@@ -148,11 +144,7 @@ mod tests {
     #[test]
     fn centring_separates_vectors_that_lean_the_same_way() {
         // Every vector leans along the first axis, as the multilingual model's do.
-        let lean = |x: f32, y: f32| -> Arc<[f32]> {
-            let v = [1.0, x, y];
-            let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
-            Arc::from(v.iter().map(|a| a / n).collect::<Vec<_>>())
-        };
+        let lean = |x: f32, y: f32| -> Arc<[f32]> { Arc::from(normalised(&[1.0, x, y])) };
         let faqs: Vec<Vec<Arc<[f32]>>> = (0..30)
             .map(|i| {
                 let angle = i as f32 * 0.2;

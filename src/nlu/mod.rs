@@ -142,10 +142,7 @@ impl IntentClassifier {
         cache_dir: Option<&Path>,
         encoder: Option<&Encoder>,
     ) -> Result<IntentClassifier, NluError> {
-        let dense_params = DenseParams {
-            per_language: encoder.is_some_and(|e| e.model.routes_chinese()),
-            ..DenseParams::default()
-        };
+        let dense_params = DenseParams::default().for_encoder(encoder);
         let key = cache_key(data, params, &dense_params, oos_threshold, encoder);
         let stem = format!("intents-{key}");
         if let Some(dir) = cache_dir {

@@ -29,6 +29,17 @@ pub struct DenseParams {
     pub per_language: bool,
 }
 
+impl DenseParams {
+    /// These parameters for vectors from `encoder`: per-language calibration exactly when it
+    /// reads Chinese with a model of its own, in serving and in `baton eval` alike.
+    pub fn for_encoder(self, encoder: Option<&crate::encoder::Encoder>) -> DenseParams {
+        DenseParams {
+            per_language: encoder.is_some_and(|e| e.model.routes_chinese()),
+            ..self
+        }
+    }
+}
+
 impl Default for DenseParams {
     fn default() -> Self {
         DenseParams {

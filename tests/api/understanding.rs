@@ -4,7 +4,7 @@
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{answered_faq, spawn_app, spawn_app_with, test_config};
+use crate::helpers::{TestApp, answered_faq, spawn_app, spawn_app_with, test_config};
 
 #[tokio::test]
 async fn the_encoder_is_used_by_default_and_records_similarity() {
@@ -26,16 +26,7 @@ async fn the_encoder_is_used_by_default_and_records_similarity() {
         "{out:#}"
     );
     // What the bot understood is stored with the message (for the agent), similarity included.
-    let stored = app
-        .service
-        .store()
-        .messages_after(&id, 0, 10)
-        .await
-        .unwrap();
-    let turn = stored[0]
-        .turn
-        .as_ref()
-        .expect("the shopper message has its analysis");
+    let turn = first_turn(&app, &id).await;
     let best = &turn.faq_candidates[0];
     assert_eq!(best.faq_id, "refund-time");
     assert!(best.similarity.unwrap() > 0.5, "{best:?}");
@@ -140,13 +131,7 @@ async fn questions_outside_the_shop_are_not_answered_as_shop_questions() {
         let (id, token) = app.create(json!({ "locale": locale })).await;
         let out = app.say(&id, &token, text).await;
         assert_eq!(answered_faq(&out), None, "{text}: {out:#}");
-        let stored = app
-            .service
-            .store()
-            .messages_after(&id, 0, 10)
-            .await
-            .unwrap();
-        let turn = stored[0].turn.as_ref().unwrap();
+        let turn = first_turn(&app, &id).await;
         let intent = turn.intent.as_ref().unwrap();
         assert!(intent.out_of_scope, "{text}: {intent:?}");
         assert_eq!(
@@ -178,17 +163,20 @@ async fn chinese_is_read_by_the_multilingual_encoder_when_configured() {
     // "The goods arrived with cracks": no word of it is in the FAQ's question or alternates
     // (BM25 alone ranks another FAQ first); the Chinese encoder finds the damaged-item FAQ.
     app.say(&id, &token, "到手的货物有裂痕").await;
-    let stored = app
-        .service
-        .store()
-        .messages_after(&id, 0, 10)
-        .await
-        .unwrap();
-    let turn = stored[0].turn.as_ref().expect("the analysis is stored");
+    let turn = first_turn(&app, &id).await;
     let intent = turn.intent.as_ref().expect("the bot ran");
     assert_eq!(intent.label, "damaged_item", "{turn:?}");
     let best = &turn.faq_candidates[0];
     assert_eq!(best.faq_id, "damaged-or-wrong-item", "{turn:?}");
     assert!(best.similarity.is_some(), "{best:?}");
     app.stop().await;
+}
+
+/// What the bot understood of the conversation's first message, as stored for the agent.
+async fn first_turn(app: &TestApp, id: &str) -> baton::conversation::TurnRecord {
+    let stored = app.service.store().messages_after(id, 0, 10).await.unwrap();
+    stored[0]
+        .turn
+        .clone()
+        .expect("the shopper message has its analysis")
 }
