@@ -45,6 +45,16 @@ for name in stackfaq bq_faq; do
         "${cache[@]}" > "${out}/${name}.json"
 done
 
+# Chinese read by multilingual-e5-small, when models/install.sh has installed it.
+e5="models/multilingual-e5-small"
+if [[ -d "${e5}" ]]; then
+    echo "== baton eval, Chinese with ${e5}" >&2
+    "${baton}" eval intents --train "${data}/smp2017/train.jsonl" --test "${data}/smp2017/valid.jsonl" \
+        --encoder-zh "${e5}" "${cache[@]}" > "${out}/smp2017-e5.json"
+    "${baton}" eval kb --faqs "${data}/bq_faq/faqs.jsonl" --queries "${data}/bq_faq/queries.jsonl" \
+        --encoder-zh "${e5}" "${cache[@]}" > "${out}/bq_faq-e5.json"
+fi
+
 echo "== peers" >&2
 "${PYTHON:-python3}" benches/peers.py --data "${data}" > "${out}/peers.json"
 echo "results in ${out}" >&2

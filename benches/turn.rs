@@ -1,6 +1,6 @@
 //! One in-process bot turn — normalise, embed, classify, retrieve, decide, word the reply — on
 //! the sample `kb/` and `intents/`, with the sentence encoder (when `models/install.sh` has
-//! installed it) and without: exactly [`baton::dialogue::respond`], the function a served
+//! installed it), with multilingual-e5-small reading Chinese, and without: exactly [`baton::dialogue::respond`], the function a served
 //! turn runs. Run with `cargo bench --bench turn`.
 
 use std::hint::black_box;
@@ -29,15 +29,20 @@ fn knowledge(config: &Config, encoder: Option<Arc<Encoder>>) -> Knowledge {
     .expect("the sample content loads")
 }
 
-fn encoder() -> Option<Arc<Encoder>> {
+/// all-MiniLM-L6-v2 for every text, or with `chinese`, multilingual-e5-small reading the
+/// text with Chinese characters (`nlu.encoder_zh`), when `models/install.sh` installed them.
+fn encoder(chinese: bool) -> Option<Arc<Encoder>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("models/all-MiniLM-L6-v2");
-    if !SentenceEncoder::is_model_dir(&dir) {
-        eprintln!(
-            "no encoder in {}: run models/install.sh to bench it",
-            dir.display()
-        );
-        return None;
+    let chinese_dir = root.join("models/multilingual-e5-small");
+    for needed in std::iter::once(&dir).chain(chinese.then_some(&chinese_dir)) {
+        if !SentenceEncoder::is_model_dir(needed) {
+            eprintln!(
+                "no encoder in {}: run models/install.sh to bench it",
+                needed.display()
+            );
+            return None;
+        }
     }
     let options = PoolOptions {
         workers: 1,
@@ -45,8 +50,10 @@ fn encoder() -> Option<Arc<Encoder>> {
         max_batch: 1,
     };
     let cache = root.join("target").join("bench-model-cache");
+    let chinese_dir = chinese.then_some(chinese_dir.as_path());
     Some(Arc::new(
-        Encoder::load(&dir, Some(&cache), options).expect("the encoder loads"),
+        Encoder::load_per_language(&dir, chinese_dir, Some(&cache), options)
+            .expect("the encoder loads"),
     ))
 }
 
@@ -65,8 +72,14 @@ fn bench_turn(c: &mut Criterion) {
     let config = Arc::new(Config::default());
     let facts = Facts::default();
     let mut variants = vec![("ngram_bm25", Arc::new(knowledge(&config, None)))];
-    if let Some(e) = encoder() {
+    if let Some(e) = encoder(false) {
         variants.push(("encoder_hybrid", Arc::new(knowledge(&config, Some(e)))));
+    }
+    if let Some(e) = encoder(true) {
+        variants.push((
+            "encoder_hybrid_e5_zh",
+            Arc::new(knowledge(&config, Some(e))),
+        ));
     }
     // The encoder's pool answers on a channel; a small runtime awaits it, as in `baton chat`.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -19,9 +19,14 @@ use serde::{Deserialize, Serialize};
 
 use super::NluError;
 use super::features::{FEATURE_VERSION, hashed_features};
+use crate::telemetry::progress::Progress;
 
 /// The label that marks out-of-scope text in training and evaluation data.
 pub const OOS_LABEL: &str = "oos";
+
+/// Example passes (examples × epochs) below which training ends before anyone would look:
+/// 200,000 take about three seconds.
+pub const TRAINING_WORTH_SHOWING: u64 = 200_000;
 
 /// One training example: normalised text and the index of its label.
 #[derive(Debug, Clone)]
@@ -346,6 +351,12 @@ fn fit(
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut step = 0usize;
     let mut local_of: HashMap<u32, u32> = HashMap::new();
+    // Counted in examples seen (each example once per epoch).
+    let passes = Progress::start_from(
+        "training the n-gram intent model",
+        (train.len() * params.epochs) as u64,
+        TRAINING_WORTH_SHOWING,
+    );
     for _ in 0..params.epochs {
         order.shuffle(&mut rng);
         for chunk in order.chunks(batch_size) {
@@ -400,8 +411,10 @@ fn fit(
             {
                 table.step(&rows, &g.flatten_all()?.to_vec1::<f32>()?, lr);
             }
+            passes.add(batch_rows as u64);
         }
     }
+    passes.finish();
 
     Ok(IntentModel {
         meta: ModelMeta {

@@ -16,6 +16,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::NluError;
+use crate::telemetry::progress::Progress;
 
 /// Hyper-parameters of the head.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -115,6 +116,12 @@ impl DenseHead {
         let mut rng = StdRng::seed_from_u64(params.seed);
         let mut step = 0usize;
         let mut xs: Vec<f32> = Vec::with_capacity(batch_size * dim);
+        // Counted in examples seen (each example once per epoch).
+        let passes = Progress::start_from(
+            "training the dense intent head",
+            (n * params.epochs) as u64,
+            super::classifier::TRAINING_WORTH_SHOWING,
+        );
         for _ in 0..params.epochs {
             order.shuffle(&mut rng);
             for chunk in order.chunks(batch_size) {
@@ -131,8 +138,10 @@ impl DenseHead {
                 let logits = x.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?;
                 let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
                 opt.backward_step(&loss)?;
+                passes.add(chunk.len() as u64);
             }
         }
+        passes.finish();
         Ok(DenseHead {
             dim,
             weights: w.as_tensor().flatten_all()?.to_vec1()?,

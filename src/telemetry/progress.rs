@@ -33,7 +33,13 @@ impl Progress {
     /// Starts counting `total` units of `what` (e.g. "embedding texts"); quiet below
     /// [`WORTH_SHOWING`].
     pub fn start(what: &'static str, total: u64) -> Progress {
-        let quiet = total < WORTH_SHOWING;
+        Progress::start_from(what, total, WORTH_SHOWING)
+    }
+
+    /// [`Progress::start`] for units cheaper or dearer than a text to embed: quiet below
+    /// `worth_showing` of them.
+    pub fn start_from(what: &'static str, total: u64, worth_showing: u64) -> Progress {
+        let quiet = total < worth_showing;
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let bar = (!quiet && terminal).then(|| {
             let bar = ProgressBar::new(total);
