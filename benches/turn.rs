@@ -1,7 +1,8 @@
 //! One in-process bot turn — normalise, embed, classify, retrieve, decide, word the reply — on
 //! the sample `kb/` and `intents/`, with the sentence encoder (when `models/install.sh` has
-//! installed it), with multilingual-e5-small reading Chinese, and without: exactly [`baton::dialogue::respond`], the function a served
-//! turn runs. Run with `cargo bench --bench turn`.
+//! installed it), with multilingual-e5-small reading Chinese as well, and without: exactly
+//! [`baton::dialogue::respond`], the function a served turn runs. Run with
+//! `cargo bench --bench turn`.
 
 use std::hint::black_box;
 use std::path::PathBuf;
