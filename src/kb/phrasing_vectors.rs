@@ -59,6 +59,15 @@ impl DenseFaqs {
         }
     }
 
+    /// The same rows, each discounted by [`HUB_DISCOUNT`] times its [`hubness`].
+    fn discounting_hubs(mut self) -> DenseFaqs {
+        self.discount = hubness(&self)
+            .into_iter()
+            .map(|h| HUB_DISCOUNT * h)
+            .collect();
+        self
+    }
+
     fn rows(&self) -> std::slice::ChunksExact<'_, f32> {
         self.matrix.chunks_exact(self.dim.max(1))
     }
@@ -116,12 +125,10 @@ impl CenteredFaqs {
                     .collect()
             })
             .collect();
-        let mut centered = DenseFaqs::new(&centered);
-        centered.discount = hubness(&centered)
-            .into_iter()
-            .map(|h| HUB_DISCOUNT * h)
-            .collect();
-        Some(CenteredFaqs { centered, mean })
+        Some(CenteredFaqs {
+            centered: DenseFaqs::new(&centered).discounting_hubs(),
+            mean,
+        })
     }
 
     /// For each FAQ, the best centred cosine between `query` and its phrasings (−1 without).
@@ -152,11 +159,14 @@ fn hubness(faqs: &DenseFaqs) -> Vec<f32> {
     let k = (HUB_NEIGHBOURS * pool.len()).div_ceil(n.max(1)).max(1);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let chunk = n.div_ceil(threads).max(1);
-    let indexed: Vec<(usize, &[f32])> = rows.iter().copied().enumerate().collect();
     let found: Vec<f32> = std::thread::scope(|scope| {
-        let workers: Vec<_> = indexed
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| nearest_mean(part, &rows, &faqs.owner, &pool, k)))
+        let workers: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|start| {
+                let part = start..(start + chunk).min(n);
+                let (rows, pool) = (&rows, &pool);
+                scope.spawn(move || nearest_mean(part, rows, &faqs.owner, pool, k))
+            })
             .collect();
         workers
             .into_iter()
@@ -171,39 +181,38 @@ fn hubness(faqs: &DenseFaqs) -> Vec<f32> {
     }
 }
 
-/// For each of `part`'s rows, the mean of its `k` best similarities to `pool` rows of other FAQs.
+/// For each row in `part`, the mean of its `k` best similarities to `pool` rows of other FAQs.
 fn nearest_mean(
-    part: &[(usize, &[f32])],
+    part: std::ops::Range<usize>,
     rows: &[&[f32]],
     owner_of: &[u32],
     pool: &[usize],
     k: usize,
 ) -> Vec<f32> {
-    part.iter()
-        .map(|&(i, row)| {
-            let owner = &owner_of[i];
-            // The k best so far, ascending; a handful of entries, so insertion is cheapest.
-            let mut nearest: Vec<f32> = Vec::with_capacity(k + 1);
-            for &j in pool {
-                if owner_of[j] == *owner {
-                    continue;
-                }
-                let s = dot(row, rows[j]);
-                if nearest.len() < k || s > nearest[0] {
-                    let at = nearest.partition_point(|x| *x < s);
-                    nearest.insert(at, s);
-                    if nearest.len() > k {
-                        nearest.remove(0);
-                    }
+    part.map(|i| {
+        let (row, owner) = (rows[i], &owner_of[i]);
+        // The k best so far, ascending; a handful of entries, so insertion is cheapest.
+        let mut nearest: Vec<f32> = Vec::with_capacity(k + 1);
+        for &j in pool {
+            if owner_of[j] == *owner {
+                continue;
+            }
+            let s = dot(row, rows[j]);
+            if nearest.len() < k || s > nearest[0] {
+                let at = nearest.partition_point(|x| *x < s);
+                nearest.insert(at, s);
+                if nearest.len() > k {
+                    nearest.remove(0);
                 }
             }
-            if nearest.is_empty() {
-                0.0
-            } else {
-                nearest.iter().sum::<f32>() / nearest.len() as f32
-            }
-        })
-        .collect()
+        }
+        if nearest.is_empty() {
+            0.0
+        } else {
+            nearest.iter().sum::<f32>() / nearest.len() as f32
+        }
+    })
+    .collect()
 }
 
 /// `v − mean`, L2-normalised.
@@ -262,8 +271,7 @@ mod tests {
         let lonely = r[10];
         assert!(r[20..].iter().all(|h| *h > lonely + 0.01), "{r:?}");
         // A query equally close to a lonely FAQ and to a look-alike prefers the lonely one.
-        let mut discounted = DenseFaqs::new(&faqs);
-        discounted.discount = r.iter().map(|h| HUB_DISCOUNT * h).collect();
+        let discounted = DenseFaqs::new(&faqs).discounting_hubs();
         let query = [1.01f32.cos(), 1.01f32.sin()];
         let raw = dense.best_per_faq(&query);
         let fixed = discounted.best_per_faq(&query);
