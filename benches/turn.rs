@@ -1,6 +1,7 @@
 //! One in-process bot turn — normalise, embed, classify, retrieve, decide, word the reply — on
-//! the sample `kb/` and `intents/`, with the sentence encoder (when `models/install.sh` has
-//! installed it), with multilingual-e5-small reading Chinese as well, and without: exactly
+//! the sample `kb/` and `intents/`, in the default configuration (`encoder_hybrid_e5_zh`:
+//! multilingual-e5-small reading Chinese, MiniLM English, when `models/install.sh` installed
+//! them), with MiniLM reading everything (`encoder_hybrid`), and without encoders: exactly
 //! [`baton::dialogue::respond`], the function a served turn runs. Run with
 //! `cargo bench --bench turn`.
 

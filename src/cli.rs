@@ -196,7 +196,7 @@ pub struct EncoderArgs {
     #[arg(long)]
     pub encoder: Option<PathBuf>,
     /// Model directory for text with Chinese characters, e.g. models/multilingual-e5-small
-    /// (default: the configured `nlu.encoder_zh`, which is off).
+    /// (default: the configured `nlu.encoder_zh`, multilingual-e5-small, when installed).
     #[arg(long)]
     pub encoder_zh: Option<PathBuf>,
     /// Let the --encoder model read every language.

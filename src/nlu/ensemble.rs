@@ -8,10 +8,13 @@
 //! label is `oos`, the confidence is under the threshold, or top-1 minus top-2 is under the
 //! margin.
 //!
-//! Why a mixture: the encoder (English-trained) is strong on English paraphrase and weak on
-//! Chinese, the character n-grams the other way round. The mixing weight and temperature are
-//! fitted on held-out data (the validation set when given, else a stratified tenth of the
-//! training data), so a Chinese-only intent set learns to lean on the n-grams by itself.
+//! Why a mixture: each encoder is strong on the paraphrases of its language and the character
+//! n-grams on exact wording. The mixing weight and temperature are fitted on held-out data
+//! (the validation set when given, else a stratified tenth of the training data), so an
+//! intent set learns by itself how far to lean on each. Without a validation set, the
+//! temperatures are then refitted by a probe trained with some intents left out
+//! ([`super::unknown_intents`]), so that a confidence also accounts for questions no intent
+//! covers.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NluError;
 use super::classifier::{self, Example, IntentModel, OOS_LABEL, TrainParams, softmax};
+use super::unknown_intents::{self, Probe, Refit};
 use super::vector_head::{DenseHead, DenseParams};
 use crate::encoder::routed::has_cjk;
 
@@ -107,7 +111,7 @@ fn log_softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
 }
 
 /// The two models' log-probabilities for one input, before mixing.
-struct Parts {
+pub(super) struct Parts {
     ngram: Vec<f32>,
     dense: Option<Vec<f32>>,
 }
@@ -117,7 +121,7 @@ impl Ensemble {
         self.ngram.labels()
     }
 
-    fn parts(&self, text: &str, vector: Option<&[f32]>) -> Parts {
+    pub(super) fn parts(&self, text: &str, vector: Option<&[f32]>) -> Parts {
         Parts {
             ngram: log_softmax(&self.ngram.logits(text), self.ngram.meta.temperature),
             dense: match (&self.dense, vector) {
@@ -127,7 +131,7 @@ impl Ensemble {
         }
     }
 
-    fn mix(parts: &Parts, dense_weight: f32, temperature: f32) -> Vec<f32> {
+    pub(super) fn mix(parts: &Parts, dense_weight: f32, temperature: f32) -> Vec<f32> {
         match &parts.dense {
             Some(d) => {
                 let z: Vec<f32> = parts
@@ -167,7 +171,7 @@ impl Ensemble {
     }
 }
 
-fn scored(probabilities: Vec<f32>) -> Scored {
+pub(super) fn scored(probabilities: Vec<f32>) -> Scored {
     let (mut top, mut first, mut second) = (0usize, f32::NEG_INFINITY, f32::NEG_INFINITY);
     for (i, &p) in probabilities.iter().enumerate() {
         if p > first {
@@ -189,8 +193,8 @@ fn scored(probabilities: Vec<f32>) -> Scored {
 
 /// Trains the ensemble. With `calibration` data, the models are trained on `train` alone and
 /// mixing, temperature and the OOS rule are fitted on the calibration data; without, a
-/// stratified tenth of `train` is held out for fitting and the final models are retrained on
-/// all of it.
+/// stratified tenth of `train` is held out for fitting (a probe without some intents refits
+/// the temperatures, see [`unknown_intents`]) and the final models are retrained on all of it.
 pub fn train(
     train: Data<'_>,
     labels: Vec<String>,
@@ -273,7 +277,28 @@ pub fn train(
                 let mut probe = probe;
                 fit_mixture(&mut probe, held_data, dense_params.per_language);
                 calibration = probe.calibration;
-                probe.ngram.meta.temperature
+                let ngram_temperature = probe.ngram.meta.temperature;
+                match unknown_intents::hidden_intents(&labels, params.seed) {
+                    Some(hidden) => {
+                        let without = Probe {
+                            fit: fit_data,
+                            held: held_data,
+                            labels: &labels,
+                            hidden: &hidden,
+                        };
+                        match without.refit_temperatures(
+                            &mut calibration,
+                            ngram_temperature,
+                            params,
+                            dense_params,
+                            target,
+                        )? {
+                            Refit::NgramAlone(t) => t,
+                            Refit::Mixture => ngram_temperature,
+                        }
+                    }
+                    None => ngram_temperature,
+                }
             };
             let mut ngram = classifier::fit_only(train.examples, &labels, params)?;
             ngram.meta.temperature = ngram_temperature;
@@ -288,7 +313,7 @@ pub fn train(
     }
 }
 
-fn train_dense(
+pub(super) fn train_dense(
     data: Data<'_>,
     classes: usize,
     params: &DenseParams,
@@ -338,9 +363,7 @@ fn best_mixture<'a>(parts: impl Iterator<Item = &'a (Parts, usize, bool)> + Clon
             .map(|(p, label, _)| -Ensemble::mix(p, w, t)[*label].max(1e-9).ln())
             .sum()
     };
-    let temperatures: Vec<f32> = (0..=40)
-        .map(|i| (0.1f32.ln() + i as f32 / 40.0 * (5.0f32.ln() - 0.1f32.ln())).exp())
-        .collect();
+    let temperatures = temperature_grid();
     let mut best = (f32::INFINITY, 0.0f32, 1.0f32);
     for step in 0..=10 {
         let w = step as f32 / 10.0;
@@ -355,6 +378,13 @@ fn best_mixture<'a>(parts: impl Iterator<Item = &'a (Parts, usize, bool)> + Clon
         dense_weight: best.1,
         temperature: best.2,
     }
+}
+
+/// Temperatures a mixture may be fitted to: 0.1 to 5, evenly on a log scale.
+pub(super) fn temperature_grid() -> Vec<f32> {
+    (0..=40)
+        .map(|i| (0.1f32.ln() + i as f32 / 40.0 * (5.0f32.ln() - 0.1f32.ln())).exp())
+        .collect()
 }
 
 /// Sweeps threshold × margin on the calibration data and keeps the setting with the best

@@ -3,7 +3,8 @@
 //! Data flow: raw text → [`normalize`] → (with the encoder, the message's vector) →
 //! [`IntentClassifier::classify`] → an [`IntentPrediction`] (label, calibrated confidence,
 //! out-of-scope flag, runners-up). The classifier ([`ensemble`]) mixes the hashed n-gram model
-//! ([`classifier`]) with a dense head over encoder vectors ([`vector_head`]). It is trained from the
+//! ([`classifier`]) with a dense head over encoder vectors ([`vector_head`]), its confidence
+//! fitted with some intents left out ([`unknown_intents`]). It is trained from the
 //! `intents/` examples ([`IntentClassifier::train_cached`]) and cached in the data directory
 //! under a hash of everything that shaped it, so an unchanged intent set is never retrained.
 
@@ -13,6 +14,7 @@ pub mod features;
 pub mod language;
 pub mod normalize;
 pub mod similarity;
+pub mod unknown_intents;
 pub mod vector_head;
 
 use std::path::{Path, PathBuf};
@@ -211,8 +213,8 @@ pub fn to_examples(data: &[LabelledText]) -> (Vec<Example>, Vec<String>) {
 }
 
 /// Bumped when training or calibration changes what a cached model would hold (2: a
-/// separate mixture for Chinese text).
-const CALIBRATION_VERSION: u32 = 2;
+/// separate mixture for Chinese text; 3: temperatures fitted with intents left out).
+const CALIBRATION_VERSION: u32 = 3;
 
 fn cache_key(
     data: &[LabelledText],
