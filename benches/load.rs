@@ -7,7 +7,7 @@
 //! percentiles, errors.
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=1 cargo bench --bench load -- --shoppers 64 --seconds 20 [--no-encoder]
+//! RAYON_NUM_THREADS=1 cargo bench --bench load -- --shoppers 64 --seconds 20 [--no-encoder | --single-encoder]
 //! RAYON_NUM_THREADS=1 cargo bench --bench load -- --shoppers 64 --abusers 32 --seconds 30
 //! ```
 //!
@@ -65,6 +65,8 @@ struct Args {
     think: Option<Duration>,
     /// Serve without the sentence encoder (n-grams and BM25 alone).
     no_encoder: bool,
+    /// Let the English model read Chinese too, instead of the default multilingual-e5-small.
+    single_encoder: bool,
     seconds: u64,
     synchronous: Synchronous,
     url: Option<String>,
@@ -78,6 +80,7 @@ fn parse_args() -> Args {
         limits_off: false,
         think: None,
         no_encoder: false,
+        single_encoder: false,
         seconds: 20,
         synchronous: Synchronous::Full,
         url: None,
@@ -121,6 +124,7 @@ fn parse_args() -> Args {
             }
             "--url" => args.url = it.next(),
             "--no-encoder" => args.no_encoder = true,
+            "--single-encoder" => args.single_encoder = true,
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -328,6 +332,9 @@ async fn main() {
             if args.no_encoder {
                 config.nlu.encoder = String::new();
             }
+            if args.single_encoder {
+                config.nlu.encoder_zh = String::new();
+            }
             config.store.max_connections = 16;
             config.limits.trust_forwarded_for = abuse;
             if !abuse || args.limits_off {
@@ -402,6 +409,7 @@ async fn main() {
         "seconds": elapsed,
         "synchronous": format!("{:?}", args.synchronous).to_lowercase(),
         "encoder": !args.no_encoder,
+        "chinese_encoder": if args.no_encoder || args.single_encoder { "same as English" } else { "configured (multilingual-e5-small when installed)" },
         "rate_limits": abuse && !args.limits_off,
         "turns": l.len(),
         "turns_per_second": l.len() as f64 / elapsed,
