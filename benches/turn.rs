@@ -50,6 +50,7 @@ fn encoder(chinese: bool) -> Option<Arc<Encoder>> {
         workers: 1,
         queue: 16,
         max_batch: 1,
+        cached_messages: 0,
     };
     let cache = root.join("target").join("bench-model-cache");
     let chinese_dir = chinese.then_some(chinese_dir.as_path());

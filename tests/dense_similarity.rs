@@ -32,6 +32,7 @@ fn encoders(cache: Option<&Path>) -> Option<Encoder> {
         workers: 2,
         queue: 64,
         max_batch: 16,
+        cached_messages: 0,
     };
     Some(
         Encoder::load_per_language(&english, Some(&chinese), cache, options)

@@ -180,6 +180,7 @@ mod pool {
                 workers: 1,
                 queue: 64,
                 max_batch: 8,
+                cached_messages: 0,
             },
         ));
         let texts: Vec<String> = (0..24)
@@ -208,6 +209,7 @@ mod pool {
                 workers: 1,
                 queue: 1,
                 max_batch: 1,
+                cached_messages: 0,
             },
         ));
         let long = "please tell me about the return policy for large furniture ".repeat(20);

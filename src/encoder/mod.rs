@@ -3,10 +3,10 @@
 //! [`quantized`], with its file format [`e5_file`], tokenizer [`unigram`] and integer kernel
 //! [`int8_matmul`]), one model per language ([`routed`]), the on-disk cache of content
 //! embeddings ([`cache`]), the worker pool that embeds shoppers' messages off the request
-//! runtime ([`pool`]), and similarity by meaning with each model's measured thresholds, for
+//! runtime ([`pool`]), the in-memory vectors of recent messages ([`recent`]), and similarity by meaning with each model's measured thresholds, for
 //! the near-duplicate check and the knowledge-gap groups ([`similarity`]).
 //!
-//! [`Encoder`] bundles the three. It is optional: without a model directory Baton runs on the
+//! [`Encoder`] bundles the model, the caches and the pool. It is optional: without a model directory Baton runs on the
 //! n-gram classifier and BM25 alone, and [`Encoder::load_optional`] says once how to install
 //! the model.
 
@@ -16,6 +16,7 @@ pub mod int8_matmul;
 pub mod model;
 pub mod pool;
 pub mod quantized;
+pub mod recent;
 pub mod routed;
 pub mod similarity;
 pub mod unigram;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 pub use cache::EmbeddingCache;
 pub use model::{EncoderError, SentenceEncoder, TextRole, dot, normalised};
 pub use pool::{EncoderPool, PoolOptions};
+pub use recent::RecentVectors;
 pub use routed::LanguageEncoders;
 
 /// The command that installs the default model, for messages.
@@ -38,6 +40,8 @@ pub struct Encoder {
     pub model: Arc<LanguageEncoders>,
     pub cache: EmbeddingCache,
     pub pool: EncoderPool,
+    /// Vectors of recent shoppers' messages (memory only).
+    pub recent: RecentVectors,
     /// Threads used for bulk embedding (content, evaluation sets).
     pub bulk_threads: usize,
 }
@@ -81,6 +85,7 @@ impl Encoder {
             model,
             cache,
             pool,
+            recent: RecentVectors::new(options.cached_messages),
             bulk_threads: options.workers.max(1),
         })
     }
@@ -148,6 +153,7 @@ impl Encoder {
             workers,
             queue: config.nlu.encoder_queue,
             max_batch: config.nlu.encoder_batch,
+            cached_messages: config.nlu.cached_messages,
         }
     }
 
@@ -190,11 +196,16 @@ impl Encoder {
             .collect()
     }
 
-    /// Embeds one shopper message on the pool (never cached on disk).
+    /// Embeds one shopper message on the pool, unless the text is content or was seen
+    /// recently (never cached on disk).
     pub async fn embed_message(&self, text: &str) -> Result<Vec<f32>, EncoderError> {
         if let Some(v) = self.cache.get(text) {
             return Ok(v.to_vec());
         }
-        self.pool.embed(text).await
+        let v = self
+            .recent
+            .get_or_embed(text, || self.pool.embed(text))
+            .await?;
+        Ok(v.to_vec())
     }
 }

@@ -27,6 +27,8 @@ pub struct PoolOptions {
     pub workers: usize,
     pub queue: usize,
     pub max_batch: usize,
+    /// Vectors of recent messages kept in memory ([`super::recent`]); 0 keeps none.
+    pub cached_messages: usize,
 }
 
 /// Worker threads embedding queued texts in micro-batches.

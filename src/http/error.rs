@@ -178,9 +178,9 @@ impl From<ServiceError> for ApiError {
                 "the bot is at capacity; retry the same message (same client_msg_id) shortly"
                     .into(),
             ),
-            ServiceError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)) => {
-                ApiError::Unavailable("the database is busy; retry shortly".into())
-            }
+            ServiceError::Store(
+                StoreError::Database(sqlx::Error::PoolTimedOut) | StoreError::Busy,
+            ) => ApiError::Unavailable("the database is busy; retry shortly".into()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -11,7 +11,9 @@
 //! [`StoreError::Duplicate`]. Nothing is acknowledged before the commit returns.
 
 mod activity;
+mod group_commit;
 mod sqlite;
+mod turn_sql;
 
 use async_trait::async_trait;
 
@@ -39,6 +41,36 @@ pub enum StoreError {
     /// A write would go over a limit (e.g. open tickets per conversation).
     #[error("{0}")]
     Limit(String),
+    /// Another writer held the database for longer than the busy timeout.
+    #[error("the database is busy")]
+    Busy,
+    /// A constraint of the schema refused a write.
+    #[error("the database refused the write: {0}")]
+    Refused(String),
+    /// The turn writer's connection failed, or the store is closed.
+    #[error("database error: {0}")]
+    Engine(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                StoreError::Busy
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Refused(e.to_string())
+            }
+            _ => StoreError::Engine(e.to_string()),
+        }
+    }
 }
 
 /// Everything one turn changes, written atomically.

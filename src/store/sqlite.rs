@@ -6,12 +6,13 @@
 //! Writes go through a pool of one connection and reads through their own pool: SQLite admits
 //! one writer at a time anyway, and queueing writers in the pool (first come, first served)
 //! instead of letting them retry on SQLITE_BUSY keeps tail latency low under load; in WAL
-//! mode readers never wait for the writer. Rows map to domain types in the private
+//! mode readers never wait for the writer. Turns — the bulk of all writes — are committed in
+//! groups by a writer thread of their own, many to a transaction and an fsync
+//! ([`group_commit`](super::group_commit)); the two writers take turns on the lock. Rows map to domain types in the private
 //! `row_to_*` helpers; JSON columns hold the per-turn records and handoff contexts.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use super::group_commit::{GroupCommit, Write};
 use super::{
     ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
     TurnWrite,
@@ -42,6 +44,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Writes: a single connection.
     writer: SqlitePool,
+    /// Turns, committed in groups through `writer`.
+    turns: GroupCommit,
 }
 
 impl SqliteStore {
@@ -60,7 +64,7 @@ impl SqliteStore {
                 Synchronous::Full => SqliteSynchronous::Full,
                 Synchronous::Normal => SqliteSynchronous::Normal,
             })
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(super::group_commit::BUSY_TIMEOUT)
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -72,7 +76,12 @@ impl SqliteStore {
             .max_connections(config.max_connections.max(1))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, writer })
+        let turns = GroupCommit::start(path, config)?;
+        Ok(SqliteStore {
+            pool,
+            writer,
+            turns,
+        })
     }
 
     /// Rows of `sql`, whose two parameters are an activity range (see `IN_RANGE`).
@@ -92,6 +101,7 @@ impl SqliteStore {
 
     /// Closes both pools, waiting for connections to finish (a clean WAL checkpoint).
     pub async fn close(&self) {
+        self.turns.close().await;
         self.pool.close().await;
         self.writer.close().await;
     }
@@ -128,7 +138,7 @@ fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreE
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     // Serialising plain data structs cannot fail.
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -333,26 +343,9 @@ macro_rules! message_columns {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_conversation(&self, c: &Conversation) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO conversations (id, token_hash, channel, locale, customer, customer_id,
-                vip, state, low_confidence_streak, recent_skill, last_seq, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-        )
-        .bind(&c.id)
-        .bind(hex_encode(&c.token_hash))
-        .bind(&c.channel)
-        .bind(c.locale.code())
-        .bind(to_json(&c.customer))
-        .bind(c.customer.erasure_key())
-        .bind(c.customer.is_vip())
-        .bind(c.state.as_str())
-        .bind(c.low_confidence_streak as i64)
-        .bind(c.last_seq)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.turns
+            .commit(Write::NewConversation(Box::new(c.clone())))
+            .await
     }
 
     async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
@@ -364,147 +357,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit_turn(&self, w: &TurnWrite) -> Result<(), StoreError> {
-        let new_last_seq = w.messages.last().map_or(w.expected_last_seq, |m| m.seq);
-        let mut tx = self.writer.begin().await?;
-        // The write comes first so SQLite takes its write lock at once (no read-to-write
-        // upgrade that could fail under contention), and so a concurrent turn is detected. An
-        // erased conversation takes no more writes: a turn read before the erase conflicts,
-        // and its retry finds the conversation closed.
-        let moved = sqlx::query(
-            "UPDATE conversations SET last_seq = ?, state = ?, low_confidence_streak = ?,
-                recent_skill = COALESCE(?, recent_skill), dialogue = COALESCE(?, dialogue),
-                updated_at = ?
-             WHERE id = ? AND last_seq = ? AND erased_at IS NULL",
-        )
-        .bind(new_last_seq)
-        .bind(w.state.as_str())
-        .bind(w.low_confidence_streak as i64)
-        .bind(&w.recent_skill)
-        .bind(&w.dialogue)
-        .bind(w.now)
-        .bind(&w.conversation_id)
-        .bind(w.expected_last_seq)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-        for m in &w.messages {
-            let inserted = sqlx::query(concat!(
-                "INSERT INTO messages (conversation_id, ",
-                message_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(&w.conversation_id)
-            .bind(m.seq)
-            .bind(m.author.as_str())
-            .bind(&m.text)
-            .bind(&m.client_msg_id)
-            .bind(m.reply_to)
-            .bind(m.meta.as_ref().map(to_json))
-            .bind(m.turn.as_ref().map(to_json))
-            .bind(m.created_at)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(e))
-                    if e.is_unique_violation() && m.client_msg_id.is_some() =>
-                {
-                    return Err(StoreError::Duplicate);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Some(h) = &w.handoff {
-            // A new handoff carries its context; later writes only change routing fields.
-            sqlx::query(
-                "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, agent_id,
-                    trigger_seq, routing, context, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET priority = excluded.priority,
-                    skill = excluded.skill, status = excluded.status, agent_id = excluded.agent_id,
-                    routing = excluded.routing, updated_at = excluded.updated_at",
-            )
-            .bind(&h.id)
-            .bind(&h.conversation_id)
-            .bind(h.reason.as_str())
-            .bind(h.priority.as_str())
-            .bind(&h.skill)
-            .bind(h.status.as_str())
-            .bind(&h.agent_id)
-            .bind(h.trigger_seq)
-            .bind(to_json(&h.routing))
-            .bind(h.context.as_ref().map_or_else(|| "null".to_string(), to_json))
-            .bind(h.created_at)
-            .bind(w.now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for n in &w.notes {
-            sqlx::query(
-                "INSERT INTO notes (id, conversation_id, agent_id, text, created_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&n.id)
-            .bind(&n.conversation_id)
-            .bind(&n.agent_id)
-            .bind(&n.text)
-            .bind(n.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(t) = &w.ticket {
-            // The count and the insert are one statement in the write transaction: no
-            // concurrent request can slip in between.
-            let inserted = sqlx::query(
-                "INSERT INTO tickets (id, conversation_id, skill, lang, contact, text, status, created_at)
-                 SELECT ?, ?, ?, ?, ?, ?, ?, ?
-                 WHERE ? IS NULL
-                    OR (SELECT COUNT(*) FROM tickets WHERE conversation_id = ? AND status = 'open') < ?",
-            )
-            .bind(&t.id)
-            .bind(&t.conversation_id)
-            .bind(&t.skill)
-            .bind(t.lang.code())
-            .bind(&t.contact)
-            .bind(&t.text)
-            .bind(&t.status)
-            .bind(t.created_at)
-            .bind(w.max_open_tickets.map(i64::from))
-            .bind(&t.conversation_id)
-            .bind(w.max_open_tickets.map(i64::from))
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() != 1 {
-                return Err(StoreError::Limit(format!(
-                    "the conversation already has {} open tickets",
-                    w.max_open_tickets.unwrap_or_default()
-                )));
-            }
-        }
-        if let Some(r) = &w.rating {
-            let inserted = sqlx::query(
-                "INSERT INTO ratings (handoff_id, conversation_id, agent_id, score, comment, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&r.handoff_id)
-            .bind(&r.conversation_id)
-            .bind(&r.agent_id)
-            .bind(r.score as i64)
-            .bind(&r.comment)
-            .bind(r.created_at)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Err(e) if unique_violation(&e) => return Err(StoreError::Duplicate),
-                other => {
-                    other?;
-                }
-            }
-        }
-        insert_audit(&mut tx, &w.audit).await?;
-        tx.commit().await?;
-        Ok(())
+        self.turns.commit(Write::Turn(Box::new(w.clone()))).await
     }
 
     async fn turn_by_client_msg_id(

@@ -26,8 +26,13 @@ fn free_port() -> u16 {
 }
 
 async fn start(data_dir: &Path) -> Server {
+    start_with(data_dir, &[]).await
+}
+
+async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let child = baton()
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--addr",
@@ -291,5 +296,140 @@ async fn a_killed_server_resumes_queue_assignment_and_messages() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(offered, "the waiting conversation goes to the freed agent");
+    server.kill();
+}
+
+/// Shoppers typing back to back when the server is killed: every message it acknowledged
+/// is there after the restart, exactly once, at the seq it was acknowledged with; those in
+/// flight go through once when retried with their `client_msg_id`.
+#[tokio::test]
+async fn a_kill_in_the_middle_of_concurrent_turns_loses_no_acknowledged_message() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        // The n-gram path: many turns a second even in a debug build.
+        ("BATON_NLU__ENCODER", ""),
+        ("BATON_LIMITS__CONVERSATION_MESSAGES__PER_MINUTE", "0"),
+        ("BATON_LIMITS__CONVERSATION_MESSAGES__BURST", "0"),
+        ("BATON_LIMITS__IP_MESSAGES__PER_MINUTE", "0"),
+        ("BATON_LIMITS__IP_MESSAGES__BURST", "0"),
+    ];
+    let server = start_with(dir.path(), &env).await;
+    let client = reqwest::Client::new();
+    let mut conversations = Vec::new();
+    for _ in 0..12 {
+        let r = client
+            .post(format!("{}/v1/conversations", server.base))
+            .json(&json!({"locale": "zh"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        conversations.push((
+            v["conversation_id"].as_str().unwrap().to_string(),
+            v["token"].as_str().unwrap().to_string(),
+        ));
+    }
+    // Per conversation: client_msg_id → acknowledged seq, and the one in flight at the kill.
+    let acknowledged = Arc::new(Mutex::new(HashMap::<String, HashMap<String, i64>>::new()));
+    let in_flight = Arc::new(Mutex::new(HashMap::<String, String>::new()));
+    let mut shoppers = Vec::new();
+    for (id, token) in conversations.clone() {
+        let (client, base) = (client.clone(), server.base.clone());
+        let (acknowledged, in_flight) = (acknowledged.clone(), in_flight.clone());
+        shoppers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let key = format!("m{n}");
+                in_flight.lock().unwrap().insert(id.clone(), key.clone());
+                let sent = client
+                    .post(format!("{base}/v1/conversations/{id}/messages"))
+                    .bearer_auth(&token)
+                    .json(&json!({"text": format!("退款多久能到账 {n}"), "client_msg_id": key}))
+                    .send()
+                    .await;
+                let Ok(r) = sent else { return };
+                if !r.status().is_success() {
+                    return;
+                }
+                let Ok(v) = r.json::<Value>().await else {
+                    return;
+                };
+                let seq = v["message"]["seq"].as_i64().unwrap();
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(key, seq);
+                in_flight.lock().unwrap().remove(&id);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    for s in shoppers {
+        s.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let in_flight = in_flight.lock().unwrap().clone();
+    let total: usize = acknowledged.values().map(HashMap::len).sum();
+    assert!(
+        total >= 12,
+        "the shoppers got going before the kill: {total}"
+    );
+
+    let server = start_with(dir.path(), &env).await;
+    for (id, token) in &conversations {
+        if let Some(key) = in_flight.get(id) {
+            let (status, v) = call(
+                &client,
+                reqwest::Method::POST,
+                format!("{}/v1/conversations/{id}/messages", server.base),
+                token,
+                Some(json!({"text": "退款多久能到账 again", "client_msg_id": key})),
+            )
+            .await;
+            assert!(status == 200 || status == 201, "{status}: {v}");
+        }
+        let mut stored: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut after = 0;
+        loop {
+            let (status, page) = call(
+                &client,
+                reqwest::Method::GET,
+                format!(
+                    "{}/v1/conversations/{id}/messages?after={after}&limit=200",
+                    server.base
+                ),
+                token,
+                None,
+            )
+            .await;
+            assert_eq!(status, 200, "{page}");
+            let messages = page["messages"].as_array().unwrap();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                after = m["seq"].as_i64().unwrap();
+                if let Some(key) = m["client_msg_id"].as_str() {
+                    stored.entry(key.to_string()).or_default().push(after);
+                }
+            }
+        }
+        for (key, seq) in acknowledged.get(id).into_iter().flatten() {
+            assert_eq!(stored.get(key), Some(&vec![*seq]), "{id} {key}");
+        }
+        if let Some(key) = in_flight.get(id) {
+            assert_eq!(stored.get(key).map(Vec::len), Some(1), "{id} {key}");
+        }
+        assert!(stored.values().all(|seqs| seqs.len() == 1));
+        let expected =
+            acknowledged.get(id).map_or(0, HashMap::len) + usize::from(in_flight.contains_key(id));
+        assert_eq!(stored.len(), expected, "{id}");
+    }
     server.kill();
 }

@@ -66,11 +66,15 @@ async fn a_saturated_encoder_answers_429_and_a_retry_goes_through_once() {
         conversations.push(app.create(json!({"locale": "en"})).await);
     }
     let app_ref = &app;
-    let sends = conversations.iter().map(|(id, token)| {
-        let long = long.clone();
+    // A distinct text per shopper, distinct in the part the bot reads (the start): identical
+    // ones would share one forward pass (the cache of recent message vectors) and never
+    // fill the queue.
+    let text = |i: usize| format!("#{i} {long}");
+    let sends = conversations.iter().enumerate().map(|(i, (id, token))| {
+        let text = text(i);
         let app = app_ref;
         async move {
-            let r = app.send_raw(id, token, &long, "m-1").await;
+            let r = app.send_raw(id, token, &text, "m-1").await;
             let status = r.status().as_u16();
             let body: serde_json::Value = r.json().await.unwrap();
             (status, body)
@@ -98,7 +102,7 @@ async fn a_saturated_encoder_answers_429_and_a_retry_goes_through_once() {
         let mut status = 429;
         for _ in 0..50 {
             status = app
-                .send_raw(id, token, &long, "m-1")
+                .send_raw(id, token, &text(i), "m-1")
                 .await
                 .status()
                 .as_u16();
@@ -108,7 +112,7 @@ async fn a_saturated_encoder_answers_429_and_a_retry_goes_through_once() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert!(status == 200 || status == 201, "retry: {status}");
-        app.send_raw(id, token, &long, "m-1").await;
+        app.send_raw(id, token, &text(i), "m-1").await;
         let shopper_messages = app.messages(id, token, 0).await["messages"]
             .as_array()
             .unwrap()

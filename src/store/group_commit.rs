@@ -1,0 +1,300 @@
+//! Group commit for the SQLite store: many turns, one transaction, one fsync, on one thread.
+//! New conversations, the other write every shopper makes, take the same way.
+//!
+//! SQLite has one writer, and with `synchronous = FULL` every commit waits for an fsync of
+//! the write-ahead log. Committing each turn on its own caps a node at roughly one turn per
+//! fsync; sending each of a turn's statements to a connection thread and back costs two
+//! context switches per statement. So turns go to one writer thread that owns its own
+//! connection and runs whole batches without waking anyone in between:
+//!
+//! ```text
+//! commit(turn) ─► queue ─► writer thread: take everything waiting (up to MAX_BATCH)
+//!   ─► BEGIN IMMEDIATE ─► per turn: SAVEPOINT, turn_sql::write_turn, RELEASE
+//!      (or ROLLBACK TO on its own error) ─► COMMIT (one fsync) ─► each caller its result
+//! ```
+//!
+//! Nothing is added to a lone turn's latency: the writer never waits to fill a batch. It
+//! takes what queued up while the previous batch was being written, so batches grow exactly
+//! when the writer is the bottleneck. A turn that is refused (`Conflict`, `Duplicate`,
+//! `Limit`, a constraint) rolls back its own savepoint and leaves the others untouched; a
+//! failure of the transaction itself fails every turn in it, and none of them is stored.
+//! Either way no caller hears OK before the COMMIT that made its turn durable returned.
+//!
+//! Other writes (routing, agents, drafts) stay on the store's sqlx connection; the two
+//! writers take turns on SQLite's lock, waiting up to the busy timeout.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::turn_sql::{insert_conversation, write_turn};
+use super::{StoreError, TurnWrite};
+use crate::config::{StoreConfig, Synchronous};
+use crate::conversation::Conversation;
+
+/// The most turns one transaction takes: bounds how long the write lock is held and how
+/// much one failed COMMIT takes down with it.
+const MAX_BATCH: usize = 256;
+
+/// Turns waiting for the writer; beyond this `commit` waits for room (backpressure).
+const QUEUE: usize = 4_096;
+
+/// How long a write waits for the other writer before failing with `Busy`.
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the writer thread writes: the two writes every shopper makes.
+/// Boxed: a turn is a kilobyte, and thousands may wait in the queue.
+pub(super) enum Write {
+    Turn(Box<TurnWrite>),
+    NewConversation(Box<Conversation>),
+}
+
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+enum Job {
+    Write {
+        write: Write,
+        reply: Reply,
+    },
+    /// Finish what is queued, close the connection, then answer.
+    Close(oneshot::Sender<()>),
+}
+
+/// The handle request tasks commit turns through. Cheap to clone; the writer thread stops
+/// on [`GroupCommit::close`] or when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct GroupCommit {
+    queue: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Opens the writer connection on the database at `path` (already migrated) and starts
+    /// its thread.
+    pub(super) fn start(path: &Path, config: &StoreConfig) -> Result<GroupCommit, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match config.synchronous {
+                Synchronous::Full => "FULL",
+                Synchronous::Normal => "NORMAL",
+            },
+        )?;
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("baton-writer".into())
+            .spawn(move || run(conn, waiting))
+            .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
+        Ok(GroupCommit { queue })
+    }
+
+    /// Writes `write` atomically; returns once it is durable (or failed).
+    pub(super) async fn commit(&self, write: Write) -> Result<(), StoreError> {
+        let (reply, result) = oneshot::channel();
+        self.queue
+            .send(Job::Write { write, reply })
+            .await
+            .map_err(|_| closed())?;
+        result.await.map_err(|_| closed())?
+    }
+
+    /// Writes what is queued and closes the writer's connection (a clean WAL checkpoint
+    /// when it is the last one). Later commits fail.
+    pub(super) async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.queue.send(Job::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Engine("the store is closed".into())
+}
+
+fn run(mut conn: Connection, mut waiting: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = waiting.blocking_recv() {
+        let mut close = None;
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Write { write, reply } => batch.push((write, reply)),
+                Job::Close(done) => {
+                    close = Some(done);
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = waiting.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            let results = match commit_batch(&mut conn, &batch) {
+                Ok(results) => results,
+                Err(e) => {
+                    tracing::warn!(error = %e, turns = batch.len(), "a group commit failed");
+                    batch.iter().map(|_| Err(same_error(&e))).collect()
+                }
+            };
+            for ((_, reply), result) in batch.drain(..).zip(results) {
+                // The caller may have gone (its request was cancelled); its turn is stored
+                // anyway and a retry with the same client_msg_id finds it.
+                let _ = reply.send(result);
+            }
+        }
+        if let Some(done) = close {
+            drop(conn);
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// One transaction for the whole batch: each turn's own outcome, or the error that failed
+/// the transaction (then nothing of it is stored).
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &[(Write, Reply)],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (write, _) in batch {
+        // A savepoint per turn, so one turn's refusal rolls back only its own writes.
+        let mut turn = tx.savepoint()?;
+        let written = match write {
+            Write::Turn(w) => write_turn(&turn, w),
+            Write::NewConversation(c) => insert_conversation(&turn, c),
+        };
+        match written {
+            Ok(()) => {
+                turn.commit()?;
+                results.push(Ok(()));
+            }
+            // The connection or the file failed, not this turn: the transaction is lost.
+            Err(e @ (StoreError::Busy | StoreError::Engine(_) | StoreError::Database(_))) => {
+                return Err(e);
+            }
+            Err(refused) => {
+                turn.rollback()?;
+                results.push(Err(refused));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+/// The batch's error for each of its turns (`StoreError` is not `Clone`).
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Busy => StoreError::Busy,
+        other => StoreError::Engine(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::{Author, Conversation, ConversationState, Customer, Message};
+    use crate::nlu::Lang;
+    use crate::store::{SqliteStore, Store};
+
+    fn conversation(id: &str) -> Conversation {
+        Conversation {
+            id: id.into(),
+            channel: "web".into(),
+            locale: Lang::Zh,
+            customer: Customer::default(),
+            state: ConversationState::Bot,
+            low_confidence_streak: 0,
+            recent_skill: None,
+            dialogue: Default::default(),
+            last_seq: 0,
+            created_at: 0,
+            updated_at: 0,
+            token_hash: vec![1, 2, 3],
+            erased_at: None,
+        }
+    }
+
+    fn shopper_message(seq: i64, client_msg_id: &str) -> Message {
+        Message {
+            seq,
+            author: Author::Shopper,
+            text: "我的订单到哪了".into(),
+            client_msg_id: Some(client_msg_id.into()),
+            reply_to: None,
+            created_at: 1,
+            meta: None,
+            turn: None,
+        }
+    }
+
+    async fn store_with_conversation(dir: &Path) -> (SqliteStore, Conversation) {
+        let store = SqliteStore::open(&dir.join("baton.db"), &StoreConfig::default())
+            .await
+            .expect("store opens");
+        let c = conversation("c1");
+        store.create_conversation(&c).await.expect("created");
+        (store, c)
+    }
+
+    #[tokio::test]
+    async fn concurrent_turns_share_commits_and_only_one_of_a_race_wins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, c) = store_with_conversation(dir.path()).await;
+        // Ten writers all read seq 0: exactly one moves it, the others conflict, and a
+        // conflict rolls back nothing but itself.
+        let writes = (0..10).map(|n| {
+            let store = store.clone();
+            let message = shopper_message(1, &format!("m{n}"));
+            let write = TurnWrite::new(&c, vec![message], 1);
+            async move { store.commit_turn(&write).await }
+        });
+        let results = futures::future::join_all(writes).await;
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        let conflicted = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict)))
+            .count();
+        assert_eq!((won, conflicted), (1, 9));
+        let stored = store.messages_after("c1", 0, 100).await.expect("read");
+        assert_eq!(stored.len(), 1);
+        let after = store
+            .conversation("c1")
+            .await
+            .expect("read")
+            .expect("there");
+        assert_eq!(after.last_seq, 1);
+        assert_eq!(after.state, ConversationState::Bot);
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_refuses_turns_and_keeps_what_it_acknowledged() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, c) = store_with_conversation(dir.path()).await;
+        let write = TurnWrite::new(&c, vec![shopper_message(1, "hello")], 1);
+        store.commit_turn(&write).await.expect("committed");
+        store.close().await;
+        assert!(store.commit_turn(&write).await.is_err());
+        let reopened = SqliteStore::open(&dir.path().join("baton.db"), &StoreConfig::default())
+            .await
+            .expect("reopens");
+        assert_eq!(
+            reopened
+                .messages_after("c1", 0, 10)
+                .await
+                .expect("read")
+                .len(),
+            1
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The SQL of the writes every shopper makes — a new conversation, and one turn: everything
+//! [`TurnWrite`] changes, written on the store's writer
+//! connection inside the transaction (and savepoint) that [`group_commit`](super::group_commit)
+//! opened. On an error the caller rolls back what this wrote.
+//!
+//! The order matters: the conversation's `last_seq` moves first, so SQLite takes its write
+//! lock at once and a concurrent turn is detected (`Conflict`) before anything else is
+//! written. An erased conversation takes no more writes: a turn read before the erase
+//! conflicts, and its retry finds the conversation closed.
+
+use rusqlite::{Connection, ErrorCode, params};
+
+use super::sqlite::{hex_encode, to_json};
+use super::{StoreError, TurnWrite};
+use crate::conversation::Conversation;
+use crate::handoff::AuditEntry;
+
+pub(super) fn insert_conversation(conn: &Connection, c: &Conversation) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO conversations (id, token_hash, channel, locale, customer, customer_id,
+            vip, state, low_confidence_streak, recent_skill, last_seq, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+    )?
+    .execute(params![
+        c.id,
+        hex_encode(&c.token_hash),
+        c.channel,
+        c.locale.code(),
+        to_json(&c.customer),
+        c.customer.erasure_key(),
+        c.customer.is_vip(),
+        c.state.as_str(),
+        c.low_confidence_streak as i64,
+        c.last_seq,
+        c.created_at,
+        c.updated_at,
+    ])?;
+    Ok(())
+}
+
+pub(super) fn write_turn(conn: &Connection, w: &TurnWrite) -> Result<(), StoreError> {
+    let new_last_seq = w.messages.last().map_or(w.expected_last_seq, |m| m.seq);
+    let moved = conn
+        .prepare_cached(
+            "UPDATE conversations SET last_seq = ?, state = ?, low_confidence_streak = ?,
+                recent_skill = COALESCE(?, recent_skill), dialogue = COALESCE(?, dialogue),
+                updated_at = ?
+             WHERE id = ? AND last_seq = ? AND erased_at IS NULL",
+        )?
+        .execute(params![
+            new_last_seq,
+            w.state.as_str(),
+            w.low_confidence_streak as i64,
+            w.recent_skill,
+            w.dialogue,
+            w.now,
+            w.conversation_id,
+            w.expected_last_seq,
+        ])?;
+    if moved != 1 {
+        return Err(StoreError::Conflict);
+    }
+    let mut insert_message = conn.prepare_cached(
+        "INSERT INTO messages (conversation_id, seq, author, text, client_msg_id, reply_to,
+            meta, turn, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    for m in &w.messages {
+        let inserted = insert_message.execute(params![
+            w.conversation_id,
+            m.seq,
+            m.author.as_str(),
+            m.text,
+            m.client_msg_id,
+            m.reply_to,
+            m.meta.as_ref().map(to_json),
+            m.turn.as_ref().map(to_json),
+            m.created_at,
+        ]);
+        match inserted {
+            Err(e) if is_unique_violation(&e) && m.client_msg_id.is_some() => {
+                return Err(StoreError::Duplicate);
+            }
+            other => {
+                other?;
+            }
+        }
+    }
+    if let Some(h) = &w.handoff {
+        // A new handoff carries its context; later writes only change routing fields.
+        conn.prepare_cached(
+            "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, agent_id,
+                trigger_seq, routing, context, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET priority = excluded.priority,
+                skill = excluded.skill, status = excluded.status, agent_id = excluded.agent_id,
+                routing = excluded.routing, updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            h.id,
+            h.conversation_id,
+            h.reason.as_str(),
+            h.priority.as_str(),
+            h.skill,
+            h.status.as_str(),
+            h.agent_id,
+            h.trigger_seq,
+            to_json(&h.routing),
+            h.context
+                .as_ref()
+                .map_or_else(|| "null".to_string(), to_json),
+            h.created_at,
+            w.now,
+        ])?;
+    }
+    for n in &w.notes {
+        conn.prepare_cached(
+            "INSERT INTO notes (id, conversation_id, agent_id, text, created_at) VALUES (?, ?, ?, ?, ?)",
+        )?
+        .execute(params![n.id, n.conversation_id, n.agent_id, n.text, n.created_at])?;
+    }
+    if let Some(t) = &w.ticket {
+        // The count and the insert are one statement in the write transaction: no
+        // concurrent request can slip in between.
+        let limit = w.max_open_tickets.map(i64::from);
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO tickets (id, conversation_id, skill, lang, contact, text, status, created_at)
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?
+                 WHERE ? IS NULL
+                    OR (SELECT COUNT(*) FROM tickets WHERE conversation_id = ? AND status = 'open') < ?",
+            )?
+            .execute(params![
+                t.id,
+                t.conversation_id,
+                t.skill,
+                t.lang.code(),
+                t.contact,
+                t.text,
+                t.status,
+                t.created_at,
+                limit,
+                t.conversation_id,
+                limit,
+            ])?;
+        if inserted != 1 {
+            return Err(StoreError::Limit(format!(
+                "the conversation already has {} open tickets",
+                w.max_open_tickets.unwrap_or_default()
+            )));
+        }
+    }
+    if let Some(r) = &w.rating {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO ratings (handoff_id, conversation_id, agent_id, score, comment, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                r.handoff_id,
+                r.conversation_id,
+                r.agent_id,
+                r.score as i64,
+                r.comment,
+                r.created_at,
+            ]);
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate),
+            other => {
+                other?;
+            }
+        }
+    }
+    insert_audit(conn, &w.audit)
+}
+
+fn insert_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    for a in entries {
+        conn.prepare_cached(
+            "INSERT INTO audit_log (id, at, actor, action, conversation_id, detail)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![
+            a.id,
+            a.at,
+            a.actor,
+            a.action,
+            a.conversation_id,
+            to_json(&a.detail),
+        ])?;
+    }
+    Ok(())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == ErrorCode::ConstraintViolation
+                && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+    )
+}
