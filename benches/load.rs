@@ -1,47 +1,70 @@
-//! Load generator: concurrent shoppers talking to a real Baton server over HTTP.
-//!
-//! Each virtual shopper creates a conversation and sends realistic questions (Chinese and
-//! English FAQ questions, greetings, thanks — each made unique by a number) one after
-//! another, each with a fresh `client_msg_id`, until the time is up; every turn is committed
-//! to SQLite before it is answered. Prints one JSON object: turns, turns per second, latency
-//! percentiles, errors.
+//! Load generator: a day of shoppers and agents against a real `baton serve` process.
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=1 cargo bench --bench load -- --shoppers 64 --seconds 20 [--no-encoder | --single-encoder]
-//! RAYON_NUM_THREADS=1 cargo bench --bench load -- --shoppers 64 --abusers 32 --seconds 30
+//! cargo bench --bench load -- --seconds 20 [--no-encoder | --single-encoder] [--mix unique]
+//! cargo bench --bench load -- --seconds 30 --kill-at 10          # kill -9 mid-run
+//! cargo bench --bench load -- --shoppers 64 --abusers 32 --seconds 30
+//! cargo bench --bench load -- --binary /path/to/another/baton   # before/after, one run
 //! ```
 //!
-//! (`RAYON_NUM_THREADS=1` is what the `baton` binary sets for itself: one single-threaded
-//! forward pass per encoder worker.)
+//! The server is the `baton` binary in a process of its own on a temporary data directory
+//! (SQLite, `synchronous = full` unless `--synchronous normal`), so its memory is measured
+//! alone and it can be killed. Load tool and server share this machine's cores, as they do
+//! in the figures of the README.
 //!
-//! Two questions, two modes:
-//! - **Capacity** (the default): how many turns a second the server commits and answers.
-//!   The rate limits are off, since every virtual shopper shares this machine's address
-//!   and shoppers type back to back.
-//! - **Abuse** (`--abusers N`): can one client hurt the others? The default limits are on,
-//!   with the client address taken from `X-Forwarded-For` as behind a proxy. Each shopper
-//!   has an address of its own and pauses `--think-ms` (default 3500) between messages, as
-//!   a person would; the N abusers share one address and post `--abuse-chars` (default
-//!   2,000) character messages as fast as they are answered. The report adds what the
-//!   abusers got: accepted, refused with 429, other. `--limits-off` runs the same flood
-//!   with every rate off, for the comparison.
+//! **The realistic mix** (the default). Each virtual shopper opens a conversation, sends
+//! 2–8 messages back to back (`--think-ms` between them), leaves, and comes back as a new
+//! shopper. A message is:
+//! - 88 % a FAQ question: one of the sample knowledge base's phrasings (both languages),
+//!   drawn with Zipf-like popularity (the most asked phrasing is asked twice as often as the
+//!   second), and in 30 % of cases made unique as real text often is (an order number, a
+//!   "请问"/"hi," in front), so neither cache can answer it;
+//! - 9 % a greeting or thanks;
+//! - 3 % a request for a person (转人工): the conversation is handed over, the shopper writes
+//!   once more to the person and leaves. `--agents` agents (4) accept what they are offered,
+//!   reply and resolve, over the agent API.
 //!
-//! By default the server runs in this process on 127.0.0.1:0 with a temporary data
-//! directory (client and server then share the machine's cores); `--url` targets a running
-//! server instead (for abuse mode it must set `limits.trust_forwarded_for`). Only loopback
-//! addresses are accepted, and the run is bounded in time.
+//! `--listeners N` (default 500) widget sockets sit idle on conversations of their own the
+//! whole run. `--mix unique` is the older workload: every message a distinct text, one
+//! conversation per shopper, no handoffs.
+//!
+//! **What it checks.** Every message is sent until the server acknowledges it, retrying with
+//! the same `client_msg_id` after a failure (as the widget does). After the run the
+//! transcript of every conversation is read back: an acknowledged message missing is
+//! *lost*, a `client_msg_id` stored twice is *duplicated*; both must be 0. `--kill-at S`
+//! sends SIGKILL to the server S seconds in and starts it again on the same data directory
+//! and port.
+//!
+//! **Abuse mode** (`--abusers N`): can one client hurt the others? The default limits are
+//! on, with the client address taken from `X-Forwarded-For` as behind a proxy. Each shopper
+//! has an address of its own and pauses `--think-ms` (default 3500) between messages, as a
+//! person would; the N abusers share one address and post `--abuse-chars` (default 2,000)
+//! character messages as fast as they are answered. `--limits-off` runs the same flood with
+//! every rate off, for the comparison.
+//!
+//! Prints one JSON object: turns (acknowledged shopper messages), turns per second,
+//! latency percentiles, errors, lost and duplicated messages, server memory.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use baton::config::{Config, Synchronous};
-use baton::server::Application;
+use baton::config::Synchronous;
+use futures::StreamExt;
+use rand::distr::weighted::WeightedIndex;
+use rand::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-const QUESTIONS: &[&str] = &[
+const ADMIN_TOKEN: &str = "load-admin-token-0123456789abcdef";
+
+const GREETINGS: &[&str] = &["你好", "在吗", "hi", "hello", "谢谢", "thanks", "好的"];
+const ASK_FOR_PERSON: &[&str] = &["转人工", "人工客服", "I want to talk to a person"];
+/// The older workload's questions (`--mix unique`).
+const UNIQUE_QUESTIONS: &[&str] = &[
     "退货的运费是谁出的？",
     "退款多久能到账",
     "我的订单到哪了",
@@ -53,28 +76,48 @@ const QUESTIONS: &[&str] = &[
     "how do I change my delivery address",
     "谢谢",
 ];
+/// Every skill group the sample content routes to.
+const SKILLS: &[&str] = &[
+    "general",
+    "after_sales",
+    "shipping",
+    "orders",
+    "billing",
+    "account",
+    "complaints",
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mix {
+    Realistic,
+    Unique,
+}
 
 struct Args {
     shoppers: usize,
-    /// Clients flooding long messages from one address (abuse mode when > 0).
+    agents: usize,
+    listeners: usize,
+    mix: Mix,
     abusers: usize,
     abuse_chars: usize,
-    /// Abuse mode with every rate turned off: what the limits are worth.
     limits_off: bool,
-    /// Pause between one shopper's messages (default: none, or 3.5 s in abuse mode).
     think: Option<Duration>,
-    /// Serve without the sentence encoder (n-grams and BM25 alone).
     no_encoder: bool,
-    /// Let the English model read Chinese too, instead of the default multilingual-e5-small.
     single_encoder: bool,
     seconds: u64,
     synchronous: Synchronous,
-    url: Option<String>,
+    kill_at: Option<u64>,
+    seed: u64,
+    /// Another build of `baton` to run instead of this one (a before/after comparison).
+    binary: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
         shoppers: 64,
+        agents: 4,
+        listeners: 500,
+        mix: Mix::Realistic,
         abusers: 0,
         abuse_chars: 2_000,
         limits_off: false,
@@ -83,46 +126,38 @@ fn parse_args() -> Args {
         single_encoder: false,
         seconds: 20,
         synchronous: Synchronous::Full,
-        url: None,
+        kill_at: None,
+        seed: 11,
+        binary: None,
     };
     let mut it = std::env::args().skip(1);
+    let number =
+        |v: Option<String>, default: u64| v.and_then(|v| v.parse().ok()).unwrap_or(default);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--shoppers" => {
-                args.shoppers = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(args.shoppers)
+            "--shoppers" => args.shoppers = number(it.next(), 64) as usize,
+            "--agents" => args.agents = number(it.next(), 4) as usize,
+            "--listeners" => args.listeners = number(it.next(), 500).min(20_000) as usize,
+            "--mix" => {
+                args.mix = match it.next().as_deref() {
+                    Some("unique") => Mix::Unique,
+                    _ => Mix::Realistic,
+                }
             }
-            "--abusers" => args.abusers = it.next().and_then(|v| v.parse().ok()).unwrap_or(0),
-            "--abuse-chars" => {
-                args.abuse_chars = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(args.abuse_chars)
-                    .min(20_000)
-            }
+            "--abusers" => args.abusers = number(it.next(), 0) as usize,
+            "--abuse-chars" => args.abuse_chars = number(it.next(), 2_000).min(20_000) as usize,
             "--limits-off" => args.limits_off = true,
-            "--think-ms" => {
-                args.think = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .map(Duration::from_millis)
-            }
-            "--seconds" => {
-                args.seconds = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(args.seconds)
-                    .min(600)
-            }
+            "--think-ms" => args.think = Some(Duration::from_millis(number(it.next(), 0))),
+            "--seconds" => args.seconds = number(it.next(), 20).min(600),
             "--synchronous" => {
                 args.synchronous = match it.next().as_deref() {
                     Some("normal") => Synchronous::Normal,
                     _ => Synchronous::Full,
                 }
             }
-            "--url" => args.url = it.next(),
+            "--kill-at" => args.kill_at = it.next().and_then(|v| v.parse().ok()),
+            "--seed" => args.seed = number(it.next(), 11),
+            "--binary" => args.binary = it.next().map(PathBuf::from),
             "--no-encoder" => args.no_encoder = true,
             "--single-encoder" => args.single_encoder = true,
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
@@ -132,31 +167,214 @@ fn parse_args() -> Args {
     args
 }
 
-fn is_loopback(url: &str) -> bool {
-    let host = url
-        .trim_start_matches("http://")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default();
-    host == "localhost" || host.starts_with("127.") || url.starts_with("http://[::1]")
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where each request says it comes from, in abuse mode: the proxy's `X-Forwarded-For`.
-#[derive(Clone, Copy)]
-enum Origin {
-    /// Capacity mode: the TCP peer, as the server sees it.
-    Peer,
-    /// A client address of its own.
-    Forwarded(std::net::Ipv4Addr),
+/// The `baton serve` process under test.
+struct Server {
+    child: Child,
+    binary: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
 }
 
-impl Origin {
-    fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self {
-            Origin::Peer => request,
-            Origin::Forwarded(ip) => request.header("x-forwarded-for", ip.to_string()),
+impl Server {
+    fn start(binary: &Path, config: &Path, log: &Path) -> Server {
+        let stderr = std::fs::File::create(log).expect("server log");
+        let child = Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("baton serve starts");
+        Server {
+            child,
+            binary: binary.to_path_buf(),
+            config: config.to_path_buf(),
+            log: log.to_path_buf(),
         }
     }
+
+    /// SIGKILL, then the same configuration again (same data directory and port).
+    fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Server::start(
+            &self.binary.clone(),
+            &self.config.clone(),
+            &self.log.clone(),
+        );
+    }
+
+    /// `VmRSS` and `VmHWM` (peak) of the server, in MiB.
+    fn memory_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 1024.0
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// CPU time the server has used, user and system, in seconds (`/proc/<pid>/stat` counts
+    /// in USER_HZ, 100 a second on Linux).
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The server's configuration file: only what differs from the defaults, so an older build
+/// (`--binary`) reads it too.
+fn write_config(args: &Args, data: &Path, port: u16) -> PathBuf {
+    let abuse = args.abusers > 0;
+    let mut nlu = json!({"cache_dir": repo().join("target").join("bench-model-cache")});
+    if args.no_encoder {
+        nlu["encoder"] = json!("");
+    }
+    if args.single_encoder {
+        nlu["encoder_zh"] = json!("");
+    }
+    let mut limits = json!({"trust_forwarded_for": abuse});
+    if !abuse || args.limits_off {
+        // Capacity mode: every virtual shopper shares this machine's address and types back
+        // to back, which the per-address limits are there to stop.
+        for key in baton::config::LimitsConfig::RATE_NAMES {
+            limits[key.trim_start_matches("limits.")] = json!({"per_minute": 0, "burst": 0});
+        }
+    }
+    let config = json!({
+        "addr": format!("127.0.0.1:{port}"),
+        "data_dir": data,
+        "kb": repo().join("kb"),
+        "intents": repo().join("intents"),
+        "models": repo().join("models"),
+        "admin_token": ADMIN_TOKEN,
+        "store": {"synchronous": format!("{:?}", args.synchronous).to_lowercase()},
+        "nlu": nlu,
+        "limits": limits,
+    });
+    let path = data.join("baton.toml");
+    std::fs::write(&path, toml::to_string(&config).expect("config as TOML")).expect("config");
+    path
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// What the shoppers type, in the realistic mix.
+struct Phrasings {
+    faq: Vec<String>,
+    popularity: WeightedIndex<f64>,
+}
+
+impl Phrasings {
+    fn from_sample_kb(seed: u64) -> Phrasings {
+        let report = baton::content::load(&repo().join("kb"), &repo().join("intents"));
+        let mut faq: Vec<String> = report
+            .content
+            .faqs
+            .iter()
+            .flat_map(|f| std::iter::once(f.question.clone()).chain(f.alternates.iter().cloned()))
+            .collect();
+        assert!(!faq.is_empty(), "the sample knowledge base has FAQs");
+        // Which phrasing is popular is arbitrary but fixed by the seed.
+        faq.shuffle(&mut StdRng::seed_from_u64(seed));
+        let weights: Vec<f64> = (1..=faq.len()).map(|rank| 1.0 / rank as f64).collect();
+        let popularity = WeightedIndex::new(&weights).expect("weights");
+        Phrasings { faq, popularity }
+    }
+
+    fn message(&self, rng: &mut StdRng) -> Message {
+        let roll: f64 = rng.random();
+        if roll < 0.03 {
+            return Message::AskForPerson(ASK_FOR_PERSON.choose(rng).copied().unwrap_or("转人工"));
+        }
+        if roll < 0.12 {
+            return Message::Text(GREETINGS.choose(rng).copied().unwrap_or("你好").to_string());
+        }
+        let phrasing = &self.faq[self.popularity.sample(rng)];
+        let text = if rng.random_bool(0.3) {
+            match rng.random_range(0..3) {
+                0 => format!(
+                    "{phrasing} 订单号 {}",
+                    rng.random_range(10_000_000..99_999_999u64)
+                ),
+                1 => format!("请问 {phrasing}"),
+                _ => format!("hi, {phrasing}"),
+            }
+        } else {
+            phrasing.clone()
+        };
+        Message::Text(text)
+    }
+}
+
+enum Message {
+    Text(String),
+    AskForPerson(&'static str),
+}
+
+/// A conversation's token and the seq of each of its acknowledged messages, by
+/// `client_msg_id`.
+type Acknowledged = (String, HashMap<String, i64>);
+
+/// Shared by every task of the run.
+struct Run {
+    client: reqwest::Client,
+    base: String,
+    deadline: Instant,
+    think: Duration,
+    mix: Mix,
+    phrasings: Phrasings,
+    seed: u64,
+    /// Latency of each shopper message acknowledged before the deadline, in ms.
+    latencies: Mutex<Vec<f64>>,
+    /// Acknowledged shopper messages per conversation: (token, client_msg_id → seq).
+    acknowledged: Mutex<HashMap<String, Acknowledged>>,
+    errors: AtomicUsize,
+    retries: AtomicUsize,
+    handoffs: AtomicUsize,
+    agent_replies: AtomicUsize,
+    abusers: Tally,
+    shopper_statuses: Tally,
 }
 
 /// Status counts of one kind of client.
@@ -186,31 +404,20 @@ impl Tally {
     }
 }
 
-/// Creates a conversation, retrying after a 429 until `deadline`: its id and token.
-async fn open_conversation(
-    client: &reqwest::Client,
-    base: &str,
-    origin: Origin,
-    deadline: Instant,
-) -> Option<(String, String)> {
-    while Instant::now() < deadline {
-        let response = origin
-            .apply(client.post(format!("{base}/v1/conversations")))
-            .json(&json!({"channel": "load"}))
-            .send()
-            .await
-            .ok()?;
-        if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            tokio::time::sleep(retry_after(&response)).await;
-            continue;
+/// Where each request says it comes from, in abuse mode: the proxy's `X-Forwarded-For`.
+#[derive(Clone, Copy)]
+enum Origin {
+    Peer,
+    Forwarded(std::net::Ipv4Addr),
+}
+
+impl Origin {
+    fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Origin::Peer => request,
+            Origin::Forwarded(ip) => request.header("x-forwarded-for", ip.to_string()),
         }
-        let created: Value = response.json().await.ok()?;
-        return Some((
-            created["conversation_id"].as_str()?.to_string(),
-            created["token"].as_str()?.to_string(),
-        ));
     }
-    None
 }
 
 fn retry_after(response: &reqwest::Response) -> Duration {
@@ -222,82 +429,339 @@ fn retry_after(response: &reqwest::Response) -> Duration {
     Duration::from_secs(seconds)
 }
 
-/// One shopper: asks questions until `deadline`, pausing `think` between them; the latency
-/// of every answered turn goes to `latencies`.
-#[allow(clippy::too_many_arguments)]
-async fn shopper(
-    n: usize,
-    client: reqwest::Client,
-    base: String,
-    origin: Origin,
-    think: Duration,
-    deadline: Instant,
-    latencies: Arc<Mutex<Vec<f64>>>,
-    tally: Arc<Tally>,
-) {
-    let Some((id, token)) = open_conversation(&client, &base, origin, deadline).await else {
-        tally.count(None);
-        return;
-    };
-    let mut mine = Vec::new();
-    let mut turn = 0usize;
-    while Instant::now() < deadline {
-        // A number makes every message unique, as real messages are: no cached embedding
-        // can answer for the encoder.
-        let text = format!(
-            "{} {}",
-            QUESTIONS[(n + turn) % QUESTIONS.len()],
-            n * 100_000 + turn
-        );
-        let t = Instant::now();
-        let r = origin
-            .apply(client.post(format!("{base}/v1/conversations/{id}/messages")))
-            .bearer_auth(&token)
-            .json(&json!({"text": text, "client_msg_id": format!("{n}-{turn}")}))
+/// How long after the deadline a message already sent may still be retried (a restart
+/// near the end must not turn into lost messages).
+const GRACE: Duration = Duration::from_secs(60);
+
+/// Creates a conversation, retrying until `deadline`: its id and token.
+async fn open_conversation(run: &Run, origin: Origin) -> Option<(String, String)> {
+    while Instant::now() < run.deadline {
+        let response = origin
+            .apply(run.client.post(format!("{}/v1/conversations", run.base)))
+            .json(&json!({"channel": "load"}))
             .send()
             .await;
-        let status = r.ok().map(|r| r.status());
-        if status.is_some_and(|s| s.is_success()) {
-            mine.push(t.elapsed().as_secs_f64() * 1e3);
+        match response {
+            Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                tokio::time::sleep(retry_after(&r)).await;
+            }
+            Ok(r) if r.status().is_success() => {
+                let created: Value = r.json().await.ok()?;
+                return Some((
+                    created["conversation_id"].as_str()?.to_string(),
+                    created["token"].as_str()?.to_string(),
+                ));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
-        tally.count(status);
-        turn += 1;
-        tokio::time::sleep(think.min(deadline.saturating_duration_since(Instant::now()))).await;
     }
-    latencies.lock().await.extend(mine);
+    None
 }
 
-/// One abuser: posts long messages back to back until `deadline`, without waiting out a
-/// 429 (a flood does not).
-async fn abuser(
-    n: usize,
-    client: reqwest::Client,
-    base: String,
+/// Sends one shopper message until it is acknowledged (same `client_msg_id` on every
+/// attempt): the outcome and the time from the first attempt, or `None` when it never was.
+async fn send_until_acknowledged(
+    run: &Run,
     origin: Origin,
-    chars: usize,
-    deadline: Instant,
-    tally: Arc<Tally>,
-) {
-    let Some((id, token)) = open_conversation(&client, &base, origin, deadline).await else {
+    conversation: &(String, String),
+    text: &str,
+    client_msg_id: &str,
+) -> Option<(Value, f64)> {
+    let (id, token) = conversation;
+    let started = Instant::now();
+    let mut attempt = 0;
+    while Instant::now() < run.deadline + GRACE {
+        if attempt > 0 {
+            run.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        attempt += 1;
+        let response = origin
+            .apply(
+                run.client
+                    .post(format!("{}/v1/conversations/{id}/messages", run.base)),
+            )
+            .bearer_auth(token)
+            .json(&json!({"text": text, "client_msg_id": client_msg_id}))
+            .send()
+            .await;
+        let Ok(response) = response else { continue };
+        let status = response.status();
+        run.shopper_statuses.count(Some(status));
+        if status.is_success() {
+            let outcome: Value = response.json().await.unwrap_or(Value::Null);
+            return Some((outcome, started.elapsed().as_secs_f64() * 1e3));
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            tokio::time::sleep(retry_after(&response)).await;
+        } else if status.is_client_error() && status != reqwest::StatusCode::CONFLICT {
+            // Refused for good (a bug in this tool or the server): not retried.
+            return None;
+        }
+    }
+    None
+}
+
+async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
+    let mut rng = StdRng::seed_from_u64(run.seed.wrapping_mul(1_000_003).wrapping_add(n as u64));
+    let mut sent = 0usize;
+    while Instant::now() < run.deadline {
+        let Some(conversation) = open_conversation(&run, origin).await else {
+            return;
+        };
+        let length = match run.mix {
+            Mix::Realistic => rng.random_range(2..=8),
+            Mix::Unique => usize::MAX,
+        };
+        let mut with_a_person = false;
+        let mut to_the_person = 0;
+        let mut turns = 0;
+        while turns < length && Instant::now() < run.deadline {
+            let text = match (run.mix, with_a_person) {
+                (Mix::Unique, _) => {
+                    // A number makes every message unique: no cached vector can answer it.
+                    format!(
+                        "{} {}",
+                        UNIQUE_QUESTIONS[(n + turns) % UNIQUE_QUESTIONS.len()],
+                        n * 1_000_000 + sent
+                    )
+                }
+                (Mix::Realistic, true) => "好的，我等一下".to_string(),
+                (Mix::Realistic, false) => match run.phrasings.message(&mut rng) {
+                    Message::Text(t) => t,
+                    Message::AskForPerson(t) => t.to_string(),
+                },
+            };
+            let client_msg_id = format!("s{n}-{sent}");
+            sent += 1;
+            turns += 1;
+            match send_until_acknowledged(&run, origin, &conversation, &text, &client_msg_id).await
+            {
+                Some((outcome, ms)) => {
+                    // Turns/s counts the measured window only; the rest of the message's work
+                    // (verification) still counts it.
+                    if Instant::now() <= run.deadline {
+                        run.latencies.lock().await.push(ms);
+                    }
+                    let seq = outcome["message"]["seq"].as_i64().unwrap_or(-1);
+                    run.acknowledged
+                        .lock()
+                        .await
+                        .entry(conversation.0.clone())
+                        .or_insert_with(|| (conversation.1.clone(), HashMap::new()))
+                        .1
+                        .insert(client_msg_id, seq);
+                    if !with_a_person && outcome["handoff"].is_object() {
+                        with_a_person = true;
+                        run.handoffs.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                None => {
+                    run.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if with_a_person {
+                to_the_person += 1;
+                if to_the_person > 1 {
+                    break;
+                }
+            }
+            tokio::time::sleep(
+                run.think
+                    .min(run.deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
+        }
+    }
+}
+
+/// One agent: stays online, accepts every offer, replies once and resolves.
+async fn agent(run: Arc<Run>, n: usize) {
+    let created = run
+        .client
+        .post(format!("{}/v1/admin/agents", run.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": format!("load-agent-{n}"), "skills": SKILLS, "max_chats": 8}))
+        .send()
+        .await;
+    let Ok(created) = created else { return };
+    let Ok(created) = created.json::<Value>().await else {
+        return;
+    };
+    let Some(token) = created["token"].as_str().map(str::to_string) else {
+        return;
+    };
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = run
+            .client
+            .request(method, format!("{}{path}", run.base))
+            .bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let mut last_presence = None::<Instant>;
+    let mut replies = 0usize;
+    while Instant::now() < run.deadline {
+        // Presence, again every few seconds (it also comes back after a restart).
+        if last_presence.is_none_or(|t| t.elapsed() > Duration::from_secs(3)) {
+            let _ = call(
+                reqwest::Method::POST,
+                "/v1/agent/status".into(),
+                Some(json!({"status": "online"})),
+            )
+            .await;
+            last_presence = Some(Instant::now());
+        }
+        let queue = call(reqwest::Method::GET, "/v1/agent/queue".into(), None).await;
+        let offered: Vec<String> = match queue {
+            Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null)["offered"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|o| o["conversation_id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        for id in offered {
+            let accepted = call(
+                reqwest::Method::POST,
+                format!("/v1/agent/conversations/{id}/accept"),
+                None,
+            )
+            .await;
+            if !accepted.is_ok_and(|r| r.status().is_success()) {
+                continue;
+            }
+            let reply = call(
+                reqwest::Method::POST,
+                format!("/v1/agent/conversations/{id}/messages"),
+                Some(json!({"text": "您好，我来帮您看看。", "client_msg_id": format!("a{n}-{replies}")})),
+            )
+            .await;
+            replies += 1;
+            if reply.is_ok_and(|r| r.status().is_success()) {
+                run.agent_replies.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = call(
+                reqwest::Method::POST,
+                format!("/v1/agent/conversations/{id}/resolve"),
+                None,
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One abuser: posts long messages back to back until the deadline, without waiting out a
+/// 429 (a flood does not).
+async fn abuser(run: Arc<Run>, n: usize, origin: Origin, chars: usize) {
+    let Some((id, token)) = open_conversation(&run, origin).await else {
         return;
     };
     let mut turn = 0usize;
-    while Instant::now() < deadline {
-        // Exactly `chars` characters, unique per message like the shoppers' questions.
+    while Instant::now() < run.deadline {
         let text: String = format!("{turn} ")
             .chars()
             .chain("我的订单到哪了 where is my parcel ".chars().cycle())
             .take(chars)
             .collect();
         let r = origin
-            .apply(client.post(format!("{base}/v1/conversations/{id}/messages")))
+            .apply(
+                run.client
+                    .post(format!("{}/v1/conversations/{id}/messages", run.base)),
+            )
             .bearer_auth(&token)
             .json(&json!({"text": text, "client_msg_id": format!("a{n}-{turn}")}))
             .send()
             .await;
-        tally.count(r.ok().map(|r| r.status()));
+        run.abusers.count(r.ok().map(|r| r.status()));
         turn += 1;
     }
+}
+
+/// Idle widget sockets, one per conversation, held open until dropped.
+async fn open_listeners(run: &Run, port: u16, count: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let Some((id, token)) = open_conversation(run, Origin::Peer).await else {
+            break;
+        };
+        let ticket: Value = match run
+            .client
+            .post(format!("{}/v1/conversations/{id}/ws-ticket", run.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => break,
+        };
+        let ticket = ticket["ticket"].as_str().unwrap_or_default();
+        let url = format!("ws://127.0.0.1:{port}/v1/conversations/{id}/ws?ticket={ticket}");
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
+            break;
+        };
+        // Reading answers the server's pings; the socket closes when the task is aborted.
+        held.push(tokio::spawn(async move {
+            while socket.next().await.is_some() {}
+        }));
+    }
+    held
+}
+
+/// Reads every conversation back: (acknowledged, lost, duplicated, conversations).
+async fn verify(run: &Run) -> (usize, usize, usize, usize) {
+    let acknowledged = std::mem::take(&mut *run.acknowledged.lock().await);
+    let conversations = acknowledged.len();
+    let checks = futures::stream::iter(acknowledged)
+        .map(|(id, (token, sent))| async move {
+            let mut stored: HashMap<String, Vec<i64>> = HashMap::new();
+            let mut after = 0i64;
+            loop {
+                let page = run
+                    .client
+                    .get(format!(
+                        "{}/v1/conversations/{id}/messages?after={after}",
+                        run.base
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                let Ok(page) = page else { break };
+                let page: Value = page.json().await.unwrap_or(Value::Null);
+                let messages = page["messages"].as_array().cloned().unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                for m in &messages {
+                    after = after.max(m["seq"].as_i64().unwrap_or(after));
+                    if let Some(key) = m["client_msg_id"].as_str() {
+                        stored
+                            .entry(key.to_string())
+                            .or_default()
+                            .push(m["seq"].as_i64().unwrap_or(-1));
+                    }
+                }
+            }
+            let lost = sent
+                .iter()
+                .filter(|(key, seq)| !stored.get(*key).is_some_and(|s| s.contains(seq)))
+                .count();
+            let duplicated = stored.values().filter(|seqs| seqs.len() > 1).count();
+            (sent.len(), lost, duplicated)
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let (sent, lost, duplicated) = checks
+        .iter()
+        .fold((0, 0, 0), |a, c| (a.0 + c.0, a.1 + c.1, a.2 + c.2));
+    (sent, lost, duplicated, conversations)
 }
 
 #[tokio::main]
@@ -309,55 +773,57 @@ async fn main() {
     } else {
         Duration::ZERO
     });
-    let temp = tempfile::tempdir().expect("temp dir");
-    let (base, shutdown) = match &args.url {
-        Some(url) => {
-            assert!(
-                is_loopback(url),
-                "the load generator only targets loopback addresses"
-            );
-            (url.trim_end_matches('/').to_string(), None)
-        }
-        None => {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            let mut config = Config {
-                addr: "127.0.0.1:0".parse().expect("address"),
-                data_dir: temp.path().to_path_buf(),
-                kb: root.join("kb"),
-                intents: root.join("intents"),
-                ..Config::default()
-            };
-            config.nlu.cache_dir = Some(root.join("target").join("bench-model-cache"));
-            config.store.synchronous = args.synchronous;
-            if args.no_encoder {
-                config.nlu.encoder = String::new();
-            }
-            if args.single_encoder {
-                config.nlu.encoder_zh = String::new();
-            }
-            config.store.max_connections = 16;
-            config.limits.trust_forwarded_for = abuse;
-            if !abuse || args.limits_off {
-                config.limits = config.limits.clone().without_rates();
-            }
-            let app = Application::build(config).await.expect("server starts");
-            let base = format!("http://{}", app.local_addr());
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            tokio::spawn(app.run_until(async {
-                let _ = rx.await;
-            }));
-            (base, Some(tx))
-        }
-    };
-
+    let data = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = write_config(&args, data.path(), port);
+    let log = data.path().join("server.log");
+    let binary = args
+        .binary
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_baton")));
+    let mut server = Server::start(&binary, &config, &log);
+    let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.shoppers + args.abusers)
+        .pool_max_idle_per_host(args.shoppers + args.abusers + args.agents)
         .build()
         .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
-    let (shoppers, abusers) = (Arc::new(Tally::default()), Arc::new(Tally::default()));
+    if !wait_ready(&client, &base, Duration::from_secs(300)).await {
+        panic!(
+            "the server did not become ready: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    let idle = server.memory_mib().0;
+
+    let mut run = Run {
+        client,
+        base,
+        deadline: Instant::now(),
+        think,
+        mix: args.mix,
+        phrasings: Phrasings::from_sample_kb(args.seed),
+        seed: args.seed,
+        latencies: Mutex::new(Vec::new()),
+        acknowledged: Mutex::new(HashMap::new()),
+        errors: AtomicUsize::new(0),
+        retries: AtomicUsize::new(0),
+        handoffs: AtomicUsize::new(0),
+        agent_replies: AtomicUsize::new(0),
+        abusers: Tally::default(),
+        shopper_statuses: Tally::default(),
+    };
+    run.deadline = Instant::now() + Duration::from_secs(600);
+    let listeners = open_listeners(&run, port, args.listeners).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_listeners = server.memory_mib().0;
+
+    run.deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let run = Arc::new(run);
     let started = Instant::now();
+    let cpu_before = server.cpu_seconds();
     let mut tasks = Vec::new();
     for n in 0..args.shoppers {
         let origin = if abuse {
@@ -366,35 +832,45 @@ async fn main() {
         } else {
             Origin::Peer
         };
-        tasks.push(tokio::spawn(shopper(
-            n,
-            client.clone(),
-            base.clone(),
-            origin,
-            think,
-            deadline,
-            latencies.clone(),
-            shoppers.clone(),
-        )));
+        tasks.push(tokio::spawn(shopper(run.clone(), n, origin)));
+    }
+    if args.mix == Mix::Realistic {
+        for n in 0..args.agents {
+            tasks.push(tokio::spawn(agent(run.clone(), n)));
+        }
     }
     // One documentation address (RFC 5737) for all of them: one client, many connections.
     let flooder = Origin::Forwarded(std::net::Ipv4Addr::new(203, 0, 113, 7));
     for n in 0..args.abusers {
         tasks.push(tokio::spawn(abuser(
+            run.clone(),
             n,
-            client.clone(),
-            base.clone(),
             flooder,
             args.abuse_chars,
-            deadline,
-            abusers.clone(),
         )));
+    }
+    let mut restarted = None;
+    if let Some(at) = args.kill_at.filter(|at| *at < args.seconds) {
+        tokio::time::sleep(Duration::from_secs(at)).await;
+        server.kill_and_restart();
+        let killed = Instant::now();
+        if wait_ready(&run.client, &run.base, Duration::from_secs(300)).await {
+            restarted = Some(killed.elapsed().as_secs_f64());
+        }
     }
     for t in tasks {
         let _ = t.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let mut l = latencies.lock().await.clone();
+    // After a kill -9 only the second process's time is known.
+    let server_cpu = server.cpu_seconds() - if restarted.is_some() { 0.0 } else { cpu_before };
+    let (end_rss, peak_rss) = server.memory_mib();
+    let (acknowledged, lost, duplicated, conversations) = verify(&run).await;
+    for l in &listeners {
+        l.abort();
+    }
+
+    let mut l = run.latencies.lock().await.clone();
     l.sort_by(f64::total_cmp);
     let pct = |q: f64| {
         if l.is_empty() {
@@ -404,30 +880,48 @@ async fn main() {
         }
     };
     let mut report = json!({
+        "mix": if args.mix == Mix::Realistic { "realistic" } else { "unique" },
         "shoppers": args.shoppers,
+        "agents": if args.mix == Mix::Realistic { args.agents } else { 0 },
+        "idle_listeners": listeners.len(),
         "think_ms": think.as_millis() as u64,
-        "seconds": elapsed,
+        "seconds": args.seconds,
+        "wall_seconds": elapsed,
         "synchronous": format!("{:?}", args.synchronous).to_lowercase(),
         "encoder": !args.no_encoder,
         "chinese_encoder": if args.no_encoder || args.single_encoder { "same as English" } else { "configured (multilingual-e5-small when installed)" },
         "rate_limits": abuse && !args.limits_off,
         "turns": l.len(),
-        "turns_per_second": l.len() as f64 / elapsed,
+        "turns_per_second": l.len() as f64 / args.seconds as f64,
         "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
-        "errors": shoppers.other.load(Ordering::Relaxed)
-            + shoppers.rate_limited.load(Ordering::Relaxed),
-        "shopper_requests": shoppers.json(),
+        "server_cpu_ms_per_turn": server_cpu * 1e3 / l.len().max(1) as f64,
+        "errors": run.errors.load(Ordering::Relaxed),
+        "retries": run.retries.load(Ordering::Relaxed),
+        "handoffs": run.handoffs.load(Ordering::Relaxed),
+        "agent_replies": run.agent_replies.load(Ordering::Relaxed),
+        "checked": {
+            "conversations": conversations,
+            "acknowledged": acknowledged,
+            "lost": lost,
+            "duplicated": duplicated,
+        },
+        "server_rss_mib": {
+            "ready": idle,
+            "with_listeners": with_listeners,
+            "end": end_rss,
+            "peak": peak_rss,
+        },
     });
+    if let Some(at) = args.kill_at {
+        report["kill_9"] = json!({"at_second": at, "ready_again_after_s": restarted});
+    }
     if abuse {
+        report["shopper_requests"] = run.shopper_statuses.json();
         report["abusers"] = json!({
             "clients": args.abusers,
             "chars": args.abuse_chars,
-            "messages": abusers.json(),
+            "messages": run.abusers.json(),
         });
     }
     println!("{report:#}");
-    if let Some(tx) = shutdown {
-        let _ = tx.send(());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

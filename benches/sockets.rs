@@ -83,6 +83,10 @@ async fn run(sockets: usize) {
             repo().join("target").join("bench-model-cache"),
         )
         .env("BATON_STORE__SYNCHRONOUS", "normal")
+        // Every conversation comes from this one address, which the per-address limit on
+        // new conversations is there to stop.
+        .env("BATON_LIMITS__IP_CONVERSATIONS__PER_MINUTE", "0")
+        .env("BATON_LIMITS__IP_CONVERSATIONS__BURST", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -112,6 +116,7 @@ async fn run(sockets: usize) {
             .json(&json!({"locale": "zh"}))
             .send()
             .await
+            .and_then(|r| r.error_for_status())
             .expect("create")
             .json()
             .await
