@@ -3,11 +3,12 @@
 //! [`quantized`], with its file format [`e5_file`], tokenizer [`unigram`] and integer kernel
 //! [`int8_matmul`]), one model per language ([`routed`]), the on-disk cache of content
 //! embeddings ([`cache`]), the worker pool that embeds shoppers' messages off the request
-//! runtime ([`pool`]), the in-memory vectors of recent messages ([`recent`]), and similarity by meaning with each model's measured thresholds, for
-//! the near-duplicate check and the knowledge-gap groups ([`similarity`]).
+//! runtime ([`pool`]), the in-memory vectors of recent messages ([`recent`]), and similarity
+//! by meaning with each model's measured thresholds, for the near-duplicate check and the
+//! knowledge-gap groups ([`similarity`]).
 //!
-//! [`Encoder`] bundles the model, the caches and the pool. It is optional: without a model directory Baton runs on the
-//! n-gram classifier and BM25 alone, and [`Encoder::load_optional`] says once how to install
+//! [`Encoder`] bundles the model, the caches and the pool. It is optional: without a model
+//! directory Baton runs on the n-gram classifier and BM25 alone, and [`Encoder::load_optional`] says once how to install
 //! the model.
 
 pub mod cache;
@@ -198,14 +199,12 @@ impl Encoder {
 
     /// Embeds one shopper message on the pool, unless the text is content or was seen
     /// recently (never cached on disk).
-    pub async fn embed_message(&self, text: &str) -> Result<Vec<f32>, EncoderError> {
+    pub async fn embed_message(&self, text: &str) -> Result<Arc<[f32]>, EncoderError> {
         if let Some(v) = self.cache.get(text) {
-            return Ok(v.to_vec());
+            return Ok(v);
         }
-        let v = self
-            .recent
+        self.recent
             .get_or_embed(text, || self.pool.embed(text))
-            .await?;
-        Ok(v.to_vec())
+            .await
     }
 }

@@ -123,7 +123,10 @@ impl Knowledge {
     }
 
     /// The encoder vector of a normalised message, when this snapshot's models use one.
-    pub async fn embed_message(&self, normalized: &str) -> Result<Option<Vec<f32>>, EncoderError> {
+    pub async fn embed_message(
+        &self,
+        normalized: &str,
+    ) -> Result<Option<std::sync::Arc<[f32]>>, EncoderError> {
         match &self.encoder {
             Some(e) if self.classifier.uses_vectors() || self.index.uses_vectors() => {
                 e.embed_message(normalized).await.map(Some)
