@@ -267,7 +267,7 @@ fn write_config(args: &Args, data: &Path, port: u16) -> PathBuf {
     if !abuse || args.limits_off {
         // Capacity mode: every virtual shopper shares this machine's address and types back
         // to back, which the per-address limits are there to stop.
-        for key in baton::config::LimitsConfig::RATE_NAMES {
+        for (key, _) in baton::config::LimitsConfig::default().rates() {
             limits[key.trim_start_matches("limits.")] = json!({"per_minute": 0, "burst": 0});
         }
     }

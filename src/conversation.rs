@@ -214,6 +214,29 @@ pub struct Conversation {
     pub token_hash: Vec<u8>,
 }
 
+#[cfg(test)]
+impl Conversation {
+    /// A guest's new Chinese conversation with the bot, for tests (change fields with
+    /// `Conversation { .., ..Conversation::for_tests(id) }`).
+    pub(crate) fn for_tests(id: &str) -> Conversation {
+        Conversation {
+            id: id.into(),
+            channel: "web".into(),
+            locale: Lang::Zh,
+            customer: Customer::default(),
+            state: ConversationState::Bot,
+            low_confidence_streak: 0,
+            recent_skill: None,
+            dialogue: Default::default(),
+            last_seq: 0,
+            created_at: 0,
+            updated_at: 0,
+            erased_at: None,
+            token_hash: vec![],
+        }
+    }
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -439,33 +439,28 @@ impl LimitsConfig {
         self
     }
 
-    /// The configuration keys of the rates, in the order of [`Self::rates_mut`].
-    pub const RATE_NAMES: [&'static str; 9] = [
-        "limits.ip_conversations",
-        "limits.ip_messages",
-        "limits.ip_handoffs",
-        "limits.ip_tickets",
-        "limits.ip_auth_failures",
-        "limits.conversation_messages",
-        "limits.conversation_handoffs",
-        "limits.conversation_tickets",
-        "limits.conversation_typing",
-    ];
-
-    /// The one list of rates: a new limit added here (and to [`Self::RATE_NAMES`]) is
-    /// validated, documented in errors and turned off with the others.
+    /// The one list of rates: a new limit added here is validated, documented in errors and
+    /// turned off with the others.
     fn rates_mut(&mut self) -> [(&'static str, &mut Rate); 9] {
-        let [a, b, c, d, e, f, g, h, i] = Self::RATE_NAMES;
         [
-            (a, &mut self.ip_conversations),
-            (b, &mut self.ip_messages),
-            (c, &mut self.ip_handoffs),
-            (d, &mut self.ip_tickets),
-            (e, &mut self.ip_auth_failures),
-            (f, &mut self.conversation_messages),
-            (g, &mut self.conversation_handoffs),
-            (h, &mut self.conversation_tickets),
-            (i, &mut self.conversation_typing),
+            ("limits.ip_conversations", &mut self.ip_conversations),
+            ("limits.ip_messages", &mut self.ip_messages),
+            ("limits.ip_handoffs", &mut self.ip_handoffs),
+            ("limits.ip_tickets", &mut self.ip_tickets),
+            ("limits.ip_auth_failures", &mut self.ip_auth_failures),
+            (
+                "limits.conversation_messages",
+                &mut self.conversation_messages,
+            ),
+            (
+                "limits.conversation_handoffs",
+                &mut self.conversation_handoffs,
+            ),
+            (
+                "limits.conversation_tickets",
+                &mut self.conversation_tickets,
+            ),
+            ("limits.conversation_typing", &mut self.conversation_typing),
         ]
     }
 }

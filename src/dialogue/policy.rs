@@ -301,25 +301,14 @@ mod tests {
 
     #[test]
     fn vip_comes_only_from_a_verified_identity() {
-        use crate::conversation::{Conversation, ConversationState, Customer};
+        use crate::conversation::{Conversation, Customer};
         let mut c = Conversation {
-            id: "c1".into(),
-            channel: "web".into(),
-            locale: Lang::Zh,
             customer: Customer {
                 vip: true,
                 verified: true,
                 ..Customer::default()
             },
-            state: ConversationState::Bot,
-            low_confidence_streak: 0,
-            recent_skill: None,
-            dialogue: Default::default(),
-            last_seq: 0,
-            created_at: 0,
-            updated_at: 0,
-            token_hash: vec![],
-            erased_at: None,
+            ..Conversation::for_tests("c1")
         };
         assert!(Facts::of(&c).vip);
         c.customer.verified = false;

@@ -210,14 +210,11 @@ pub fn build_context(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::{ConversationState, TurnRecord};
+    use crate::conversation::TurnRecord;
     use crate::nlu::IntentPrediction;
 
     fn conversation(vip: bool) -> Conversation {
         Conversation {
-            id: "c1".into(),
-            channel: "web".into(),
-            locale: Lang::Zh,
             customer: Customer {
                 id: Some("u1".into()),
                 name: Some("张三".into()),
@@ -226,15 +223,8 @@ mod tests {
                 verified: true,
                 claimed_id: None,
             },
-            state: ConversationState::Bot,
-            low_confidence_streak: 0,
-            recent_skill: None,
-            dialogue: Default::default(),
             last_seq: 2,
-            created_at: 0,
-            updated_at: 0,
-            erased_at: None,
-            token_hash: vec![],
+            ..Conversation::for_tests("c1")
         }
     }
 

@@ -203,27 +203,8 @@ fn same_error(e: &StoreError) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::{Author, Conversation, ConversationState, Customer, Message};
-    use crate::nlu::Lang;
+    use crate::conversation::{Author, ConversationState, Message};
     use crate::store::{SqliteStore, Store};
-
-    fn conversation(id: &str) -> Conversation {
-        Conversation {
-            id: id.into(),
-            channel: "web".into(),
-            locale: Lang::Zh,
-            customer: Customer::default(),
-            state: ConversationState::Bot,
-            low_confidence_streak: 0,
-            recent_skill: None,
-            dialogue: Default::default(),
-            last_seq: 0,
-            created_at: 0,
-            updated_at: 0,
-            token_hash: vec![1, 2, 3],
-            erased_at: None,
-        }
-    }
 
     fn shopper_message(seq: i64, client_msg_id: &str) -> Message {
         Message {
@@ -242,7 +223,10 @@ mod tests {
         let store = SqliteStore::open(&dir.join("baton.db"), &StoreConfig::default())
             .await
             .expect("store opens");
-        let c = conversation("c1");
+        let c = Conversation {
+            token_hash: vec![1, 2, 3],
+            ..Conversation::for_tests("c1")
+        };
         store.create_conversation(&c).await.expect("created");
         (store, c)
     }

@@ -8,8 +8,8 @@
 //! instead of letting them retry on SQLITE_BUSY keeps tail latency low under load; in WAL
 //! mode readers never wait for the writer. Turns — the bulk of all writes — are committed in
 //! groups by a writer thread of their own, many to a transaction and an fsync
-//! ([`group_commit`](super::group_commit)); the two writers take turns on the lock. Rows map to domain types in the private
-//! `row_to_*` helpers; JSON columns hold the per-turn records and handoff contexts.
+//! ([`group_commit`](super::group_commit)); the two writers take turns on the lock. Rows map
+//! to domain types in the private `row_to_*` helpers; JSON columns hold the per-turn records and handoff contexts.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -42,9 +42,9 @@ use crate::vocabulary::Priority;
 pub struct SqliteStore {
     /// Reads.
     pool: SqlitePool,
-    /// Writes: a single connection.
+    /// Writes other than turns and new conversations: a single connection.
     writer: SqlitePool,
-    /// Turns, committed in groups through `writer`.
+    /// Turns and new conversations, committed in groups on a connection of their own.
     turns: GroupCommit,
 }
 
@@ -99,7 +99,8 @@ impl SqliteStore {
             .await?)
     }
 
-    /// Closes both pools, waiting for connections to finish (a clean WAL checkpoint).
+    /// Closes the turn writer and both pools, waiting for connections to finish (a clean WAL
+    /// checkpoint).
     pub async fn close(&self) {
         self.turns.close().await;
         self.pool.close().await;
