@@ -369,12 +369,12 @@ fn gaps(
     limit: usize,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    use crate::store::{SqliteStore, Store};
+    use crate::store;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let to = crate::clock::Clock::system().now_ms() + 1;
     let from = to - i64::from(days) * 86_400_000;
     let activity = runtime.block_on(async {
-        let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
+        let store = store::open(config).await?;
         let activity = store.activity(from, to).await;
         store.close().await;
         activity
@@ -427,10 +427,10 @@ fn gaps(
 
 fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitCode> {
     use crate::desk::agents::{self, AgentPatch, NewAgent};
-    use crate::store::{SqliteStore, Store};
+    use crate::store;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
+        let store = store::open(config).await?;
         let now = crate::clock::Clock::system().now_ms();
         let audit = |action: &str, detail: serde_json::Value| {
             crate::handoff::AuditEntry::new(now, "admin:cli", action, None, detail)
@@ -447,7 +447,7 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
                         skills: agents::parse_skills(&skills),
                         max_chats,
                     };
-                    let (agent, token) = agents::add(&store, new, now).await?;
+                    let (agent, token) = agents::add(&*store, new, now).await?;
                     store
                         .append_audit(&[audit(
                             "agent_add",
@@ -483,7 +483,7 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
                         disabled: Some(true),
                         ..Default::default()
                     };
-                    let a = agents::update(&store, &name, patch, now).await?;
+                    let a = agents::update(&*store, &name, patch, now).await?;
                     store
                         .append_audit(&[audit(
                             "agent_update",
@@ -500,7 +500,7 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
                         disabled: Some(false),
                         ..Default::default()
                     };
-                    let a = agents::update(&store, &name, patch, now).await?;
+                    let a = agents::update(&*store, &name, patch, now).await?;
                     store
                         .append_audit(&[audit(
                             "agent_update",
@@ -510,7 +510,7 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
                     println!("enabled {}", a.name);
                 }
                 AgentCommand::Rotate { name } => {
-                    let (a, token) = agents::rotate(&store, &name, now).await?;
+                    let (a, token) = agents::rotate(&*store, &name, now).await?;
                     store
                         .append_audit(&[audit(
                             "agent_rotate",
@@ -536,7 +536,7 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
 fn customer_command(config: &Config, command: CustomerCommand) -> anyhow::Result<ExitCode> {
     use crate::service::ServiceError;
     use crate::service::erase::{self, Subject};
-    use crate::store::SqliteStore;
+    use crate::store;
     let CustomerCommand::Forget { id, conversation } = command;
     let subject = match (id, conversation) {
         (_, Some(c)) => Subject::Conversation(c),
@@ -545,9 +545,9 @@ fn customer_command(config: &Config, command: CustomerCommand) -> anyhow::Result
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
+        let store = store::open(config).await?;
         let now = crate::clock::Clock::system().now_ms();
-        let result = erase::forget(&store, &subject, "admin:cli", now).await;
+        let result = erase::forget(&*store, &subject, "admin:cli", now).await;
         store.close().await;
         let done = match result {
             Ok(done) => done,

@@ -40,7 +40,7 @@ use crate::http::{AppState, router};
 use crate::knowledge::reload::{Reloader, fingerprint_dirs};
 use crate::knowledge::{Knowledge, KnowledgeError, LiveKnowledge};
 use crate::service::{ConversationService, Wiring};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -93,7 +93,7 @@ pub struct Application {
     listener: TcpListener,
     service: ConversationService,
     desk: Desk,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
     content_fingerprint: u64,
 }
 
@@ -132,7 +132,7 @@ impl Application {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "knowledge loaded"
         );
-        let store = SqliteStore::open(&config.sqlite_path(), &config.store).await?;
+        let store = store::open(&config).await?;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| StartError::Bind {
@@ -146,7 +146,7 @@ impl Application {
         let mut wiring = Wiring::new(&config, clock);
         wiring.shop = shop_client(&config, bound)?;
         let service = ConversationService::new(
-            Arc::new(store.clone()),
+            store.clone(),
             LiveKnowledge::new(Arc::new(knowledge)),
             config,
             wiring,

@@ -47,6 +47,10 @@ pub struct Config {
     /// Bearer token of the admin API (`/v1/admin/…`); unset turns the admin API off. Set it
     /// in the environment (`BATON_ADMIN_TOKEN`) rather than in a file.
     pub admin_token: Option<String>,
+    /// `postgres://user:password@host/db` keeps everything in PostgreSQL, so several nodes can
+    /// serve one shop; unset, the embedded SQLite file (`store.sqlite_file`) is used. Set it
+    /// in the environment (`BATON_DATABASE_URL`): it holds the database password.
+    pub database_url: Option<Secret>,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             shop: ShopConfig::default(),
             admin_token: None,
+            database_url: None,
         }
     }
 }
@@ -505,6 +510,11 @@ impl Secret {
     /// The secret's bytes, for the code that signs or verifies with it.
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
+    }
+
+    /// The secret as text, for the code that connects with it (a database URL).
+    pub fn expose_str(&self) -> &str {
+        &self.0
     }
 
     fn chars(&self) -> usize {

@@ -15,6 +15,8 @@ mod group_commit;
 mod sqlite;
 mod turn_sql;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use activity::{ConversationActivity, DraftStatus, FaqDraft};
@@ -305,4 +307,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Finishes pending writes and closes the connections; later calls fail.
+    async fn close(&self);
+}
+
+/// Opens the configured store, applying pending migrations: PostgreSQL when
+/// `database_url` is set, else the embedded SQLite file.
+pub async fn open(config: &crate::config::Config) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(
+        SqliteStore::open(&config.sqlite_path(), &config.store).await?,
+    ))
 }

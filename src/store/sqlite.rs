@@ -101,7 +101,7 @@ impl SqliteStore {
 
     /// Closes the turn writer and both pools, waiting for connections to finish (a clean WAL
     /// checkpoint).
-    pub async fn close(&self) {
+    async fn shut(&self) {
         self.turns.close().await;
         self.pool.close().await;
         self.writer.close().await;
@@ -997,6 +997,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.shut().await;
     }
 }
 
