@@ -1,5 +1,6 @@
 //! The `baton` command line: argument parsing and the small commands (`lint`, `chat`,
-//! `train`, `eval`, `agent`, `customer forget`). `main.rs` only parses, sets up logging and calls [`run`].
+//! `train`, `eval`, `agent`, `customer forget`, `migrate-store`). `main.rs` only parses, sets up
+//! logging and calls [`run`].
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -101,6 +102,31 @@ pub enum Command {
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
     },
+    /// Copy this shop's SQLite database into an empty PostgreSQL database, in one
+    /// transaction, checking every table's row count. Stop the server first; afterwards set
+    /// `database_url` (BATON_DATABASE_URL) to the new database and start it again.
+    MigrateStore {
+        /// The target, postgres://user:password@host/database (created empty beforehand;
+        /// the schema is made here). Prefer BATON_DATABASE_URL, which keeps the password out
+        /// of the shell history; without either, `database_url` of the configuration.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "BATON_DATABASE_URL",
+            hide_env_values = true,
+            value_parser = secret_url
+        )]
+        to: Option<crate::config::Secret>,
+        /// Directory of the SQLite database.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// A database URL from the command line, kept as a [`Secret`](crate::config::Secret) so
+/// that printing the parsed command line cannot show its password.
+fn secret_url(s: &str) -> Result<crate::config::Secret, String> {
+    Ok(crate::config::Secret::new(s))
 }
 
 #[derive(Debug, Subcommand)]
@@ -358,8 +384,49 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(file, &overrides(None, &paths))?;
             customer_command(&config, command)
         }
+        Command::MigrateStore { to, data_dir } => {
+            let paths = PathArgs {
+                data_dir,
+                ..Default::default()
+            };
+            let config = load_config(file, &overrides(None, &paths))?;
+            migrate_store(&config, to)
+        }
         Command::Eval(cmd) => eval_command(file, cmd),
     }
+}
+
+fn migrate_store(config: &Config, to: Option<crate::config::Secret>) -> anyhow::Result<ExitCode> {
+    use crate::store::migrate;
+    let url = to.or_else(|| config.database_url.clone()).context(
+        "name the PostgreSQL database: --to postgres://… or BATON_DATABASE_URL (or database_url)",
+    )?;
+    let source = config.sqlite_path();
+    println!(
+        "copying {} into PostgreSQL at {}",
+        source.display(),
+        migrate::describe_target(url.expose_str())
+    );
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let started = std::time::Instant::now();
+    let copied = runtime.block_on(migrate::sqlite_to_postgres(
+        &source,
+        &config.store,
+        url.expose_str(),
+        &mut |table, done, total| println!("  {table}: {done} of {total} rows…"),
+    ))?;
+    println!("{:<20} {:>12}", "table", "rows");
+    for t in &copied {
+        println!("{:<20} {:>12}", t.table, t.rows);
+    }
+    println!(
+        "copied {} rows in {} tables in {:.1}s; every table's count matches. Set database_url \
+         (BATON_DATABASE_URL) to this database and start the server.",
+        copied.iter().map(|t| t.rows).sum::<u64>(),
+        copied.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn gaps(

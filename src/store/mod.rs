@@ -1,8 +1,10 @@
 //! Durable state: conversations, messages with everything each turn computed, and handoffs.
 //!
-//! [`Store`] is the one storage interface; [`SqliteStore`] is the embedded default. The
-//! schema and migrations (`src/store/migrations`) use only SQL that PostgreSQL shares, so a
-//! Postgres store implements the same trait on the same schema.
+//! [`Store`] is the one storage interface; [`SqliteStore`] is the embedded default and
+//! [`PgStore`] keeps everything in PostgreSQL (several nodes, one shop). The schema and
+//! migrations (`src/store/migrations`) use only SQL both databases share, so both run the
+//! same migrations; rows turn into domain types in the shared [`rows`] module, and
+//! [`migrate`] copies an SQLite shop into PostgreSQL (`baton migrate-store`).
 //!
 //! Concurrency contract: a turn is written by [`Store::commit_turn`] in one transaction that
 //! first moves the conversation's `last_seq` from the value the caller read to the new one.
@@ -11,8 +13,15 @@
 //! [`StoreError::Duplicate`]. Nothing is acknowledged before the commit returns.
 
 mod activity;
+#[cfg(test)]
+mod conformance;
 mod group_commit;
+pub mod migrate;
+mod postgres;
+mod rows;
 mod sqlite;
+#[cfg(test)]
+mod test_db;
 mod turn_sql;
 
 use std::sync::Arc;
@@ -20,6 +29,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use activity::{ConversationActivity, DraftStatus, FaqDraft};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use crate::conversation::{Conversation, ConversationState, Message};
@@ -29,7 +39,7 @@ use crate::handoff::{AuditEntry, Handoff, Note, Rating, Ticket};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the conversation changed concurrently")]
@@ -52,6 +62,14 @@ pub enum StoreError {
     /// The turn writer's connection failed, or the store is closed.
     #[error("database error: {0}")]
     Engine(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// PostgreSQL's refusals become the same errors SQLite's do (see
+    /// [`postgres::classify`]); anything else is a plain database error.
+    fn from(e: sqlx::Error) -> Self {
+        postgres::classify(&e).unwrap_or(StoreError::Database(e))
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -315,7 +333,8 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the configured store, applying pending migrations: PostgreSQL when
 /// `database_url` is set, else the embedded SQLite file.
 pub async fn open(config: &crate::config::Config) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(
-        SqliteStore::open(&config.sqlite_path(), &config.store).await?,
-    ))
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PgStore::open(url.expose_str(), &config.store).await?),
+        None => Arc::new(SqliteStore::open(&config.sqlite_path(), &config.store).await?),
+    })
 }

@@ -9,7 +9,8 @@
 //! mode readers never wait for the writer. Turns — the bulk of all writes — are committed in
 //! groups by a writer thread of their own, many to a transaction and an fsync
 //! ([`group_commit`](super::group_commit)); the two writers take turns on the lock. Rows map
-//! to domain types in the private `row_to_*` helpers; JSON columns hold the per-turn records and handoff contexts.
+//! to domain types through the shared [`rows`](super::rows) structs; JSON columns hold the
+//! per-turn records and handoff contexts.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -17,25 +18,24 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 use super::group_commit::{GroupCommit, Write};
+use super::rows::{
+    self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
+    ActivityTicketsRow, AgentRow, ContextRow, ConversationRow, DraftRow, ErasedConversationRow,
+    HandoffRow, MessageRow, NoteRow, TicketRow, handoff_columns, int4, json, message_columns,
+    to_json,
+};
 use super::{
     ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
     TurnWrite,
 };
 use crate::config::{StoreConfig, Synchronous};
-use crate::conversation::{
-    Author, Conversation, ConversationState, Customer, ERASED_TEXT, Message,
-};
-use crate::handoff::agent::{Agent, AgentStatus};
-use crate::handoff::{
-    AuditEntry, EscalationReason, Handoff, HandoffContext, HandoffStatus, Note, Ticket,
-};
-use crate::nlu::Lang;
-use crate::vocabulary::Priority;
+use crate::conversation::{Conversation, Customer, ERASED_TEXT, Message};
+use crate::handoff::agent::Agent;
+use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Ticket};
 
 /// SQLite-backed [`Store`]. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -85,14 +85,12 @@ impl SqliteStore {
     }
 
     /// Rows of `sql`, whose two parameters are an activity range (see `IN_RANGE`).
-    async fn in_range(
-        &self,
-        sql: String,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<SqliteRow>, StoreError> {
+    async fn in_range<T>(&self, sql: String, from: i64, to: i64) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
         // The SQL is built only from constants (`IN_RANGE`); the values are bound.
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(from)
             .bind(to)
             .fetch_all(&self.pool)
@@ -131,164 +129,9 @@ async fn fill_customer_ids(writer: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {value:?}"))
-}
-
-fn json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
-    // Serialising plain data structs cannot fail.
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-fn row_to_conversation(row: &SqliteRow) -> Result<Conversation, StoreError> {
-    let locale: String = row.try_get("locale")?;
-    let state: String = row.try_get("state")?;
-    let token_hash: String = row.try_get("token_hash")?;
-    let customer: Customer = json("customer", &row.try_get::<String, _>("customer")?)?;
-    Ok(Conversation {
-        id: row.try_get("id")?,
-        channel: row.try_get("channel")?,
-        locale: Lang::from_locale(&locale).ok_or_else(|| corrupt("locale", &locale))?,
-        customer,
-        state: ConversationState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
-        low_confidence_streak: row.try_get::<i64, _>("low_confidence_streak")? as u32,
-        recent_skill: row.try_get("recent_skill")?,
-        dialogue: crate::dialogue_memory::DialogueMemory::from_json(
-            row.try_get::<Option<String>, _>("dialogue")?.as_deref(),
-        ),
-        last_seq: row.try_get("last_seq")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        erased_at: row.try_get("erased_at")?,
-        token_hash: hex_decode(&token_hash).ok_or_else(|| corrupt("token_hash", "not hex"))?,
-    })
-}
-
-fn row_to_message(row: &SqliteRow) -> Result<Message, StoreError> {
-    let author: String = row.try_get("author")?;
-    let meta: Option<String> = row.try_get("meta")?;
-    let turn: Option<String> = row.try_get("turn")?;
-    Ok(Message {
-        seq: row.try_get("seq")?,
-        author: Author::parse(&author).ok_or_else(|| corrupt("author", &author))?,
-        text: row.try_get("text")?,
-        client_msg_id: row.try_get("client_msg_id")?,
-        reply_to: row.try_get("reply_to")?,
-        created_at: row.try_get("created_at")?,
-        meta: meta.map(|m| json("meta", &m)).transpose()?,
-        turn: turn.map(|t| json("turn", &t)).transpose()?,
-    })
-}
-
-/// The handoff columns without the (large) context.
-macro_rules! handoff_columns {
-    () => {
-        "id, conversation_id, reason, priority, skill, status, agent_id, trigger_seq, routing, created_at"
-    };
-}
-
-fn row_to_handoff(row: &SqliteRow, with_context: bool) -> Result<Handoff, StoreError> {
-    let reason: String = row.try_get("reason")?;
-    let priority: String = row.try_get("priority")?;
-    let status: String = row.try_get("status")?;
-    let context = if with_context {
-        Some(json("context", &row.try_get::<String, _>("context")?)?)
-    } else {
-        None
-    };
-    Ok(Handoff {
-        id: row.try_get("id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        reason: EscalationReason::parse(&reason).ok_or_else(|| corrupt("reason", &reason))?,
-        priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
-        skill: row.try_get("skill")?,
-        status: HandoffStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        agent_id: row.try_get("agent_id")?,
-        created_at: row.try_get("created_at")?,
-        trigger_seq: row.try_get("trigger_seq")?,
-        routing: json("routing", &row.try_get::<String, _>("routing")?)?,
-        context,
-    })
-}
-
-fn row_to_agent(row: &SqliteRow) -> Result<Agent, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(Agent {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        skills: json("skills", &row.try_get::<String, _>("skills")?)?,
-        max_chats: row.try_get::<i64, _>("max_chats")? as u32,
-        status: AgentStatus::parse(&status).ok_or_else(|| corrupt("agent status", &status))?,
-        disabled: row.try_get("disabled")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        token_hash: row.try_get("token_hash")?,
-    })
-}
-
-fn row_to_note(row: &SqliteRow) -> Result<Note, StoreError> {
-    Ok(Note {
-        id: row.try_get("id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        agent_id: row.try_get("agent_id")?,
-        text: row.try_get("text")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// `?, ?, …` for an `IN` list of `n` values.
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
-}
-
-fn row_to_ticket(row: &SqliteRow) -> Result<Ticket, StoreError> {
-    let lang: String = row.try_get("lang")?;
-    Ok(Ticket {
-        id: row.try_get("id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        skill: row.try_get("skill")?,
-        lang: Lang::from_locale(&lang).ok_or_else(|| corrupt("ticket lang", &lang))?,
-        contact: row.try_get("contact")?,
-        text: row.try_get("text")?,
-        status: row.try_get("status")?,
-        created_at: row.try_get("created_at")?,
-        closed_at: row.try_get("closed_at")?,
-        closed_by: row.try_get("closed_by")?,
-    })
-}
-
-fn row_to_audit(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
-    Ok(AuditEntry {
-        id: row.try_get("id")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        conversation_id: row.try_get("conversation_id")?,
-        detail: json("audit detail", &row.try_get::<String, _>("detail")?)?,
-    })
-}
-
-fn row_to_draft(row: &SqliteRow) -> Result<FaqDraft, StoreError> {
-    let lang: String = row.try_get("lang")?;
-    let status: String = row.try_get("status")?;
-    Ok(FaqDraft {
-        id: row.try_get("id")?,
-        conversation_id: row.try_get("conversation_id")?,
-        handoff_id: row.try_get("handoff_id")?,
-        lang: Lang::from_locale(&lang).ok_or_else(|| corrupt("draft lang", &lang))?,
-        question: row.try_get("question")?,
-        answer: row.try_get("answer")?,
-        alternates: json("draft alternates", &row.try_get::<String, _>("alternates")?)?,
-        suggested_id: row.try_get("suggested_id")?,
-        status: DraftStatus::parse(&status).ok_or_else(|| corrupt("draft status", &status))?,
-        faq_id: row.try_get("faq_id")?,
-        created_at: row.try_get("created_at")?,
-        decided_at: row.try_get("decided_at")?,
-    })
 }
 
 /// The conversations of an activity range, as a subquery binding `from` and `to`.
@@ -320,27 +163,6 @@ fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-pub(crate) fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// The message columns, as a literal so queries stay static strings.
-macro_rules! message_columns {
-    () => {
-        "seq, author, text, client_msg_id, reply_to, meta, turn, created_at"
-    };
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_conversation(&self, c: &Conversation) -> Result<(), StoreError> {
@@ -350,11 +172,12 @@ impl Store for SqliteStore {
     }
 
     async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
-        let row = sqlx::query("SELECT * FROM conversations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(row_to_conversation).transpose()
+        let row: Option<ConversationRow> =
+            sqlx::query_as("SELECT * FROM conversations WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(ConversationRow::into_conversation).transpose()
     }
 
     async fn commit_turn(&self, w: &TurnWrite) -> Result<(), StoreError> {
@@ -366,7 +189,7 @@ impl Store for SqliteStore {
         conversation_id: &str,
         client_msg_id: &str,
     ) -> Result<Option<Vec<Message>>, StoreError> {
-        let Some(row) = sqlx::query(concat!(
+        let Some(row) = sqlx::query_as::<_, MessageRow>(concat!(
             "SELECT ",
             message_columns!(),
             " FROM messages WHERE conversation_id = ? AND client_msg_id = ?"
@@ -378,8 +201,8 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let shopper = row_to_message(&row)?;
-        let replies = sqlx::query(concat!(
+        let shopper = row.into_message()?;
+        let replies = sqlx::query_as(concat!(
             "SELECT ",
             message_columns!(),
             " FROM messages WHERE conversation_id = ? AND reply_to = ? ORDER BY seq"
@@ -389,9 +212,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         let mut out = vec![shopper];
-        for r in &replies {
-            out.push(row_to_message(r)?);
-        }
+        out.extend(rows::messages(replies)?);
         Ok(Some(out))
     }
 
@@ -401,7 +222,7 @@ impl Store for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let rows = sqlx::query(concat!(
+        let found = sqlx::query_as(concat!(
             "SELECT ",
             message_columns!(),
             " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -411,38 +232,38 @@ impl Store for SqliteStore {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_to_message).collect()
+        rows::messages(found)
     }
 
     async fn open_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<HandoffRow> = sqlx::query_as(
             "SELECT * FROM handoffs WHERE conversation_id = ? AND status IN ('queued', 'assigned')",
         )
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(|r| row_to_handoff(r, true)).transpose()
+        row.map(HandoffRow::into_handoff).transpose()
     }
 
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<HandoffRow> = sqlx::query_as(
             "SELECT * FROM handoffs WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(|r| row_to_handoff(r, true)).transpose()
+        row.map(HandoffRow::into_handoff).transpose()
     }
 
     async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
-        let rows = sqlx::query(concat!(
+        let open = sqlx::query_as(concat!(
             "SELECT ",
             handoff_columns!(),
             " FROM handoffs WHERE status IN ('queued', 'assigned') ORDER BY created_at"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| row_to_handoff(r, false)).collect()
+        rows::handoffs(open)
     }
 
     async fn save_handoff(
@@ -476,12 +297,12 @@ impl Store for SqliteStore {
     }
 
     async fn notes(&self, conversation_id: &str) -> Result<Vec<Note>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM notes WHERE conversation_id = ? ORDER BY created_at, id")
+        let notes: Vec<NoteRow> =
+            sqlx::query_as("SELECT * FROM notes WHERE conversation_id = ? ORDER BY created_at, id")
                 .bind(conversation_id)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(row_to_note).collect()
+        Ok(notes.into_iter().map(NoteRow::into_note).collect())
     }
 
     async fn audit_log(
@@ -489,9 +310,9 @@ impl Store for SqliteStore {
         conversation_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = match conversation_id {
+        let entries = match conversation_id {
             Some(c) => {
-                sqlx::query(
+                sqlx::query_as(
                     "SELECT * FROM audit_log WHERE conversation_id = ? ORDER BY at DESC, id DESC LIMIT ?",
                 )
                 .bind(c)
@@ -500,13 +321,13 @@ impl Store for SqliteStore {
                 .await?
             }
             None => {
-                sqlx::query("SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?")
+                sqlx::query_as("SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?")
                     .bind(limit as i64)
                     .fetch_all(&self.pool)
                     .await?
             }
         };
-        rows.iter().map(row_to_audit).collect()
+        rows::audit(entries)
     }
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
@@ -524,7 +345,7 @@ impl Store for SqliteStore {
         .bind(&a.id)
         .bind(&a.name)
         .bind(to_json(&a.skills))
-        .bind(a.max_chats as i64)
+        .bind(int4(a.max_chats))
         .bind(&a.token_hash)
         .bind(a.status.as_str())
         .bind(a.disabled)
@@ -547,7 +368,7 @@ impl Store for SqliteStore {
         )
         .bind(&a.name)
         .bind(to_json(&a.skills))
-        .bind(a.max_chats as i64)
+        .bind(int4(a.max_chats))
         .bind(&a.token_hash)
         .bind(a.status.as_str())
         .bind(a.disabled)
@@ -559,26 +380,26 @@ impl Store for SqliteStore {
     }
 
     async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
-        let row = sqlx::query("SELECT * FROM agents WHERE id = ?")
+        let row: Option<AgentRow> = sqlx::query_as("SELECT * FROM agents WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(row_to_agent).transpose()
+        row.map(AgentRow::into_agent).transpose()
     }
 
     async fn agent_by_name(&self, name: &str) -> Result<Option<Agent>, StoreError> {
-        let row = sqlx::query("SELECT * FROM agents WHERE name = ?")
+        let row: Option<AgentRow> = sqlx::query_as("SELECT * FROM agents WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(row_to_agent).transpose()
+        row.map(AgentRow::into_agent).transpose()
     }
 
     async fn agents(&self) -> Result<Vec<Agent>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM agents ORDER BY name")
+        let all: Vec<AgentRow> = sqlx::query_as("SELECT * FROM agents ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(row_to_agent).collect()
+        all.into_iter().map(AgentRow::into_agent).collect()
     }
 
     async fn open_tickets(
@@ -597,12 +418,12 @@ impl Store for SqliteStore {
             placeholders(skills.len())
         );
         // Built from constants and one `?` per skill; the values are bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for s in skills {
             q = q.bind(s);
         }
         let (at, id) = before.unzip();
-        let rows = q
+        let found = q
             .bind(at)
             .bind(at)
             .bind(at)
@@ -610,7 +431,7 @@ impl Store for SqliteStore {
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(row_to_ticket).collect()
+        rows::tickets(found)
     }
 
     async fn count_open_tickets(&self, skills: &[String]) -> Result<u64, StoreError> {
@@ -631,11 +452,11 @@ impl Store for SqliteStore {
     }
 
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        let row = sqlx::query("SELECT * FROM tickets WHERE id = ?")
+        let row: Option<TicketRow> = sqlx::query_as("SELECT * FROM tickets WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(row_to_ticket).transpose()
+        row.map(TicketRow::into_ticket).transpose()
     }
 
     async fn close_ticket(&self, id: &str, agent_id: &str, now: i64) -> Result<bool, StoreError> {
@@ -652,7 +473,7 @@ impl Store for SqliteStore {
     }
 
     async fn activity(&self, from: i64, to: i64) -> Result<Vec<ConversationActivity>, StoreError> {
-        let rows = sqlx::query(
+        let conversations: Vec<ActivityConversationRow> = sqlx::query_as(
             "SELECT id, created_at, locale, erased_at FROM conversations
              WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
         )
@@ -660,33 +481,9 @@ impl Store for SqliteStore {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        let mut index = std::collections::HashMap::with_capacity(rows.len());
-        for row in &rows {
-            let locale: String = row.try_get("locale")?;
-            let id: String = row.try_get("id")?;
-            index.insert(id.clone(), out.len());
-            out.push(ConversationActivity {
-                id,
-                created_at: row.try_get("created_at")?,
-                locale: Lang::from_locale(&locale).ok_or_else(|| corrupt("locale", &locale))?,
-                messages: Vec::new(),
-                handoffs: Vec::new(),
-                ratings: Vec::new(),
-                tickets: 0,
-                erased: row.try_get::<Option<i64>, _>("erased_at")?.is_some(),
-            });
-        }
-        let slot = |row: &SqliteRow| -> Result<Option<usize>, StoreError> {
-            let id: String = row.try_get("conversation_id")?;
-            Ok(index.get(&id).copied())
-        };
+        let mut activity = Activity::new(conversations)?;
         let q = format!("SELECT * FROM messages WHERE {IN_RANGE} ORDER BY conversation_id, seq");
-        for row in self.in_range(q, from, to).await? {
-            if let Some(i) = slot(&row)? {
-                out[i].messages.push(row_to_message(&row)?);
-            }
-        }
+        activity.messages(self.in_range::<ActivityMessageRow>(q, from, to).await?)?;
         let q = format!(
             concat!(
                 "SELECT ",
@@ -695,27 +492,14 @@ impl Store for SqliteStore {
             ),
             IN_RANGE
         );
-        for row in self.in_range(q, from, to).await? {
-            if let Some(i) = slot(&row)? {
-                out[i].handoffs.push(row_to_handoff(&row, false)?);
-            }
-        }
+        activity.handoffs(self.in_range::<HandoffRow>(q, from, to).await?)?;
         let q = format!("SELECT conversation_id, score FROM ratings WHERE {IN_RANGE}");
-        for row in self.in_range(q, from, to).await? {
-            if let Some(i) = slot(&row)? {
-                let score = row.try_get::<i64, _>("score")?.clamp(0, 255) as u8;
-                out[i].ratings.push(score);
-            }
-        }
+        activity.ratings(self.in_range::<ActivityRatingRow>(q, from, to).await?);
         let q = format!(
             "SELECT conversation_id, COUNT(*) AS n FROM tickets WHERE {IN_RANGE} GROUP BY conversation_id"
         );
-        for row in self.in_range(q, from, to).await? {
-            if let Some(i) = slot(&row)? {
-                out[i].tickets = row.try_get::<i64, _>("n")?.max(0) as u32;
-            }
-        }
-        Ok(out)
+        activity.tickets(self.in_range::<ActivityTicketsRow>(q, from, to).await?);
+        Ok(activity.finish())
     }
 
     async fn audit_actions(
@@ -724,7 +508,7 @@ impl Store for SqliteStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
+        let entries = sqlx::query_as(
             "SELECT * FROM audit_log WHERE action = ? AND at >= ? AND at < ? ORDER BY at, id",
         )
         .bind(action)
@@ -732,7 +516,7 @@ impl Store for SqliteStore {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_to_audit).collect()
+        rows::audit(entries)
     }
 
     async fn create_draft(&self, d: &FaqDraft) -> Result<(), StoreError> {
@@ -770,22 +554,22 @@ impl Store for SqliteStore {
     }
 
     async fn draft(&self, id: &str) -> Result<Option<FaqDraft>, StoreError> {
-        let row = sqlx::query("SELECT * FROM faq_drafts WHERE id = ?")
+        let row: Option<DraftRow> = sqlx::query_as("SELECT * FROM faq_drafts WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(row_to_draft).transpose()
+        row.map(DraftRow::into_draft).transpose()
     }
 
     async fn drafts(&self, status: DraftStatus, limit: u32) -> Result<Vec<FaqDraft>, StoreError> {
-        let rows = sqlx::query(
+        let found = sqlx::query_as(
             "SELECT * FROM faq_drafts WHERE status = ? ORDER BY created_at DESC, id DESC LIMIT ?",
         )
         .bind(status.as_str())
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_to_draft).collect()
+        rows::drafts(found)
     }
 
     async fn decide_draft(
@@ -876,17 +660,16 @@ impl Store for SqliteStore {
                 Some(None) => EraseOutcome::Active,
             });
         }
-        let row = sqlx::query("SELECT customer, state FROM conversations WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let customer: Customer = json("customer", &row.try_get::<String, _>("customer")?)?;
-        let state: String = row.try_get("state")?;
-        let state = ConversationState::parse(&state).ok_or_else(|| corrupt("state", &state))?;
+        let marked: ErasedConversationRow =
+            sqlx::query_as("SELECT customer, state FROM conversations WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let (customer, state) = marked.erased()?;
 
         let mut erasure = Erasure::default();
         // Nobody can take up a handoff whose shopper is gone: it goes back to the bot.
-        let open = sqlx::query(concat!(
+        let open: Option<HandoffRow> = sqlx::query_as(concat!(
             "SELECT ",
             handoff_columns!(),
             " FROM handoffs WHERE conversation_id = ? AND status IN ('queued', 'assigned')"
@@ -895,7 +678,7 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = open {
-            let h = row_to_handoff(&row, false)?.closed(HandoffStatus::Returned, now);
+            let h = row.into_handoff()?.closed(HandoffStatus::Returned, now);
             sqlx::query("UPDATE handoffs SET status = ?, routing = ?, updated_at = ? WHERE id = ?")
                 .bind(h.status.as_str())
                 .bind(to_json(&h.routing))
@@ -905,13 +688,8 @@ impl Store for SqliteStore {
                 .await?;
             erasure.closed_handoff = Some(h);
         }
-        let state = if state.human_owned() {
-            ConversationState::Bot
-        } else {
-            state
-        };
         sqlx::query("UPDATE conversations SET customer = ?, state = ? WHERE id = ?")
-            .bind(to_json(&customer.anonymous()))
+            .bind(customer)
             .bind(state.as_str())
             .bind(id)
             .execute(&mut *tx)
@@ -972,19 +750,18 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?,
         );
-        let contexts = sqlx::query("SELECT id, context FROM handoffs WHERE conversation_id = ?")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let contexts: Vec<ContextRow> =
+            sqlx::query_as("SELECT id, context FROM handoffs WHERE conversation_id = ?")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
         for row in &contexts {
-            let stored: Option<HandoffContext> =
-                json("context", &row.try_get::<String, _>("context")?)?;
-            let Some(context) = stored else {
+            let Some(context) = row.erased()? else {
                 continue;
             };
             sqlx::query("UPDATE handoffs SET context = ? WHERE id = ?")
-                .bind(to_json(&context.erased(ERASED_TEXT)))
-                .bind(row.try_get::<String, _>("id")?)
+                .bind(context)
+                .bind(&row.id)
                 .execute(&mut *tx)
                 .await?;
             erasure.handoff_contexts += 1;
@@ -1001,18 +778,5 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.shut().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_round_trip() {
-        let b = vec![0u8, 1, 254, 255];
-        assert_eq!(hex_decode(&hex_encode(&b)), Some(b));
-        assert_eq!(hex_decode("abc"), None);
-        assert_eq!(hex_decode("zz"), None);
     }
 }

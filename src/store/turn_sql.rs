@@ -10,7 +10,7 @@
 
 use rusqlite::{Connection, ErrorCode, params};
 
-use super::sqlite::{hex_encode, to_json};
+use super::rows::{hex_encode, to_json};
 use super::{StoreError, TurnWrite};
 use crate::conversation::Conversation;
 use crate::handoff::AuditEntry;
