@@ -29,10 +29,12 @@
 //!    [`dialogue_memory`] (what the bot remembers across a conversation's turns).
 //! 3. Records — [`conversation`] (conversations, messages, turn records), [`handoff`]
 //!    (escalation records, agents, roster, availability, routing rules, the agent's view:
-//!    no I/O), [`store`] (the storage interface and its SQLite implementation), [`realtime`]
-//!    (the event channels sockets read).
+//!    no I/O), [`store`] (the storage interface, its SQLite and PostgreSQL implementations,
+//!    `baton migrate-store`), [`realtime`] (the event channels sockets read).
 //! 4. [`knowledge`] — one immutable snapshot of content + models, its live handle, and the
-//!    reloader that watches `kb/` and `intents/` and swaps rebuilt snapshots in.
+//!    reloader that watches `kb/` and `intents/` and swaps rebuilt snapshots in;
+//!    [`cluster`] — several nodes on one PostgreSQL database: events over LISTEN/NOTIFY,
+//!    the desk lease, shared presence.
 //! 5. [`dialogue`] — one bot turn: analysis, the handoff rules, the reply.
 //! 6. [`service`] — the application layer: authorisation, idempotency, ordering, and the
 //!    one commit path every change to a conversation goes through.
@@ -46,6 +48,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod content;
 pub mod conversation;

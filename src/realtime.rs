@@ -9,13 +9,18 @@
 //! (a lagged channel) or reconnects reads what it missed from the store by message `seq`, so
 //! delivery is exactly once per message whatever happens to the connection.
 //!
+//! With several nodes on one database, a [`Relay`] installed once at start-up
+//! ([`Hub::set_relay`]) also hands every event to the other nodes
+//! ([`cluster`](crate::cluster)); what they send arrives through [`Hub::deliver`] as an
+//! [`Event::Remote`], for the local sockets only.
+//!
 //! An agent's socket also holds a cancellation token for the credential it was opened with
 //! (the stored token hash). When that credential stops being valid — the agent is disabled
 //! or their token rotated — [`Hub::revoke_agent`] cancels it and the socket closes at once,
 //! instead of carrying offers, transcripts and contact details to a revoked holder. An event
 //! on the channel would not do: a lagging receiver may skip it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use serde::Serialize;
@@ -110,6 +115,71 @@ pub enum Event {
     QueueChanged { queued: usize },
     /// Agents: a shopper left a message while nobody was on duty.
     Ticket { ticket: Ticket },
+    /// Published on another node ([`Hub::deliver`]); never serialised as such.
+    #[serde(skip)]
+    Remote(Remote),
+}
+
+/// An event another node published, as the sockets here need it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Remote {
+    /// A message was stored: sockets read it from the store after their cursor, masked for
+    /// their reader as any catch-up is.
+    Message { conversation_id: String, seq: i64 },
+    /// Any other event, as the JSON text the publishing node would have sent.
+    Event { json: Arc<str>, follow: Follow },
+    /// Events from other nodes may have been missed (the link to the database dropped):
+    /// sockets re-read what they show from the store.
+    Resync,
+}
+
+/// What an agent socket tracks from a relayed event besides sending it on.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Follow {
+    Nothing,
+    /// The agent now holds the conversation, whose transcript they have up to `last_seq`.
+    Assigned {
+        conversation_id: String,
+        last_seq: i64,
+    },
+    Unassigned {
+        conversation_id: String,
+    },
+}
+
+impl Follow {
+    pub fn of(event: &Event) -> Follow {
+        match event {
+            Event::Assigned {
+                conversation_id,
+                view,
+            } => Follow::Assigned {
+                conversation_id: conversation_id.clone(),
+                last_seq: view.last_seq,
+            },
+            Event::Unassigned {
+                conversation_id, ..
+            } => Follow::Unassigned {
+                conversation_id: conversation_id.clone(),
+            },
+            _ => Follow::Nothing,
+        }
+    }
+}
+
+/// Who an event is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Audience<'a> {
+    /// The shopper's sockets of a conversation.
+    Conversation(&'a str),
+    /// One agent's sockets.
+    Agent(&'a str),
+}
+
+/// Hands events published here to the other nodes.
+pub trait Relay: Send + Sync {
+    fn relay(&self, audience: Audience<'_>, event: &Event);
 }
 
 /// A receiver of events.
@@ -127,6 +197,7 @@ struct HubInner {
     /// Agent id → (credential, token its open sockets watch).
     credentials: DashMap<String, Vec<(String, CancellationToken)>>,
     capacity: usize,
+    relay: OnceLock<Arc<dyn Relay>>,
 }
 
 impl Default for Hub {
@@ -145,6 +216,7 @@ impl Hub {
                 agents: DashMap::new(),
                 credentials: DashMap::new(),
                 capacity: capacity.max(4),
+                relay: OnceLock::new(),
             }),
         }
     }
@@ -161,14 +233,45 @@ impl Hub {
         subscribe(&self.inner.agents, agent_id, self.inner.capacity)
     }
 
-    /// To the shopper's sockets of this conversation.
+    /// To the shopper's sockets of this conversation, on every node.
     pub fn to_conversation(&self, conversation_id: &str, event: Event) {
-        publish(&self.inner.conversations, conversation_id, event);
+        self.to(Audience::Conversation(conversation_id), event);
     }
 
-    /// To one agent's sockets.
+    /// To one agent's sockets, on every node.
     pub fn to_agent(&self, agent_id: &str, event: Event) {
-        publish(&self.inner.agents, agent_id, event);
+        self.to(Audience::Agent(agent_id), event);
+    }
+
+    fn to(&self, audience: Audience<'_>, event: Event) {
+        if let Some(relay) = self.inner.relay.get() {
+            relay.relay(audience, &event);
+        }
+        self.deliver(audience, event);
+    }
+
+    /// To the sockets on this node only: what another node published.
+    pub fn deliver(&self, audience: Audience<'_>, event: Event) {
+        match audience {
+            Audience::Conversation(id) => publish(&self.inner.conversations, id, event),
+            Audience::Agent(id) => publish(&self.inner.agents, id, event),
+        }
+    }
+
+    /// Tells every socket on this node to re-read what it shows from the store.
+    pub fn resync_all(&self) {
+        let event = Arc::new(Event::Remote(Remote::Resync));
+        for channel in self.inner.conversations.iter() {
+            let _ = channel.send(event.clone());
+        }
+        for channel in self.inner.agents.iter() {
+            let _ = channel.send(event.clone());
+        }
+    }
+
+    /// Installs the link to the other nodes; only the first call has an effect.
+    pub fn set_relay(&self, relay: Arc<dyn Relay>) {
+        let _ = self.inner.relay.set(relay);
     }
 
     /// The token an agent socket opened with `credential` (the stored token hash it was

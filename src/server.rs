@@ -145,6 +145,11 @@ impl Application {
         })?;
         let mut wiring = Wiring::new(&config, clock);
         wiring.shop = shop_client(&config, bound)?;
+        if let Some(url) = &config.database_url {
+            let cluster = crate::cluster::Cluster::join(url, &config).await?;
+            wiring.hub.set_relay(cluster.clone());
+            wiring.cluster = Some(cluster);
+        }
         let service = ConversationService::new(
             store.clone(),
             LiveKnowledge::new(Arc::new(knowledge)),
@@ -187,6 +192,10 @@ impl Application {
         let stop = CancellationToken::new();
         let sockets = TaskTracker::new();
         let dispatcher = tokio::spawn(self.desk.clone().run(stop.child_token()));
+        let wiring = self.service.wiring();
+        let cluster = wiring.cluster.clone().map(|c| {
+            tokio::spawn(c.run(wiring.hub.clone(), wiring.poke.clone(), stop.child_token()))
+        });
         let service = &self.service;
         let retention = service
             .config()
@@ -230,6 +239,11 @@ impl Application {
         sockets.wait().await;
         if let Err(e) = dispatcher.await {
             tracing::error!(error = %e, "dispatcher task failed");
+        }
+        if let Some(c) = cluster
+            && let Err(e) = c.await
+        {
+            tracing::error!(error = %e, "cluster link failed");
         }
         if let Err(e) = pruner.await {
             tracing::error!(error = %e, "rate limit pruning failed");

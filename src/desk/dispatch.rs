@@ -13,6 +13,10 @@
 //!
 //! [`Desk::run`] repeats the pass when poked (a new escalation, a freed agent) and every
 //! `handoff.sweep_interval_ms`, until shutdown.
+//!
+//! With several nodes ([`crate::cluster`]) every node shares its agents' presence on each
+//! pass, but only the holder of the desk lease goes on to steps 1–5; the others refresh
+//! their roster and pass their pokes on to it.
 
 use std::time::Duration;
 
@@ -36,7 +40,13 @@ impl Desk {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = poke.notified() => {}
+                _ = poke.notified() => {
+                    if let Some(cluster) = &self.wiring().cluster
+                        && !cluster.leading()
+                    {
+                        cluster.poke_others();
+                    }
+                }
                 _ = tokio::time::sleep(interval) => {}
             }
         }
@@ -46,6 +56,15 @@ impl Desk {
     pub async fn tick(&self) -> Result<(), ServiceError> {
         let _routing = self.inner.route_lock.lock().await;
         let now = self.now();
+        if let Some(cluster) = &self.wiring().cluster {
+            cluster.share_presence(&self.wiring().roster, now).await?;
+            if !cluster.lead().await? {
+                self.refresh_agents().await?;
+                self.wiring().hub.prune();
+                return Ok(());
+            }
+            cluster.tidy(now).await?;
+        }
         let config = self.config().handoff.clone();
         let agents = self.refresh_agents().await?;
         let roster = self.wiring().roster.clone();

@@ -6,7 +6,13 @@
 //! treated as offline, and the dispatcher then moves their conversations back to the queue.
 //! After a restart every agent starts with a fresh grace period, so a quick restart strands
 //! nobody and takes nothing away from anyone.
+//!
+//! With several nodes, an agent's socket may be open on another one: each node shares its
+//! own presence through the database and learns the others' ([`Roster::local_presence`],
+//! [`Roster::set_elsewhere`]); an agent is reachable if any node saw them within the grace
+//! period.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -24,6 +30,8 @@ struct Presence {
 pub struct Roster {
     agents: ArcSwap<Vec<Agent>>,
     presence: DashMap<String, Presence>,
+    /// Agent id → when another node last saw them.
+    elsewhere: ArcSwap<HashMap<String, i64>>,
     grace_ms: i64,
     started_at: i64,
 }
@@ -33,6 +41,7 @@ impl Roster {
         Roster {
             agents: ArcSwap::from_pointee(Vec::new()),
             presence: DashMap::new(),
+            elsewhere: ArcSwap::from_pointee(HashMap::new()),
             grace_ms,
             started_at,
         }
@@ -81,13 +90,36 @@ impl Roster {
         }
     }
 
-    /// Whether the agent has a socket open or showed a sign of life within the grace period.
+    /// Whether the agent has a socket open or showed a sign of life within the grace period,
+    /// here or on another node.
     pub fn reachable(&self, agent_id: &str, now: i64) -> bool {
         let p = self.presence.get(agent_id).map(|p| *p).unwrap_or(Presence {
             sockets: 0,
             last_seen: self.started_at,
         });
-        p.sockets > 0 || now - p.last_seen <= self.grace_ms
+        p.sockets > 0
+            || now - p.last_seen <= self.grace_ms
+            || self
+                .elsewhere
+                .load()
+                .get(agent_id)
+                .is_some_and(|seen| now - seen <= self.grace_ms)
+    }
+
+    /// When this node last saw each agent it has seen (now, for an open socket).
+    pub fn local_presence(&self, now: i64) -> Vec<(String, i64)> {
+        self.presence
+            .iter()
+            .map(|p| {
+                let seen = if p.sockets > 0 { now } else { p.last_seen };
+                (p.key().clone(), seen)
+            })
+            .collect()
+    }
+
+    /// When other nodes last saw each agent.
+    pub fn set_elsewhere(&self, seen: HashMap<String, i64>) {
+        self.elsewhere.store(Arc::new(seen));
     }
 
     /// What the agent is, for routing: their chosen status if they can be reached.
@@ -152,5 +184,18 @@ mod tests {
         r.touch("a", 600_000);
         assert!(r.on_duty(&["orders"], 600_000));
         assert!(!r.on_duty(&["billing"], 600_000));
+    }
+
+    #[test]
+    fn an_agent_seen_on_another_node_is_reachable_for_the_grace_period() {
+        let r = Roster::new(60_000, 0);
+        r.set_agents(vec![agent("a", AgentStatus::Online)]);
+        let a = r.agent("a").unwrap();
+        assert_eq!(r.effective(&a, 100_000), AgentStatus::Offline);
+        r.set_elsewhere(HashMap::from([("a".to_string(), 90_000)]));
+        assert_eq!(r.effective(&a, 100_000), AgentStatus::Online);
+        assert_eq!(r.effective(&a, 150_001), AgentStatus::Offline);
+        r.socket_opened("a", 150_001);
+        assert_eq!(r.local_presence(200_000), vec![("a".to_string(), 200_000)]);
     }
 }

@@ -44,7 +44,7 @@ use super::limits::ConversationKind;
 use crate::conversation::{Author, Message};
 use crate::handoff::HandoffStatus;
 use crate::handoff::agent::Agent;
-use crate::realtime::Event;
+use crate::realtime::{Event, Follow, Remote};
 
 /// Close code 1001: the server is going away (shutdown).
 const GOING_AWAY: u16 = 1001;
@@ -283,6 +283,10 @@ pub async fn agent(
         .on_upgrade(move |socket| tracker.track_future(agent_session(state, socket, agent))))
 }
 
+async fn send_text(socket: &mut WebSocket, text: &str) -> bool {
+    socket.send(WsMessage::Text(text.into())).await.is_ok()
+}
+
 async fn send_json(socket: &mut WebSocket, value: &impl serde::Serialize) -> bool {
     match serde_json::to_string(value) {
         Ok(text) => socket.send(WsMessage::Text(text.into())).await.is_ok(),
@@ -390,22 +394,50 @@ async fn going_away(socket: &mut WebSocket) {
         .await;
 }
 
-async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, after: i64) {
-    let hub = state.hub.clone();
-    let mut rx = hub.subscribe_conversation(&id);
-    let mut cursor = after;
-    let Ok(c) = state.service.load(&id).await else {
-        return;
-    };
-    let Ok(status) = state.desk.shopper_status(&c).await else {
-        return;
-    };
+/// The conversation's status as a shopper's socket opens (and again after a resync).
+async fn shopper_hello(state: &AppState, id: &str) -> Option<serde_json::Value> {
+    let c = state.service.load(id).await.ok()?;
+    let status = state.desk.shopper_status(&c).await.ok()?;
     let mut hello = json!({ "type": "hello" });
     if let (Some(hello), Ok(serde_json::Value::Object(fields))) =
         (hello.as_object_mut(), serde_json::to_value(&status))
     {
         hello.extend(fields);
     }
+    Some(hello)
+}
+
+/// Sends an event another node published to a shopper's socket; returns the new cursor, or
+/// `None` when the socket is gone.
+async fn shopper_remote(
+    state: &AppState,
+    socket: &mut WebSocket,
+    id: &str,
+    remote: &Remote,
+    cursor: i64,
+) -> Option<i64> {
+    match remote {
+        Remote::Message { seq, .. } if *seq <= cursor => Some(cursor),
+        Remote::Message { .. } => catch_up(state, socket, id, cursor, Reader::Shopper).await,
+        Remote::Event { json, .. } => send_text(socket, json).await.then_some(cursor),
+        Remote::Resync => {
+            if let Some(hello) = shopper_hello(state, id).await
+                && !send_json(socket, &hello).await
+            {
+                return None;
+            }
+            catch_up(state, socket, id, cursor, Reader::Shopper).await
+        }
+    }
+}
+
+async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, after: i64) {
+    let hub = state.hub.clone();
+    let mut rx = hub.subscribe_conversation(&id);
+    let mut cursor = after;
+    let Some(hello) = shopper_hello(&state, &id).await else {
+        return;
+    };
     if !send_json(&mut socket, &hello).await {
         return;
     }
@@ -426,6 +458,9 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
                     let sent = match &*event {
                         Event::Message { message, .. } => {
                             forward_message(&state, &mut socket, &id, message, cursor, Reader::Shopper).await.map(|c| cursor = c).is_some()
+                        }
+                        Event::Remote(remote) => {
+                            shopper_remote(&state, &mut socket, &id, remote, cursor).await.map(|c| cursor = c).is_some()
                         }
                         other => send_json(&mut socket, other).await,
                     };
@@ -489,21 +524,19 @@ async fn shopper_typing(state: &AppState, id: &str) {
     }
 }
 
-async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
-    let clock = state.clock.clone();
-    let roster = state.roster.clone();
-    let mut rx = state.hub.subscribe_agent(&agent.id);
-    let revocation = state.hub.agent_credential(&agent.id, &agent.token_hash);
-    if !still_valid(&state, &agent).await {
-        revoked(&mut socket).await;
-        return;
-    }
-    roster.socket_opened(&agent.id, clock.now_ms());
-    state.poke.notify_one();
-    let mut cursors: HashMap<String, i64> = HashMap::new();
-    let hello = match state.desk.queue(&agent).await {
+/// The agent's queue and the conversations they hold, as their socket opens; follows each
+/// held conversation from its current end.
+async fn agent_hello(
+    state: &AppState,
+    agent: &Agent,
+    cursors: &mut HashMap<String, i64>,
+) -> serde_json::Value {
+    match state.desk.queue(agent).await {
         Ok(queue) => {
             for item in &queue.assigned {
+                if cursors.contains_key(&item.conversation_id) {
+                    continue;
+                }
                 if let Ok(c) = state.service.load(&item.conversation_id).await {
                     cursors.insert(item.conversation_id.clone(), c.last_seq);
                 }
@@ -516,7 +549,72 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
             })
         }
         Err(e) => json!({"type": "error", "message": e.to_string()}),
-    };
+    }
+}
+
+/// Sends an event another node published to an agent's socket; `false` when the socket is
+/// gone.
+async fn agent_remote(
+    state: &AppState,
+    socket: &mut WebSocket,
+    agent: &Agent,
+    remote: &Remote,
+    cursors: &mut HashMap<String, i64>,
+) -> bool {
+    match remote {
+        Remote::Message {
+            conversation_id,
+            seq,
+        } => {
+            let cursor = cursors.get(conversation_id).copied().unwrap_or(seq - 1);
+            if *seq <= cursor {
+                return true;
+            }
+            match catch_up(state, socket, conversation_id, cursor, Reader::Agent).await {
+                Some(c) => {
+                    cursors.insert(conversation_id.clone(), c);
+                    true
+                }
+                None => false,
+            }
+        }
+        Remote::Event { json, follow } => {
+            match follow {
+                Follow::Assigned {
+                    conversation_id,
+                    last_seq,
+                } => {
+                    cursors.insert(conversation_id.clone(), *last_seq);
+                }
+                Follow::Unassigned { conversation_id } => {
+                    cursors.remove(conversation_id);
+                }
+                Follow::Nothing => {}
+            }
+            send_text(socket, json).await
+        }
+        Remote::Resync => {
+            // Messages first, from the cursors as they were; then what changed in the queue
+            // and the conversations held (new ones are followed from their current end).
+            resync(state, socket, agent, cursors).await
+                && send_json(socket, &agent_hello(state, agent, cursors).await).await
+        }
+    }
+}
+
+async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
+    let clock = state.clock.clone();
+    let roster = state.roster.clone();
+    let mut rx = state.hub.subscribe_agent(&agent.id);
+    let revocation = state.hub.agent_credential(&agent.id, &agent.token_hash);
+    if !still_valid(&state, &agent).await {
+        revoked(&mut socket).await;
+        return;
+    }
+    roster.socket_opened(&agent.id, clock.now_ms());
+    state.poke.notify_one();
+    let mut cursors: HashMap<String, i64> = HashMap::new();
+    let hello = agent_hello(&state, &agent, &mut cursors).await;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     if send_json(&mut socket, &hello).await {
@@ -555,6 +653,7 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                                 cursors.remove(conversation_id);
                                 send_json(&mut socket, &*event).await
                             }
+                            Event::Remote(remote) => agent_remote(&state, &mut socket, &agent, remote, &mut cursors).await,
                             other => send_json(&mut socket, other).await,
                         };
                         if !sent {

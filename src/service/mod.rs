@@ -176,6 +176,8 @@ pub struct Wiring {
     pub poke: Arc<Notify>,
     /// The shop's order API; `None` runs no order tasks.
     pub shop: Option<Arc<crate::shop::ShopClient>>,
+    /// The other nodes on the same database; `None` for a single node.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Wiring {
@@ -190,6 +192,7 @@ impl Wiring {
             clock,
             poke: Arc::new(Notify::new()),
             shop: None,
+            cluster: None,
         }
     }
 }

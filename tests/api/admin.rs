@@ -190,6 +190,7 @@ fn the_agent_command_prints_the_token_last_and_manages_agents() {
             .args(args)
             .arg("--data-dir")
             .arg(dir.path())
+            .envs(crate::database::store_env(dir.path()))
             .output()
             .unwrap();
         (

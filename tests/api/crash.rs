@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use crate::cli::baton;
 use crate::helpers::repo;
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 fn free_port() -> u16 {
@@ -29,7 +29,7 @@ async fn start(data_dir: &Path) -> Server {
     start_with(data_dir, &[]).await
 }
 
-async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let child = baton()
         .envs(env.iter().copied())
@@ -53,6 +53,7 @@ async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         // Agents on duty whatever the time of day this test runs.
         .env("BATON_HOURS__DEFAULT__OPEN", "00:00")
         .env("BATON_HOURS__DEFAULT__CLOSE", "24:00")
+        .envs(crate::database::store_env(data_dir))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -76,7 +77,7 @@ async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
 
 impl Server {
     /// SIGKILL: no shutdown, no checkpoint, nothing flushed that was not already durable.
-    fn kill(self) {
+    pub(crate) fn kill(self) {
         drop(self);
     }
 }
@@ -88,7 +89,7 @@ impl Drop for Server {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
@@ -120,6 +121,7 @@ async fn a_killed_server_resumes_queue_assignment_and_messages() {
             "--data-dir",
         ])
         .arg(dir.path())
+        .envs(crate::database::store_env(dir.path()))
         .output()
         .unwrap();
     assert!(

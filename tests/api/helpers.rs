@@ -102,6 +102,11 @@ pub fn test_config(data_dir: &Path) -> Config {
     // Tests do not need fsync per commit; durability across a clean restart is unaffected.
     config.store.synchronous = baton::config::Synchronous::Normal;
     config.identity.secret = Some(baton::config::Secret::new(IDENTITY_SECRET));
+    if crate::database::on_postgres() {
+        config.database_url = Some(baton::config::Secret::new(crate::database::database_for(
+            data_dir,
+        )));
+    }
     config
 }
 
@@ -332,11 +337,7 @@ impl TestApp {
 
     /// Opens a WebSocket at `path` (which carries its `?ticket=`).
     pub async fn ws(&self, path: &str) -> Socket {
-        let url = format!("{}{}", self.base.replacen("http", "ws", 1), path);
-        let (stream, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket connects");
-        Socket { stream }
+        Socket::connect(&self.base, path).await
     }
 
     /// Creates a conversation; returns (id, token).
@@ -419,6 +420,15 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// Opens a WebSocket at `path` (which carries its `?ticket=`) of the server at `base`.
+    pub async fn connect(base: &str, path: &str) -> Socket {
+        let url = format!("{}{}", base.replacen("http", "ws", 1), path);
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Socket { stream }
+    }
+
     /// The next JSON event, or `None` when the socket closed or nothing came within 5 s.
     pub async fn next(&mut self) -> Option<Value> {
         loop {

@@ -27,6 +27,7 @@ const RANKS: &[(&str, u32)] = &[
     ("store", 9),
     ("realtime", 9),
     ("knowledge", 10),
+    ("cluster", 10),
     ("dialogue", 11),
     ("service", 12),
     ("insights", 13),

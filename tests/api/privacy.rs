@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use crate::cli::baton;
 use crate::helpers::{ALL_SKILLS, Agent, TestApp, editable_app, editable_app_with};
@@ -43,36 +42,7 @@ fn leaks(haystack: &str) -> Vec<&'static str> {
 
 /// Every text stored in any column of any table of the server's database.
 async fn database_text(app: &TestApp) -> String {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(app.data_dir.join("baton.db"))
-        .read_only(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    let mut all = String::new();
-    for t in tables {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM \"{t}\"")))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-        for row in rows {
-            for i in 0..row.len() {
-                if let Ok(Some(s)) = row.try_get::<Option<String>, _>(i) {
-                    all.push_str(&s);
-                    all.push('\n');
-                }
-            }
-        }
-    }
-    pool.close().await;
-    all
+    crate::database::all_text(&app.data_dir).await
 }
 
 async fn shopper_post(app: &TestApp, id: &str, token: &str, what: &str, body: Value) -> u16 {
@@ -436,6 +406,7 @@ fn run_baton(args: &[&str], data_dir: &Path) -> std::process::Output {
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
+        .envs(crate::database::store_env(data_dir))
         .output()
         .unwrap()
 }

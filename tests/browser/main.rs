@@ -3,6 +3,9 @@
 //! `chromium-driver`; `.ci/run` installs them) against the real server. Screenshots of the
 //! key screens go to `target/screenshots/`.
 
+#[path = "../api/database.rs"]
+#[allow(dead_code)]
+mod database;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
