@@ -5,6 +5,7 @@
 //! cargo bench --bench load -- --seconds 30 --kill-at 10          # kill -9 mid-run
 //! cargo bench --bench load -- --shoppers 64 --abusers 32 --seconds 30
 //! cargo bench --bench load -- --binary /path/to/another/baton   # before/after, one run
+//! cargo bench --bench load -- --database-url postgres://…/empty_db [--nodes 2]
 //! ```
 //!
 //! The server is the `baton` binary in a process of its own on a temporary data directory
@@ -35,6 +36,11 @@
 //! sends SIGKILL to the server S seconds in and starts it again on the same data directory
 //! and port.
 //!
+//! **Several nodes** (`--database-url URL --nodes N`): N servers on one PostgreSQL database
+//! (it must be empty), each request to any of them as behind a round-robin load balancer,
+//! agents on another node than most of their shoppers; the report adds the cross-node
+//! delivery latency ([`cross_node`]). `--kill-at` kills the first node.
+//!
 //! **Abuse mode** (`--abusers N`): can one client hurt the others? The default limits are
 //! on, with the client address taken from `X-Forwarded-For` as behind a proxy. Each shopper
 //! has an address of its own and pauses `--think-ms` (default 3500) between messages, as a
@@ -53,6 +59,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use baton::config::Synchronous;
+
+#[path = "load/cross_node.rs"]
+mod cross_node;
 use futures::StreamExt;
 use rand::distr::weighted::WeightedIndex;
 use rand::prelude::*;
@@ -110,6 +119,9 @@ struct Args {
     seed: u64,
     /// Another build of `baton` to run instead of this one (a before/after comparison).
     binary: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite (`--database-url`); required for `--nodes` > 1.
+    database_url: Option<String>,
+    nodes: usize,
 }
 
 fn parse_args() -> Args {
@@ -129,6 +141,8 @@ fn parse_args() -> Args {
         kill_at: None,
         seed: 11,
         binary: None,
+        database_url: None,
+        nodes: 1,
     };
     let mut it = std::env::args().skip(1);
     let number =
@@ -158,6 +172,8 @@ fn parse_args() -> Args {
             "--kill-at" => args.kill_at = it.next().and_then(|v| v.parse().ok()),
             "--seed" => args.seed = number(it.next(), 11),
             "--binary" => args.binary = it.next().map(PathBuf::from),
+            "--database-url" => args.database_url = it.next(),
+            "--nodes" => args.nodes = number(it.next(), 1).clamp(1, 8) as usize,
             "--no-encoder" => args.no_encoder = true,
             "--single-encoder" => args.single_encoder = true,
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
@@ -255,6 +271,7 @@ impl Drop for Server {
 /// The server's configuration file: only what differs from the defaults, so an older build
 /// (`--binary`) reads it too.
 fn write_config(args: &Args, data: &Path, port: u16) -> PathBuf {
+    std::fs::create_dir_all(data).expect("data dir");
     let abuse = args.abusers > 0;
     let mut nlu = json!({"cache_dir": repo().join("target").join("bench-model-cache")});
     if args.no_encoder {
@@ -271,7 +288,7 @@ fn write_config(args: &Args, data: &Path, port: u16) -> PathBuf {
             limits[key.trim_start_matches("limits.")] = json!({"per_minute": 0, "burst": 0});
         }
     }
-    let config = json!({
+    let mut config = json!({
         "addr": format!("127.0.0.1:{port}"),
         "data_dir": data,
         "kb": repo().join("kb"),
@@ -281,7 +298,13 @@ fn write_config(args: &Args, data: &Path, port: u16) -> PathBuf {
         "store": {"synchronous": format!("{:?}", args.synchronous).to_lowercase()},
         "nlu": nlu,
         "limits": limits,
+        // Agents on duty whatever the hour the bench runs at, so shoppers who ask for a
+        // person are queued rather than offered to leave a message.
+        "hours": {"default": {"open": "00:00", "close": "24:00"}},
     });
+    if let Some(url) = &args.database_url {
+        config["database_url"] = json!(url);
+    }
     let path = data.join("baton.toml");
     std::fs::write(&path, toml::to_string(&config).expect("config as TOML")).expect("config");
     path
@@ -359,7 +382,10 @@ type Acknowledged = (String, HashMap<String, i64>);
 /// Shared by every task of the run.
 struct Run {
     client: reqwest::Client,
-    base: String,
+    /// Every node's address; a conversation's requests go to any of them (no sticky
+    /// sessions), as behind a round-robin load balancer.
+    bases: Vec<String>,
+    next_base: AtomicUsize,
     deadline: Instant,
     think: Duration,
     mix: Mix,
@@ -375,6 +401,21 @@ struct Run {
     agent_replies: AtomicUsize,
     abusers: Tally,
     shopper_statuses: Tally,
+}
+
+impl Run {
+    /// The next node in turn.
+    fn any_base(&self) -> &str {
+        &self.bases[self.next_base.fetch_add(1, Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// The node a request about `key` goes to, spread over the nodes by a hash of the key.
+    fn base_of(&self, key: &str) -> &str {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        &self.bases[h.finish() as usize % self.bases.len()]
+    }
 }
 
 /// Status counts of one kind of client.
@@ -437,7 +478,10 @@ const GRACE: Duration = Duration::from_secs(60);
 async fn open_conversation(run: &Run, origin: Origin) -> Option<(String, String)> {
     while Instant::now() < run.deadline {
         let response = origin
-            .apply(run.client.post(format!("{}/v1/conversations", run.base)))
+            .apply(
+                run.client
+                    .post(format!("{}/v1/conversations", run.any_base())),
+            )
             .json(&json!({"channel": "load"}))
             .send()
             .await;
@@ -477,10 +521,10 @@ async fn send_until_acknowledged(
         }
         attempt += 1;
         let response = origin
-            .apply(
-                run.client
-                    .post(format!("{}/v1/conversations/{id}/messages", run.base)),
-            )
+            .apply(run.client.post(format!(
+                "{}/v1/conversations/{id}/messages",
+                run.base_of(&format!("{id}{attempt}"))
+            )))
             .bearer_auth(token)
             .json(&json!({"text": text, "client_msg_id": client_msg_id}))
             .send()
@@ -577,9 +621,11 @@ async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
 
 /// One agent: stays online, accepts every offer, replies once and resolves.
 async fn agent(run: Arc<Run>, n: usize) {
+    // Not the node most of its conversations' shoppers talk to, when there are several.
+    let base = run.bases[(n + 1) % run.bases.len()].clone();
     let created = run
         .client
-        .post(format!("{}/v1/admin/agents", run.base))
+        .post(format!("{base}/v1/admin/agents"))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"name": format!("load-agent-{n}"), "skills": SKILLS, "max_chats": 8}))
         .send()
@@ -594,7 +640,7 @@ async fn agent(run: Arc<Run>, n: usize) {
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
         let mut request = run
             .client
-            .request(method, format!("{}{path}", run.base))
+            .request(method, format!("{base}{path}"))
             .bearer_auth(&token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -671,10 +717,10 @@ async fn abuser(run: Arc<Run>, n: usize, origin: Origin, chars: usize) {
             .take(chars)
             .collect();
         let r = origin
-            .apply(
-                run.client
-                    .post(format!("{}/v1/conversations/{id}/messages", run.base)),
-            )
+            .apply(run.client.post(format!(
+                "{}/v1/conversations/{id}/messages",
+                run.base_of(&id)
+            )))
             .bearer_auth(&token)
             .json(&json!({"text": text, "client_msg_id": format!("a{n}-{turn}")}))
             .send()
@@ -685,7 +731,7 @@ async fn abuser(run: Arc<Run>, n: usize, origin: Origin, chars: usize) {
 }
 
 /// Idle widget sockets, one per conversation, held open until dropped.
-async fn open_listeners(run: &Run, port: u16, count: usize) -> Vec<tokio::task::JoinHandle<()>> {
+async fn open_listeners(run: &Run, count: usize) -> Vec<tokio::task::JoinHandle<()>> {
     let mut held = Vec::with_capacity(count);
     for _ in 0..count {
         let Some((id, token)) = open_conversation(run, Origin::Peer).await else {
@@ -693,7 +739,10 @@ async fn open_listeners(run: &Run, port: u16, count: usize) -> Vec<tokio::task::
         };
         let ticket: Value = match run
             .client
-            .post(format!("{}/v1/conversations/{id}/ws-ticket", run.base))
+            .post(format!(
+                "{}/v1/conversations/{id}/ws-ticket",
+                run.base_of(&id)
+            ))
             .bearer_auth(&token)
             .send()
             .await
@@ -702,7 +751,10 @@ async fn open_listeners(run: &Run, port: u16, count: usize) -> Vec<tokio::task::
             Err(_) => break,
         };
         let ticket = ticket["ticket"].as_str().unwrap_or_default();
-        let url = format!("ws://127.0.0.1:{port}/v1/conversations/{id}/ws?ticket={ticket}");
+        let url = format!(
+            "{}/v1/conversations/{id}/ws?ticket={ticket}",
+            run.base_of(&id).replacen("http", "ws", 1)
+        );
         let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url).await else {
             break;
         };
@@ -727,7 +779,7 @@ async fn verify(run: &Run) -> (usize, usize, usize, usize) {
                     .client
                     .get(format!(
                         "{}/v1/conversations/{id}/messages?after={after}",
-                        run.base
+                        run.base_of(&id)
                     ))
                     .bearer_auth(&token)
                     .send()
@@ -773,34 +825,52 @@ async fn main() {
     } else {
         Duration::ZERO
     });
+    if args.nodes > 1 && args.database_url.is_none() {
+        panic!("--nodes needs --database-url postgres://… (an empty database)");
+    }
     let data = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let config = write_config(&args, data.path(), port);
-    let log = data.path().join("server.log");
     let binary = args
         .binary
         .clone()
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_baton")));
-    let mut server = Server::start(&binary, &config, &log);
-    let base = format!("http://127.0.0.1:{port}");
+    let mut servers = Vec::new();
+    let mut bases = Vec::new();
+    for node in 0..args.nodes {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = data.path().join(format!("node{node}"));
+        let config = write_config(&args, &dir, port);
+        servers.push(Server::start(&binary, &config, &dir.join("server.log")));
+        bases.push(format!("http://127.0.0.1:{port}"));
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.shoppers + args.abusers + args.agents)
         .build()
         .expect("client");
-    if !wait_ready(&client, &base, Duration::from_secs(300)).await {
-        panic!(
-            "the server did not become ready: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+    for (node, base) in bases.iter().enumerate() {
+        if !wait_ready(&client, base, Duration::from_secs(300)).await {
+            panic!(
+                "node {node} did not become ready: {}",
+                std::fs::read_to_string(data.path().join(format!("node{node}/server.log")))
+                    .unwrap_or_default()
+            );
+        }
     }
-    let idle = server.memory_mib().0;
+    let memory = |servers: &[Server]| {
+        servers.iter().fold((0.0, 0.0), |(r, p), s| {
+            let (rss, peak) = s.memory_mib();
+            (r + rss, p + peak)
+        })
+    };
+    let cpu = |servers: &[Server]| servers.iter().map(Server::cpu_seconds).sum::<f64>();
+    let idle = memory(&servers).0;
 
     let mut run = Run {
         client,
-        base,
+        bases,
+        next_base: AtomicUsize::new(0),
         deadline: Instant::now(),
         think,
         mix: args.mix,
@@ -816,14 +886,27 @@ async fn main() {
         shopper_statuses: Tally::default(),
     };
     run.deadline = Instant::now() + Duration::from_secs(600);
-    let listeners = open_listeners(&run, port, args.listeners).await;
+    let listeners = open_listeners(&run, args.listeners).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let with_listeners = server.memory_mib().0;
+    let with_listeners = memory(&servers).0;
+    // Before the load agents exist, so the probe's conversation goes to the probe's agent.
+    let probe = if run.bases.len() > 1 {
+        cross_node::Probe::set_up(
+            &run.client,
+            &run.bases[0],
+            &run.bases[1],
+            ADMIN_TOKEN,
+            SKILLS,
+        )
+        .await
+    } else {
+        None
+    };
 
     run.deadline = Instant::now() + Duration::from_secs(args.seconds);
     let run = Arc::new(run);
     let started = Instant::now();
-    let cpu_before = server.cpu_seconds();
+    let cpu_before = cpu(&servers);
     let mut tasks = Vec::new();
     for n in 0..args.shoppers {
         let origin = if abuse {
@@ -849,12 +932,13 @@ async fn main() {
             args.abuse_chars,
         )));
     }
+    let probing = probe.map(|p| tokio::spawn(p.run(run.client.clone(), run.deadline)));
     let mut restarted = None;
     if let Some(at) = args.kill_at.filter(|at| *at < args.seconds) {
         tokio::time::sleep(Duration::from_secs(at)).await;
-        server.kill_and_restart();
+        servers[0].kill_and_restart();
         let killed = Instant::now();
-        if wait_ready(&run.client, &run.base, Duration::from_secs(300)).await {
+        if wait_ready(&run.client, &run.bases[0], Duration::from_secs(300)).await {
             restarted = Some(killed.elapsed().as_secs_f64());
         }
     }
@@ -863,8 +947,12 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     // After a kill -9 only the second process's time is known.
-    let server_cpu = server.cpu_seconds() - if restarted.is_some() { 0.0 } else { cpu_before };
-    let (end_rss, peak_rss) = server.memory_mib();
+    let server_cpu = cpu(&servers) - if restarted.is_some() { 0.0 } else { cpu_before };
+    let (end_rss, peak_rss) = memory(&servers);
+    let cross_node = match probing {
+        Some(p) => p.await.ok(),
+        None => None,
+    };
     let (acknowledged, lost, duplicated, conversations) = verify(&run).await;
     for l in &listeners {
         l.abort();
@@ -887,6 +975,8 @@ async fn main() {
         "think_ms": think.as_millis() as u64,
         "seconds": args.seconds,
         "wall_seconds": elapsed,
+        "nodes": args.nodes,
+        "store": if args.database_url.is_some() { "postgresql" } else { "sqlite" },
         "synchronous": format!("{:?}", args.synchronous).to_lowercase(),
         "encoder": !args.no_encoder,
         "chinese_encoder": if args.no_encoder || args.single_encoder { "same as English" } else { "configured (multilingual-e5-small when installed)" },
@@ -912,6 +1002,9 @@ async fn main() {
             "peak": peak_rss,
         },
     });
+    if let Some(latencies) = cross_node {
+        report["cross_node_delivery_ms"] = cross_node::summary(latencies);
+    }
     if let Some(at) = args.kill_at {
         report["kill_9"] = json!({"at_second": at, "ready_again_after_s": restarted});
     }
