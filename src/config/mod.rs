@@ -120,7 +120,7 @@ impl Default for HttpConfig {
             request_timeout_ms: 10_000,
             max_page_size: 200,
             allowed_origins: Vec::new(),
-            ws_buffer_bytes: 4 * 1024,
+            ws_buffer_bytes: 1024,
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             max_header_bytes: 16 * 1024,

@@ -431,17 +431,20 @@ async fn shopper_remote(
     }
 }
 
+// The sessions below run as long as a socket is open, one task each: every step they take
+// only now and then (a catch-up, a resync, the greeting) is boxed, so the task of an idle
+// socket holds a pointer rather than room for the largest of those steps.
 async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, after: i64) {
     let hub = state.hub.clone();
     let mut rx = hub.subscribe_conversation(&id);
     let mut cursor = after;
-    let Some(hello) = shopper_hello(&state, &id).await else {
+    let Some(hello) = Box::pin(shopper_hello(&state, &id)).await else {
         return;
     };
     if !send_json(&mut socket, &hello).await {
         return;
     }
-    match catch_up(&state, &mut socket, &id, cursor, Reader::Shopper).await {
+    match Box::pin(catch_up(&state, &mut socket, &id, cursor, Reader::Shopper)).await {
         Some(c) => cursor = c,
         None => return,
     }
@@ -457,10 +460,10 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
                 Ok(event) => {
                     let sent = match &*event {
                         Event::Message { message, .. } => {
-                            forward_message(&state, &mut socket, &id, message, cursor, Reader::Shopper).await.map(|c| cursor = c).is_some()
+                            Box::pin(forward_message(&state, &mut socket, &id, message, cursor, Reader::Shopper)).await.map(|c| cursor = c).is_some()
                         }
                         Event::Remote(remote) => {
-                            shopper_remote(&state, &mut socket, &id, remote, cursor).await.map(|c| cursor = c).is_some()
+                            Box::pin(shopper_remote(&state, &mut socket, &id, remote, cursor)).await.map(|c| cursor = c).is_some()
                         }
                         other => send_json(&mut socket, other).await,
                     };
@@ -468,7 +471,7 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
                         break;
                     }
                 }
-                Err(RecvError::Lagged(_)) => match catch_up(&state, &mut socket, &id, cursor, Reader::Shopper).await {
+                Err(RecvError::Lagged(_)) => match Box::pin(catch_up(&state, &mut socket, &id, cursor, Reader::Shopper)).await {
                     Some(c) => cursor = c,
                     None => break,
                 },
@@ -485,7 +488,7 @@ async fn shopper_session(state: AppState, mut socket: WebSocket, id: String, aft
                     // hint, and the socket is worth keeping.
                     Ok(ClientFrame::Typing { .. }) => {
                         if state.limits.check_conversation(ConversationKind::Typing, &id).is_ok() {
-                            shopper_typing(&state, &id).await;
+                            Box::pin(shopper_typing(&state, &id)).await;
                         }
                     }
                     Ok(ClientFrame::Sync { .. }) | Err(_) => {
@@ -607,14 +610,14 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
     let roster = state.roster.clone();
     let mut rx = state.hub.subscribe_agent(&agent.id);
     let revocation = state.hub.agent_credential(&agent.id, &agent.token_hash);
-    if !still_valid(&state, &agent).await {
+    if !Box::pin(still_valid(&state, &agent)).await {
         revoked(&mut socket).await;
         return;
     }
     roster.socket_opened(&agent.id, clock.now_ms());
     state.poke.notify_one();
     let mut cursors: HashMap<String, i64> = HashMap::new();
-    let hello = agent_hello(&state, &agent, &mut cursors).await;
+    let hello = Box::pin(agent_hello(&state, &agent, &mut cursors)).await;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     if send_json(&mut socket, &hello).await {
@@ -640,7 +643,7 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                         let sent = match &*event {
                             Event::Message { conversation_id, message } => {
                                 let cursor = cursors.get(conversation_id).copied().unwrap_or(message.seq - 1);
-                                match forward_message(&state, &mut socket, conversation_id, message, cursor, Reader::Agent).await {
+                                match Box::pin(forward_message(&state, &mut socket, conversation_id, message, cursor, Reader::Agent)).await {
                                     Some(c) => { cursors.insert(conversation_id.clone(), c); true }
                                     None => false,
                                 }
@@ -653,7 +656,7 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                                 cursors.remove(conversation_id);
                                 send_json(&mut socket, &*event).await
                             }
-                            Event::Remote(remote) => agent_remote(&state, &mut socket, &agent, remote, &mut cursors).await,
+                            Event::Remote(remote) => Box::pin(agent_remote(&state, &mut socket, &agent, remote, &mut cursors)).await,
                             other => send_json(&mut socket, other).await,
                         };
                         if !sent {
@@ -661,7 +664,7 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                         }
                     }
                     Err(RecvError::Lagged(_)) => {
-                        if !resync(&state, &mut socket, &agent, &mut cursors).await {
+                        if !Box::pin(resync(&state, &mut socket, &agent, &mut cursors)).await {
                             break;
                         }
                     }
@@ -678,7 +681,7 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                             let ok = match serde_json::from_str::<ClientFrame>(&text) {
                                 Ok(ClientFrame::Ping) => send_json(&mut socket, &json!({"type": "pong"})).await,
                                 Ok(ClientFrame::Typing { conversation_id: Some(c) }) => {
-                                    agent_typing(&state, &agent, &c).await;
+                                    Box::pin(agent_typing(&state, &agent, &c)).await;
                                     true
                                 }
                                 Ok(ClientFrame::Sync { cursors: wanted }) => {
@@ -687,7 +690,7 @@ async fn agent_session(state: AppState, mut socket: WebSocket, agent: Agent) {
                                             cursors.insert(c, seq.max(0));
                                         }
                                     }
-                                    resync(&state, &mut socket, &agent, &mut cursors).await
+                                    Box::pin(resync(&state, &mut socket, &agent, &mut cursors)).await
                                 }
                                 Ok(ClientFrame::Typing { conversation_id: None }) | Err(_) => {
                                     send_json(&mut socket, &json!({"type": "error", "message": "expected ping, typing {conversation_id} or sync {cursors}"})).await
