@@ -21,7 +21,8 @@ const BATCH: usize = 256;
 /// Pause after a failed send or listen before trying again.
 const RETRY: Duration = Duration::from_millis(250);
 
-/// Sends the outbox until `stop` (and then what is already in it).
+/// Sends the outbox until `stop`. What is still queued then is dropped: the other nodes'
+/// sockets read it from the store when they next catch up.
 pub(super) async fn send(
     cluster: std::sync::Arc<Cluster>,
     mut inbox: mpsc::Receiver<Body>,

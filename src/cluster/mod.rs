@@ -60,6 +60,8 @@ pub struct Cluster {
     /// Frames dropped since the last one sent, so the next frame's number shows the gap.
     dropped: AtomicU64,
     leading: AtomicBool,
+    /// Set once the node stops: it no longer takes the lease it is giving up.
+    leaving: AtomicBool,
     lease_ms: i64,
 }
 
@@ -86,6 +88,7 @@ impl Cluster {
             inbox: std::sync::Mutex::new(Some(inbox)),
             dropped: AtomicU64::new(0),
             leading: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
             lease_ms: MIN_LEASE_MS.max(3 * config.handoff.sweep_interval_ms as i64),
         }))
     }
@@ -107,6 +110,10 @@ impl Cluster {
 
     /// Takes or renews the desk lease; `true` while this node holds it.
     pub async fn lead(&self) -> Result<bool, StoreError> {
+        if self.leaving.load(Ordering::Relaxed) {
+            self.leading.store(false, Ordering::Relaxed);
+            return Ok(false);
+        }
         let sql = format!(
             "INSERT INTO cluster_lease (name, holder, expires_at) VALUES ('desk', $1, {DB_NOW_MS} + $2)
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
@@ -131,6 +138,9 @@ impl Cluster {
 
     /// Writes when this node last saw each agent and learns when the other nodes did.
     pub async fn share_presence(&self, roster: &Roster, now: i64) -> Result<(), StoreError> {
+        if self.leaving.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let (agents, seen): (Vec<String>, Vec<i64>) =
             roster.local_presence(now).into_iter().unzip();
         if !agents.is_empty() {
@@ -188,6 +198,7 @@ impl Cluster {
         };
         let sender = tokio::spawn(bus::send(self.clone(), inbox, stop.clone()));
         bus::listen(&self, &hub, &poke, stop).await;
+        self.leaving.store(true, Ordering::Relaxed);
         let _ = sender.await;
         let released = sqlx::query("DELETE FROM cluster_lease WHERE name = 'desk' AND holder = $1")
             .bind(&self.node)
