@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use baton::config::Config;
+use baton::dialogue::policy::{Signals, decide};
 use baton::dialogue::{self, Compute, Facts};
 use baton::encoder::{Encoder, PoolOptions, SentenceEncoder};
 use baton::handoff::Availability;
@@ -139,6 +140,20 @@ fn bench_turn(c: &mut Criterion) {
                         .unwrap(),
                 )
             })
+        });
+        // The handoff rules on what the two above found: a pure function of the signals.
+        let prediction = k.classifier.classify(&normalized, vector.as_deref());
+        let hits = k.index.search(&normalized, 5, vector.as_deref()).unwrap();
+        let signals = Signals {
+            intent: &prediction,
+            intent_def: k.content.intents.iter().find(|i| i.id == prediction.label),
+            faqs: &hits,
+            asked_for_human: false,
+            negative: false,
+        };
+        let facts = Facts::default();
+        parts.bench_function("decide", |b| {
+            b.iter(|| black_box(decide(black_box(&signals), &facts, &config.policy)))
         });
         parts.finish();
     }
