@@ -110,16 +110,22 @@ fn encode(value: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Engine(e.to_string()))
 }
 
-/// Receives the other nodes' frames until `stop`.
-pub(super) async fn listen(cluster: &Cluster, hub: &Hub, poke: &Notify, stop: CancellationToken) {
+/// Receives the other nodes' frames until `stop`, on `listener` (subscribed before the node
+/// began to serve) and on new ones after a failure.
+pub(super) async fn listen(
+    cluster: &Cluster,
+    mut listener: Option<PgListener>,
+    hub: &Hub,
+    poke: &Notify,
+    stop: CancellationToken,
+) {
     let mut seen = Sequence::default();
-    let mut listener: Option<PgListener> = None;
     loop {
         if stop.is_cancelled() {
             break;
         }
         let Some(l) = listener.as_mut() else {
-            match subscribe(cluster).await {
+            match subscribe(&cluster.pool).await {
                 Ok(l) => {
                     listener = Some(l);
                     // Whatever was published while this node was not listening is read
@@ -159,8 +165,9 @@ pub(super) async fn listen(cluster: &Cluster, hub: &Hub, poke: &Notify, stop: Ca
     }
 }
 
-async fn subscribe(cluster: &Cluster) -> Result<PgListener, StoreError> {
-    let mut l = PgListener::connect_with(&cluster.pool).await?;
+/// A connection listening on [`CHANNEL`].
+pub(super) async fn subscribe(pool: &sqlx::PgPool) -> Result<PgListener, StoreError> {
+    let mut l = PgListener::connect_with(pool).await?;
     l.listen(CHANNEL).await?;
     Ok(l)
 }

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +57,8 @@ pub struct Cluster {
     pool: PgPool,
     outbox: mpsc::Sender<Body>,
     inbox: std::sync::Mutex<Option<mpsc::Receiver<Body>>>,
+    /// Listening since before the node serves, so no socket can open before it.
+    listener: std::sync::Mutex<Option<PgListener>>,
     /// Frames dropped since the last one sent, so the next frame's number shows the gap.
     dropped: AtomicU64,
     leading: AtomicBool,
@@ -80,12 +82,14 @@ impl Cluster {
             .await?;
         let (outbox, inbox) = mpsc::channel(OUTBOX);
         let node = uuid::Uuid::now_v7().simple().to_string();
+        let listener = bus::subscribe(&pool).await?;
         tracing::info!(node = %node, "joined the cluster");
         Ok(Arc::new(Cluster {
             node,
             pool,
             outbox,
             inbox: std::sync::Mutex::new(Some(inbox)),
+            listener: std::sync::Mutex::new(Some(listener)),
             dropped: AtomicU64::new(0),
             leading: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
@@ -197,7 +201,8 @@ impl Cluster {
             return;
         };
         let sender = tokio::spawn(bus::send(self.clone(), inbox, stop.clone()));
-        bus::listen(&self, &hub, &poke, stop).await;
+        let listener = self.listener.lock().ok().and_then(|mut l| l.take());
+        bus::listen(&self, listener, &hub, &poke, stop).await;
         self.leaving.store(true, Ordering::Relaxed);
         let _ = sender.await;
         let released = sqlx::query("DELETE FROM cluster_lease WHERE name = 'desk' AND holder = $1")
