@@ -18,6 +18,7 @@ pub mod report;
 use crate::content::read_faq_jsonl;
 use crate::encoder::Encoder;
 use crate::kb::FaqIndex;
+use crate::kb::calibration::{ConfidenceMap, Probe, Signals};
 use crate::nlu::classifier::{Example, OOS_LABEL, TrainParams};
 use crate::nlu::{DenseParams, OosTarget, embed_examples, ensemble, normalize};
 
@@ -373,14 +374,28 @@ pub struct KbScores {
     /// How often the top FAQ is right, by its confidence: the same confidence should mean
     /// the same chance of being right on every KB.
     pub reliability: Vec<ReliabilityBin>,
+    /// How far confidence and accuracy are apart, averaged over the queries (expected
+    /// calibration error over the bands above): 0 is perfectly calibrated.
+    pub calibration_error: f64,
+    /// The same table with each query's confidence from a map fitted on the other half of
+    /// the labelled queries (two folds): what a shop's own labelled questions would give,
+    /// as `--valid` gives the intent classifier's.
+    pub reliability_cross_fitted: Vec<ReliabilityBin>,
+    pub calibration_error_cross_fitted: f64,
+    /// The same table with the term overlap alone as the confidence (what Chinese hits
+    /// said before their confidence was fitted), side by side.
+    pub reliability_overlap: Vec<ReliabilityBin>,
+    pub calibration_error_overlap: f64,
 }
 
-/// Top-1 results whose confidence fell in `[from, to)`, and the share that were right.
+/// Top-1 results whose confidence fell in `[from, to)`: their mean confidence and the
+/// share that were right.
 #[derive(Debug, Serialize, Clone)]
 pub struct ReliabilityBin {
     pub from: f32,
     pub to: f32,
     pub queries: usize,
+    pub mean_confidence: f64,
     pub top1_right: f64,
 }
 
@@ -422,7 +437,7 @@ pub fn eval_kb(
     }
     let n_faqs = faqs.len();
     let started = Instant::now();
-    let index = FaqIndex::build(faqs, encoder)?;
+    let index = FaqIndex::build_calibrated(faqs, encoder)?;
     let index_ms = started.elapsed().as_secs_f64() * 1e3;
     let normalized: Vec<String> = queries.iter().map(|q| normalize(&q.query)).collect();
     let lexical = score_queries(&index, &queries, &normalized, None)?;
@@ -469,23 +484,21 @@ fn score_queries(
 ) -> Result<KbScores, EvalError> {
     let (mut r1, mut r5, mut mrr) = (0usize, 0usize, 0f64);
     let mut latencies = Vec::with_capacity(queries.len());
-    let mut bins = [(0usize, 0usize); RELIABILITY_BINS];
+    let mut tops: Vec<(Signals, f32, bool)> = Vec::with_capacity(queries.len());
     for (i, (q, text)) in queries.iter().zip(normalized).enumerate() {
         let vector = vectors.map(|v| &v[i][..]);
         let t = Instant::now();
-        let hits = index.search(text, 10, vector)?;
+        let hits = index.search_with_signals(text, 10, vector)?;
         latencies.push(t.elapsed().as_secs_f64() * 1e6);
         // Both language variants of an id count as the same FAQ.
         let mut seen: Vec<&str> = Vec::new();
-        for h in &hits {
+        for (h, _) in &hits {
             if !seen.contains(&h.faq_id.as_str()) {
                 seen.push(&h.faq_id);
             }
         }
-        if let Some(top) = hits.first() {
-            let b = ((top.confidence * RELIABILITY_BINS as f32) as usize).min(RELIABILITY_BINS - 1);
-            bins[b].0 += 1;
-            bins[b].1 += usize::from(top.faq_id == q.id);
+        if let Some((top, signals)) = hits.first() {
+            tops.push((*signals, top.confidence, top.faq_id == q.id));
         }
         if let Some(rank) = seen.iter().position(|id| *id == q.id) {
             r1 += usize::from(rank == 0);
@@ -495,23 +508,88 @@ fn score_queries(
     }
     let n = queries.len() as f64;
     let (p50, p99) = percentiles(&mut latencies);
+    let as_built: Vec<(f32, bool)> = tops.iter().map(|t| (t.1, t.2)).collect();
+    let (reliability, calibration_error) = reliability_table(&as_built);
+    let (reliability_cross_fitted, calibration_error_cross_fitted) =
+        reliability_table(&cross_fitted(&tops));
+    let overlap: Vec<(f32, bool)> = tops.iter().map(|t| (t.0.overlap, t.2)).collect();
+    let (reliability_overlap, calibration_error_overlap) = reliability_table(&overlap);
     Ok(KbScores {
         recall_at_1: r1 as f64 / n,
         recall_at_5: r5 as f64 / n,
         mrr: mrr / n,
         query_p50_us: p50,
         query_p99_us: p99,
-        reliability: bins
+        reliability,
+        calibration_error,
+        reliability_cross_fitted,
+        calibration_error_cross_fitted,
+        reliability_overlap,
+        calibration_error_overlap,
+    })
+}
+
+/// Each top hit's confidence from a map fitted on the other fold (even and odd queries),
+/// with whether it was right. A fold the map cannot be fitted on keeps the confidences as
+/// built.
+fn cross_fitted(tops: &[(Signals, f32, bool)]) -> Vec<(f32, bool)> {
+    let fold_map = |fold: usize| {
+        let probes: Vec<Probe> = tops
             .iter()
             .enumerate()
-            .map(|(b, &(n, right))| ReliabilityBin {
+            .filter(|(i, _)| i % 2 == fold)
+            .map(|(_, &(signals, _, right))| Probe {
+                signals,
+                right,
+                weight: 1.0,
+            })
+            .collect();
+        ConfidenceMap::fit(&probes)
+    };
+    let maps = [fold_map(0), fold_map(1)];
+    tops.iter()
+        .enumerate()
+        .map(|(i, (signals, built, right))| {
+            // Queries of fold 0 are scored by the map fitted on fold 1, and the other way.
+            let confidence = maps[1 - i % 2]
+                .as_ref()
+                .map_or(*built, |m| m.apply(signals));
+            (confidence, *right)
+        })
+        .collect()
+}
+
+/// The reliability table of (confidence, right) pairs and its expected calibration error.
+fn reliability_table(points: &[(f32, bool)]) -> (Vec<ReliabilityBin>, f64) {
+    let mut bins = [(0usize, 0usize, 0f64); RELIABILITY_BINS];
+    for &(confidence, right) in points {
+        let b = ((confidence * RELIABILITY_BINS as f32) as usize).min(RELIABILITY_BINS - 1);
+        bins[b].0 += 1;
+        bins[b].1 += usize::from(right);
+        bins[b].2 += confidence as f64;
+    }
+    let total = points.len().max(1) as f64;
+    let mut error = 0.0;
+    let table = bins
+        .iter()
+        .enumerate()
+        .map(|(b, &(n, right, sum))| {
+            let (mean_confidence, top1_right) = if n == 0 {
+                (0.0, 0.0)
+            } else {
+                (sum / n as f64, right as f64 / n as f64)
+            };
+            error += n as f64 / total * (mean_confidence - top1_right).abs();
+            ReliabilityBin {
                 from: b as f32 / RELIABILITY_BINS as f32,
                 to: (b + 1) as f32 / RELIABILITY_BINS as f32,
                 queries: n,
-                top1_right: if n == 0 { 0.0 } else { right as f64 / n as f64 },
-            })
-            .collect(),
-    })
+                mean_confidence,
+                top1_right,
+            }
+        })
+        .collect();
+    (table, error)
 }
 
 fn percentiles(v: &mut [f64]) -> (f64, f64) {

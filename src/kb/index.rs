@@ -22,6 +22,7 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use super::analyzer::{BatonTokenizer, analyze};
+use super::calibration::{ConfidenceMap, Signals};
 use super::phrasing_vectors::{CenteredFaqs, DenseFaqs};
 use crate::content::Faq;
 use crate::encoder::Encoder;
@@ -84,6 +85,9 @@ pub struct FaqIndex {
     /// Chinese phrasing vectors centred on their mean, when the encoder reads Chinese
     /// (multilingual-e5), so its similarity ranks Chinese too.
     chinese_dense: Option<CenteredFaqs>,
+    /// Chinese hits' confidence, fitted on labelled questions; without it a Chinese hit's
+    /// confidence is its term overlap.
+    chinese_confidence: Option<ConfidenceMap>,
 }
 
 impl std::fmt::Debug for FaqIndex {
@@ -196,7 +200,19 @@ impl FaqIndex {
             reader,
             dense,
             chinese_dense,
+            chinese_confidence: None,
         })
+    }
+
+    /// This index with Chinese hits' confidence given by `map` (`None`: their term overlap).
+    pub fn with_chinese_confidence(mut self, map: Option<ConfidenceMap>) -> FaqIndex {
+        self.chinese_confidence = map;
+        self
+    }
+
+    /// The map Chinese hits' confidence comes from, when one was fitted.
+    pub fn chinese_confidence(&self) -> Option<&ConfidenceMap> {
+        self.chinese_confidence.as_ref()
     }
 
     pub fn len(&self) -> usize {
@@ -329,25 +345,55 @@ impl FaqIndex {
         k: usize,
         vector: Option<&[f32]>,
     ) -> Result<Vec<FaqHit>, KbError> {
+        Ok(self
+            .search_with_signals(query, k, vector)?
+            .into_iter()
+            .map(|(hit, _)| hit)
+            .collect())
+    }
+
+    /// [`FaqIndex::search`], with the signals each hit's confidence was computed from (what
+    /// a confidence map is fitted on).
+    pub fn search_with_signals(
+        &self,
+        query: &str,
+        k: usize,
+        vector: Option<&[f32]>,
+    ) -> Result<Vec<(FaqHit, Signals)>, KbError> {
         if k == 0 || self.faqs.is_empty() {
             return Ok(Vec::new());
         }
+        let english = Lang::detect(query, Lang::En) == Lang::En;
         let (Some(dense), Some(vector)) = (&self.dense, vector) else {
-            let lexical = self.lexical(query, k)?;
-            return Ok(lexical
+            let lexical = self.lexical(query, k.max(2))?;
+            let top_bm25 = lexical.hits.first().map_or(0.0, |h| h.1);
+            let ranked: Vec<(usize, f32)> = lexical
                 .hits
                 .iter()
-                .map(|&(ord, bm25)| {
-                    let c = self.confidence(&lexical.known, lexical.query_weight, ord);
-                    self.hit(ord, bm25, None, c)
+                .map(|&(ord, bm25)| (ord, relative(bm25, top_bm25)))
+                .collect();
+            return Ok(leads(&ranked)
+                .take(k)
+                .map(|(ord, lead)| {
+                    let signals = Signals {
+                        overlap: self.confidence(&lexical.known, lexical.query_weight, ord),
+                        similarity: 0.0,
+                        lead,
+                    };
+                    let confidence = self.confidence_of(english, &signals, None);
+                    let bm25 = lexical
+                        .hits
+                        .iter()
+                        .find(|h| h.0 == ord)
+                        .map_or(0.0, |h| h.1);
+                    (self.hit(ord, bm25, None, confidence), signals)
                 })
                 .collect());
         };
         // An English-trained encoder's similarities are high for unrelated Chinese text, so
         // there it only nudges the ranking and never vouches for an answer. The multilingual
-        // encoder ranks Chinese well once its vectors are centred (see `CenteredFaqs`); it
-        // still vouches for nothing until its confidence is calibrated.
-        let english = Lang::detect(query, Lang::En) == Lang::En;
+        // encoder ranks Chinese well once its vectors are centred (see `CenteredFaqs`); how
+        // much it vouches for is the Chinese confidence map's to say.
         let centered = match &self.chinese_dense {
             Some(chinese) if !english => Some(chinese),
             _ => None,
@@ -394,36 +440,52 @@ impl FaqIndex {
         let mut scored: Vec<(usize, f32)> = candidates
             .into_iter()
             .map(|ord| {
-                let lexical_part = if top_bm25 > 0.0 {
-                    bm25_of.get(&ord).copied().unwrap_or(0.0) / top_bm25
-                } else {
-                    0.0
-                };
+                let lexical_part = relative(bm25_of.get(&ord).copied().unwrap_or(0.0), top_bm25);
                 let fused = dense_weight * dense_part(ord) + (1.0 - dense_weight) * lexical_part;
                 (ord, fused)
             })
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-        scored.truncate(k);
-        Ok(scored
-            .into_iter()
-            .map(|(ord, _)| {
-                let overlap = self.confidence(&lexical.known, lexical.query_weight, ord);
+        Ok(leads(&scored)
+            .take(k)
+            .map(|(ord, lead)| {
                 let sim = similarity[ord];
-                let confidence = if english {
-                    fused_confidence(overlap, sim)
-                } else {
-                    overlap
+                let signals = Signals {
+                    overlap: self.confidence(&lexical.known, lexical.query_weight, ord),
+                    similarity: sim,
+                    lead,
                 };
-                self.hit(
-                    ord,
-                    bm25_of.get(&ord).copied().unwrap_or(0.0),
-                    Some(sim),
-                    confidence,
-                )
+                let confidence = self.confidence_of(english, &signals, Some(sim));
+                let bm25 = bm25_of.get(&ord).copied().unwrap_or(0.0);
+                (self.hit(ord, bm25, Some(sim), confidence), signals)
             })
             .collect())
     }
+
+    /// A hit's confidence: English from overlap and similarity (both mean the same on every
+    /// KB); Chinese from the fitted map when there is one, else from the overlap alone.
+    fn confidence_of(&self, english: bool, signals: &Signals, similarity: Option<f32>) -> f32 {
+        match (english, similarity, &self.chinese_confidence) {
+            (true, Some(sim), _) => fused_confidence(signals.overlap, sim),
+            (true, None, _) | (false, _, None) => signals.overlap,
+            (false, _, Some(map)) => map.apply(signals),
+        }
+    }
+}
+
+/// A BM25 score relative to the query's best (1.0 for the best; 0 when nothing scored).
+fn relative(bm25: f32, top: f32) -> f32 {
+    if top > 0.0 { bm25 / top } else { 0.0 }
+}
+
+/// Each ranked candidate with its lead: its score minus the best other candidate's.
+fn leads(ranked: &[(usize, f32)]) -> impl Iterator<Item = (usize, f32)> + '_ {
+    let best = ranked.first().map_or(0.0, |r| r.1);
+    let second = ranked.get(1).map_or(0.0, |r| r.1);
+    ranked.iter().enumerate().map(move |(i, &(ord, score))| {
+        let rival = if i == 0 { second } else { best };
+        (ord, score - rival)
+    })
 }
 
 struct Lexical {

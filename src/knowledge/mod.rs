@@ -110,7 +110,7 @@ impl Knowledge {
             cache_dir,
             encoder.as_deref(),
         )?;
-        let index = FaqIndex::build(content.faqs.clone(), encoder.as_deref())?;
+        let index = FaqIndex::build_calibrated(content.faqs.clone(), encoder.as_deref())?;
         let version = content_version(&content);
         Ok(Knowledge {
             content,
