@@ -49,15 +49,21 @@ impl Probe {
             step("adding the agent");
             return None;
         };
-        let agent_post = |path: String| {
-            client
+        // One agent call: a POST of `body` (or none) to `path` on the agent's node.
+        let agent_call = |path: String, body: Option<Value>| {
+            let request = client
                 .post(format!("{agent_node}{path}"))
-                .bearer_auth(&agent)
-                .json(&json!({"status": "online"}))
-                .send()
+                .bearer_auth(&agent);
+            match body {
+                Some(body) => request.json(&body),
+                None => request,
+            }
+            .send()
         };
-        agent_post("/v1/agent/status".into()).await.ok()?;
-        let ticket: Value = agent_post("/v1/agent/ws-ticket".into())
+        agent_call("/v1/agent/status".into(), Some(json!({"status": "online"})))
+            .await
+            .ok()?;
+        let ticket: Value = agent_call("/v1/agent/ws-ticket".into(), None)
             .await
             .ok()?
             .json()
@@ -92,9 +98,12 @@ impl Probe {
             .ok()?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let accepted = agent_post(format!("/v1/agent/conversations/{conversation}/accept"))
-                .await
-                .is_ok_and(|r| r.status().is_success());
+            let accepted = agent_call(
+                format!("/v1/agent/conversations/{conversation}/accept"),
+                None,
+            )
+            .await
+            .is_ok_and(|r| r.status().is_success());
             if accepted {
                 return Some(Probe {
                     shopper_node: shopper_node.to_string(),

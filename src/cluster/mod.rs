@@ -30,9 +30,9 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,9 @@ const OUTBOX: usize = 65_536;
 
 /// The shortest desk lease; it is also at least three dispatcher passes.
 const MIN_LEASE_MS: i64 = 5_000;
+
+/// How often the desk's node deletes stale presence and stored events.
+const TIDY_EVERY_MS: i64 = 60_000;
 
 /// Milliseconds since the epoch on the database's clock, so nodes' clocks need not agree.
 const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
@@ -65,21 +68,16 @@ pub struct Cluster {
     /// Set once the node stops: it no longer takes the lease it is giving up.
     leaving: AtomicBool,
     lease_ms: i64,
+    /// When [`Cluster::tidy`] last deleted anything (ms), so it runs once a minute.
+    tidied_at: AtomicI64,
 }
 
 impl Cluster {
     /// Connects to the shared database (its migrations are applied by the store).
     pub async fn join(url: &Secret, config: &Config) -> Result<Arc<Cluster>, StoreError> {
-        let options: PgConnectOptions = url
-            .expose_str()
-            .parse()
-            .map_err(|_| StoreError::Engine("database_url is not a valid PostgreSQL URL".into()))?;
         // The listener holds one connection for good; the sender and the dispatcher use the
         // others.
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = crate::store::connect_postgres(url.expose_str(), 4).await?;
         let (outbox, inbox) = mpsc::channel(OUTBOX);
         let node = uuid::Uuid::now_v7().simple().to_string();
         let listener = bus::subscribe(&pool).await?;
@@ -94,6 +92,7 @@ impl Cluster {
             leading: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             lease_ms: MIN_LEASE_MS.max(3 * config.handoff.sweep_interval_ms as i64),
+            tidied_at: AtomicI64::new(i64::MIN),
         }))
     }
 
@@ -170,8 +169,14 @@ impl Cluster {
     }
 
     /// Forgets what no node needs any more: presence of nodes gone for a day, stored events
-    /// every node has had time to read. Run by the desk's node.
+    /// every node has had time to read. Run by the desk's node on its passes, at most once
+    /// a minute: what it deletes is a minute old at least, so sooner would find nothing.
     pub async fn tidy(&self, now: i64) -> Result<(), StoreError> {
+        let last = self.tidied_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < TIDY_EVERY_MS {
+            return Ok(());
+        }
+        self.tidied_at.store(now, Ordering::Relaxed);
         sqlx::query("DELETE FROM agent_presence WHERE last_seen < $1")
             .bind(now - 86_400_000)
             .execute(&self.pool)

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 
 pub use activity::{ConversationActivity, DraftStatus, FaqDraft};
 pub use postgres::PgStore;
+pub(crate) use postgres::connect as connect_postgres;
 pub use sqlite::SqliteStore;
 
 use crate::conversation::{Conversation, ConversationState, Message};

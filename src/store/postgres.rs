@@ -71,20 +71,26 @@ pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError>
     })
 }
 
+/// A pool of up to `max_connections` to the database at `url`; errors name where, never
+/// the password.
+pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    let options = connect_options(url)?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options.clone())
+        .await
+        .map_err(|e| {
+            StoreError::Engine(format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                describe(&options)
+            ))
+        })
+}
+
 impl PgStore {
     /// Connects to the database at `url` and applies pending migrations.
     pub async fn open(url: &str, config: &StoreConfig) -> Result<PgStore, StoreError> {
-        let options = connect_options(url)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections.max(1))
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| {
-                StoreError::Engine(format!(
-                    "cannot connect to PostgreSQL at {}: {e}",
-                    describe(&options)
-                ))
-            })?;
+        let pool = connect(url, config.max_connections.max(1)).await?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
         Ok(PgStore { pool })
     }
