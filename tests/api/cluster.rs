@@ -1,7 +1,8 @@
 //! Three real `baton serve` processes on one PostgreSQL database: a shopper on one node, the
 //! agent on another, the desk's node killed (SIGKILL) in the middle of the conversation.
 //! Nothing acknowledged is lost, nothing reaches a socket twice, and another node takes
-//! over the desk. Runs whichever store the rest of the suite uses (it needs PostgreSQL).
+//! over the desk; a node whose listener is cut catches up. Runs whichever store the rest of
+//! the suite uses (it needs PostgreSQL).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,6 +29,21 @@ async fn node(database: &str, dir: &Path) -> Server {
         ],
     )
     .await
+}
+
+/// `n` nodes on a new database, started one after another (the first takes the desk lease),
+/// with the data directories they must outlive.
+async fn cluster<const N: usize>() -> (String, Vec<tempfile::TempDir>, [Server; N]) {
+    let database = crate::database::new_database();
+    let dirs: Vec<_> = (0..N).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::with_capacity(N);
+    for dir in &dirs {
+        nodes.push(node(&database, dir.path()).await);
+    }
+    let Ok(nodes) = <[Server; N]>::try_from(nodes) else {
+        unreachable!("one node per directory")
+    };
+    (database, dirs, nodes)
 }
 
 async fn post(
@@ -62,7 +78,12 @@ async fn messages(
     quiet: Duration,
     seen: &mut HashMap<i64, (u32, String)>,
 ) {
-    for e in ws.drain(quiet).await {
+    count_messages(&ws.drain(quiet).await, conversation, seen);
+}
+
+/// Counts the message events of `conversation` among `events`, by seq.
+fn count_messages(events: &[Value], conversation: &str, seen: &mut HashMap<i64, (u32, String)>) {
+    for e in events {
         if e["type"] == "message" && e["conversation_id"] == conversation {
             let seq = e["message"]["seq"].as_i64().unwrap();
             let text = e["message"]["text"]
@@ -74,31 +95,62 @@ async fn messages(
     }
 }
 
-/// Asks for a person on `base`; returns (id, token).
-async fn escalated(c: &reqwest::Client, base: &str) -> (String, String) {
-    let (_, created) = post(c, base, "/v1/conversations", "", json!({"locale": "zh"})).await;
-    let id = created["conversation_id"].as_str().unwrap().to_string();
-    let token = created["token"].as_str().unwrap().to_string();
-    let (s, out) = post(
+/// The shopper of conversation `id` says `text` on `base`; the status and the body.
+async fn say(
+    c: &reqwest::Client,
+    base: &str,
+    (id, token): (&str, &str),
+    text: &str,
+    client_msg_id: &str,
+) -> (u16, Value) {
+    post(
         c,
         base,
         &format!("/v1/conversations/{id}/messages"),
-        &token,
-        json!({"text": "转人工", "client_msg_id": "ask"}),
+        token,
+        json!({"text": text, "client_msg_id": client_msg_id}),
     )
-    .await;
+    .await
+}
+
+/// A new Chinese conversation on `base`: (id, token).
+async fn open_conversation(c: &reqwest::Client, base: &str) -> (String, String) {
+    let (s, created) = post(c, base, "/v1/conversations", "", json!({"locale": "zh"})).await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["conversation_id"].as_str().unwrap().to_string();
+    let token = created["token"].as_str().unwrap().to_string();
+    (id, token)
+}
+
+/// The shopper's socket on `base`, replaying what came after `after`.
+async fn shopper_socket(
+    c: &reqwest::Client,
+    base: &str,
+    (id, token): (&str, &str),
+    after: i64,
+) -> Socket {
+    socket(
+        c,
+        base,
+        &format!("/v1/conversations/{id}/ws-ticket"),
+        token,
+        &format!("/v1/conversations/{id}/ws?after={after}"),
+    )
+    .await
+}
+
+/// Asks for a person on `base`; returns (id, token).
+async fn escalated(c: &reqwest::Client, base: &str) -> (String, String) {
+    let (id, token) = open_conversation(c, base).await;
+    let (s, out) = say(c, base, (&id, &token), "转人工", "ask").await;
     assert_eq!((s, out["state"].as_str()), (201, Some("queued")), "{out}");
     (id, token)
 }
 
 #[tokio::test]
 async fn three_nodes_hand_a_conversation_over_and_survive_the_desk_node_dying() {
-    let database = crate::database::new_database();
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     // The first node up takes the desk lease on its first pass: it is the one killed.
-    let a = node(&database, dirs[0].path()).await;
-    let b = node(&database, dirs[1].path()).await;
-    let c_node = node(&database, dirs[2].path()).await;
+    let (_database, _dirs, [a, b, c_node]) = cluster::<3>().await;
     let c = reqwest::Client::new();
 
     let (s, added) = post(
@@ -125,14 +177,7 @@ async fn three_nodes_hand_a_conversation_over_and_survive_the_desk_node_dying() 
 
     // The shopper is on node A; the agent hears of them on node B.
     let (id, token) = escalated(&c, &a.base).await;
-    let mut shopper_ws = socket(
-        &c,
-        &a.base,
-        &format!("/v1/conversations/{id}/ws-ticket"),
-        &token,
-        &format!("/v1/conversations/{id}/ws?after=0"),
-    )
-    .await;
+    let mut shopper_ws = shopper_socket(&c, &a.base, (&id, &token), 0).await;
     agent_ws
         .until("offer relayed from the desk's node", |v| {
             v["type"] == "offer" && v["conversation_id"] == id.as_str()
@@ -166,14 +211,7 @@ async fn three_nodes_hand_a_conversation_over_and_survive_the_desk_node_dying() 
     let mut acknowledged = Vec::new();
     for i in 1..=5 {
         let text = format!("第{i}条：订单MM20261111000{i}");
-        let (s, out) = post(
-            &c,
-            &a.base,
-            &format!("/v1/conversations/{id}/messages"),
-            &token,
-            json!({"text": text, "client_msg_id": format!("s{i}")}),
-        )
-        .await;
+        let (s, out) = say(&c, &a.base, (&id, &token), &text, &format!("s{i}")).await;
         assert_eq!(s, 201, "{out}");
         acknowledged.push((format!("s{i}"), text));
     }
@@ -182,25 +220,11 @@ async fn three_nodes_hand_a_conversation_over_and_survive_the_desk_node_dying() 
 
     // The shopper's widget reconnects through the load balancer to node C and, unsure
     // whether its last message arrived, sends it again; then goes on.
-    let (s, again) = post(
-        &c,
-        &c_node.base,
-        &format!("/v1/conversations/{id}/messages"),
-        &token,
-        json!({"text": acknowledged[4].1, "client_msg_id": "s5"}),
-    )
-    .await;
+    let (s, again) = say(&c, &c_node.base, (&id, &token), &acknowledged[4].1, "s5").await;
     assert!(s == 200 || s == 201, "{s} {again}");
     for i in 6..=8 {
         let text = format!("第{i}条");
-        let (s, _) = post(
-            &c,
-            &c_node.base,
-            &format!("/v1/conversations/{id}/messages"),
-            &token,
-            json!({"text": text, "client_msg_id": format!("s{i}")}),
-        )
-        .await;
+        let (s, _) = say(&c, &c_node.base, (&id, &token), &text, &format!("s{i}")).await;
         assert_eq!(s, 201);
         acknowledged.push((format!("s{i}"), text));
     }
@@ -272,17 +296,71 @@ async fn three_nodes_hand_a_conversation_over_and_survive_the_desk_node_dying() 
 
     // The shopper's socket, reopened on C from where it was, gets the rest once each.
     let last_seen = seqs[4] - 1;
-    let mut shopper_ws = socket(
-        &c,
-        &c_node.base,
-        &format!("/v1/conversations/{id}/ws-ticket"),
-        &token,
-        &format!("/v1/conversations/{id}/ws?after={last_seen}"),
-    )
-    .await;
+    let mut shopper_ws = shopper_socket(&c, &c_node.base, (&id, &token), last_seen).await;
     let mut replayed = HashMap::new();
     messages(&mut shopper_ws, &id, Duration::from_secs(1), &mut replayed).await;
     assert!(replayed.keys().all(|s| *s > last_seen));
     assert!(replayed.values().all(|(n, _)| *n == 1), "{replayed:?}");
     drop((b, c_node));
+}
+
+/// Cuts every node's LISTEN connection, as a database restart or a network fault would;
+/// how many were cut.
+async fn cut_listeners(database: &str) -> usize {
+    use sqlx::Connection;
+    let mut db = sqlx::postgres::PgConnection::connect(database)
+        .await
+        .unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    cut.len()
+}
+
+#[tokio::test]
+async fn a_node_that_loses_its_listener_catches_up_and_delivers_nothing_twice() {
+    let (database, _dirs, [a, b]) = cluster::<2>().await;
+    let c = reqwest::Client::new();
+    let (id, token) = open_conversation(&c, &a.base).await;
+
+    // The widget's socket is on B; its messages go to A.
+    let mut ws = shopper_socket(&c, &b.base, (&id, &token), 0).await;
+    ws.until("hello", |v| v["type"] == "hello").await;
+    let (s, _) = say(&c, &a.base, (&id, &token), "你好", "m1").await;
+    assert_eq!(s, 201);
+    ws.until("a message relayed from A", |v| {
+        v["type"] == "message" && v["message"]["text"] == "你好"
+    })
+    .await;
+
+    // Both nodes lose their listener; what A stores meanwhile B hears of by no
+    // notification, only by catching up once its listener is back.
+    assert!(cut_listeners(&database).await >= 2);
+    let mut said = Vec::new();
+    for i in 2..=4 {
+        let text = format!("第{i}条消息");
+        let (s, out) = say(&c, &a.base, (&id, &token), &text, &format!("m{i}")).await;
+        assert_eq!(s, 201, "{out}");
+        said.push(text);
+    }
+    let events = ws.drain(Duration::from_secs(3)).await;
+    assert!(
+        events.iter().any(|e| e["type"] == "hello"),
+        "no resync after the listener came back: {events:?}"
+    );
+    let mut seen = HashMap::new();
+    count_messages(&events, &id, &mut seen);
+    let twice: Vec<_> = seen.iter().filter(|(_, (n, _))| *n > 1).collect();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+    for text in &said {
+        assert!(
+            seen.values().any(|(_, t)| t == text),
+            "{text} never reached the socket on B: {seen:?}"
+        );
+    }
+    drop((a, b));
 }

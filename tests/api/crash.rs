@@ -55,7 +55,7 @@ pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server 
         .env("BATON_HOURS__DEFAULT__CLOSE", "24:00")
         .envs(crate::database::store_env(data_dir))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(server_log(data_dir))
         .spawn()
         .expect("baton serve starts");
     // Owned at once, so a failing test still kills the process (see `Drop`).
@@ -63,6 +63,7 @@ pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server 
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
+    let mut server = server;
     let client = reqwest::Client::new();
     for _ in 0..600 {
         if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
@@ -70,9 +71,25 @@ pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server 
         {
             return server;
         }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "baton serve exited ({status}) before it was ready:\n{}",
+                std::fs::read_to_string(data_dir.join(SERVER_LOG)).unwrap_or_default()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("baton serve did not become ready");
+    panic!(
+        "baton serve did not become ready:\n{}",
+        std::fs::read_to_string(data_dir.join(SERVER_LOG)).unwrap_or_default()
+    );
+}
+
+/// Where a server started here writes its log (warnings and errors), for failures to show.
+const SERVER_LOG: &str = "server.log";
+
+fn server_log(data_dir: &Path) -> Stdio {
+    std::fs::File::create(data_dir.join(SERVER_LOG)).map_or_else(|_| Stdio::null(), Stdio::from)
 }
 
 impl Server {
