@@ -98,7 +98,25 @@ pub struct IntentReport {
     pub classify_p50_us: f64,
     pub classify_p99_us: f64,
     pub model: String,
+    /// What skipping the encoder would cost where the n-gram model alone is sure (empty
+    /// without an encoder): a study for turns that need no forward pass, not what Baton does.
+    pub encoder_gate: Vec<GatePoint>,
 }
+
+/// The test set classified with the n-gram model alone wherever its confidence reaches
+/// `threshold`, and with the encoder everywhere else.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatePoint {
+    pub threshold: f32,
+    /// Share of test messages that would need no encoder pass.
+    pub encoder_skipped: f64,
+    pub accuracy: f64,
+    pub in_scope_accuracy: f64,
+    pub oos_recall: Option<f64>,
+}
+
+/// n-gram confidences at which the gate study is reported.
+const GATE_THRESHOLDS: [f32; 4] = [0.8, 0.9, 0.95, 0.99];
 
 /// How `baton eval intents` trains and what it writes.
 #[derive(Debug, Clone)]
@@ -213,9 +231,45 @@ pub fn eval_intents(
     }
 
     let metrics = IntentMetrics::of(&test_ex, &gold_oos, &predictions, n_train_labels);
+    let any_oos = gold_oos.iter().any(|o| *o);
+    let encoder_gate = match options.encoder {
+        Some(_) => {
+            let alone: Vec<Prediction> = test_ex
+                .iter()
+                .map(|ex| {
+                    let s = model.score(&ex.text, None);
+                    Prediction {
+                        top: s.top,
+                        confidence: s.confidence,
+                        margin: s.margin,
+                        flagged: model.is_out_of_scope(&s),
+                    }
+                })
+                .collect();
+            GATE_THRESHOLDS
+                .iter()
+                .map(|&threshold| {
+                    let gated: Vec<Prediction> = alone
+                        .iter()
+                        .zip(&predictions)
+                        .map(|(a, full)| if a.confidence >= threshold { *a } else { *full })
+                        .collect();
+                    let skipped = alone.iter().filter(|a| a.confidence >= threshold).count();
+                    let m = IntentMetrics::of(&test_ex, &gold_oos, &gated, n_train_labels);
+                    GatePoint {
+                        threshold,
+                        encoder_skipped: skipped as f64 / alone.len().max(1) as f64,
+                        accuracy: m.accuracy,
+                        in_scope_accuracy: m.in_scope_accuracy,
+                        oos_recall: any_oos.then_some(m.oos_recall),
+                    }
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let (p50, p99) = percentiles(&mut predict_latency);
     let (c50, c99) = percentiles(&mut classify_latency);
-    let any_oos = gold_oos.iter().any(|o| *o);
     let c = model.calibration;
     let report = IntentReport {
         accuracy: metrics.accuracy,
@@ -240,6 +294,7 @@ pub fn eval_intents(
             Some(e) => format!("hashed-ngram + {} dense head", e.model.name()),
             None => "hashed-ngram".into(),
         },
+        encoder_gate,
     };
     if let Some(dir) = options.report_dir {
         let test_sweep = {
@@ -416,6 +471,60 @@ pub struct KbReport {
     pub retriever: &'static str,
     /// BM25 alone on the same data, when the top level is the hybrid.
     pub bm25: Option<KbScores>,
+    /// What skipping the encoder would cost where BM25's top FAQ already overlaps the query
+    /// this much (empty without an encoder): a study, not what Baton does.
+    pub encoder_gate: Vec<KbGatePoint>,
+}
+
+/// Recall@1 with BM25's top FAQ taken wherever its term overlap reaches `overlap`, and the
+/// hybrid's everywhere else.
+#[derive(Debug, Clone, Serialize)]
+pub struct KbGatePoint {
+    pub overlap: f32,
+    /// Share of queries that would need no encoder pass.
+    pub encoder_skipped: f64,
+    #[serde(rename = "recall@1")]
+    pub recall_at_1: f64,
+}
+
+/// Overlaps at which the retrieval gate study is reported.
+const KB_GATE_OVERLAPS: [f32; 3] = [0.6, 0.8, 0.95];
+
+/// The retrieval gate study: each query's BM25 top (overlap, right) beside the hybrid's
+/// top (right).
+fn kb_gate(
+    index: &FaqIndex,
+    queries: &[QueryLine],
+    normalized: &[String],
+    vectors: &[std::sync::Arc<[f32]>],
+) -> Result<Vec<KbGatePoint>, EvalError> {
+    let mut tops = Vec::with_capacity(queries.len());
+    for (i, (q, text)) in queries.iter().zip(normalized).enumerate() {
+        let right = |hits: Vec<(crate::kb::FaqHit, Signals)>| {
+            hits.first()
+                .map(|(h, s)| (s.overlap, h.faq_id == q.id))
+                .unwrap_or((0.0, false))
+        };
+        let lexical = right(index.search_with_signals(text, 1, None)?);
+        let hybrid = right(index.search_with_signals(text, 1, Some(&vectors[i][..]))?);
+        tops.push((lexical, hybrid.1));
+    }
+    let n = tops.len().max(1) as f64;
+    Ok(KB_GATE_OVERLAPS
+        .iter()
+        .map(|&overlap| {
+            let skip = |t: &((f32, bool), bool)| t.0.0 >= overlap;
+            KbGatePoint {
+                overlap,
+                encoder_skipped: tops.iter().filter(|t| skip(t)).count() as f64 / n,
+                recall_at_1: tops
+                    .iter()
+                    .filter(|t| if skip(t) { t.0.1 } else { t.1 })
+                    .count() as f64
+                    / n,
+            }
+        })
+        .collect())
 }
 
 pub fn eval_kb(
@@ -451,11 +560,13 @@ pub fn eval_kb(
             embed_p99_us: None,
             retriever: "bm25+overlap-confidence",
             bm25: None,
+            encoder_gate: Vec::new(),
         });
     };
     let texts: Vec<&str> = normalized.iter().map(String::as_str).collect();
     let vectors = encoder.embed_content(&texts)?;
     let hybrid = score_queries(&index, &queries, &normalized, Some(&vectors))?;
+    let encoder_gate = kb_gate(&index, &queries, &normalized, &vectors)?;
     let mut embed_latency = Vec::with_capacity(LATENCY_SAMPLE);
     let step = (texts.len() / LATENCY_SAMPLE).max(1);
     for text in texts.iter().step_by(step).take(LATENCY_SAMPLE) {
@@ -473,6 +584,7 @@ pub fn eval_kb(
         embed_p99_us: Some(e99),
         retriever: "hybrid: bm25 + dense (fused), overlap/similarity confidence",
         bm25: Some(lexical),
+        encoder_gate,
     })
 }
 
