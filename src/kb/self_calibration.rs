@@ -75,11 +75,13 @@ impl FaqIndex {
         encoder: Option<&Encoder>,
     ) -> Result<FaqIndex, KbError> {
         let index = FaqIndex::build(faqs, encoder)?;
+        let started = std::time::Instant::now();
         let map = fit_on_alternates(&index, encoder)?;
         match &map {
             Some(m) => tracing::info!(
                 right = m.fitted_on.0,
                 wrong = m.fitted_on.1,
+                ms = started.elapsed().as_millis() as u64,
                 "Chinese FAQ confidence calibrated on the KB's alternates"
             ),
             None if index.faqs().iter().any(|f| f.lang == Lang::Zh) => tracing::info!(
