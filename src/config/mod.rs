@@ -332,6 +332,9 @@ pub struct HandoffConfig {
     /// Open tickets (messages left for the team) one conversation may have; more are
     /// refused until agents close some, so one shopper cannot flood every agent's list.
     pub max_open_tickets: u32,
+    /// A verified customer who comes back within this many days is offered first to the
+    /// agent who last helped them, when that agent is online with room (0: never).
+    pub sticky_days: u32,
 }
 
 impl Default for HandoffConfig {
@@ -347,6 +350,7 @@ impl Default for HandoffConfig {
             default_handle_secs: 300,
             sweep_interval_ms: 1000,
             max_open_tickets: 3,
+            sticky_days: 7,
         }
     }
 }
@@ -660,6 +664,11 @@ impl Config {
         if h.max_open_tickets == 0 {
             return Err(ConfigError::Value(
                 "handoff.max_open_tickets must be at least 1 (0 would refuse every message left for the team)".into(),
+            ));
+        }
+        if h.sticky_days > 3650 {
+            return Err(ConfigError::Value(
+                "handoff.sticky_days must be at most 3650 (0 turns sticky routing off)".into(),
             ));
         }
         let r = &self.retention;

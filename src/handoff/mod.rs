@@ -275,6 +275,9 @@ pub struct Routing {
     pub passed_over: Vec<String>,
     /// A named agent a transfer is meant for: only they are offered it until they decline.
     pub reserved_for: Option<String>,
+    /// The agent who last helped this verified customer: offered it first while they are
+    /// online with room and have not passed on it (sticky routing, `handoff.sticky_days`).
+    pub returning_to: Option<String>,
     pub assigned_at: Option<i64>,
     /// When the first agent took it (kept across transfers): the end of the queue wait.
     pub first_assigned_at: Option<i64>,

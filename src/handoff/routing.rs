@@ -57,10 +57,18 @@ pub fn queue_order<'a>(handoffs: impl IntoIterator<Item = &'a Handoff>) -> Vec<&
 
 /// The agent to offer `handoff` to: a reachable agent of one of its groups with room,
 /// fewest conversations first, then the one idle longest. Agents who passed on it are asked
-/// again only when nobody else can take it; a transfer to a named agent waits for them.
+/// again only when nobody else can take it; a transfer to a named agent waits for them. A
+/// returning customer goes first to the agent who last helped them, whatever their group,
+/// when that agent has room and has not passed on it: they know the customer's story.
 pub fn pick_agent<'a>(handoff: &Handoff, seats: &'a [Seat], fallback: &str) -> Option<&'a Seat> {
     if let Some(named) = &handoff.routing.reserved_for {
         return seats.iter().find(|s| &s.agent_id == named && s.has_room());
+    }
+    if let Some(last) = &handoff.routing.returning_to
+        && !handoff.routing.passed_over.contains(last)
+        && let Some(seat) = seats.iter().find(|s| &s.agent_id == last && s.has_room())
+    {
+        return Some(seat);
     }
     let groups = handoff.groups(fallback);
     let candidates = || {
@@ -216,6 +224,46 @@ mod tests {
         ];
         let order: Vec<&str> = queue_order(&hs).iter().map(|h| h.id.as_str()).collect();
         assert_eq!(order, ["angry", "vip", "old", "newer"]);
+    }
+
+    #[test]
+    fn a_returning_customer_goes_to_their_last_agent_while_they_have_room() {
+        let mut h = handoff("h", "orders", Priority::Normal, 1);
+        h.routing.returning_to = Some("last".into());
+        let seats = vec![
+            seat("free", &["orders"], 3, 0),
+            // Busier, and of another group: still the one who knows the customer.
+            seat("last", &["billing"], 3, 2),
+        ];
+        assert_eq!(pick_agent(&h, &seats, "general").unwrap().agent_id, "last");
+        let mut full = seats.clone();
+        full[1].load = 3;
+        assert_eq!(
+            pick_agent(&h, &full, "general").unwrap().agent_id,
+            "free",
+            "no room: the usual pick"
+        );
+        let mut away = seats.clone();
+        away[1].available = false;
+        assert_eq!(
+            pick_agent(&h, &away, "general").unwrap().agent_id,
+            "free",
+            "offline: the usual pick"
+        );
+        let mut passed = h.clone();
+        passed.routing.passed_over.push("last".into());
+        assert_eq!(
+            pick_agent(&passed, &seats, "general").unwrap().agent_id,
+            "free",
+            "declined: the usual pick"
+        );
+        let mut transfer = h.clone();
+        transfer.routing.reserved_for = Some("free".into());
+        assert_eq!(
+            pick_agent(&transfer, &seats, "general").unwrap().agent_id,
+            "free",
+            "a transfer to a named agent comes first"
+        );
     }
 
     #[test]

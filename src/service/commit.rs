@@ -120,7 +120,9 @@ impl ConversationService {
             Some((escalation, lang)) => {
                 let mut transcript = self.store().messages_after(&c.id, 0, u32::MAX).await?;
                 transcript.extend(messages.iter().cloned());
-                let handoff = Handoff::queue(c, &transcript, &escalation, lang, shopper_seq, now);
+                let mut handoff =
+                    Handoff::queue(c, &transcript, &escalation, lang, shopper_seq, now);
+                handoff.routing.returning_to = self.returning_to(c, now).await?;
                 tracing::info!(
                     conversation = %c.id, handoff = %handoff.id, reason = escalation.reason.as_str(),
                     priority = escalation.priority.as_str(), skill = %escalation.skill,

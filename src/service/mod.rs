@@ -13,13 +13,15 @@
 //!    a conversation joined the queue.
 //!
 //! [`turn`] holds the shopper's turn and the handoff button; [`commit`] the one function
-//! every change goes through ([`ConversationService::commit`]). Agents' actions (in
+//! every change goes through ([`ConversationService::commit`]); [`returning`] finds the agent a
+//! returning customer is offered to first. Agents' actions (in
 //! [`crate::desk`]) change conversations through [`ConversationService::apply`], under the
 //! same lock and with the same commit-then-publish order.
 
 mod commit;
 pub mod erase;
 mod page;
+mod returning;
 mod turn;
 
 use std::sync::Arc;

@@ -84,6 +84,7 @@ both!(
     the_open_ticket_limit_holds_under_concurrency,
     erasing_replaces_texts_and_closes_the_conversation,
     agents_drafts_and_handoffs_round_trip,
+    a_returning_customer_is_found_by_verified_id_only,
 );
 
 #[tokio::test]
@@ -164,6 +165,57 @@ mod bodies {
             intent: None,
         };
         Handoff::queue(c, transcript, &escalation, Lang::Zh, Some(1), 3_000)
+    }
+
+    pub(super) async fn a_returning_customer_is_found_by_verified_id_only(store: Arc<dyn Store>) {
+        use crate::conversation::Customer;
+        let verified = |id: &str| Customer {
+            id: Some(id.into()),
+            verified: true,
+            ..Customer::default()
+        };
+        let guest = |id: &str| Customer {
+            claimed_id: Some(id.into()),
+            ..Customer::default()
+        };
+        // Oldest first: a1 and a2 helped u1; the latest, a3, helped a guest claiming u1.
+        let helped = [
+            ("c1", verified("u1"), "a1", 3_000),
+            ("c2", verified("u1"), "a2", 4_000),
+            ("c3", guest("u1"), "a3", 5_000),
+            ("c4", verified("u2"), "a4", 6_000),
+        ];
+        for (id, customer, agent, at) in helped {
+            let c = Conversation {
+                customer,
+                token_hash: vec![1],
+                created_at: 1_000,
+                updated_at: 1_000,
+                ..Conversation::for_tests(id)
+            };
+            store.create_conversation(&c).await.expect("created");
+            let transcript = vec![message(1, Author::Shopper, Some("转人工"))];
+            let mut h = handoff(&c, &transcript);
+            h.status = HandoffStatus::Resolved;
+            h.agent_id = Some(agent.into());
+            let write = TurnWrite {
+                handoff: Some(h),
+                ..TurnWrite::new(&c, transcript, at)
+            };
+            store.commit_turn(&write).await.expect("turn");
+        }
+        let last = |id: &'static str, since: i64| {
+            let store = store.clone();
+            async move { store.last_agent_of_customer(id, since).await.unwrap() }
+        };
+        assert_eq!(
+            last("u1", 0).await.as_deref(),
+            Some("a2"),
+            "not the guest's agent"
+        );
+        assert_eq!(last("u1", 4_500).await, None, "too long ago");
+        assert_eq!(last("u2", 0).await.as_deref(), Some("a4"));
+        assert_eq!(last("u3", 0).await, None);
     }
 
     pub(super) async fn one_writer_wins_a_race_for_a_seq(store: Arc<dyn Store>) {

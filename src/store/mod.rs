@@ -295,6 +295,14 @@ pub trait Store: Send + Sync + 'static {
     /// oldest first.
     async fn customer_conversations(&self, customer_id: &str) -> Result<Vec<String>, StoreError>;
 
+    /// The agent who most recently held a handoff (since `since`, unix ms) of a conversation
+    /// whose customer is `customer_id` *verified*; ids guests only claimed never match.
+    async fn last_agent_of_customer(
+        &self,
+        customer_id: &str,
+        since: i64,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Ids of at most `limit` conversations not erased yet whose last activity is before
     /// `before`, least recent first.
     async fn inactive_conversations(

@@ -141,6 +141,38 @@ impl ErasedConversationRow {
     }
 }
 
+/// An agent who held a handoff of a customer's conversation, with that conversation's
+/// customer as stored (the id column also holds ids guests only claimed).
+#[derive(sqlx::FromRow)]
+pub(super) struct CustomerAgentRow {
+    customer: String,
+    agent_id: String,
+}
+
+impl CustomerAgentRow {
+    /// The agent, when the conversation's customer is `customer_id` verified.
+    pub(super) fn agent_of_verified(self, customer_id: &str) -> Result<Option<String>, StoreError> {
+        let customer: Customer = json("customer", &self.customer)?;
+        Ok(
+            (customer.verified && customer.id.as_deref() == Some(customer_id))
+                .then_some(self.agent_id),
+        )
+    }
+}
+
+/// The first agent of `rows` (most recent first) who helped `customer_id` verified.
+pub(super) fn last_agent_of_verified(
+    rows: Vec<CustomerAgentRow>,
+    customer_id: &str,
+) -> Result<Option<String>, StoreError> {
+    for row in rows {
+        if let Some(agent) = row.agent_of_verified(customer_id)? {
+            return Ok(Some(agent));
+        }
+    }
+    Ok(None)
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct MessageRow {
     seq: i64,

@@ -604,6 +604,25 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn last_agent_of_customer(
+        &self,
+        customer_id: &str,
+        since: i64,
+    ) -> Result<Option<String>, StoreError> {
+        // A few rows: the latest verified one wins; guests who claimed the id are skipped.
+        let rows: Vec<super::rows::CustomerAgentRow> = sqlx::query_as(
+            "SELECT c.customer, h.agent_id FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
+             WHERE c.customer_id = ? AND c.erased_at IS NULL AND h.agent_id IS NOT NULL
+               AND h.updated_at >= ?
+             ORDER BY h.updated_at DESC LIMIT 20",
+        )
+        .bind(customer_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        super::rows::last_agent_of_verified(rows, customer_id)
+    }
+
     async fn customer_conversations(&self, customer_id: &str) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT id FROM conversations WHERE customer_id = ? AND erased_at IS NULL

@@ -656,3 +656,49 @@ async fn a_dropped_agent_goes_offline_after_the_grace_period_and_nothing_is_stra
     assert_eq!(flaky.status.as_str(), "offline");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_returning_customer_is_offered_first_to_the_agent_who_helped_them() {
+    let app = spawn_app().await;
+    let wang = app.add_agent("王芳", ALL_SKILLS, 3).await;
+    let li = app.add_agent("李雷", ALL_SKILLS, 3).await;
+    app.online(&wang).await;
+    app.online(&li).await;
+    let customer = app.signed(json!({"id": "u-42"}));
+    let escalate = |body: Value| {
+        let app = &app;
+        async move {
+            let (id, token) = app.create(body).await;
+            app.say(&id, &token, "转人工").await;
+            app.tick().await;
+            id
+        }
+    };
+
+    // The first visit: equal agents, so routing offers it to the first one; she helps.
+    let first = escalate(json!({"locale": "zh", "customer_token": customer})).await;
+    assert_eq!(app.offers(&wang).await, vec![first.clone()]);
+    for action in ["accept", "resolve"] {
+        let (s, b) = app
+            .agent_post(&wang, &path(&first, action), json!({}))
+            .await;
+        assert_eq!(s, 200, "{action}: {b}");
+    }
+    // She takes someone else's conversation: now the usual pick is the idle 李雷.
+    let busy = escalate(json!({"locale": "zh"})).await;
+    assert_eq!(app.offers(&wang).await, vec![busy.clone()]);
+    let (s, _) = app
+        .agent_post(&wang, &path(&busy, "accept"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+
+    // The customer comes back: offered to the agent who knows their story, who has room.
+    let again = escalate(json!({"locale": "zh", "customer_token": customer})).await;
+    assert_eq!(app.offers(&wang).await, vec![again.clone()]);
+    assert!(app.offers(&li).await.is_empty());
+
+    // Someone who only claims to be that customer is routed as usual.
+    let guest = escalate(json!({"locale": "zh", "customer": {"id": "u-42"}})).await;
+    assert_eq!(app.offers(&li).await, vec![guest]);
+    app.stop().await;
+}
