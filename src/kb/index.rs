@@ -463,12 +463,16 @@ impl FaqIndex {
     }
 
     /// A hit's confidence: English from overlap and similarity (both mean the same on every
-    /// KB); Chinese from the fitted map when there is one, else from the overlap alone.
+    /// KB); Chinese from the fitted map when there is one, else from the overlap alone. The
+    /// map was fitted on the signals of the searches this index makes — with vectors when it
+    /// has them — so a search without one (BM25 alone beside the hybrid in `baton eval kb`)
+    /// falls back to the overlap rather than read a map fitted on other signals.
     fn confidence_of(&self, english: bool, signals: &Signals, similarity: Option<f32>) -> f32 {
+        let fitted_on_this_path = similarity.is_some() == self.dense.is_some();
         match (english, similarity, &self.chinese_confidence) {
             (true, Some(sim), _) => fused_confidence(signals.overlap, sim),
-            (true, None, _) | (false, _, None) => signals.overlap,
-            (false, _, Some(map)) => map.apply(signals),
+            (false, _, Some(map)) if fitted_on_this_path => map.apply(signals),
+            _ => signals.overlap,
         }
     }
 }
