@@ -1,5 +1,6 @@
 //! FAQ retrieval: BM25 over three fields (question and alternates boosted over the answer),
-//! then a normalised confidence for each candidate.
+//! fused with dense similarity when the index has vectors, then a normalised confidence for
+//! each candidate.
 //!
 //! BM25 scores grow with query length and differ from one KB to the next, so they cannot
 //! drive an answer/escalate decision. The confidence is instead an IDF-weighted overlap
@@ -11,6 +12,11 @@
 //! the ranking measured no better (`baton eval kb`, MRR on StackFAQ / BQ-FAQ: BM25 order
 //! 0.804 / 0.135, 0.6 confidence + 0.4 relative BM25 0.803 / 0.132, confidence alone
 //! 0.787 / 0.129).
+//!
+//! English confidence adds a mapping of the dense similarity ([`fused_confidence`]). What
+//! an overlap means for Chinese depends on how alike the KB's FAQs are, so Chinese hits take
+//! their confidence from a map of overlap, similarity and lead fitted on the KB's own
+//! alternates (`super::self_calibration`), when there are enough of them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! Calibrating the Chinese FAQ confidence on the KB itself: its alternates are labelled
 //! paraphrases, so each can be asked of an index that does not contain it.
 //!
-//! Data flow: the built index's FAQs → probes of three [`Kind`]s: every Chinese phrasing
-//! asked of the whole index as written; [`FOLDS`] reduced copies, each without a quarter of
+//! Data flow: the built index's FAQs → probes of three `Kind`s: every Chinese phrasing
+//! asked of the whole index as written; `FOLDS` (four) reduced copies, each without a quarter of
 //! the Chinese FAQs (their phrasings become questions with no answer) and without a share of
 //! the other FAQs' Chinese alternates (new wordings whose answer is still there) → each
 //! probe's top hit's signals labelled right or wrong, weighted by its kind's share →
