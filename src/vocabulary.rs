@@ -18,9 +18,20 @@ pub enum EscalationReason {
     IntentPolicy,
     /// A call to the shop's systems failed (timeout, error, an unexpected answer).
     ActionFailed,
+    /// The answered FAQ says a person always follows its answer (`handoff: always`).
+    FaqPolicy,
 }
 
 impl EscalationReason {
+    pub const ALL: [EscalationReason; 6] = [
+        EscalationReason::RequestedHuman,
+        EscalationReason::Complaint,
+        EscalationReason::LowConfidence,
+        EscalationReason::IntentPolicy,
+        EscalationReason::ActionFailed,
+        EscalationReason::FaqPolicy,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EscalationReason::RequestedHuman => "requested_human",
@@ -28,19 +39,12 @@ impl EscalationReason {
             EscalationReason::LowConfidence => "low_confidence",
             EscalationReason::IntentPolicy => "intent_policy",
             EscalationReason::ActionFailed => "action_failed",
+            EscalationReason::FaqPolicy => "faq_policy",
         }
     }
 
     pub fn parse(s: &str) -> Option<EscalationReason> {
-        [
-            EscalationReason::RequestedHuman,
-            EscalationReason::Complaint,
-            EscalationReason::LowConfidence,
-            EscalationReason::IntentPolicy,
-            EscalationReason::ActionFailed,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

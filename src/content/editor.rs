@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::diagnostic::unify_line_breaks;
-use super::faq::{Faq, is_valid_id, parse_faq};
+use super::faq::{Faq, FaqHandoff, is_valid_id, parse_faq};
 use super::{Checks, Diagnostic, Overlay, load_overlaid};
 use crate::nlu::Lang;
 
@@ -49,6 +49,9 @@ pub struct FaqDoc {
     pub tags: Vec<String>,
     #[serde(default)]
     pub skill: Option<String>,
+    /// What follows the answer (`none`, `offer`, `always`, `notify`).
+    #[serde(default, skip_serializing_if = "FaqHandoff::is_none")]
+    pub handoff: FaqHandoff,
     pub answer: String,
     /// The folder under `kb/` for a new FAQ (default: where its other language is, else
     /// `general`). Ignored for existing files, which stay where they are.
@@ -63,6 +66,7 @@ impl FaqDoc {
             alternates: faq.alternates.clone(),
             tags: faq.tags.clone(),
             skill: faq.skill.clone(),
+            handoff: faq.handoff,
             answer: faq.answer.clone(),
             category: None,
         }
@@ -79,6 +83,8 @@ struct FrontMatter<'a> {
     tags: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     skill: Option<&'a str>,
+    #[serde(skip_serializing_if = "FaqHandoff::is_none")]
+    handoff: FaqHandoff,
 }
 
 /// The file text of an FAQ.
@@ -90,6 +96,7 @@ pub fn render(id: &str, lang: Lang, doc: &FaqDoc) -> String {
         alternates: &doc.alternates,
         tags: &doc.tags,
         skill: doc.skill.as_deref(),
+        handoff: doc.handoff,
     };
     // Serialising a struct of strings cannot fail.
     let mut yaml = serde_norway::to_string(&front).unwrap_or_default();
@@ -369,6 +376,7 @@ mod tests {
             alternates: vec!["paypal ok?".into(), "\"quoted\": yes".into()],
             tags: vec!["payments".into()],
             skill: Some("payments".into()),
+            handoff: FaqHandoff::Notify,
             answer: "Yes — at checkout.\n\n- step one".into(),
             category: None,
         };
@@ -385,6 +393,7 @@ mod tests {
             alternates: vec![],
             tags: vec![],
             skill: None,
+            handoff: FaqHandoff::None,
             answer: "line one\r\nline two\rline three".into(),
             category: None,
         };

@@ -21,6 +21,9 @@ pub struct Faq {
     pub tags: Vec<String>,
     /// Skill group for conversations that escalate from this FAQ.
     pub skill: Option<String>,
+    /// What follows the answer: nothing, a "talk to a person" button, the queue, or a task
+    /// for the group.
+    pub handoff: FaqHandoff,
     /// The answer, Markdown.
     pub answer: String,
     /// Where it came from (`None` for FAQs imported from JSONL).
@@ -39,8 +42,42 @@ impl Faq {
             alternates: Vec::new(),
             tags: Vec::new(),
             skill: None,
+            handoff: FaqHandoff::None,
             answer: "answer".into(),
             source: None,
+        }
+    }
+}
+
+/// What happens after a FAQ's answer (`handoff:` in its front matter): some questions are
+/// answered and still need a person — a complaint procedure, a change only the warehouse can
+/// make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FaqHandoff {
+    /// The answer is the whole reply.
+    #[default]
+    None,
+    /// The answer, with a "talk to a person" button under it.
+    Offer,
+    /// The answer, then the conversation is queued for the FAQ's group.
+    Always,
+    /// The answer, and a task for the FAQ's group carrying the shopper's message ("please
+    /// change the size on this order"); the shopper is told the team has it.
+    Notify,
+}
+
+impl FaqHandoff {
+    pub fn is_none(&self) -> bool {
+        *self == FaqHandoff::None
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaqHandoff::None => "none",
+            FaqHandoff::Offer => "offer",
+            FaqHandoff::Always => "always",
+            FaqHandoff::Notify => "notify",
         }
     }
 }
@@ -67,6 +104,8 @@ struct FrontMatter {
     tags: Vec<String>,
     #[serde(default)]
     skill: Option<String>,
+    #[serde(default)]
+    handoff: FaqHandoff,
 }
 
 /// Whether `id` is a valid FAQ or intent id: lower-case ASCII letters, digits, `-`, `_`, `.`,
@@ -194,6 +233,7 @@ pub fn parse_faq(path: &Path, source: &str) -> Result<Faq, Vec<Diagnostic>> {
             alternates: fm.alternates.iter().map(|a| a.trim().to_string()).collect(),
             tags: fm.tags.iter().map(|t| t.trim().to_string()).collect(),
             skill: fm.skill,
+            handoff: fm.handoff,
             answer: body.trim().to_string(),
             source: Some(FaqSource {
                 path: path.to_path_buf(),
@@ -277,6 +317,39 @@ mod tests {
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!(d[0].line, Some(3));
         assert_eq!(d[1].line, Some(6));
+    }
+
+    #[test]
+    fn handoff_modes_parse_and_an_unknown_one_names_its_line_and_the_choices() {
+        assert_eq!(
+            parse_faq(Path::new("r.zh.md"), GOOD).unwrap().handoff,
+            FaqHandoff::None
+        );
+        for (text, mode) in [
+            ("offer", FaqHandoff::Offer),
+            ("always", FaqHandoff::Always),
+            ("notify", FaqHandoff::Notify),
+        ] {
+            let file = GOOD.replace(
+                "skill: after_sales\n",
+                &format!("skill: after_sales\nhandoff: {text}\n"),
+            );
+            assert_eq!(
+                parse_faq(Path::new("r.zh.md"), &file).unwrap().handoff,
+                mode
+            );
+        }
+        let file = GOOD.replace(
+            "skill: after_sales\n",
+            "skill: after_sales\nhandoff: sometimes\n",
+        );
+        let d = parse_faq(Path::new("r.zh.md"), &file).unwrap_err();
+        assert_eq!(d[0].line, Some(9), "{}", d[0]);
+        assert!(
+            d[0].message.contains("sometimes") && d[0].message.contains("notify"),
+            "{}",
+            d[0]
+        );
     }
 
     #[test]
@@ -408,11 +481,14 @@ mod fuzz {
             alternates in proptest::collection::vec(field(), 0..4),
             tags in proptest::collection::vec(field(), 0..3),
             skill in skill_id(),
+            handoff in proptest::sample::select(vec![
+                FaqHandoff::None, FaqHandoff::Offer, FaqHandoff::Always, FaqHandoff::Notify,
+            ]),
             answer in field(),
             en in any::<bool>(),
         ) {
             let lang = if en { Lang::En } else { Lang::Zh };
-            let doc = FaqDoc { question, alternates, tags, skill, answer, category: None };
+            let doc = FaqDoc { question, alternates, tags, skill, handoff, answer, category: None };
             let text = render("fuzz-id", lang, &doc);
             let blank = doc.question.trim().is_empty()
                 || doc.answer.trim().is_empty()

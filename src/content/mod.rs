@@ -307,6 +307,24 @@ fn check_faqs(faqs: &[Faq], diagnostics: &mut Vec<Diagnostic>) {
         }
     }
     for (id, variants) in langs {
+        // What follows the answer is the shop's process, not wording: a shopper's language
+        // must not decide whether a person takes over.
+        if let [first, second, ..] = variants.as_slice()
+            && first.handoff != second.handoff
+        {
+            let text = std::fs::read_to_string(faq_path(second)).unwrap_or_default();
+            diagnostics.push(Diagnostic::error(
+                &faq_path(second),
+                diagnostic::line_of(&text, "handoff:", 1)
+                    .or_else(|| diagnostic::line_of(&text, "id:", 1)),
+                format!(
+                    "FAQ {id:?}: handoff must be the same in both languages ({} says {}, this file {})",
+                    faq_path(first).display(),
+                    first.handoff.as_str(),
+                    second.handoff.as_str(),
+                ),
+            ));
+        }
         let has = |l: Lang| variants.iter().any(|f| f.lang == l);
         for (missing, present) in [(Lang::En, Lang::Zh), (Lang::Zh, Lang::En)] {
             if has(present) && !has(missing) {
@@ -448,6 +466,7 @@ pub fn read_faq_jsonl(path: &Path) -> Result<Vec<Faq>, Vec<Diagnostic>> {
                     alternates: l.alternates,
                     tags: l.tags,
                     skill: None,
+                    handoff: faq::FaqHandoff::None,
                     answer: l.answer,
                     source: None,
                 });
@@ -562,6 +581,32 @@ mod tests {
             "{text:#?}"
         );
         assert!(has("also an example of intent \"one\""), "{text:#?}");
+    }
+
+    #[test]
+    fn a_faq_must_hand_over_the_same_way_in_both_languages() {
+        let d = tree();
+        let en = faq("b", "en", "answer").replace("lang: en\n", "lang: en\nhandoff: always\n");
+        write(d.path(), "kb/b.en.md", &en);
+        let r = load(&d.path().join("kb"), &d.path().join("intents"));
+        let text: Vec<String> = r.errors().map(|d| d.to_string()).collect();
+        assert_eq!(text.len(), 1, "{text:#?}");
+        assert!(
+            text[0].contains("b.zh.md:2: error: FAQ \"b\": handoff must be the same")
+                && text[0].contains("says always, this file none"),
+            "{text:#?}"
+        );
+        let zh = faq("b", "zh", "答案").replace("lang: zh\n", "lang: zh\nhandoff: always\n");
+        write(d.path(), "kb/b.zh.md", &zh);
+        let r = load(&d.path().join("kb"), &d.path().join("intents"));
+        assert!(!r.has_errors(), "{:?}", r.diagnostics);
+        assert!(
+            r.content
+                .faqs
+                .iter()
+                .filter(|f| f.id == "b")
+                .all(|f| f.handoff == faq::FaqHandoff::Always)
+        );
     }
 
     #[test]

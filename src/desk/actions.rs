@@ -700,7 +700,7 @@ impl Desk {
         })
     }
 
-    /// Open tickets in the agent's groups as agents see them ([`ticket_for_agents`]),
+    /// Open tickets in the agent's groups as agents see them ([`Ticket::for_agents`]),
     /// newest first, a page at a time: `before` is the
     /// `next` cursor of the previous page. Paging (rather than a fixed window) means no open
     /// ticket is ever out of reach, however many others there are.
@@ -727,7 +727,7 @@ impl Desk {
         } else {
             None
         };
-        let tickets = tickets.into_iter().map(ticket_for_agents).collect();
+        let tickets = tickets.into_iter().map(Ticket::for_agents).collect();
         Ok(TicketPage { tickets, next })
     }
 
@@ -781,25 +781,6 @@ impl Desk {
             "no skill group {skill:?}; groups: {}",
             groups.join(", ")
         )))
-    }
-
-    /// Tells the agents of the ticket's group about a message left for them.
-    pub fn announce_ticket(&self, ticket: &Ticket) {
-        let shown = ticket_for_agents(ticket.clone());
-        for a in self
-            .wiring()
-            .roster
-            .agents()
-            .iter()
-            .filter(|a| a.serves(&ticket.skill))
-        {
-            self.wiring().hub.to_agent(
-                &a.id,
-                Event::Ticket {
-                    ticket: shown.clone(),
-                },
-            );
-        }
     }
 
     /// Withdraws every offer made to the agent.
@@ -878,16 +859,5 @@ impl Desk {
             Err(ServiceError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-}
-
-/// A ticket as agents see it. A ticket reaches every agent of its group at once and has
-/// no audited reveal, so its message is masked like any shopper text shown to agents. The
-/// contact stays as the shopper gave it: it was left precisely so that an agent calls or
-/// writes back, and a masked contact would make the ticket useless.
-fn ticket_for_agents(ticket: Ticket) -> Ticket {
-    Ticket {
-        text: pii::mask(&ticket.text),
-        ..ticket
     }
 }

@@ -15,4 +15,4 @@ pub mod turn;
 
 pub use bot::{Compute, TurnError, respond};
 pub use policy::{Decision, Facts, Signals, decide};
-pub use turn::{Analysis, Plan, analyze, button_plan, plan, settle};
+pub use turn::{Analysis, GroupTask, Plan, analyze, button_plan, plan, settle};

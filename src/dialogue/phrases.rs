@@ -113,6 +113,27 @@ pub fn ticket_received(lang: Lang) -> &'static str {
     }
 }
 
+/// A FAQ's request was left as a task for its group (`handoff: notify`).
+pub fn passed_to_team(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "已为您把这个需求转交给客服同事，他们会尽快处理。",
+        Lang::En => "I've passed this on to our team; they'll take care of it as soon as they can.",
+    }
+}
+
+/// The "talk to a person" button under an answer (`handoff: offer`): a tap sends words the
+/// bot reads as a request for a person, so it works in every client that shows buttons.
+pub fn talk_to_person_button(lang: Lang) -> crate::conversation::Button {
+    let (label, value) = match lang {
+        Lang::Zh => ("转人工客服", "转人工"),
+        Lang::En => ("Talk to a person", "talk to a person"),
+    };
+    crate::conversation::Button {
+        label: label.into(),
+        value: value.into(),
+    }
+}
+
 /// Thanks for a rating.
 pub fn rated(lang: Lang) -> &'static str {
     match lang {

@@ -11,8 +11,12 @@
 //!    makes `low_confidence_turns` in a row.
 //!
 //! VIP customers' escalations get their priority raised (and optionally a dedicated group).
+//!
+//! A FAQ answer may bring its own follow-up ([`after_answer`], from the FAQ's `handoff:`): a
+//! "talk to a person" button, the queue, or a task for the FAQ's group.
 
 use crate::config::PolicyConfig;
+use crate::content::faq::FaqHandoff;
 use crate::content::{Action, Intent};
 use crate::handoff::{Escalation, EscalationReason};
 use crate::kb::FaqHit;
@@ -192,6 +196,51 @@ pub fn decide(s: &Signals<'_>, facts: &Facts, p: &PolicyConfig) -> Decision {
         }
     }
     Decision::Clarify { faq_ids }
+}
+
+/// What follows a FAQ's answer, from its `handoff:`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterAnswer {
+    Nothing,
+    /// Show a "talk to a person" button under the answer.
+    OfferPerson,
+    /// Queue the conversation for a person.
+    Queue(Escalation),
+    /// Leave the shopper's request as a task for this skill group.
+    Notify {
+        skill: String,
+    },
+}
+
+/// The FAQ's own handoff rule, applied after its answer. The group is the FAQ's, else the
+/// intent's that chose it, else the conversation's last topic, else the default; the VIP rule
+/// applies as to every escalation.
+pub fn after_answer(
+    faq: &crate::content::Faq,
+    intent: Option<&Intent>,
+    facts: &Facts,
+    p: &PolicyConfig,
+) -> AfterAnswer {
+    let skill = || {
+        faq.skill
+            .clone()
+            .or_else(|| intent.map(|i| i.skill.clone()))
+            .or_else(|| facts.recent_skill.clone())
+            .unwrap_or_else(|| p.default_skill.clone())
+    };
+    match faq.handoff {
+        FaqHandoff::None => AfterAnswer::Nothing,
+        FaqHandoff::Offer => AfterAnswer::OfferPerson,
+        FaqHandoff::Always => AfterAnswer::Queue(escalation(
+            EscalationReason::FaqPolicy,
+            Priority::Normal,
+            skill(),
+            intent,
+            facts,
+            p,
+        )),
+        FaqHandoff::Notify => AfterAnswer::Notify { skill: skill() },
+    }
 }
 
 /// The escalation of the "talk to a person" button: like an explicit request in words, to
@@ -542,5 +591,60 @@ mod tests {
         assert!(
             decide(&signals(&p, Some(&hello), &[]), &Facts::default(), &cfg()).is_low_confidence()
         );
+    }
+
+    #[test]
+    fn a_faq_brings_its_own_follow_up_to_the_right_group() {
+        let mut faq = crate::content::Faq::plain("size-change", Lang::En, "change size");
+        let facts = Facts {
+            recent_skill: Some("billing".into()),
+            ..Facts::default()
+        };
+        assert_eq!(
+            after_answer(&faq, None, &facts, &cfg()),
+            AfterAnswer::Nothing
+        );
+        faq.handoff = FaqHandoff::Offer;
+        assert_eq!(
+            after_answer(&faq, None, &facts, &cfg()),
+            AfterAnswer::OfferPerson
+        );
+        // No group on the FAQ: the intent's, else the conversation's topic, else the default.
+        faq.handoff = FaqHandoff::Notify;
+        let orders = intent("modify_order", Action::Faq, "orders", &["size-change"]);
+        assert_eq!(
+            after_answer(&faq, Some(&orders), &facts, &cfg()),
+            AfterAnswer::Notify {
+                skill: "orders".into()
+            }
+        );
+        assert_eq!(
+            after_answer(&faq, None, &Facts::default(), &cfg()),
+            AfterAnswer::Notify {
+                skill: "general".into()
+            }
+        );
+        faq.handoff = FaqHandoff::Always;
+        faq.skill = Some("after_sales".into());
+        let AfterAnswer::Queue(e) = after_answer(&faq, Some(&orders), &facts, &cfg()) else {
+            panic!("always queues");
+        };
+        assert_eq!(
+            (e.reason, e.priority, e.skill.as_str(), e.intent.as_deref()),
+            (
+                EscalationReason::FaqPolicy,
+                Priority::Normal,
+                "after_sales",
+                Some("modify_order")
+            )
+        );
+        let vip = Facts {
+            vip: true,
+            ..Facts::default()
+        };
+        let AfterAnswer::Queue(e) = after_answer(&faq, None, &vip, &cfg()) else {
+            panic!("always queues");
+        };
+        assert_eq!(e.priority, Priority::High);
     }
 }

@@ -4,7 +4,9 @@
 //! together with normalisation and the encoder; nothing else calls them in sequence.
 
 use super::phrases;
-use super::policy::{Decision, Facts, Signals, button_escalation, decide};
+use super::policy::{
+    AfterAnswer, Decision, Facts, Signals, after_answer, button_escalation, decide,
+};
 use super::signals::{asks_for_human, is_strongly_negative, says_it_did_not_help};
 use crate::config::{BusinessHours, PolicyConfig};
 use crate::content::Intent;
@@ -53,6 +55,16 @@ pub struct Plan {
     pub audit: Vec<crate::handoff::AuditEntry>,
     /// A request left for a group of agents (an order task handled by a person).
     pub ticket: Option<crate::handoff::Ticket>,
+    /// A FAQ's `handoff: notify`: the shopper's message becomes a task for this group (the
+    /// service, which knows the conversation and the customer, writes it as a ticket).
+    pub group_task: Option<GroupTask>,
+}
+
+/// The shopper's message to leave as a task for a skill group, because of this FAQ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupTask {
+    pub faq_id: String,
+    pub skill: String,
 }
 
 impl Plan {
@@ -150,14 +162,16 @@ pub fn plan(
     let decision = decide(&signals, facts, policy);
     let lang = analysis.lang;
     let mut replies = Vec::new();
+    let mut group_task = None;
     let (kind, reason, answered_faq, suggestions, escalation) = match &decision {
         Decision::AnswerFaq { faq_id, intent } => {
             let faq = knowledge.index.get(faq_id, lang);
-            let text = faq.map(|f| f.answer.clone()).or_else(|| {
-                let intent = intent
-                    .as_deref()
-                    .and_then(|i| knowledge.content.intent(i))?;
-                Some(intent.replies.get(lang).clone())
+            let chose = intent.as_deref().and_then(|i| knowledge.content.intent(i));
+            let text = faq
+                .map(|f| f.answer.clone())
+                .or_else(|| Some(chose?.replies.get(lang).clone()));
+            let after = faq.map_or(AfterAnswer::Nothing, |f| {
+                after_answer(f, chose, facts, policy)
             });
             match text {
                 Some(text) => replies.push(Outgoing::reply(
@@ -166,18 +180,39 @@ pub fn plan(
                     ReplyMeta {
                         faq_id: Some(faq_id.clone()),
                         intent: intent.clone(),
+                        buttons: match after {
+                            AfterAnswer::OfferPerson => vec![phrases::talk_to_person_button(lang)],
+                            _ => Vec::new(),
+                        },
                         ..ReplyMeta::new(DecisionKind::Answer)
                     },
                 )),
                 None => tracing::error!(faq_id, "decided on a FAQ the index does not have"),
             }
-            (
-                DecisionKind::Answer,
-                None,
-                Some(faq_id.clone()),
-                vec![],
-                None,
-            )
+            let answered = Some(faq_id.clone());
+            match after {
+                AfterAnswer::Queue(esc) => (
+                    DecisionKind::Escalate,
+                    Some(esc.reason),
+                    answered,
+                    vec![],
+                    Some(esc),
+                ),
+                AfterAnswer::Notify { skill } => {
+                    replies.push(Outgoing::notice(
+                        phrases::passed_to_team(lang),
+                        Notice::TicketReceived,
+                    ));
+                    group_task = Some(GroupTask {
+                        faq_id: faq_id.clone(),
+                        skill,
+                    });
+                    (DecisionKind::Answer, None, answered, vec![], None)
+                }
+                AfterAnswer::Nothing | AfterAnswer::OfferPerson => {
+                    (DecisionKind::Answer, None, answered, vec![], None)
+                }
+            }
         }
         Decision::Reply { intent } => {
             if let Some(def) = knowledge.content.intent(intent) {
@@ -256,6 +291,7 @@ pub fn plan(
         memory: None,
         audit: Vec::new(),
         ticket: None,
+        group_task,
     }
 }
 
@@ -295,6 +331,8 @@ pub fn task_plan(
     plan.memory = Some(memory);
     plan.audit = turn.audit;
     plan.ticket = turn.ticket;
+    // The task's replies replaced the FAQ answer, and the FAQ's follow-up with it.
+    plan.group_task = None;
     plan
 }
 
@@ -344,6 +382,7 @@ fn silent_plan(
         memory: None,
         audit: Vec::new(),
         ticket: None,
+        group_task: None,
     }
 }
 
@@ -381,6 +420,7 @@ pub fn button_plan(facts: &Facts, policy: &PolicyConfig, lang: Lang) -> Plan {
         memory: None,
         audit: Vec::new(),
         ticket: None,
+        group_task: None,
     }
 }
 

@@ -81,6 +81,8 @@ fn reason_text(reason: EscalationReason, lang: Lang) -> &'static str {
         (EscalationReason::ActionFailed, Lang::En) => {
             "a call to the order system failed (see what was attempted)"
         }
+        (EscalationReason::FaqPolicy, Lang::Zh) => "已回答的问题按规定转人工跟进",
+        (EscalationReason::FaqPolicy, Lang::En) => "the FAQ answered needs a person to follow up",
     }
 }
 

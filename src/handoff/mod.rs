@@ -337,7 +337,8 @@ impl AuditEntry {
     }
 }
 
-/// A message left while nobody was on duty.
+/// A request for a group of agents: a message left while nobody was on duty, an order change
+/// only a person may make, or a FAQ's `handoff: notify`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: String,
@@ -352,6 +353,19 @@ pub struct Ticket {
     pub created_at: i64,
     pub closed_at: Option<i64>,
     pub closed_by: Option<String>,
+}
+
+impl Ticket {
+    /// The ticket as agents see it. A ticket reaches every agent of its group at once and has
+    /// no audited reveal, so its message is masked like any shopper text shown to agents. The
+    /// contact stays as the shopper gave it: it was left precisely so that an agent calls or
+    /// writes back, and a masked contact would make the ticket useless.
+    pub fn for_agents(self) -> Ticket {
+        Ticket {
+            text: crate::pii::mask(&self.text),
+            ..self
+        }
+    }
 }
 
 /// A shopper's 1–5 rating of a resolved handoff.

@@ -133,7 +133,7 @@ pub async fn list_faqs(
         .map(|f| {
             json!({
                 "id": f.id, "lang": f.lang, "question": f.question, "tags": f.tags,
-                "skill": f.skill,
+                "skill": f.skill, "handoff": f.handoff,
                 "path": f.source.as_ref().map(|s| shown(&state, &s.path)),
             })
         })
@@ -163,7 +163,7 @@ pub async fn get_faq(
         json!({
             "id": id, "lang": lang, "path": shown(&state, &file.path), "etag": file.etag,
             "question": doc.question, "alternates": doc.alternates, "tags": doc.tags,
-            "skill": doc.skill, "answer": doc.answer,
+            "skill": doc.skill, "handoff": doc.handoff, "answer": doc.answer,
         }),
     ))
 }
@@ -328,6 +328,8 @@ pub struct Approval {
     tags: Option<Vec<String>>,
     #[serde(default)]
     skill: Option<String>,
+    #[serde(default)]
+    handoff: crate::content::faq::FaqHandoff,
     /// Folder under `kb/` (default `from-agents`).
     #[serde(default)]
     category: Option<String>,
@@ -394,6 +396,7 @@ pub async fn approve_draft(
         alternates: a.alternates.unwrap_or(draft.alternates),
         tags: a.tags.unwrap_or_else(|| vec!["from-agent".into()]),
         skill: a.skill,
+        handoff: a.handoff,
         answer: a.answer.unwrap_or(draft.answer),
         category: Some(a.category.unwrap_or_else(|| DRAFT_FOLDER.into())),
     };

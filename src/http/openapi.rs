@@ -209,6 +209,7 @@ pub struct FaqFile {
     pub alternates: Vec<String>,
     pub tags: Vec<String>,
     pub skill: Option<String>,
+    pub handoff: crate::content::faq::FaqHandoff,
     pub answer: String,
 }
 

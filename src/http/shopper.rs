@@ -110,7 +110,6 @@ pub async fn leave_message(
             &body.text,
         )
         .await??;
-    state.desk.announce_ticket(&ticket);
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -89,13 +89,7 @@ pub fn render(stats: &Stats, gauges: &Gauges) -> String {
         "counter",
         "Conversations handed to a person, by the reason of their first hand-over.",
     );
-    for reason in [
-        "requested_human",
-        "complaint",
-        "low_confidence",
-        "intent_policy",
-        "action_failed",
-    ] {
+    for reason in crate::vocabulary::EscalationReason::ALL.map(|r| r.as_str()) {
         let n = stats
             .escalations_by_reason
             .get(reason)

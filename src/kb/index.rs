@@ -561,14 +561,9 @@ mod tests {
 
     fn faq(id: &str, lang: Lang, q: &str, alts: &[&str], answer: &str) -> Faq {
         Faq {
-            id: id.into(),
-            lang,
-            question: q.into(),
             alternates: alts.iter().map(|s| s.to_string()).collect(),
-            tags: vec![],
-            skill: None,
             answer: answer.into(),
-            source: None,
+            ..Faq::plain(id, lang, q)
         }
     }
 

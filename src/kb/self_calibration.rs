@@ -214,14 +214,9 @@ mod tests {
 
     fn faq(id: &str, question: &str, alternates: &[&str]) -> Faq {
         Faq {
-            id: id.into(),
-            lang: Lang::Zh,
-            question: question.into(),
             alternates: alternates.iter().map(|a| a.to_string()).collect(),
-            tags: Vec::new(),
-            skill: None,
             answer: format!("{question}的答复"),
-            source: None,
+            ..Faq::plain(id, Lang::Zh, question)
         }
     }
 

@@ -159,6 +159,9 @@ impl ConversationService {
         self.store().commit_turn(&write).await?;
         let handoff = written.or_else(|| current.open.clone());
         self.publish(&c.id, c.state, state, &write.messages, handoff.as_ref());
+        if let Some(ticket) = &write.ticket {
+            self.announce_ticket(ticket);
+        }
         if queued.is_some() {
             self.wiring().poke.notify_one();
         }
@@ -262,6 +265,25 @@ impl ConversationService {
 
     /// Pushes committed messages and a state change to the conversation's sockets, and to
     /// the agent holding it.
+    /// Tells the agents of the ticket's group, live, about a request left for them.
+    fn announce_ticket(&self, ticket: &Ticket) {
+        let shown = ticket.clone().for_agents();
+        for a in self
+            .wiring()
+            .roster
+            .agents()
+            .iter()
+            .filter(|a| a.serves(&ticket.skill))
+        {
+            self.hub().to_agent(
+                &a.id,
+                Event::Ticket {
+                    ticket: shown.clone(),
+                },
+            );
+        }
+    }
+
     fn publish(
         &self,
         conversation_id: &str,

@@ -14,8 +14,8 @@ use super::commit::{Applied, Change, Current, ShopperMessage};
 use super::{ConversationService, HandoffView, ServiceError, TurnOutcome};
 use crate::conversation::Conversation;
 use crate::dialogue::task::OrderContext;
-use crate::dialogue::{self, Compute, Facts, Plan, TurnError};
-use crate::handoff::{Availability, HandoffStatus};
+use crate::dialogue::{self, Compute, Facts, GroupTask, Plan, TurnError};
+use crate::handoff::{Availability, HandoffStatus, Ticket};
 use crate::realtime::Event;
 use crate::store::StoreError;
 use crate::vocabulary::{ClientMsgId, MessageText};
@@ -156,7 +156,7 @@ impl ConversationService {
                 now_ms,
             }),
         };
-        let plan = dialogue::respond(
+        let mut plan = dialogue::respond(
             &knowledge,
             self.config_arc(),
             message,
@@ -164,6 +164,9 @@ impl ConversationService {
             |skill| self.availability(skill),
         )
         .await?;
+        if let Some(task) = plan.group_task.take() {
+            plan.ticket = self.group_ticket(c, task, text, plan.lang, now_ms).await?;
+        }
         if let Some(turn) = &plan.turn {
             tracing::info!(
                 conversation = %c.id,
@@ -206,6 +209,41 @@ impl ConversationService {
             );
         }
         Ok(outcome(applied))
+    }
+
+    /// The ticket of a FAQ's `handoff: notify`: the shopper's own words for the group, with
+    /// who they are when the shop verified it. `None` once the conversation has
+    /// `handoff.max_open_tickets` open: the team already has its requests, and the answer
+    /// must not be refused for it.
+    async fn group_ticket(
+        &self,
+        c: &Conversation,
+        task: GroupTask,
+        text: &MessageText,
+        lang: crate::nlu::Lang,
+        now_ms: i64,
+    ) -> Result<Option<Ticket>, ServiceError> {
+        let max = self.config().handoff.max_open_tickets;
+        if self.store().count_open_tickets_of(&c.id).await? >= u64::from(max) {
+            tracing::info!(conversation = %c.id, faq = %task.faq_id, "open ticket limit reached; no new task for the group");
+            return Ok(None);
+        }
+        let contact = match (&c.customer.id, c.customer.verified) {
+            (Some(id), true) => format!("customer {id}"),
+            _ => "guest: reply in the conversation".to_string(),
+        };
+        Ok(Some(Ticket {
+            id: uuid::Uuid::now_v7().to_string(),
+            conversation_id: c.id.clone(),
+            skill: task.skill,
+            lang,
+            contact,
+            text: format!("[{}] {}", task.faq_id, text.as_str()),
+            status: "open".into(),
+            created_at: now_ms,
+            closed_at: None,
+            closed_by: None,
+        }))
     }
 
     /// Whether a person can take `skill`'s conversations now: business hours of the group

@@ -370,6 +370,8 @@ mod bodies {
         assert_eq!((ok, limited), (3, 9), "{results:?}");
         let skills = vec!["orders".to_string()];
         assert_eq!(store.count_open_tickets(&skills).await.unwrap(), 3);
+        assert_eq!(store.count_open_tickets_of("c1").await.unwrap(), 3);
+        assert_eq!(store.count_open_tickets_of("c2").await.unwrap(), 0);
         let open = store.open_tickets(&skills, None, 10).await.unwrap();
         assert_eq!(open.len(), 3);
         assert!(open.windows(2).all(|w| w[0].created_at >= w[1].created_at));
@@ -381,6 +383,7 @@ mod bodies {
         // A closed ticket makes room for one more.
         assert!(store.close_ticket(&open[0].id, "a1", 20).await.unwrap());
         assert!(!store.close_ticket(&open[0].id, "a1", 21).await.unwrap());
+        assert_eq!(store.count_open_tickets_of("c1").await.unwrap(), 2);
         let closed = store.ticket(&open[0].id).await.unwrap().expect("there");
         assert_eq!(
             (closed.status.as_str(), closed.closed_at),

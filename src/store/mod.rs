@@ -251,6 +251,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many tickets of the `skills` groups are open.
     async fn count_open_tickets(&self, skills: &[String]) -> Result<u64, StoreError>;
 
+    /// How many of one conversation's tickets are open.
+    async fn count_open_tickets_of(&self, conversation_id: &str) -> Result<u64, StoreError>;
+
     /// A ticket by id, open or closed.
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
 

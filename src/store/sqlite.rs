@@ -451,6 +451,16 @@ impl Store for SqliteStore {
         Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
     }
 
+    async fn count_open_tickets_of(&self, conversation_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE conversation_id = ? AND status = 'open'",
+        )
+        .bind(conversation_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
         let row: Option<TicketRow> = sqlx::query_as("SELECT * FROM tickets WHERE id = ?")
             .bind(id)

@@ -11,6 +11,7 @@ mod cluster;
 mod crash;
 mod database;
 mod edge;
+mod faq_handoff;
 mod handoff;
 mod helpers;
 mod identity;
