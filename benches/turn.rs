@@ -75,6 +75,7 @@ fn bench_turn(c: &mut Criterion) {
     baton::kb::analyzer::warm_up();
     let config = Arc::new(Config::default());
     let facts = Facts::default();
+    let memory = baton::dialogue_memory::DialogueMemory::default();
     let mut variants = vec![("ngram_bm25", Arc::new(knowledge(&config, None)))];
     if let Some(e) = encoder(false) {
         variants.push(("encoder_hybrid", Arc::new(knowledge(&config, Some(e)))));
@@ -98,6 +99,7 @@ fn bench_turn(c: &mut Criterion) {
                         text: black_box(text),
                         locale: Lang::Zh,
                         facts: facts.clone(),
+                        memory: &memory,
                         order: None,
                     };
                     let plan = runtime.block_on(dialogue::respond(

@@ -696,9 +696,10 @@ fn lint(config: &Config, format: Format) -> ExitCode {
     print_diagnostics(&report.diagnostics, format);
     if matches!(format, Format::Text) && !report.has_errors() {
         eprintln!(
-            "ok: {} FAQs, {} intents; near-duplicate questions compared {}",
+            "ok: {} FAQs, {} intents, {} trigger rules; near-duplicate questions compared {}",
             report.content.faqs.len(),
             report.content.intents.len(),
+            report.content.rules.rules.len(),
             match &encoder {
                 Some(e) => format!("by meaning ({})", e.model.name()),
                 None => "by their words (no sentence encoder)".to_string(),
@@ -824,6 +825,7 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
         vip,
         ..Facts::default()
     };
+    let mut memory = crate::dialogue_memory::DialogueMemory::default();
     // The encoder's pool answers on a channel; a small runtime awaits it.
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let mut out = std::io::stdout().lock();
@@ -843,6 +845,7 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
             text: &line,
             locale: lang,
             facts: facts.clone(),
+            memory: &memory,
             order: None,
         };
         let plan = runtime.block_on(dialogue::respond(
@@ -883,6 +886,9 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
             }
         }
         facts = plan.next_facts(&facts);
+        if let Some(m) = plan.memory {
+            memory = m;
+        }
         if let Some(e) = plan.escalation {
             writeln!(
                 out,

@@ -339,6 +339,12 @@ pub struct TurnRecord {
     /// Calls to the shop's API this turn made (values masked), for the agent.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub shop_calls: Vec<crate::shop::CallTrace>,
+    /// Trigger rules that acted on this message (ids), for the agent and the statistics.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub triggered: Vec<String>,
+    /// Tags those rules gave the conversation.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tags: Vec<String>,
 }
 
 /// Extra data on a bot or system message, for clients to render.

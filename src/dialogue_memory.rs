@@ -1,7 +1,8 @@
 //! What the bot remembers across a conversation's turns, stored with the conversation: an
 //! order task waiting for the shopper (what it needs next, how often it asked), the values
 //! the shopper already gave (an order number, a guest's second factor), the orders looked
-//! up (for the agent's context view) and the page the shopper is on.
+//! up (for the agent's context view), the page the shopper is on, and the trigger rules'
+//! counts and tags.
 //!
 //! [`crate::dialogue::task`] reads and changes it in a turn; the commit writes it with the
 //! turn's messages, so a restart resumes a half-finished task where it was.
@@ -92,6 +93,12 @@ pub struct DialogueMemory {
     pub orders: Vec<OrderSeen>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<Page>,
+    /// Messages each trigger rule matched so far, by rule id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rule_hits: BTreeMap<String, u32>,
+    /// Tags trigger rules gave the conversation, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl DialogueMemory {

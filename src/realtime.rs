@@ -113,8 +113,17 @@ pub enum Event {
     },
     /// Agents: the queue of your groups changed; `queued` conversations wait.
     QueueChanged { queued: usize },
-    /// Agents: a shopper left a message while nobody was on duty.
+    /// Agents: a request left for your group (a message, an order change, a FAQ's task).
     Ticket { ticket: Ticket },
+    /// Agents: a trigger rule asks your group to look at a conversation.
+    Alert {
+        conversation_id: String,
+        /// The shopper message that set it off.
+        seq: i64,
+        rule: String,
+        label: String,
+        skill: String,
+    },
     /// Published on another node ([`Hub::deliver`]); never serialised as such.
     #[serde(skip)]
     Remote(Remote),

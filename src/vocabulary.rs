@@ -20,16 +20,19 @@ pub enum EscalationReason {
     ActionFailed,
     /// The answered FAQ says a person always follows its answer (`handoff: always`).
     FaqPolicy,
+    /// One of the support lead's trigger rules (`intents/rules/triggers.yaml`).
+    TriggerRule,
 }
 
 impl EscalationReason {
-    pub const ALL: [EscalationReason; 6] = [
+    pub const ALL: [EscalationReason; 7] = [
         EscalationReason::RequestedHuman,
         EscalationReason::Complaint,
         EscalationReason::LowConfidence,
         EscalationReason::IntentPolicy,
         EscalationReason::ActionFailed,
         EscalationReason::FaqPolicy,
+        EscalationReason::TriggerRule,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl EscalationReason {
             EscalationReason::IntentPolicy => "intent_policy",
             EscalationReason::ActionFailed => "action_failed",
             EscalationReason::FaqPolicy => "faq_policy",
+            EscalationReason::TriggerRule => "trigger_rule",
         }
     }
 

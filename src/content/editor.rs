@@ -222,7 +222,11 @@ impl Editor {
         }
         let _one_writer = self.lock.lock().await;
         let current = self.find(id, lang, hint);
-        check_precondition(current.as_ref(), precondition, id, lang)?;
+        check_precondition(
+            current.as_ref().map(|f| f.etag.as_str()),
+            precondition,
+            &format!("FAQ {id:?} ({lang})"),
+        )?;
         let path = match &current {
             Some(f) => f.path.clone(),
             None => self.new_path(id, lang, doc.category.as_deref())?,
@@ -255,13 +259,67 @@ impl Editor {
         if *precondition == Precondition::None {
             return Err(EditError::PreconditionRequired);
         }
-        check_precondition(Some(&current), precondition, id, lang)?;
+        check_precondition(
+            Some(&current.etag),
+            precondition,
+            &format!("FAQ {id:?} ({lang})"),
+        )?;
         self.check_tree(Overlay::from([(current.path.clone(), None)]))?;
         std::fs::remove_file(&current.path).map_err(|source| EditError::Io {
             path: current.path.clone(),
             source,
         })?;
         Ok(current.path)
+    }
+
+    /// Where the trigger rules live.
+    pub fn triggers_path(&self) -> PathBuf {
+        self.intents
+            .join(super::RULES_DIR)
+            .join(super::rules::TRIGGERS_FILE)
+    }
+
+    /// The trigger rules file as it is on disk now, with its ETag; `None` when there is none.
+    pub fn read_triggers(&self) -> Result<Option<(String, String)>, EditError> {
+        let path = self.triggers_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let tag = etag(&bytes);
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    EditError::Invalid("the rules file is not valid UTF-8".into(), vec![])
+                })?;
+                Ok(Some((text, tag)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(EditError::Io { path, source }),
+        }
+    }
+
+    /// Replaces (or creates) the trigger rules file with `text`, after checking it alone and
+    /// with the rest of the tree.
+    pub async fn put_triggers(
+        &self,
+        text: &str,
+        precondition: &Precondition,
+    ) -> Result<Written, EditError> {
+        let _one_writer = self.lock.lock().await;
+        let path = self.triggers_path();
+        let current = self.read_triggers()?;
+        check_precondition(
+            current.as_ref().map(|(_, tag)| tag.as_str()),
+            precondition,
+            "the trigger rules file",
+        )?;
+        super::rules::parse_triggers(&path, text).map_err(|d| {
+            EditError::Invalid("the trigger rules are not valid".into(), self.relative(d))
+        })?;
+        self.check_tree(Overlay::from([(path.clone(), Some(text.to_string()))]))?;
+        write_atomically(&path, text.as_bytes())?;
+        Ok(Written {
+            path,
+            etag: etag(text.as_bytes()),
+            created: current.is_none(),
+        })
     }
 
     /// Refuses an edit that would add errors to the tree (errors already there are an
@@ -324,24 +382,20 @@ fn other(lang: Lang) -> Lang {
 }
 
 fn check_precondition(
-    current: Option<&FaqFile>,
+    current_etag: Option<&str>,
     precondition: &Precondition,
-    id: &str,
-    lang: Lang,
+    what: &str,
 ) -> Result<(), EditError> {
-    match (current, precondition) {
+    match (current_etag, precondition) {
         (None, Precondition::None | Precondition::Absent) => Ok(()),
         (None, Precondition::Matches(_)) => Err(EditError::Stale(format!(
-            "FAQ {id:?} ({lang}) was deleted since you read it"
+            "{what} was deleted since you read it"
         ))),
-        (Some(_), Precondition::Absent) => Err(EditError::Stale(format!(
-            "FAQ {id:?} ({lang}) already exists"
-        ))),
+        (Some(_), Precondition::Absent) => Err(EditError::Stale(format!("{what} already exists"))),
         (Some(_), Precondition::None) => Err(EditError::PreconditionRequired),
-        (Some(f), Precondition::Matches(tag)) if tag == "*" || *tag == f.etag => Ok(()),
-        (Some(f), Precondition::Matches(_)) => Err(EditError::Stale(format!(
-            "FAQ {id:?} ({lang}) changed since you read it (now {}); read it again and redo your edit",
-            f.etag
+        (Some(etag), Precondition::Matches(tag)) if tag == "*" || tag == etag => Ok(()),
+        (Some(etag), Precondition::Matches(_)) => Err(EditError::Stale(format!(
+            "{what} changed since you read it (now {etag}); read it again and redo your edit"
         ))),
     }
 }

@@ -1,4 +1,6 @@
-//! Content editors own: FAQ files under `kb/` and intent files under `intents/`.
+//! Content editors own: FAQ files under `kb/` and intent files under `intents/` (with the
+//! shop's declared calls in `intents/actions/` and the support lead's trigger rules in
+//! `intents/rules/`).
 //!
 //! [`load`] reads both trees, parses every file, runs the checks that span files (duplicate
 //! ids, broken links, intents pointing at missing FAQs, the same example under two intents;
@@ -14,6 +16,7 @@ pub mod diagnostic;
 pub mod editor;
 pub mod faq;
 pub mod intent;
+pub mod rules;
 pub mod similar;
 pub mod task;
 pub mod template;
@@ -35,6 +38,8 @@ pub struct Content {
     pub intents: Vec<Intent>,
     /// The shop's declared calls (`intents/actions/`; the reference contract without it).
     pub shop: actions::ShopCalls,
+    /// The support lead's trigger rules (`intents/rules/triggers.yaml`; none without it).
+    pub rules: rules::TriggerRules,
 }
 
 impl Content {
@@ -146,7 +151,9 @@ fn load_checked(
         }
     }
     let actions_dir = intents_dir.join(ACTIONS_DIR);
+    let rules_dir = intents_dir.join(RULES_DIR);
     let mut action_sources = Vec::new();
+    let mut rule_sources = Vec::new();
     for path in overlaid(
         files(intents_dir, &["yaml", "yml"], &mut diagnostics),
         intents_dir,
@@ -157,6 +164,10 @@ fn load_checked(
         };
         if path.starts_with(&actions_dir) {
             action_sources.push((path, text));
+            continue;
+        }
+        if path.starts_with(&rules_dir) {
+            rule_sources.push((path, text));
             continue;
         }
         match intent::parse_intent(&path, &text) {
@@ -172,6 +183,7 @@ fn load_checked(
         content.shop = calls;
         check_tasks(&content, &intent_sources, &mut diagnostics);
     }
+    content.rules = rules::load_rules(&rule_sources, &mut diagnostics);
     check_faqs(&content.faqs, &mut diagnostics);
     check_intents(&content, &intent_sources, &mut diagnostics);
     if checks == Checks::All {
@@ -341,6 +353,9 @@ fn check_faqs(faqs: &[Faq], diagnostics: &mut Vec<Diagnostic>) {
 
 /// The folder under `intents/` that holds the shop's declared calls.
 pub const ACTIONS_DIR: &str = "actions";
+
+/// The folder under `intents/` that holds the support lead's rules.
+pub const RULES_DIR: &str = "rules";
 
 fn check_tasks(
     content: &Content,

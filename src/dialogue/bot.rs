@@ -1,5 +1,5 @@
 //! One bot turn, the one way Baton runs it: normalise → embed → analyze → decide → plan →
-//! settle the handoff. `baton serve` (through the conversation service), `baton chat` and
+//! (order task) → trigger rules → settle the handoff. `baton serve` (through the conversation service), `baton chat` and
 //! the turn benchmark all call [`respond`]; what comes out is a [`Plan`] ready to commit.
 //!
 //! The message is normalised once; the encoder (when the snapshot uses one) embeds it on its
@@ -10,9 +10,11 @@
 use std::sync::Arc;
 
 use super::policy::Facts;
+use super::rules;
 use super::task::{self, TaskStep};
 use super::turn::{Plan, analyze, plan, settle, task_plan};
 use crate::config::Config;
+use crate::dialogue_memory::DialogueMemory;
 use crate::encoder::EncoderError;
 use crate::handoff::Availability;
 use crate::knowledge::Knowledge;
@@ -55,6 +57,8 @@ pub struct Message<'a> {
     pub locale: Lang,
     /// What the conversation's row says about the shopper and the turns so far.
     pub facts: Facts,
+    /// What the conversation remembers (the trigger rules' counts among it).
+    pub memory: &'a DialogueMemory,
     /// The shop's order API and what the conversation remembers; `None` runs no order tasks.
     pub order: Option<super::task::OrderContext<'a>>,
 }
@@ -89,9 +93,12 @@ pub async fn respond(
     let Message {
         locale,
         facts,
+        memory,
         order,
         text,
     } = message;
+    let rules = &knowledge.content.rules;
+    let matched_rules = rules::matching(rules, &normalized);
     let short = normalized.len() <= INLINE_BYTES;
     let think = {
         let (knowledge, config, facts) = (knowledge.clone(), config.clone(), facts.clone());
@@ -120,6 +127,17 @@ pub async fn respond(
             TaskStep::Took { turn, memory } => plan = task_plan(plan, turn, memory, knowledge),
             TaskStep::Pass { memory } => plan.memory = memory,
         }
+    }
+    if !matched_rules.is_empty() {
+        let memory = plan.memory.clone().unwrap_or_else(|| memory.clone());
+        rules::apply(
+            &mut plan,
+            rules,
+            &matched_rules,
+            memory,
+            &facts,
+            &config.policy,
+        );
     }
     settle(&mut plan, &config.hours, availability);
     Ok(plan)

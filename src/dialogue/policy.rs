@@ -260,6 +260,17 @@ pub fn button_escalation(facts: &Facts, p: &PolicyConfig) -> Escalation {
     )
 }
 
+/// The escalation a trigger rule asks for, with the VIP rule applied as to every other.
+pub fn rule_escalation(
+    reason: EscalationReason,
+    priority: Priority,
+    skill: String,
+    facts: &Facts,
+    p: &PolicyConfig,
+) -> Escalation {
+    escalation(reason, priority, skill, None, facts, p)
+}
+
 /// An escalation with the VIP rule applied: priority one step up, and the VIP group when one
 /// is configured.
 fn escalation(

@@ -58,6 +58,8 @@ pub struct Plan {
     /// A FAQ's `handoff: notify`: the shopper's message becomes a task for this group (the
     /// service, which knows the conversation and the customer, writes it as a ticket).
     pub group_task: Option<GroupTask>,
+    /// Groups to alert because a trigger rule said so (published after the commit).
+    pub alerts: Vec<super::rules::RuleAlert>,
 }
 
 /// The shopper's message to leave as a task for a skill group, because of this FAQ.
@@ -105,6 +107,8 @@ impl Analysis {
             answered_faq,
             suggestions,
             shop_calls: Vec::new(),
+            triggered: Vec::new(),
+            tags: Vec::new(),
         }
     }
 }
@@ -292,6 +296,7 @@ pub fn plan(
         audit: Vec::new(),
         ticket: None,
         group_task,
+        alerts: Vec::new(),
     }
 }
 
@@ -383,6 +388,7 @@ fn silent_plan(
         audit: Vec::new(),
         ticket: None,
         group_task: None,
+        alerts: Vec::new(),
     }
 }
 
@@ -421,6 +427,7 @@ pub fn button_plan(facts: &Facts, policy: &PolicyConfig, lang: Lang) -> Plan {
         audit: Vec::new(),
         ticket: None,
         group_task: None,
+        alerts: Vec::new(),
     }
 }
 

@@ -254,6 +254,7 @@ pub async fn eval_dialogues(
                 text: &turn.shopper,
                 locale,
                 facts: facts.clone(),
+                memory: &memory,
                 order: Some(dialogue::task::OrderContext {
                     shop: client,
                     customer_id: s.customer.as_deref(),

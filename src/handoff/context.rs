@@ -83,6 +83,8 @@ fn reason_text(reason: EscalationReason, lang: Lang) -> &'static str {
         }
         (EscalationReason::FaqPolicy, Lang::Zh) => "已回答的问题按规定转人工跟进",
         (EscalationReason::FaqPolicy, Lang::En) => "the FAQ answered needs a person to follow up",
+        (EscalationReason::TriggerRule, Lang::Zh) => "触发了转人工规则",
+        (EscalationReason::TriggerRule, Lang::En) => "a trigger rule handed it over",
     }
 }
 
@@ -256,6 +258,8 @@ mod tests {
                 answered_faq: None,
                 suggestions: vec![],
                 shop_calls: vec![],
+                triggered: vec![],
+                tags: vec![],
             }),
         }
     }

@@ -54,9 +54,20 @@ pub struct AgentView {
     pub page: Option<crate::dialogue_memory::Page>,
     /// Orders looked up in the conversation, newest first.
     pub orders: Vec<crate::dialogue_memory::OrderSeen>,
+    /// Tags the support lead's trigger rules gave the conversation.
+    pub tags: Vec<String>,
+    /// Trigger rules that acted in the conversation, with the message that set each off.
+    pub triggered: Vec<RuleLine>,
     /// Every call the bot made to the shop's API: what was attempted, with which (masked)
     /// values, and what came back.
     pub shop_calls: Vec<ShopCallLine>,
+}
+
+/// A trigger rule that acted, and the shopper message that set it off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleLine {
+    pub seq: i64,
+    pub rule: String,
 }
 
 /// A call to the shop's API and the shopper message it served.
@@ -121,6 +132,17 @@ pub fn build_view(
         last_seq: conversation.last_seq,
         page: conversation.dialogue.page.clone(),
         orders: conversation.dialogue.orders.clone(),
+        tags: conversation.dialogue.tags.clone(),
+        triggered: messages
+            .iter()
+            .filter_map(|m| Some((m.seq, m.turn.as_ref()?)))
+            .flat_map(|(seq, t)| {
+                t.triggered.iter().map(move |rule| RuleLine {
+                    seq,
+                    rule: rule.clone(),
+                })
+            })
+            .collect(),
         shop_calls: messages
             .iter()
             .filter_map(|m| Some((m, m.turn.as_ref()?)))

@@ -32,7 +32,7 @@ fn lang_of(code: &str) -> Result<Lang, ApiError> {
 }
 
 /// A path as editors know it: relative to the folder that holds `kb/`.
-fn shown(state: &AppState, path: &FsPath) -> String {
+pub(super) fn shown(state: &AppState, path: &FsPath) -> String {
     state.editor.shown(path).display().to_string()
 }
 
@@ -48,7 +48,7 @@ fn hint(state: &AppState, id: &str, lang: Lang) -> Option<PathBuf> {
         .and_then(|f| f.source.as_ref().map(|s| s.path.clone()))
 }
 
-fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+pub(super) fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
     let text = |name: header::HeaderName| {
         headers
             .get(name)
@@ -69,7 +69,7 @@ fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
     }
 }
 
-fn with_etag(status: StatusCode, etag: &str, body: serde_json::Value) -> Response {
+pub(super) fn with_etag(status: StatusCode, etag: &str, body: serde_json::Value) -> Response {
     let mut r = (status, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(etag) {
         r.headers_mut().insert(header::ETAG, v);
@@ -78,7 +78,7 @@ fn with_etag(status: StatusCode, etag: &str, body: serde_json::Value) -> Respons
 }
 
 /// Rebuilds in the background: the edit is on disk; the answer need not wait for training.
-fn reload_soon(state: &AppState) {
+pub(super) fn reload_soon(state: &AppState) {
     let reloader = state.reloader.clone();
     tokio::spawn(async move {
         reloader.reload("api").await;

@@ -18,7 +18,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, agent, health, kb, shopper, ws};
+use super::{admin, agent, health, kb, rules, shopper, ws};
 
 /// Security scheme of a conversation's token (`POST /v1/conversations` hands it out).
 pub const SHOPPER: &str = "shopper_token";
@@ -213,6 +213,18 @@ pub struct FaqFile {
     pub answer: String,
 }
 
+/// The trigger rules file and the rules being served.
+#[derive(Serialize, ToSchema)]
+pub struct TriggersFile {
+    /// Where the file is, relative to the folder holding `intents/`.
+    pub path: String,
+    /// Empty when there is no file yet.
+    pub etag: String,
+    pub text: String,
+    /// The rules live now (they follow the file after a reload).
+    pub live: Vec<serde_json::Value>,
+}
+
 /// An FAQ written.
 #[derive(Serialize, ToSchema)]
 pub struct FaqWritten {
@@ -280,6 +292,8 @@ pub struct FaqWritten {
         kb::list_faqs,
         kb::get_faq,
         kb::put_faq,
+        rules::get_triggers,
+        rules::put_triggers,
         kb::delete_faq,
     ),
     components(schemas(ErrorBody)),

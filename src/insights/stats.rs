@@ -134,6 +134,10 @@ pub struct Stats {
     pub series: Vec<SeriesPoint>,
     /// Calls to the shop's API by declared call, busiest first.
     pub actions: Vec<ActionStats>,
+    /// Conversations each trigger rule acted in, by rule id.
+    pub rules: BTreeMap<String, u64>,
+    /// Conversations trigger rules tagged, by tag.
+    pub tags: BTreeMap<String, u64>,
 }
 
 /// The label intent volume uses for messages the classifier found out of scope.
@@ -223,6 +227,8 @@ pub fn compute(
     let mut confidence = [0u64; 10];
     let mut confidence_sum = 0.0f64;
     let mut actions: BTreeMap<String, ActionStats> = BTreeMap::new();
+    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    let mut tags: BTreeMap<String, u64> = BTreeMap::new();
 
     for c in conversations {
         let o = outcome(c);
@@ -278,6 +284,16 @@ pub fn compute(
                     a.handoffs += u64::from(handed_over);
                 }
             }
+        }
+        let acted: std::collections::BTreeSet<&String> =
+            turns.iter().flat_map(|t| &t.triggered).collect();
+        for rule in acted {
+            *rules.entry(rule.clone()).or_default() += 1;
+        }
+        let tagged: std::collections::BTreeSet<&String> =
+            turns.iter().flat_map(|t| &t.tags).collect();
+        for tag in tagged {
+            *tags.entry(tag.clone()).or_default() += 1;
         }
         for (i, t) in turns.iter().enumerate() {
             if let Some(faq) = &t.answered_faq {
@@ -344,6 +360,8 @@ pub fn compute(
     actions.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.call.cmp(&b.call)));
     Stats {
         actions,
+        rules,
+        tags,
         from,
         to,
         bucket_ms,

@@ -13,6 +13,7 @@
 use super::commit::{Applied, Change, Current, ShopperMessage};
 use super::{ConversationService, HandoffView, ServiceError, TurnOutcome};
 use crate::conversation::Conversation;
+use crate::dialogue::rules::RuleAlert;
 use crate::dialogue::task::OrderContext;
 use crate::dialogue::{self, Compute, Facts, GroupTask, Plan, TurnError};
 use crate::handoff::{Availability, HandoffStatus, Ticket};
@@ -147,6 +148,7 @@ impl ConversationService {
             text: text.as_str(),
             locale: c.locale,
             facts: Facts::of(c),
+            memory: &c.dialogue,
             order: self.wiring().shop.as_deref().map(|shop| OrderContext {
                 shop,
                 customer_id,
@@ -178,6 +180,7 @@ impl ConversationService {
             );
         }
         let assist = plan.assist.clone();
+        let alerts = std::mem::take(&mut plan.alerts);
         let now = self.clock().now_ms();
         let reply_clock = current.open.as_ref().and_then(|h| h.shopper_wrote(now));
         let Some(turn) = plan.turn.clone() else {
@@ -193,6 +196,11 @@ impl ConversationService {
         let mut change = plan_change(plan, Some(shopper));
         change.handoff = reply_clock;
         let applied = self.commit(current, change).await?;
+        if let Some(m) = applied.messages.first() {
+            for alert in alerts {
+                self.alert_group(&c.id, m.seq, alert);
+            }
+        }
         // While an agent holds the conversation, they get the best FAQ answers for it.
         if let Some(h) = applied.handoff.as_ref()
             && h.status == HandoffStatus::Assigned
@@ -244,6 +252,29 @@ impl ConversationService {
             closed_at: None,
             closed_by: None,
         }))
+    }
+
+    /// Tells the agents of a trigger rule's group, live, to look at the conversation.
+    fn alert_group(&self, conversation_id: &str, seq: i64, alert: RuleAlert) {
+        tracing::info!(conversation = %conversation_id, rule = %alert.rule, skill = %alert.skill, "trigger rule alert");
+        for a in self
+            .wiring()
+            .roster
+            .agents()
+            .iter()
+            .filter(|a| a.serves(&alert.skill))
+        {
+            self.hub().to_agent(
+                &a.id,
+                Event::Alert {
+                    conversation_id: conversation_id.to_string(),
+                    seq,
+                    rule: alert.rule.clone(),
+                    label: alert.label.clone(),
+                    skill: alert.skill.clone(),
+                },
+            );
+        }
     }
 
     /// Whether a person can take `skill`'s conversations now: business hours of the group

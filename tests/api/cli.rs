@@ -471,3 +471,38 @@ fn a_broken_actions_file_is_reported_with_file_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn broken_trigger_rules_and_handoff_modes_are_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kb, intents) = (dir.path().join("kb"), dir.path().join("intents"));
+    copy_dir(&repo().join("kb"), &kb);
+    copy_dir(&repo().join("intents"), &intents);
+    let triggers = intents.join("rules").join("triggers.yaml");
+    std::fs::write(
+        &triggers,
+        "triggers:\n  - id: threat\n    words: [曝光]\n    patterns: ['[unclosed']\n    tag: threat\n",
+    )
+    .unwrap();
+    let faq = kb.join("orders").join("urge-shipment.en.md");
+    let text = std::fs::read_to_string(&faq).unwrap();
+    std::fs::write(&faq, text.replace("handoff: notify", "handoff: maybe")).unwrap();
+    let out = baton()
+        .args(["lint", "--kb"])
+        .arg(&kb)
+        .arg("--intents")
+        .arg(&intents)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let pattern_at = format!("{}:4: error: pattern \"[unclosed\"", triggers.display());
+    assert!(stderr.contains(&pattern_at), "{stderr}");
+    let handoff_at = format!("{}:16: error:", faq.display());
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&handoff_at) && l.contains("maybe")),
+        "{stderr}"
+    );
+}

@@ -27,6 +27,7 @@ mod privacy;
 mod realtime;
 mod reload;
 mod restart;
+mod rules;
 mod shopper;
 mod stats;
 mod understanding;

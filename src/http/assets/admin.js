@@ -47,7 +47,7 @@
   const REASONS = {
     requested_human: 'Asked for a person', complaint: 'Complaint or upset',
     low_confidence: 'Bot unsure', intent_policy: 'Needs a person (intent)',
-    action_failed: 'Order system call failed', faq_policy: 'Needs a person (FAQ)',
+    action_failed: 'Order system call failed', faq_policy: 'Needs a person (FAQ)', trigger_rule: 'Trigger rule',
   };
   const GAP_REASONS = { low_confidence: 'bot unsure', didnt_help: "didn't help", requested_human: 'asked for a person' };
   // The server cuts [from, to) into hours (up to two days) or days counted from `from`, so
@@ -378,6 +378,14 @@
         const share = escalations ? n / escalations : null;
         return { label: REASONS[k] || k, value: n, text: `${num(n)} · ${pct(share, 0)}`, tip: `${REASONS[k] || k} (${k}): ${plural(n, 'escalation', 'escalations')}, ${pct(share)}` };
       }),
+    });
+
+    const tags = st.tags || {};
+    hbars($('ch-tags'), {
+      label: 'Conversations by rule tag', cls: 'blue', empty: 'No trigger rule tagged a conversation in this range.',
+      rows: Object.keys(tags).sort((a, b) => tags[b] - tags[a]).map((k) => ({
+        label: '#' + k, value: tags[k], text: num(tags[k]), tip: `#${k}: ${plural(tags[k], 'conversation', 'conversations')}`,
+      })),
     });
 
     const dist = (st.csat && st.csat.distribution) || {};

@@ -50,7 +50,7 @@
   };
   const REASONS = {
     requested_human: '顾客要求人工', complaint: '投诉/情绪激动', low_confidence: '机器人未理解', intent_policy: '需人工处理',
-    action_failed: '订单系统调用失败', faq_policy: '问答后转人工跟进',
+    action_failed: '订单系统调用失败', faq_policy: '问答后转人工跟进', trigger_rule: '触发规则',
   };
 
   let token = sessionStorage.getItem('baton-agent-token');
@@ -211,6 +211,7 @@
       }
       case 'unassigned': ended(e.conversation_id, e.reason); break;
       case 'ticket': alertAgent('新留言 New message', e.ticket.text); refresh(); break;
+      case 'alert': alertAgent('规则提醒 Rule alert', `${e.label} · ${e.conversation_id.slice(0, 8)}`); break;
       case 'sla': case 'offer_withdrawn': case 'queue_changed': refresh(); break;
       default: break;
     }
@@ -331,6 +332,7 @@
       v.skill && h('span', { class: 'badge' }, v.skill),
       h('span', { class: 'badge' }, v.channel), h('span', { class: 'badge' }, v.lang),
       ...(cust.tags || []).map((t) => h('span', { class: 'badge' }, t)),
+      ...(v.tags || []).map((t) => h('span', { class: 'badge rule-tag', title: '规则标签 Tag from a trigger rule' }, '#' + t)),
       h('span', { class: 'badge' }, '等待 ' + minutes(v.waiting_ms)),
       v.routing && (v.routing.sla_wait_breached || v.routing.sla_reply_breached) && h('span', { class: 'badge sla' }, 'SLA'),
       h('span', { class: 'badge' }, v.state));
