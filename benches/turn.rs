@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use baton::config::Config;
 use baton::dialogue::policy::{Signals, decide};
+use baton::dialogue::reception::Staffing;
 use baton::dialogue::{self, Compute, Facts};
 use baton::encoder::{Encoder, PoolOptions, SentenceEncoder};
 use baton::handoff::Availability;
@@ -100,6 +101,7 @@ fn bench_turn(c: &mut Criterion) {
                         locale: Lang::Zh,
                         facts: facts.clone(),
                         memory: &memory,
+                        at: jiff::Timestamp::now(),
                         order: None,
                     };
                     let plan = runtime.block_on(dialogue::respond(
@@ -107,7 +109,7 @@ fn bench_turn(c: &mut Criterion) {
                         &config,
                         message,
                         Compute::Inline,
-                        |_| Availability::OnDuty,
+                        |_| Staffing::free(Availability::OnDuty),
                     ));
                     black_box(plan.expect("a turn"))
                 })

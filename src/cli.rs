@@ -846,6 +846,7 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
             locale: lang,
             facts: facts.clone(),
             memory: &memory,
+            at: jiff::Timestamp::now(),
             order: None,
         };
         let plan = runtime.block_on(dialogue::respond(
@@ -853,7 +854,15 @@ fn chat(config: &Config, vip: bool, lang: Lang) -> anyhow::Result<ExitCode> {
             &config,
             message,
             Compute::Inline,
-            |skill| Availability::from_hours(&config.hours, skill, jiff::Timestamp::now()),
+            // Nobody to wait for: a human-first group gets the bot's answers.
+            |skill| dialogue::reception::Staffing {
+                availability: Availability::from_hours(
+                    &config.hours,
+                    skill,
+                    jiff::Timestamp::now(),
+                ),
+                wait_ms: None,
+            },
         ))?;
         let Some(turn) = plan.turn.as_ref() else {
             continue;

@@ -318,6 +318,8 @@ pub enum Notice {
     TicketReceived,
     /// Thanks for the rating.
     Rated,
+    /// A person answers this group first, but none can soon: the bot answers meanwhile.
+    BotAnswers,
 }
 
 /// Everything one shopper turn computed; stored with the shopper's message.

@@ -99,6 +99,9 @@ pub struct DialogueMemory {
     /// Tags trigger rules gave the conversation, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The shopper was told why the bot answers in a human-first group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub told_bot_answers: bool,
 }
 
 impl DialogueMemory {

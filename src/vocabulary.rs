@@ -22,10 +22,12 @@ pub enum EscalationReason {
     FaqPolicy,
     /// One of the support lead's trigger rules (`intents/rules/triggers.yaml`).
     TriggerRule,
+    /// The group's reception mode: a person answers first (`intents/rules/reception.yaml`).
+    Reception,
 }
 
 impl EscalationReason {
-    pub const ALL: [EscalationReason; 7] = [
+    pub const ALL: [EscalationReason; 8] = [
         EscalationReason::RequestedHuman,
         EscalationReason::Complaint,
         EscalationReason::LowConfidence,
@@ -33,6 +35,7 @@ impl EscalationReason {
         EscalationReason::ActionFailed,
         EscalationReason::FaqPolicy,
         EscalationReason::TriggerRule,
+        EscalationReason::Reception,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl EscalationReason {
             EscalationReason::ActionFailed => "action_failed",
             EscalationReason::FaqPolicy => "faq_policy",
             EscalationReason::TriggerRule => "trigger_rule",
+            EscalationReason::Reception => "reception",
         }
     }
 

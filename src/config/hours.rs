@@ -80,7 +80,7 @@ pub struct OpenSpan {
 }
 
 impl OpenSpan {
-    fn parse(s: &DaySchedule, at: &str) -> Result<OpenSpan, HoursError> {
+    pub(crate) fn parse(s: &DaySchedule, at: &str) -> Result<OpenSpan, HoursError> {
         let open_min = parse_hhmm(&s.open).ok_or_else(|| HoursError::Time {
             at: format!("{at}.open"),
             value: s.open.clone(),
@@ -143,6 +143,14 @@ impl BusinessHours {
             Some(s) => OpenSpan::parse(s, &format!(".skills.{skill}")),
             None => OpenSpan::parse(&self.default, ".default"),
         }
+    }
+
+    /// Whether `now`, in the shop's time zone, falls in `span` (a UTC clock when the zone is
+    /// unknown: validated at start-up, so only in tests).
+    pub fn covers(&self, span: &OpenSpan, now: Timestamp) -> bool {
+        let local: Zoned = now.to_zoned(self.time_zone().unwrap_or(TimeZone::UTC));
+        let minute = (local.hour() as u16) * 60 + local.minute() as u16;
+        span.contains(local.weekday(), minute)
     }
 
     /// Whether agents of `skill` are on duty at `now`.

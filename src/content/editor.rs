@@ -117,6 +117,39 @@ pub fn etag(bytes: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
+/// The support lead's files under `intents/rules/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulesFile {
+    Triggers,
+    Reception,
+}
+
+impl RulesFile {
+    /// By the name the API uses (`triggers`, `reception`).
+    pub fn named(name: &str) -> Option<RulesFile> {
+        match name {
+            "triggers" => Some(RulesFile::Triggers),
+            "reception" => Some(RulesFile::Reception),
+            _ => None,
+        }
+    }
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            RulesFile::Triggers => super::rules::TRIGGERS_FILE,
+            RulesFile::Reception => super::reception::RECEPTION_FILE,
+        }
+    }
+
+    /// The file's own checks, as `baton lint` runs them.
+    fn check(self, path: &Path, text: &str) -> Result<(), Vec<Diagnostic>> {
+        match self {
+            RulesFile::Triggers => super::rules::parse_triggers(path, text).map(drop),
+            RulesFile::Reception => super::reception::parse_reception(path, text).map(drop),
+        }
+    }
+}
+
 /// What the client said it last saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Precondition {
@@ -272,16 +305,14 @@ impl Editor {
         Ok(current.path)
     }
 
-    /// Where the trigger rules live.
-    pub fn triggers_path(&self) -> PathBuf {
-        self.intents
-            .join(super::RULES_DIR)
-            .join(super::rules::TRIGGERS_FILE)
+    /// Where a rules file lives (`intents/rules/<file>`).
+    pub fn rules_path(&self, file: RulesFile) -> PathBuf {
+        self.intents.join(super::RULES_DIR).join(file.file_name())
     }
 
-    /// The trigger rules file as it is on disk now, with its ETag; `None` when there is none.
-    pub fn read_triggers(&self) -> Result<Option<(String, String)>, EditError> {
-        let path = self.triggers_path();
+    /// A rules file as it is on disk now, with its ETag; `None` when there is none.
+    pub fn read_rules(&self, file: RulesFile) -> Result<Option<(String, String)>, EditError> {
+        let path = self.rules_path(file);
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let tag = etag(&bytes);
@@ -295,24 +326,24 @@ impl Editor {
         }
     }
 
-    /// Replaces (or creates) the trigger rules file with `text`, after checking it alone and
-    /// with the rest of the tree.
-    pub async fn put_triggers(
+    /// Replaces (or creates) a rules file with `text`, after checking it alone and with the
+    /// rest of the tree.
+    pub async fn put_rules(
         &self,
+        file: RulesFile,
         text: &str,
         precondition: &Precondition,
     ) -> Result<Written, EditError> {
         let _one_writer = self.lock.lock().await;
-        let path = self.triggers_path();
-        let current = self.read_triggers()?;
+        let path = self.rules_path(file);
+        let current = self.read_rules(file)?;
         check_precondition(
             current.as_ref().map(|(_, tag)| tag.as_str()),
             precondition,
-            "the trigger rules file",
+            &format!("{}", self.shown(&path).display()),
         )?;
-        super::rules::parse_triggers(&path, text).map_err(|d| {
-            EditError::Invalid("the trigger rules are not valid".into(), self.relative(d))
-        })?;
+        file.check(&path, text)
+            .map_err(|d| EditError::Invalid("the rules are not valid".into(), self.relative(d)))?;
         self.check_tree(Overlay::from([(path.clone(), Some(text.to_string()))]))?;
         write_atomically(&path, text.as_bytes())?;
         Ok(Written {

@@ -16,6 +16,7 @@ pub mod diagnostic;
 pub mod editor;
 pub mod faq;
 pub mod intent;
+pub mod reception;
 pub mod rules;
 pub mod similar;
 pub mod task;
@@ -40,6 +41,8 @@ pub struct Content {
     pub shop: actions::ShopCalls,
     /// The support lead's trigger rules (`intents/rules/triggers.yaml`; none without it).
     pub rules: rules::TriggerRules,
+    /// Who answers first, per group (`intents/rules/reception.yaml`; bot first without it).
+    pub reception: reception::Reception,
 }
 
 impl Content {
@@ -183,7 +186,7 @@ fn load_checked(
         content.shop = calls;
         check_tasks(&content, &intent_sources, &mut diagnostics);
     }
-    content.rules = rules::load_rules(&rule_sources, &mut diagnostics);
+    (content.rules, content.reception) = rules::load_rules(&rule_sources, &mut diagnostics);
     check_faqs(&content.faqs, &mut diagnostics);
     check_intents(&content, &intent_sources, &mut diagnostics);
     if checks == Checks::All {

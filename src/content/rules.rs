@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
 use super::faq::check_id;
+use super::reception::{RECEPTION_FILE, Reception, parse_reception};
 use crate::nlu::normalize;
 use crate::vocabulary::{EscalationReason, Priority};
 
@@ -136,25 +137,35 @@ fn one() -> u32 {
     1
 }
 
-/// Reads the rules folder's files: `triggers.yaml` is the only one it knows (absent: no
-/// rules); anything else there is an error, so a misnamed file is not silently ignored.
-pub fn load_rules(files: &[(PathBuf, String)], diagnostics: &mut Vec<Diagnostic>) -> TriggerRules {
+/// Reads the rules folder's files: `triggers.yaml` and `reception.yaml` (absent: no rules,
+/// every group bot first); anything else there is an error, so a misnamed file is not
+/// silently ignored.
+pub fn load_rules(
+    files: &[(PathBuf, String)],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (TriggerRules, Reception) {
     let mut rules = TriggerRules::default();
+    let mut reception = Reception::default();
     for (path, source) in files {
-        if path.file_name().and_then(|n| n.to_str()) != Some(TRIGGERS_FILE) {
-            diagnostics.push(Diagnostic::error(
+        match path.file_name().and_then(|n| n.to_str()) {
+            Some(TRIGGERS_FILE) => match parse_triggers(path, source) {
+                Ok(parsed) => rules = parsed,
+                Err(d) => diagnostics.extend(d),
+            },
+            Some(RECEPTION_FILE) => match parse_reception(path, source) {
+                Ok(parsed) => reception = parsed,
+                Err(d) => diagnostics.extend(d),
+            },
+            _ => diagnostics.push(Diagnostic::error(
                 path,
                 None,
-                format!("unknown rules file; this folder holds {TRIGGERS_FILE}"),
-            ));
-            continue;
-        }
-        match parse_triggers(path, source) {
-            Ok(parsed) => rules = parsed,
-            Err(d) => diagnostics.extend(d),
+                format!(
+                    "unknown rules file; this folder holds {TRIGGERS_FILE} and {RECEPTION_FILE}"
+                ),
+            )),
         }
     }
-    rules
+    (rules, reception)
 }
 
 /// Parses and checks `triggers.yaml`.
@@ -378,7 +389,7 @@ triggers:
     #[test]
     fn only_the_triggers_file_belongs_in_the_folder() {
         let mut d = Vec::new();
-        let rules = load_rules(
+        let (rules, _) = load_rules(
             &[
                 (PathBuf::from("intents/rules/triggers.yaml"), GOOD.into()),
                 (PathBuf::from("intents/rules/trigers.yaml"), GOOD.into()),

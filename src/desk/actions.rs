@@ -286,6 +286,22 @@ impl Desk {
             .await?;
         tracing::info!(conversation = %conversation_id, agent = %agent.name, "conversation assigned");
         let view = self.build_view(conversation_id, None).await?;
+        // What the bot would have answered the last message, as one-click drafts: in an
+        // assist group the bot never sends, so this is where its answer goes.
+        let drafts = view
+            .transcript
+            .iter()
+            .rev()
+            .find(|l| l.author == Author::Shopper)
+            .map(|l| {
+                let hits = l.faq_candidates.iter().map(|(id, c)| (id.as_str(), *c));
+                let knowledge = self.service().knowledge();
+                let policy = &self.config().policy;
+                (
+                    l.seq,
+                    crate::dialogue::turn::drafts(&knowledge, policy, view.lang, hits),
+                )
+            });
         self.wiring().hub.to_agent(
             &agent.id,
             Event::Assigned {
@@ -293,6 +309,16 @@ impl Desk {
                 view: Box::new(view),
             },
         );
+        if let Some((seq, suggestions)) = drafts.filter(|(_, s)| !s.is_empty()) {
+            self.wiring().hub.to_agent(
+                &agent.id,
+                Event::Assist {
+                    conversation_id: conversation_id.to_string(),
+                    seq,
+                    suggestions,
+                },
+            );
+        }
         self.inner.places.remove(conversation_id);
         drop(_routing);
         self.wiring().poke.notify_one();

@@ -182,6 +182,12 @@ impl Desk {
             routing::positions(&open, &seats, &fallback, &handle)
         };
         self.announce_places(places).await?;
+        let groups: std::collections::BTreeSet<&String> =
+            seats.iter().flat_map(|s| &s.skills).collect();
+        self.wiring().waits.set(groups.into_iter().map(|skill| {
+            let wait = routing::newcomer_wait(skill, &open, &seats, self.handle_ms(skill));
+            (skill.clone(), wait)
+        }));
         for a in agents.iter() {
             let visible = open
                 .iter()

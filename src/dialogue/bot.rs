@@ -1,5 +1,5 @@
 //! One bot turn, the one way Baton runs it: normalise → embed → analyze → decide → plan →
-//! (order task) → trigger rules → settle the handoff. `baton serve` (through the conversation service), `baton chat` and
+//! (order task) → trigger rules → reception mode → settle the handoff. `baton serve` (through the conversation service), `baton chat` and
 //! the turn benchmark all call [`respond`]; what comes out is a [`Plan`] ready to commit.
 //!
 //! The message is normalised once; the encoder (when the snapshot uses one) embeds it on its
@@ -10,13 +10,13 @@
 use std::sync::Arc;
 
 use super::policy::Facts;
+use super::reception::Staffing;
 use super::rules;
 use super::task::{self, TaskStep};
 use super::turn::{Plan, analyze, plan, settle, task_plan};
 use crate::config::Config;
 use crate::dialogue_memory::DialogueMemory;
 use crate::encoder::EncoderError;
-use crate::handoff::Availability;
 use crate::knowledge::Knowledge;
 use crate::nlu::{Lang, normalize};
 
@@ -59,6 +59,8 @@ pub struct Message<'a> {
     pub facts: Facts,
     /// What the conversation remembers (the trigger rules' counts among it).
     pub memory: &'a DialogueMemory,
+    /// When it arrived: reception modes have time windows.
+    pub at: jiff::Timestamp,
     /// The shop's order API and what the conversation remembers; `None` runs no order tasks.
     pub order: Option<super::task::OrderContext<'a>>,
 }
@@ -73,14 +75,15 @@ pub fn for_understanding(text: &str, max_chars: usize) -> &str {
     }
 }
 
-/// Runs one bot turn against one knowledge snapshot. `availability` says whether a person
-/// of a skill group can take a conversation now (business hours, agents on duty).
+/// Runs one bot turn against one knowledge snapshot. `staffing` says whether a person of a
+/// skill group can take a conversation now (business hours, agents on duty) and how long a
+/// newcomer to its queue would wait.
 pub async fn respond(
     knowledge: &Arc<Knowledge>,
     config: &Arc<Config>,
     message: Message<'_>,
     compute: Compute,
-    availability: impl Fn(&str) -> Availability,
+    staffing: impl Fn(&str) -> Staffing,
 ) -> Result<Plan, TurnError> {
     let normalized = normalize(for_understanding(message.text, config.nlu.max_chars));
     let vector = knowledge
@@ -94,6 +97,7 @@ pub async fn respond(
         locale,
         facts,
         memory,
+        at,
         order,
         text,
     } = message;
@@ -139,7 +143,16 @@ pub async fn respond(
             &config.policy,
         );
     }
-    settle(&mut plan, &config.hours, availability);
+    let reception = &knowledge.content.reception;
+    if !reception.all_bot_first() {
+        let group = super::reception::group_of(&plan, &facts, &config.policy);
+        let mode = reception.mode_for(&group, at, &config.hours);
+        let staff = staffing(&group);
+        super::reception::apply(&mut plan, mode, staff, memory, &facts, &config.policy);
+    }
+    settle(&mut plan, &config.hours, |skill| {
+        staffing(skill).availability
+    });
     Ok(plan)
 }
 

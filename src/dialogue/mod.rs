@@ -10,6 +10,7 @@
 pub mod bot;
 pub mod phrases;
 pub mod policy;
+pub mod reception;
 pub mod rules;
 pub mod signals;
 pub mod task;

@@ -134,6 +134,39 @@ pub fn talk_to_person_button(lang: Lang) -> crate::conversation::Button {
     }
 }
 
+/// Why the bot answers in a group where a person answers first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotStandsIn {
+    /// Everyone of the group is busy beyond the wait the shop accepts.
+    Busy,
+    NobodyOnline,
+    OffHours,
+}
+
+/// Told once, before the bot's first answer in a human-first group nobody can take soon.
+pub fn bot_stands_in(lang: Lang, why: BotStandsIn) -> &'static str {
+    match (lang, why) {
+        (Lang::Zh, BotStandsIn::Busy) => {
+            "人工客服正忙，需要等一会儿，先由智能助手为您解答；需要人工时随时输入“转人工”。"
+        }
+        (Lang::Zh, BotStandsIn::NobodyOnline) => {
+            "目前暂时没有客服在线，先由智能助手为您解答；需要人工时随时输入“转人工”。"
+        }
+        (Lang::Zh, BotStandsIn::OffHours) => {
+            "人工客服已下班，先由智能助手为您解答；也可以留言，客服上班后联系您。"
+        }
+        (Lang::En, BotStandsIn::Busy) => {
+            "Our team is busy and you would have to wait, so the assistant will help you meanwhile; type \"talk to a person\" any time."
+        }
+        (Lang::En, BotStandsIn::NobodyOnline) => {
+            "Nobody from our team is online right now, so the assistant will help you meanwhile; type \"talk to a person\" any time."
+        }
+        (Lang::En, BotStandsIn::OffHours) => {
+            "Our team is off for now, so the assistant will help you; you can also leave a message for them."
+        }
+    }
+}
+
 /// Thanks for a rating.
 pub fn rated(lang: Lang) -> &'static str {
     match lang {

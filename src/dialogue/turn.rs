@@ -351,21 +351,15 @@ fn silent_plan(
     facts: &Facts,
 ) -> Plan {
     let lang = analysis.lang;
-    let assist = analysis
-        .faq_hits
-        .iter()
-        .filter(|h| h.confidence >= policy.suggest_threshold)
-        .filter_map(|h| {
-            let faq = knowledge.index.get(&h.faq_id, lang)?;
-            Some(AssistSuggestion {
-                faq_id: faq.id.clone(),
-                question: faq.question.clone(),
-                answer: faq.answer.clone(),
-                confidence: h.confidence,
-            })
-        })
-        .take(policy.max_suggestions)
-        .collect();
+    let assist = drafts(
+        knowledge,
+        policy,
+        lang,
+        analysis
+            .faq_hits
+            .iter()
+            .map(|h| (h.faq_id.as_str(), h.confidence)),
+    );
     let replies = if analysis.asked_for_human && facts.state == ConversationState::Queued {
         vec![Outgoing::reply(
             Author::System,
@@ -390,6 +384,29 @@ fn silent_plan(
         group_task: None,
         alerts: Vec::new(),
     }
+}
+
+/// The FAQ answers an agent may send with one click for a message the retriever matched
+/// with `hits` (FAQ id, confidence; best first): those confident enough to suggest, in `lang`.
+pub fn drafts<'a>(
+    knowledge: &Knowledge,
+    policy: &PolicyConfig,
+    lang: Lang,
+    hits: impl IntoIterator<Item = (&'a str, f32)>,
+) -> Vec<AssistSuggestion> {
+    hits.into_iter()
+        .filter(|(_, confidence)| *confidence >= policy.suggest_threshold)
+        .filter_map(|(id, confidence)| {
+            let faq = knowledge.index.get(id, lang)?;
+            Some(AssistSuggestion {
+                faq_id: faq.id.clone(),
+                question: faq.question.clone(),
+                answer: faq.answer.clone(),
+                confidence,
+            })
+        })
+        .take(policy.max_suggestions)
+        .collect()
 }
 
 /// Settles a planned handoff against who can take it now: the shopper is told honestly what

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::{EvalError, percentiles};
 use crate::config::Config;
 use crate::conversation::DecisionKind;
+use crate::dialogue::reception::Staffing;
 use crate::dialogue::{self, Compute, Facts, Plan};
 use crate::handoff::Availability;
 use crate::knowledge::Knowledge;
@@ -255,6 +256,7 @@ pub async fn eval_dialogues(
                 locale,
                 facts: facts.clone(),
                 memory: &memory,
+                at: jiff::Timestamp::now(),
                 order: Some(dialogue::task::OrderContext {
                     shop: client,
                     customer_id: s.customer.as_deref(),
@@ -266,7 +268,7 @@ pub async fn eval_dialogues(
             };
             let started = Instant::now();
             let plan = dialogue::respond(knowledge, config, message, Compute::Inline, |_| {
-                availability
+                Staffing::free(availability)
             })
             .await
             .map_err(|e| EvalError::Input(format!("{}: turn {}: {e}", s.name, i + 1)))?;

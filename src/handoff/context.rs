@@ -85,6 +85,8 @@ fn reason_text(reason: EscalationReason, lang: Lang) -> &'static str {
         (EscalationReason::FaqPolicy, Lang::En) => "the FAQ answered needs a person to follow up",
         (EscalationReason::TriggerRule, Lang::Zh) => "触发了转人工规则",
         (EscalationReason::TriggerRule, Lang::En) => "a trigger rule handed it over",
+        (EscalationReason::Reception, Lang::Zh) => "该组由人工优先接待",
+        (EscalationReason::Reception, Lang::En) => "a person answers this group first",
     }
 }
 

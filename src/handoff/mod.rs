@@ -18,6 +18,7 @@ mod context;
 pub mod roster;
 pub mod routing;
 pub mod view;
+pub mod waits;
 
 use serde::{Deserialize, Serialize};
 

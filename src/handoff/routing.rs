@@ -175,6 +175,42 @@ pub fn positions(
     places
 }
 
+/// The wait a conversation joining `skill`'s queue now would have, in milliseconds: none when
+/// a seat of the group has room for it after those already waiting for the group's agents,
+/// else `ceil((waiting − free seats + 1) / seats) × handle time`, as [`positions`] estimates.
+/// `None` when no agent of the group is available.
+pub fn newcomer_wait(
+    skill: &str,
+    handoffs: &[Handoff],
+    seats: &[Seat],
+    handle_ms: i64,
+) -> Option<i64> {
+    let serving: Vec<&Seat> = seats
+        .iter()
+        .filter(|s| s.available && s.serves_any(&[skill]))
+        .collect();
+    let capacity: u32 = serving.iter().map(|s| s.max_chats).sum();
+    if capacity == 0 {
+        return None;
+    }
+    let free: u32 = serving
+        .iter()
+        .map(|s| s.max_chats.saturating_sub(s.load))
+        .sum();
+    // Waiting for these agents and not yet offered to one (an offer already counts in its
+    // seat's load).
+    let waiting = handoffs
+        .iter()
+        .filter(|h| h.is_queued() && h.routing.offered_to.is_none())
+        .filter(|h| serving.iter().any(|s| s.skills.contains(&h.skill)))
+        .count() as u32;
+    if waiting < free {
+        return Some(0);
+    }
+    let rounds = (waiting - free + 1).div_ceil(capacity) as i64;
+    Some(rounds * handle_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +248,36 @@ mod tests {
 
     fn general(_: &str) -> String {
         "general".into()
+    }
+
+    #[test]
+    fn a_newcomer_waits_nothing_while_a_seat_is_free_then_rounds_of_handle_time() {
+        let seats = vec![seat("a", &["orders"], 2, 1), seat("b", &["billing"], 3, 0)];
+        assert_eq!(newcomer_wait("orders", &[], &seats, 60_000), Some(0));
+        let one = vec![handoff("h1", "orders", Priority::Normal, 1)];
+        // One free seat, one already waiting for it: the newcomer is a round behind.
+        assert_eq!(newcomer_wait("orders", &one, &seats, 60_000), Some(60_000));
+        let three: Vec<_> = (0..3)
+            .map(|i| handoff(&format!("h{i}"), "orders", Priority::Normal, i))
+            .collect();
+        assert_eq!(
+            newcomer_wait("orders", &three, &seats, 60_000),
+            Some(120_000)
+        );
+        // Billing's queue and an offer already counted in a seat are not in the way.
+        let mut offered = handoff("h9", "orders", Priority::Normal, 9);
+        offered.routing.offered_to = Some("a".into());
+        let billing = handoff("h8", "billing", Priority::Normal, 8);
+        assert_eq!(
+            newcomer_wait("orders", &[offered, billing], &seats, 60_000),
+            Some(0)
+        );
+        assert_eq!(newcomer_wait("complaints", &[], &seats, 60_000), None);
+        let away = vec![Seat {
+            available: false,
+            ..seat("c", &["orders"], 2, 0)
+        }];
+        assert_eq!(newcomer_wait("orders", &[], &away, 60_000), None);
     }
 
     #[test]

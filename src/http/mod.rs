@@ -235,8 +235,8 @@ fn staff_api() -> Api {
         .get("/v1/admin/faqs/{id}/{lang}", kb::get_faq)
         .put("/v1/admin/faqs/{id}/{lang}", kb::put_faq)
         .delete("/v1/admin/faqs/{id}/{lang}", kb::delete_faq)
-        .get("/v1/admin/rules/triggers", rules::get_triggers)
-        .put("/v1/admin/rules/triggers", rules::put_triggers)
+        .get("/v1/admin/rules/{name}", rules::get_rules)
+        .put("/v1/admin/rules/{name}", rules::put_rules)
         .get("/v1/admin/stats", admin::stats)
 }
 

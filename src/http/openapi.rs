@@ -213,16 +213,16 @@ pub struct FaqFile {
     pub answer: String,
 }
 
-/// The trigger rules file and the rules being served.
+/// A rules file and what is being served from it.
 #[derive(Serialize, ToSchema)]
-pub struct TriggersFile {
+pub struct RulesFileBody {
     /// Where the file is, relative to the folder holding `intents/`.
     pub path: String,
     /// Empty when there is no file yet.
     pub etag: String,
     pub text: String,
-    /// The rules live now (they follow the file after a reload).
-    pub live: Vec<serde_json::Value>,
+    /// What is live now (it follows the file after a reload).
+    pub live: serde_json::Value,
 }
 
 /// An FAQ written.
@@ -292,8 +292,8 @@ pub struct FaqWritten {
         kb::list_faqs,
         kb::get_faq,
         kb::put_faq,
-        rules::get_triggers,
-        rules::put_triggers,
+        rules::get_rules,
+        rules::put_rules,
         kb::delete_faq,
     ),
     components(schemas(ErrorBody)),

@@ -1,8 +1,9 @@
-//! The support lead's rules over HTTP (`/v1/admin/rules/triggers`): the trigger rules file
-//! read with its ETag, and replaced whole — checked like `baton lint` checks it, written
-//! atomically, live after the reload that follows. Admin token required.
+//! The support lead's rules over HTTP (`/v1/admin/rules/{triggers|reception}`): a rules file
+//! read with its ETag and what is live now, and replaced whole — checked as `baton lint`
+//! checks it, written atomically, audited, live after the reload that follows. Admin token
+//! required.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -13,46 +14,67 @@ use super::admin::require_admin;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::kb::{precondition, reload_soon, shown, with_etag};
-use crate::content::rules::TriggerRule;
+use crate::content::Content;
+use crate::content::editor::RulesFile;
 
-/// A new trigger rules file.
+/// A new rules file.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TriggersBody {
-    /// The whole YAML file (see `intents/rules/triggers.yaml`).
+pub struct RulesBody {
+    /// The whole YAML file (see `intents/rules/`).
     text: String,
 }
 
 /// Longest rules file accepted, in bytes: rules are a page, not a word list dump.
-const MAX_TRIGGERS_BYTES: usize = 256 * 1024;
+const MAX_RULES_BYTES: usize = 256 * 1024;
 
-fn rule_json(r: &TriggerRule) -> serde_json::Value {
-    json!({
-        "id": r.id, "label": r.label, "words": r.words,
-        "patterns": r.patterns.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-        "hits": r.hits, "escalate": r.escalate, "tag": r.tag, "alert": r.alert,
+fn rules_file(name: &str) -> Result<RulesFile, ApiError> {
+    RulesFile::named(name).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no rules file {name:?}: the rules are `triggers` and `reception`"
+        ))
     })
 }
 
-/// `GET /v1/admin/rules/triggers`: the file as it is on disk (empty when there is none),
-/// its ETag, and the rules being served now.
-#[utoipa::path(get, path = "/v1/admin/rules/triggers", tag = "admin", security(("admin_token" = [])), responses((status = 200, description = "The trigger rules file and the rules live now", body = crate::http::openapi::TriggersFile, headers(("ETag" = String)))))]
-pub async fn get_triggers(
+/// What is being served now from `file`.
+fn live(content: &Content, file: RulesFile) -> serde_json::Value {
+    match file {
+        RulesFile::Triggers => json!(
+            content
+                .rules
+                .rules
+                .iter()
+                .map(|r| json!({
+                    "id": r.id, "label": r.label, "words": r.words,
+                    "patterns": r.patterns.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                    "hits": r.hits, "escalate": r.escalate, "tag": r.tag, "alert": r.alert,
+                }))
+                .collect::<Vec<_>>()
+        ),
+        RulesFile::Reception => json!({
+            "default": content.reception.default.as_str(),
+            "groups": content.reception.groups.iter().map(|g| json!({
+                "skill": g.skill, "mode": g.mode.as_str(),
+                "window": g.window.map(|w| w.describe()),
+                "max_wait_seconds": g.max_wait_seconds,
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// `GET /v1/admin/rules/{name}`: the file as it is on disk (empty when there is none), its
+/// ETag, and what is live now.
+#[utoipa::path(get, path = "/v1/admin/rules/{name}", tag = "admin", params(("name" = String, Path, description = "`triggers` or `reception`")), security(("admin_token" = [])), responses((status = 200, description = "The rules file and what is live now", body = crate::http::openapi::RulesFileBody, headers(("ETag" = String)))))]
+pub async fn get_rules(
     State(state): State<AppState>,
+    Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    let (text, etag) = state.editor.read_triggers()?.unwrap_or_default();
-    let live: Vec<_> = state
-        .service
-        .knowledge()
-        .content
-        .rules
-        .rules
-        .iter()
-        .map(rule_json)
-        .collect();
-    let path = shown(&state, &state.editor.triggers_path());
+    let file = rules_file(&name)?;
+    let (text, etag) = state.editor.read_rules(file)?.unwrap_or_default();
+    let live = live(&state.service.knowledge().content, file);
+    let path = shown(&state, &state.editor.rules_path(file));
     Ok(with_etag(
         StatusCode::OK,
         &etag,
@@ -60,27 +82,29 @@ pub async fn get_triggers(
     ))
 }
 
-/// `PUT /v1/admin/rules/triggers` with `{text}`: replaces the file (`If-Match: <etag>` when
-/// it exists). 422 with `file:line` diagnostics when the rules are not valid.
-#[utoipa::path(put, path = "/v1/admin/rules/triggers", tag = "admin", params(("If-Match" = Option<String>, Header, description = "The ETag of the version replaced")), security(("admin_token" = [])), request_body = TriggersBody, responses((status = 200, description = "Replaced", body = crate::http::openapi::FaqWritten, headers(("ETag" = String))), (status = 201, description = "Created", headers(("ETag" = String))), (status = 409, description = "The file changed since the ETag", body = crate::http::openapi::ErrorBody), (status = 422, description = "The rules are not valid", body = crate::http::openapi::ErrorBody), (status = 428, description = "Replacing needs `If-Match`", body = crate::http::openapi::ErrorBody)))]
-pub async fn put_triggers(
+/// `PUT /v1/admin/rules/{name}` with `{text}`: replaces the file (`If-Match: <etag>` when it
+/// exists). 422 with `file:line` diagnostics when the rules are not valid.
+#[utoipa::path(put, path = "/v1/admin/rules/{name}", tag = "admin", params(("name" = String, Path, description = "`triggers` or `reception`"), ("If-Match" = Option<String>, Header, description = "The ETag of the version replaced")), security(("admin_token" = [])), request_body = RulesBody, responses((status = 200, description = "Replaced", headers(("ETag" = String))), (status = 201, description = "Created", headers(("ETag" = String))), (status = 409, description = "The file changed since the ETag", body = crate::http::openapi::ErrorBody), (status = 422, description = "The rules are not valid", body = crate::http::openapi::ErrorBody), (status = 428, description = "Replacing needs `If-Match`", body = crate::http::openapi::ErrorBody)))]
+pub async fn put_rules(
     State(state): State<AppState>,
+    Path(name): Path<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<TriggersBody>,
+    ApiJson(body): ApiJson<RulesBody>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    if body.text.len() > MAX_TRIGGERS_BYTES {
+    let file = rules_file(&name)?;
+    if body.text.len() > MAX_RULES_BYTES {
         return Err(ApiError::InvalidRequest(format!(
-            "the rules file may be at most {MAX_TRIGGERS_BYTES} bytes"
+            "a rules file may be at most {MAX_RULES_BYTES} bytes"
         )));
     }
     let pre = precondition(&headers)?;
-    let written = state.editor.put_triggers(&body.text, &pre).await?;
+    let written = state.editor.put_rules(file, &body.text, &pre).await?;
     let path = shown(&state, &written.path);
     state
         .desk
         .audit_admin(
-            "rules.triggers_put",
+            "rules.put",
             json!({ "path": path, "created": written.created, "etag": written.etag }),
         )
         .await?;

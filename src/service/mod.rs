@@ -180,6 +180,8 @@ pub struct Wiring {
     pub shop: Option<Arc<crate::shop::ShopClient>>,
     /// The other nodes on the same database; `None` for a single node.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// How long a newcomer to each group's queue would wait, as of the last dispatch.
+    pub waits: Arc<crate::handoff::waits::WaitBoard>,
 }
 
 impl Wiring {
@@ -195,6 +197,7 @@ impl Wiring {
             poke: Arc::new(Notify::new()),
             shop: None,
             cluster: None,
+            waits: Arc::default(),
         }
     }
 }

@@ -13,6 +13,7 @@
 use super::commit::{Applied, Change, Current, ShopperMessage};
 use super::{ConversationService, HandoffView, ServiceError, TurnOutcome};
 use crate::conversation::Conversation;
+use crate::dialogue::reception::Staffing;
 use crate::dialogue::rules::RuleAlert;
 use crate::dialogue::task::OrderContext;
 use crate::dialogue::{self, Compute, Facts, GroupTask, Plan, TurnError};
@@ -149,6 +150,7 @@ impl ConversationService {
             locale: c.locale,
             facts: Facts::of(c),
             memory: &c.dialogue,
+            at: self.clock().now(),
             order: self.wiring().shop.as_deref().map(|shop| OrderContext {
                 shop,
                 customer_id,
@@ -163,7 +165,10 @@ impl ConversationService {
             self.config_arc(),
             message,
             Compute::Blocking,
-            |skill| self.availability(skill),
+            |skill| Staffing {
+                availability: self.availability(skill),
+                wait_ms: self.wiring().waits.wait_ms(skill),
+            },
         )
         .await?;
         if let Some(task) = plan.group_task.take() {

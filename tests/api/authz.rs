@@ -128,9 +128,9 @@ const ROWS: &[Row] = &[
     row("PUT",  "/v1/admin/faqs/{id}/{lang}",                    Some(r#"{"question":"Do you gift-wrap?","answer":"Yes, for 5 yuan."}"#), [401, 401, 401, 401, 401, 401, 401, 201]),
     // Deleting needs the FAQ's ETag in If-Match (428 without): the admin got past the check.
     row("DELETE","/v1/admin/faqs/{id}/{lang}",                   None,           [401,  401,   401,    401,   401,   401,   401,     428]),
-    row("GET",  "/v1/admin/rules/triggers",                      None,           [401,  401,   401,    401,   401,   401,   401,     200]),
+    row("GET",  "/v1/admin/rules/{name}",                        None,           [401,  401,   401,    401,   401,   401,   401,     200]),
     // Replacing the rules needs the file's ETag in If-Match (428 without): past the check.
-    row("PUT",  "/v1/admin/rules/triggers",                      Some(r#"{"text":"triggers: []\n"}"#), [401, 401, 401, 401, 401, 401, 401, 428]),
+    row("PUT",  "/v1/admin/rules/{name}",                        Some(r#"{"text":"triggers: []\n"}"#), [401, 401, 401, 401, 401, 401, 401, 428]),
     row("GET",  "/v1/admin/stats",                               None,           [401,  401,   401,    401,   401,   401,   401,     200]),
     row("GET",  "/metrics",                                      None,           [401,  401,   401,    401,   401,   401,   401,     200]),
 ];
@@ -252,6 +252,9 @@ fn path_of(r: &Row, conversation: &str, ticket: &str) -> String {
     }
     if route.starts_with("/v1/admin/kb/drafts/") {
         return route.replace("{id}", "01a00000-0000-7000-8000-000000000000");
+    }
+    if route.starts_with("/v1/admin/rules/") {
+        return route.replace("{name}", "triggers");
     }
     if route.starts_with("/v1/admin/faqs/") {
         // Read and delete one that exists; write one of the caller's own.

@@ -25,6 +25,7 @@ mod orders;
 mod pages;
 mod privacy;
 mod realtime;
+mod reception;
 mod reload;
 mod restart;
 mod rules;

@@ -158,7 +158,7 @@ async fn the_lead_edits_the_rules_over_the_admin_api_and_they_go_live() {
         .admin(reqwest::Method::GET, "/v1/admin/audit", None)
         .await;
     assert!(
-        audit.to_string().contains("rules.triggers_put"),
+        audit.to_string().contains("rules.put"),
         "the change is audited: {audit}"
     );
     app.stop().await;

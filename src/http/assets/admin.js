@@ -47,7 +47,7 @@
   const REASONS = {
     requested_human: 'Asked for a person', complaint: 'Complaint or upset',
     low_confidence: 'Bot unsure', intent_policy: 'Needs a person (intent)',
-    action_failed: 'Order system call failed', faq_policy: 'Needs a person (FAQ)', trigger_rule: 'Trigger rule',
+    action_failed: 'Order system call failed', faq_policy: 'Needs a person (FAQ)', trigger_rule: 'Trigger rule', reception: 'Person first (reception)',
   };
   const GAP_REASONS = { low_confidence: 'bot unsure', didnt_help: "didn't help", requested_human: 'asked for a person' };
   // The server cuts [from, to) into hours (up to two days) or days counted from `from`, so

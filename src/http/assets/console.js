@@ -50,7 +50,7 @@
   };
   const REASONS = {
     requested_human: '顾客要求人工', complaint: '投诉/情绪激动', low_confidence: '机器人未理解', intent_policy: '需人工处理',
-    action_failed: '订单系统调用失败', faq_policy: '问答后转人工跟进', trigger_rule: '触发规则',
+    action_failed: '订单系统调用失败', faq_policy: '问答后转人工跟进', trigger_rule: '触发规则', reception: '人工优先接待',
   };
 
   let token = sessionStorage.getItem('baton-agent-token');
