@@ -122,6 +122,7 @@ pub fn etag(bytes: &[u8]) -> String {
 pub enum RulesFile {
     Triggers,
     Reception,
+    WrapUp,
 }
 
 impl RulesFile {
@@ -130,6 +131,7 @@ impl RulesFile {
         match name {
             "triggers" => Some(RulesFile::Triggers),
             "reception" => Some(RulesFile::Reception),
+            "wrap-up" => Some(RulesFile::WrapUp),
             _ => None,
         }
     }
@@ -138,6 +140,7 @@ impl RulesFile {
         match self {
             RulesFile::Triggers => super::rules::TRIGGERS_FILE,
             RulesFile::Reception => super::reception::RECEPTION_FILE,
+            RulesFile::WrapUp => super::wrap_up::WRAP_UP_FILE,
         }
     }
 
@@ -146,6 +149,7 @@ impl RulesFile {
         match self {
             RulesFile::Triggers => super::rules::parse_triggers(path, text).map(drop),
             RulesFile::Reception => super::reception::parse_reception(path, text).map(drop),
+            RulesFile::WrapUp => super::wrap_up::parse_wrap_up(path, text).map(drop),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod rules;
 pub mod similar;
 pub mod task;
 pub mod template;
+pub mod wrap_up;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ pub struct Content {
     pub rules: rules::TriggerRules,
     /// Who answers first, per group (`intents/rules/reception.yaml`; bot first without it).
     pub reception: reception::Reception,
+    /// What agents file resolved conversations under (`intents/rules/wrap-up.yaml`).
+    pub wrap_up: wrap_up::WrapUpCategories,
 }
 
 impl Content {
@@ -186,7 +189,9 @@ fn load_checked(
         content.shop = calls;
         check_tasks(&content, &intent_sources, &mut diagnostics);
     }
-    (content.rules, content.reception) = rules::load_rules(&rule_sources, &mut diagnostics);
+    let folder = rules::load_rules(&rule_sources, &mut diagnostics);
+    (content.rules, content.reception, content.wrap_up) =
+        (folder.triggers, folder.reception, folder.wrap_up);
     check_faqs(&content.faqs, &mut diagnostics);
     check_intents(&content, &intent_sources, &mut diagnostics);
     if checks == Checks::All {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
 use super::faq::check_id;
 use super::reception::{RECEPTION_FILE, Reception, parse_reception};
+use super::wrap_up::{WRAP_UP_FILE, WrapUpCategories, parse_wrap_up};
 use crate::nlu::normalize;
 use crate::vocabulary::{EscalationReason, Priority};
 
@@ -137,35 +138,43 @@ fn one() -> u32 {
     1
 }
 
-/// Reads the rules folder's files: `triggers.yaml` and `reception.yaml` (absent: no rules,
-/// every group bot first); anything else there is an error, so a misnamed file is not
-/// silently ignored.
-pub fn load_rules(
-    files: &[(PathBuf, String)],
-    diagnostics: &mut Vec<Diagnostic>,
-) -> (TriggerRules, Reception) {
-    let mut rules = TriggerRules::default();
-    let mut reception = Reception::default();
+/// What the rules folder holds.
+#[derive(Debug, Clone, Default)]
+pub struct RulesFolder {
+    pub triggers: TriggerRules,
+    pub reception: Reception,
+    pub wrap_up: WrapUpCategories,
+}
+
+/// Reads the rules folder's files: `triggers.yaml`, `reception.yaml` and `wrap-up.yaml`
+/// (absent: no rules, every group bot first, no categories); anything else there is an
+/// error, so a misnamed file is not silently ignored.
+pub fn load_rules(files: &[(PathBuf, String)], diagnostics: &mut Vec<Diagnostic>) -> RulesFolder {
+    let mut folder = RulesFolder::default();
     for (path, source) in files {
         match path.file_name().and_then(|n| n.to_str()) {
             Some(TRIGGERS_FILE) => match parse_triggers(path, source) {
-                Ok(parsed) => rules = parsed,
+                Ok(parsed) => folder.triggers = parsed,
                 Err(d) => diagnostics.extend(d),
             },
             Some(RECEPTION_FILE) => match parse_reception(path, source) {
-                Ok(parsed) => reception = parsed,
+                Ok(parsed) => folder.reception = parsed,
+                Err(d) => diagnostics.extend(d),
+            },
+            Some(WRAP_UP_FILE) => match parse_wrap_up(path, source) {
+                Ok(parsed) => folder.wrap_up = parsed,
                 Err(d) => diagnostics.extend(d),
             },
             _ => diagnostics.push(Diagnostic::error(
                 path,
                 None,
                 format!(
-                    "unknown rules file; this folder holds {TRIGGERS_FILE} and {RECEPTION_FILE}"
+                    "unknown rules file; this folder holds {TRIGGERS_FILE}, {RECEPTION_FILE} and {WRAP_UP_FILE}"
                 ),
             )),
         }
     }
-    (rules, reception)
+    folder
 }
 
 /// Parses and checks `triggers.yaml`.
@@ -389,14 +398,14 @@ triggers:
     #[test]
     fn only_the_triggers_file_belongs_in_the_folder() {
         let mut d = Vec::new();
-        let (rules, _) = load_rules(
+        let rules = load_rules(
             &[
                 (PathBuf::from("intents/rules/triggers.yaml"), GOOD.into()),
                 (PathBuf::from("intents/rules/trigers.yaml"), GOOD.into()),
             ],
             &mut d,
         );
-        assert_eq!(rules.rules.len(), 2);
+        assert_eq!(rules.triggers.rules.len(), 2);
         assert_eq!(d.len(), 1);
         assert!(
             d[0].to_string()

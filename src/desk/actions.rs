@@ -11,7 +11,10 @@ use crate::conversation::Outgoing;
 use crate::conversation::{Author, ConversationState, DecisionKind, Notice, ReplyMeta};
 use crate::dialogue::phrases;
 use crate::handoff::agent::{Agent, AgentStatus};
-use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Priority, Ticket};
+use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Priority, Ticket, WrapUp};
+
+/// Longest wrap-up summary an agent may file.
+const MAX_SUMMARY_CHARS: usize = 2000;
 use crate::handoff::{EscalationReason, view::NoteLine};
 use crate::nlu::Lang;
 use crate::pii::{self, Entity};
@@ -591,13 +594,52 @@ impl Desk {
 
     /// Finishes the conversation and asks the shopper for a rating. Their next message goes
     /// to the bot.
+    /// Resolves the conversation, filed under a wrap-up category (`intents/rules/wrap-up.yaml`)
+    /// with an optional summary: a category not in the list is refused, as is none when the
+    /// list says one is required.
     pub async fn resolve(
         &self,
         agent: &Agent,
         conversation_id: &str,
+        category: Option<&str>,
+        summary: Option<&str>,
     ) -> Result<Applied, ServiceError> {
-        self.close(agent, conversation_id, HandoffStatus::Resolved)
+        let wrap_up = self.wrap_up(category, summary)?;
+        self.close(agent, conversation_id, HandoffStatus::Resolved, wrap_up)
             .await
+    }
+
+    fn wrap_up(
+        &self,
+        category: Option<&str>,
+        summary: Option<&str>,
+    ) -> Result<Option<WrapUp>, ServiceError> {
+        let knowledge = self.service().knowledge();
+        let list = &knowledge.content.wrap_up;
+        let summary = summary.map(str::trim).filter(|s| !s.is_empty());
+        if summary.is_some_and(|s| s.chars().count() > MAX_SUMMARY_CHARS) {
+            return Err(ServiceError::Invalid(format!(
+                "the summary may be at most {MAX_SUMMARY_CHARS} characters"
+            )));
+        }
+        match category.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) if list.knows(c) => Ok(Some(WrapUp {
+                category: c.to_string(),
+                summary: summary.map(str::to_string),
+            })),
+            Some(c) => Err(ServiceError::Invalid(format!(
+                "no wrap-up category {c:?}; categories: {}",
+                list.ids().join(", ")
+            ))),
+            None if list.required => Err(ServiceError::Invalid(format!(
+                "resolving needs a wrap-up category: {}",
+                list.ids().join(", ")
+            ))),
+            None if summary.is_some() => Err(ServiceError::Invalid(
+                "a summary needs a wrap-up category".into(),
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Hands the conversation back to the bot without resolving it.
@@ -606,7 +648,7 @@ impl Desk {
         agent: &Agent,
         conversation_id: &str,
     ) -> Result<Applied, ServiceError> {
-        self.close(agent, conversation_id, HandoffStatus::Returned)
+        self.close(agent, conversation_id, HandoffStatus::Returned, None)
             .await
     }
 
@@ -615,6 +657,7 @@ impl Desk {
         agent: &Agent,
         conversation_id: &str,
         status: HandoffStatus,
+        wrap_up: Option<WrapUp>,
     ) -> Result<Applied, ServiceError> {
         check_id(conversation_id)?;
         let _routing = self.inner.route_lock.lock().await;
@@ -636,7 +679,8 @@ impl Desk {
         let applied = self
             .service()
             .apply(conversation_id, None, |c, open, now| {
-                let h = assigned_to(agent, open)?.closed(status, now);
+                let mut h = assigned_to(agent, open)?.closed(status, now);
+                h.wrap_up = wrap_up.clone();
                 Ok(Change {
                     messages: vec![Outgoing::notice(text, notice)],
                     state: Some(state),
@@ -646,7 +690,10 @@ impl Desk {
                         actor(agent),
                         action,
                         Some(&c.id),
-                        serde_json::json!({ "handoff_id": h.id }),
+                        serde_json::json!({
+                            "handoff_id": h.id,
+                            "category": h.wrap_up.as_ref().map(|w| w.category.as_str()),
+                        }),
                     )],
                     handoff: Some(h),
                     ..Default::default()

@@ -90,6 +90,19 @@ pub struct Handoff {
     /// The context at escalation; `None` when the handoff was read without it (listings).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<HandoffContext>,
+    /// What the agent filed it under when resolving it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrap_up: Option<WrapUp>,
+}
+
+/// A resolved handoff's category and the agent's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WrapUp {
+    /// One of `intents/rules/wrap-up.yaml`'s categories.
+    pub category: String,
+    /// Emptied when the customer's data is erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 impl Handoff {
@@ -118,6 +131,7 @@ impl Handoff {
                 ..Default::default()
             },
             context: Some(build_context(conversation, transcript, escalation, lang)),
+            wrap_up: None,
         }
     }
 

@@ -232,6 +232,7 @@ mod tests {
                 ..Default::default()
             },
             context: None,
+            wrap_up: None,
         }
     }
 

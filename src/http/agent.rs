@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, bearer};
+use super::extract::{ApiJson, ApiQuery, bearer, optional_json};
 use crate::desk::{AuthError, TransferTarget};
 use crate::handoff::agent::{Agent, AgentStatus};
 use crate::service::ServiceError;
@@ -286,15 +286,50 @@ pub async fn transfer(
     Ok(Json(outcome(&applied)))
 }
 
-/// `POST …/resolve`
-#[utoipa::path(post, path = "/v1/agent/conversations/{id}/resolve", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), security(("agent_token" = [])), responses((status = 200, description = "Resolved", body = crate::http::openapi::AgentOutcome), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody), (status = 409, description = "Not assigned, or busy", body = crate::http::openapi::ErrorBody)))]
+/// The wrap-up of a resolve; the body may be left out when no category is required.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// One of the wrap-up categories (`intents/rules/wrap-up.yaml`).
+    #[serde(default)]
+    category: Option<String>,
+    /// What was done, for colleagues and the statistics (at most 2,000 characters).
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+/// `POST …/resolve` with an optional `{category, summary}`.
+#[utoipa::path(post, path = "/v1/agent/conversations/{id}/resolve", tag = "agent", params(("id" = String, Path, description = "The conversation's id")), request_body(content = Option<ResolveBody>, description = "The wrap-up; optional unless the categories are required"), security(("agent_token" = [])), responses((status = 200, description = "Resolved", body = crate::http::openapi::AgentOutcome), (status = 403, description = "Not the agent's conversation", body = crate::http::openapi::ErrorBody), (status = 409, description = "Not assigned, or busy", body = crate::http::openapi::ErrorBody), (status = 422, description = "An unknown category, or none where one is required", body = crate::http::openapi::ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let agent = authenticated(&state, &headers).await?;
-    Ok(Json(outcome(&state.desk.resolve(&agent, &id).await?)))
+    let wrap: ResolveBody = optional_json(&body)?;
+    let applied = state
+        .desk
+        .resolve(
+            &agent,
+            &id,
+            wrap.category.as_deref(),
+            wrap.summary.as_deref(),
+        )
+        .await?;
+    Ok(Json(outcome(&applied)))
+}
+
+/// `GET /v1/agent/wrap-up`: the categories an agent may resolve a conversation under.
+#[utoipa::path(get, path = "/v1/agent/wrap-up", tag = "agent", security(("agent_token" = [])), responses((status = 200, description = "The wrap-up categories, and whether one is required", body = serde_json::Value)))]
+pub async fn wrap_up_categories(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    authenticated(&state, &headers).await?;
+    Ok(Json(serde_json::json!(
+        state.service.knowledge().content.wrap_up
+    )))
 }
 
 /// `POST …/return-to-bot`

@@ -72,6 +72,21 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// A JSON body that may be left out: an empty (or blank) body is `T::default()`. For
+/// actions whose options are all optional (approving a draft, resolving a conversation).
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::InvalidRequest(e.to_string())
+        } else {
+            ApiError::MalformedJson(e.to_string())
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

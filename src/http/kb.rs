@@ -16,7 +16,7 @@ use serde_json::json;
 use super::AppState;
 use super::admin::{TimeRange, require_admin};
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, optional_json};
 use crate::content::editor::{FaqDoc, Precondition};
 use crate::nlu::Lang;
 use crate::store::DraftStatus;
@@ -369,17 +369,7 @@ pub async fn approve_draft(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     // The body is optional: approving as proposed needs none.
-    let a: Approval = if body.iter().all(u8::is_ascii_whitespace) {
-        Approval::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            if e.is_data() {
-                ApiError::InvalidRequest(e.to_string())
-            } else {
-                ApiError::MalformedJson(e.to_string())
-            }
-        })?
-    };
+    let a: Approval = optional_json(&body)?;
     let draft = pending_draft(&state, &draft_id).await?;
     let draft = match a.alternates {
         Some(_) => draft,

@@ -209,6 +209,7 @@ fn staff_api() -> Api {
         .post("/v1/agent/conversations/{id}/notes", agent::note)
         .post("/v1/agent/conversations/{id}/transfer", agent::transfer)
         .post("/v1/agent/conversations/{id}/resolve", agent::resolve)
+        .get("/v1/agent/wrap-up", agent::wrap_up_categories)
         .post(
             "/v1/agent/conversations/{id}/return-to-bot",
             agent::return_to_bot,

@@ -273,6 +273,7 @@ pub struct FaqWritten {
         agent::lookup,
         agent::transfer,
         agent::resolve,
+        agent::wrap_up_categories,
         agent::return_to_bot,
         agent::reveal,
         admin::list_agents,

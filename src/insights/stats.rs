@@ -138,7 +138,12 @@ pub struct Stats {
     pub rules: BTreeMap<String, u64>,
     /// Conversations trigger rules tagged, by tag.
     pub tags: BTreeMap<String, u64>,
+    /// Resolved handoffs by wrap-up category (`uncategorised` when the agent gave none).
+    pub wrap_up: BTreeMap<String, u64>,
 }
+
+/// The wrap-up key of a resolved handoff filed under no category.
+pub const UNCATEGORISED: &str = "uncategorised";
 
 /// The label intent volume uses for messages the classifier found out of scope.
 pub const OUT_OF_SCOPE: &str = "out_of_scope";
@@ -229,6 +234,7 @@ pub fn compute(
     let mut actions: BTreeMap<String, ActionStats> = BTreeMap::new();
     let mut rules: BTreeMap<String, u64> = BTreeMap::new();
     let mut tags: BTreeMap<String, u64> = BTreeMap::new();
+    let mut wrap_up: BTreeMap<String, u64> = BTreeMap::new();
 
     for c in conversations {
         let o = outcome(c);
@@ -259,6 +265,10 @@ pub fn compute(
             }
             if let Some(t) = h.routing.first_response_at {
                 first_responses.push(t - h.created_at);
+            }
+            if h.status == HandoffStatus::Resolved {
+                let category = h.wrap_up.as_ref().map_or(UNCATEGORISED, |w| &w.category);
+                *wrap_up.entry(category.to_string()).or_default() += 1;
             }
             let closed = matches!(h.status, HandoffStatus::Resolved | HandoffStatus::Returned);
             if let (true, Some(start), Some(end)) = (closed, taken, h.routing.closed_at) {
@@ -362,6 +372,7 @@ pub fn compute(
         actions,
         rules,
         tags,
+        wrap_up,
         from,
         to,
         bucket_ms,

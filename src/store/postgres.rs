@@ -266,11 +266,12 @@ async fn write_turn(conn: &mut PgConnection, w: &TurnWrite) -> Result<(), StoreE
         // A new handoff carries its context; later writes only change routing fields.
         sqlx::query(
             "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, agent_id,
-                trigger_seq, routing, context, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                trigger_seq, routing, context, created_at, updated_at, wrap_category, wrap_summary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (id) DO UPDATE SET priority = excluded.priority,
                 skill = excluded.skill, status = excluded.status, agent_id = excluded.agent_id,
-                routing = excluded.routing, updated_at = excluded.updated_at",
+                routing = excluded.routing, updated_at = excluded.updated_at,
+                wrap_category = excluded.wrap_category, wrap_summary = excluded.wrap_summary",
         )
         .bind(&h.id)
         .bind(&h.conversation_id)
@@ -288,6 +289,8 @@ async fn write_turn(conn: &mut PgConnection, w: &TurnWrite) -> Result<(), StoreE
         )
         .bind(h.created_at)
         .bind(w.now)
+        .bind(h.wrap_up.as_ref().map(|u| u.category.as_str()))
+        .bind(h.wrap_up.as_ref().and_then(|u| u.summary.as_deref()))
         .execute(&mut *conn)
         .await?;
     }
@@ -972,6 +975,11 @@ impl Store for PgStore {
             let q = if with_time { q.bind(now) } else { q };
             *count = q.execute(&mut *tx).await?.rows_affected();
         }
+        // An agent's summary may repeat what the shopper said; the category is not personal.
+        sqlx::query("UPDATE handoffs SET wrap_summary = NULL WHERE conversation_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let contexts: Vec<ContextRow> =
             sqlx::query_as("SELECT id, context FROM handoffs WHERE conversation_id = $1")
                 .bind(id)

@@ -75,7 +75,7 @@ macro_rules! message_columns {
 /// The handoff columns without the (large) context.
 macro_rules! handoff_columns {
     () => {
-        "id, conversation_id, reason, priority, skill, status, agent_id, trigger_seq, routing, created_at"
+        "id, conversation_id, reason, priority, skill, status, agent_id, trigger_seq, routing, created_at, wrap_category, wrap_summary"
     };
 }
 
@@ -216,6 +216,8 @@ pub(super) struct HandoffRow {
     trigger_seq: Option<i64>,
     routing: String,
     created_at: i64,
+    wrap_category: Option<String>,
+    wrap_summary: Option<String>,
     /// Absent when the query selected [`handoff_columns`] only.
     #[sqlx(default)]
     context: Option<String>,
@@ -233,6 +235,10 @@ impl HandoffRow {
                 .ok_or_else(|| corrupt("status", &self.status))?,
             routing: json("routing", &self.routing)?,
             context: self.context.map(|c| json("context", &c)).transpose()?,
+            wrap_up: self.wrap_category.map(|category| crate::handoff::WrapUp {
+                category,
+                summary: self.wrap_summary,
+            }),
             id: self.id,
             conversation_id: self.conversation_id,
             skill: self.skill,

@@ -779,6 +779,11 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?,
         );
+        // An agent's summary may repeat what the shopper said; the category is not personal.
+        sqlx::query("UPDATE handoffs SET wrap_summary = NULL WHERE conversation_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let contexts: Vec<ContextRow> =
             sqlx::query_as("SELECT id, context FROM handoffs WHERE conversation_id = ?")
                 .bind(id)

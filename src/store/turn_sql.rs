@@ -89,11 +89,12 @@ pub(super) fn write_turn(conn: &Connection, w: &TurnWrite) -> Result<(), StoreEr
         // A new handoff carries its context; later writes only change routing fields.
         conn.prepare_cached(
             "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, agent_id,
-                trigger_seq, routing, context, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                trigger_seq, routing, context, created_at, updated_at, wrap_category, wrap_summary)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET priority = excluded.priority,
                 skill = excluded.skill, status = excluded.status, agent_id = excluded.agent_id,
-                routing = excluded.routing, updated_at = excluded.updated_at",
+                routing = excluded.routing, updated_at = excluded.updated_at,
+                wrap_category = excluded.wrap_category, wrap_summary = excluded.wrap_summary",
         )?
         .execute(params![
             h.id,
@@ -110,6 +111,8 @@ pub(super) fn write_turn(conn: &Connection, w: &TurnWrite) -> Result<(), StoreEr
                 .map_or_else(|| "null".to_string(), to_json),
             h.created_at,
             w.now,
+            h.wrap_up.as_ref().map(|u| u.category.as_str()),
+            h.wrap_up.as_ref().and_then(|u| u.summary.as_deref()),
         ])?;
     }
     for n in &w.notes {

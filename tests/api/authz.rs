@@ -94,6 +94,7 @@ const ROWS: &[Row] = &[
     row("POST", "/v1/agent/heartbeat",                           None,           [401,  401,   401,    204,   204,   204,   401,     401]),
     row("GET",  "/v1/agent/queue",                               None,           [401,  401,   401,    200,   200,   200,   401,     401]),
     row("GET",  "/v1/agent/tickets",                             None,           [401,  401,   401,    200,   200,   200,   401,     401]),
+    row("GET",  "/v1/agent/wrap-up",                             None,           [401,  401,   401,    200,   200,   200,   401,     401]),
     row("POST", "/v1/agent/tickets/{id}/close",                  None,           [401,  401,   401,    404,   204,   204,   401,     401]),
     row("POST", "/v1/agent/ws-ticket",                           None,           [401,  401,   401,    201,   201,   201,   401,     401]),
     row("GET",  "/v1/agent/ws",                                  None,           [401,  401,   401,    OPEN,  OPEN,  OPEN,  401,     401]),

@@ -32,3 +32,4 @@ mod rules;
 mod shopper;
 mod stats;
 mod understanding;
+mod wrap_up;

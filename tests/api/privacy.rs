@@ -104,7 +104,14 @@ async fn customer_story(app: &TestApp, agent: &Agent) -> [(String, String); 2] {
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    let (s, b) = app.agent_post(agent, &path("resolve"), json!({})).await;
+    // The agent's summary repeats what the customer said: erased with the rest.
+    let (s, b) = app
+        .agent_post(
+            agent,
+            &path("resolve"),
+            json!({"category": "refund-return", "summary": "refund for the Antarctic order sent"}),
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     let s = shopper_post(
         app,

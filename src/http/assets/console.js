@@ -96,6 +96,11 @@
     $('me-name').textContent = me.name;
     $('me-skills').textContent = me.skills.join(' · ') + ` · ≤${me.max_chats}`;
     $('status').value = me.status;
+    const w = await api('GET', '/v1/agent/wrap-up');
+    if (w.status === 200) {
+      fill($('wrap-category'), h('option', { value: '' }, w.body.required ? '结案分类（必选） Category (required)…' : '结案分类 Category…'),
+        ...w.body.categories.map((c) => h('option', { value: c.id }, c.label)));
+    }
     connect();
     refresh();
   }
@@ -354,7 +359,7 @@
       h('span', { class: 'q' }, `${s.question} · ${Math.round(s.confidence * 100)}%`), plain(s.answer))));
     renderShop(c);
     $('accept').hidden = v.status !== 'queued';
-    for (const id of ['resolve', 'return']) $(id).disabled = !mine;
+    for (const id of ['resolve', 'return', 'wrap-category', 'wrap-summary']) $(id).disabled = !mine;
     for (const el of document.querySelectorAll('#reply-form *, #transfer-form *, #note-form *, #lookup-form *')) el.disabled = !mine;
     lookupHint();
   }
@@ -464,7 +469,13 @@
     return r;
   }
   $('accept').addEventListener('click', () => accept(current));
-  $('resolve').addEventListener('click', async () => { if (await act('resolve')) ended(current, 'resolve'); });
+  $('resolve').addEventListener('click', async () => {
+    const category = $('wrap-category').value; const summary = $('wrap-summary').value.trim();
+    if (await act('resolve', category ? { category, summary: summary || undefined } : undefined)) {
+      $('wrap-category').value = ''; $('wrap-summary').value = '';
+      ended(current, 'resolve');
+    }
+  });
   $('return').addEventListener('click', async () => { if (await act('return-to-bot')) ended(current, 'return_to_bot'); });
   $('reply-form').addEventListener('submit', async (e) => {
     e.preventDefault();
