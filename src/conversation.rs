@@ -349,6 +349,34 @@ pub struct TurnRecord {
     pub tags: Vec<String>,
 }
 
+#[cfg(test)]
+impl TurnRecord {
+    /// A Chinese turn that understood `intent` (confidence 0.9) and answered with `faq`, for
+    /// tests of what happens to a planned turn.
+    pub(crate) fn answered(intent: &str, faq: &str) -> TurnRecord {
+        TurnRecord {
+            lang: Lang::Zh,
+            intent: Some(IntentPrediction {
+                label: intent.into(),
+                confidence: 0.9,
+                out_of_scope: false,
+                alternatives: vec![],
+            }),
+            faq_candidates: vec![],
+            asked_for_human: false,
+            negative: false,
+            didnt_help: false,
+            decision: DecisionKind::Answer,
+            reason: None,
+            answered_faq: Some(faq.into()),
+            suggestions: vec![],
+            shop_calls: vec![],
+            triggered: vec![],
+            tags: vec![],
+        }
+    }
+}
+
 /// Extra data on a bot or system message, for clients to render.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplyMeta {

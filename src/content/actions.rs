@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
+use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
 use super::intent::Bilingual;
 
 /// The calls of Baton's reference contract, in the format shops write.
@@ -210,14 +210,7 @@ pub fn load_actions(
 /// Parses and checks one actions file.
 pub fn parse_actions(path: &Path, source: &str) -> Result<ShopCalls, Vec<Diagnostic>> {
     let source = &*unify_line_breaks(source);
-    let file: ActionsFile = if source.trim().is_empty() {
-        ActionsFile::default()
-    } else {
-        serde_norway::from_str(source).map_err(|e| {
-            let (line, message) = yaml_error(&e, source, 1);
-            vec![Diagnostic::error(path, line, message)]
-        })?
-    };
+    let file: ActionsFile = parse_yaml_file(path, source)?;
     let at = |needle: &str| line_of(source, needle, 1);
     let mut errors = Vec::new();
     let (mut calls, mut labels) = match file.preset.as_deref() {

@@ -88,6 +88,21 @@ pub fn unify_line_breaks(source: &str) -> Cow<'_, str> {
     }
 }
 
+/// A whole YAML file (its line breaks already unified) read into `T`: an empty file is
+/// `T::default()`, a YAML or shape error one diagnostic at its line.
+pub fn parse_yaml_file<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+    source: &str,
+) -> Result<T, Vec<Diagnostic>> {
+    if source.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_norway::from_str(source).map_err(|e| {
+        let (line, message) = yaml_error(&e, source, 1);
+        vec![Diagnostic::error(path, line, message)]
+    })
+}
+
 /// A YAML error's message without serde's trailing "at line N column M", and its line in
 /// the file: `yaml` is the text that was parsed, starting at the file's line `first_line`.
 ///

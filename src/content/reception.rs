@@ -19,7 +19,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
+use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
 use super::faq::check_id;
 use crate::config::{BusinessHours, DaySchedule, OpenSpan};
 
@@ -102,7 +102,7 @@ impl Reception {
 /// The wait a human-first group accepts when its entry does not say.
 const DEFAULT_MAX_WAIT_SECONDS: u32 = 120;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReceptionFile {
     #[serde(default)]
@@ -129,17 +129,7 @@ fn default_max_wait() -> u32 {
 /// Parses and checks `reception.yaml`.
 pub fn parse_reception(path: &Path, source: &str) -> Result<Reception, Vec<Diagnostic>> {
     let source = &*unify_line_breaks(source);
-    let file: ReceptionFile = if source.trim().is_empty() {
-        ReceptionFile {
-            default: ReceptionMode::BotFirst,
-            groups: Vec::new(),
-        }
-    } else {
-        serde_norway::from_str(source).map_err(|e| {
-            let (line, message) = yaml_error(&e, source, 1);
-            vec![Diagnostic::error(path, line, message)]
-        })?
-    };
+    let file: ReceptionFile = parse_yaml_file(path, source)?;
     let mut problems = Vec::new();
     let mut groups = Vec::new();
     let mut from_line = 1;

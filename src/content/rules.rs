@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
+use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
 use super::faq::check_id;
 use super::reception::{RECEPTION_FILE, Reception, parse_reception};
 use super::wrap_up::{WRAP_UP_FILE, WrapUpCategories, parse_wrap_up};
@@ -107,7 +107,7 @@ fn contains_word(text: &str, word: &str) -> bool {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TriggersFile {
     #[serde(default)]
@@ -180,16 +180,7 @@ pub fn load_rules(files: &[(PathBuf, String)], diagnostics: &mut Vec<Diagnostic>
 /// Parses and checks `triggers.yaml`.
 pub fn parse_triggers(path: &Path, source: &str) -> Result<TriggerRules, Vec<Diagnostic>> {
     let source = &*unify_line_breaks(source);
-    let file: TriggersFile = if source.trim().is_empty() {
-        TriggersFile {
-            triggers: Vec::new(),
-        }
-    } else {
-        serde_norway::from_str(source).map_err(|e| {
-            let (line, message) = yaml_error(&e, source, 1);
-            vec![Diagnostic::error(path, line, message)]
-        })?
-    };
+    let file: TriggersFile = parse_yaml_file(path, source)?;
     let mut problems = Vec::new();
     let mut rules = Vec::new();
     let mut seen: Vec<String> = Vec::new();

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::diagnostic::{Diagnostic, line_of, unify_line_breaks, yaml_error};
+use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
 use super::faq::check_id;
 
 /// The wrap-up file, under the rules folder of `intents/`.
@@ -48,7 +48,7 @@ impl WrapUpCategories {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WrapUpFile {
     #[serde(default)]
@@ -60,17 +60,7 @@ struct WrapUpFile {
 /// Parses and checks `wrap-up.yaml`.
 pub fn parse_wrap_up(path: &Path, source: &str) -> Result<WrapUpCategories, Vec<Diagnostic>> {
     let source = &*unify_line_breaks(source);
-    let file: WrapUpFile = if source.trim().is_empty() {
-        WrapUpFile {
-            required: false,
-            categories: Vec::new(),
-        }
-    } else {
-        serde_norway::from_str(source).map_err(|e| {
-            let (line, message) = yaml_error(&e, source, 1);
-            vec![Diagnostic::error(path, line, message)]
-        })?
-    };
+    let file: WrapUpFile = parse_yaml_file(path, source)?;
     let mut problems = Vec::new();
     let mut categories: Vec<WrapUpCategory> = Vec::new();
     for mut c in file.categories {

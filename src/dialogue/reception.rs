@@ -129,7 +129,7 @@ fn hand_over(plan: &mut Plan, facts: &Facts, p: &PolicyConfig) {
 mod tests {
     use super::*;
     use crate::conversation::{Author, ReplyMeta, TurnRecord};
-    use crate::nlu::{IntentPrediction, Lang};
+    use crate::nlu::Lang;
 
     fn answered() -> Plan {
         let mut plan =
@@ -142,26 +142,10 @@ mod tests {
             "退货运费由……",
             ReplyMeta::new(DecisionKind::Answer),
         )];
-        plan.turn = Some(TurnRecord {
-            lang: Lang::Zh,
-            intent: Some(IntentPrediction {
-                label: "return_request".into(),
-                confidence: 0.9,
-                out_of_scope: false,
-                alternatives: vec![],
-            }),
-            faq_candidates: vec![],
-            asked_for_human: false,
-            negative: false,
-            didnt_help: false,
-            decision: DecisionKind::Answer,
-            reason: None,
-            answered_faq: Some("return-shipping-cost".into()),
-            suggestions: vec![],
-            shop_calls: vec![],
-            triggered: vec![],
-            tags: vec![],
-        });
+        plan.turn = Some(TurnRecord::answered(
+            "return_request",
+            "return-shipping-cost",
+        ));
         plan
     }
 

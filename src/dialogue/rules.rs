@@ -124,7 +124,7 @@ mod tests {
     use super::*;
     use crate::content::rules::parse_triggers;
     use crate::conversation::TurnRecord;
-    use crate::nlu::{IntentPrediction, Lang, normalize};
+    use crate::nlu::{Lang, normalize};
     use crate::vocabulary::{EscalationReason, Priority};
 
     fn rules() -> TriggerRules {
@@ -153,26 +153,7 @@ triggers:
         plan.escalation = None;
         plan.state = ConversationState::Bot;
         plan.topic_skill = Some("orders".into());
-        plan.turn = Some(TurnRecord {
-            lang: Lang::Zh,
-            intent: Some(IntentPrediction {
-                label: "order_status".into(),
-                confidence: 0.9,
-                out_of_scope: false,
-                alternatives: vec![],
-            }),
-            faq_candidates: vec![],
-            asked_for_human: false,
-            negative: false,
-            didnt_help: false,
-            decision: DecisionKind::Answer,
-            reason: None,
-            answered_faq: Some("order-status".into()),
-            suggestions: vec![],
-            shop_calls: vec![],
-            triggered: vec![],
-            tags: vec![],
-        });
+        plan.turn = Some(TurnRecord::answered("order_status", "order-status"));
         plan
     }
 

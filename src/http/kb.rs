@@ -77,6 +77,19 @@ pub(super) fn with_etag(status: StatusCode, etag: &str, body: serde_json::Value)
     r
 }
 
+/// The answer to a file written: `201` when it is new, else `200`, with its `ETag`.
+pub(super) fn written_response(
+    written: &crate::content::editor::Written,
+    body: serde_json::Value,
+) -> Response {
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    with_etag(status, &written.etag, body)
+}
+
 /// Rebuilds in the background: the edit is on disk; the answer need not wait for training.
 pub(super) fn reload_soon(state: &AppState) {
     let reloader = state.reloader.clone();
@@ -193,14 +206,8 @@ pub async fn put_faq(
         )
         .await?;
     reload_soon(&state);
-    let status = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_etag(
-        status,
-        &written.etag,
+    Ok(written_response(
+        &written,
         json!({ "id": id, "lang": lang, "path": path, "etag": written.etag, "created": written.created }),
     ))
 }

@@ -13,7 +13,7 @@ use super::AppState;
 use super::admin::require_admin;
 use super::error::ApiError;
 use super::extract::ApiJson;
-use super::kb::{precondition, reload_soon, shown, with_etag};
+use super::kb::{precondition, reload_soon, shown, with_etag, written_response};
 use crate::content::Content;
 use crate::content::editor::RulesFile;
 
@@ -110,14 +110,8 @@ pub async fn put_rules(
         )
         .await?;
     reload_soon(&state);
-    let status = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_etag(
-        status,
-        &written.etag,
+    Ok(written_response(
+        &written,
         json!({ "path": path, "etag": written.etag, "created": written.created }),
     ))
 }

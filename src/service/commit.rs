@@ -263,27 +263,16 @@ impl ConversationService {
         .await
     }
 
-    /// Pushes committed messages and a state change to the conversation's sockets, and to
-    /// the agent holding it.
     /// Tells the agents of the ticket's group, live, about a request left for them.
     fn announce_ticket(&self, ticket: &Ticket) {
         let shown = ticket.clone().for_agents();
-        for a in self
-            .wiring()
-            .roster
-            .agents()
-            .iter()
-            .filter(|a| a.serves(&ticket.skill))
-        {
-            self.hub().to_agent(
-                &a.id,
-                Event::Ticket {
-                    ticket: shown.clone(),
-                },
-            );
-        }
+        self.to_group(&ticket.skill, || Event::Ticket {
+            ticket: shown.clone(),
+        });
     }
 
+    /// Pushes committed messages and a state change to the conversation's sockets, and to
+    /// the agent holding it.
     fn publish(
         &self,
         conversation_id: &str,

@@ -249,6 +249,20 @@ impl ConversationService {
         &self.inner.wiring.hub
     }
 
+    /// Sends an event to every agent who serves `skill`, online or not: their sockets get
+    /// it now, and what it announces is in their lists when they come back.
+    pub(crate) fn to_group(&self, skill: &str, event: impl Fn() -> crate::realtime::Event) {
+        for a in self
+            .wiring()
+            .roster
+            .agents()
+            .iter()
+            .filter(|a| a.serves(skill))
+        {
+            self.hub().to_agent(&a.id, event());
+        }
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }

@@ -262,24 +262,13 @@ impl ConversationService {
     /// Tells the agents of a trigger rule's group, live, to look at the conversation.
     fn alert_group(&self, conversation_id: &str, seq: i64, alert: RuleAlert) {
         tracing::info!(conversation = %conversation_id, rule = %alert.rule, skill = %alert.skill, "trigger rule alert");
-        for a in self
-            .wiring()
-            .roster
-            .agents()
-            .iter()
-            .filter(|a| a.serves(&alert.skill))
-        {
-            self.hub().to_agent(
-                &a.id,
-                Event::Alert {
-                    conversation_id: conversation_id.to_string(),
-                    seq,
-                    rule: alert.rule.clone(),
-                    label: alert.label.clone(),
-                    skill: alert.skill.clone(),
-                },
-            );
-        }
+        self.to_group(&alert.skill, || Event::Alert {
+            conversation_id: conversation_id.to_string(),
+            seq,
+            rule: alert.rule.clone(),
+            label: alert.label.clone(),
+            skill: alert.skill.clone(),
+        });
     }
 
     /// Whether a person can take `skill`'s conversations now: business hours of the group

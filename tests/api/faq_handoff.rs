@@ -63,13 +63,7 @@ async fn always_answers_then_queues_for_the_faqs_group_with_its_reason() {
             .contains("人工客服")
     );
 
-    let h = app
-        .service
-        .store()
-        .open_handoff(&id)
-        .await
-        .unwrap()
-        .expect("queued");
+    let h = app.open_handoff(&id).await;
     assert_eq!(
         (h.reason, h.skill.as_str()),
         (EscalationReason::FaqPolicy, "after_sales")

@@ -203,6 +203,16 @@ impl TestApp {
     }
 
     /// One dispatcher pass now (offers, timeouts, SLAs, queue positions).
+    /// The conversation's open handoff (asserting there is one).
+    pub async fn open_handoff(&self, id: &str) -> baton::handoff::Handoff {
+        self.service
+            .store()
+            .open_handoff(id)
+            .await
+            .expect("store")
+            .expect("an open handoff")
+    }
+
     pub async fn tick(&self) {
         self.desk.tick().await.expect("dispatcher pass");
     }

@@ -45,13 +45,7 @@ async fn a_regulator_threat_goes_urgently_to_complaints_tagged_with_a_live_alert
         .await;
     assert_eq!(out["state"], "queued", "{out:#}");
     assert_eq!(out["handoff"]["reason"], "complaint");
-    let h = app
-        .service
-        .store()
-        .open_handoff(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let h = app.open_handoff(&id).await;
     assert_eq!(
         (h.priority, h.skill.as_str()),
         (Priority::Urgent, "complaints")

@@ -352,3 +352,62 @@ async fn the_agent_sees_the_orders_and_looks_one_up() {
     shopper.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_rules_tag_shows_and_the_agent_resolves_with_a_wrap_up_category() {
+    let app = spawn_app().await;
+    let li = app.add_agent("李娜", crate::helpers::ALL_SKILLS, 3).await;
+    let agent = signed_in(&app, &li).await;
+
+    // A threat to call the regulator: the sample rule sends it urgently to complaints, tagged.
+    let (id, token) = app.create(serde_json::json!({"locale": "zh"})).await;
+    app.say(&id, &token, "三天了还不发货，我要打12315投诉你们")
+        .await;
+    app.tick().await;
+    agent
+        .until(
+            "the offer",
+            "document.querySelectorAll('#offers li').length === 1",
+        )
+        .await;
+    agent.click(Locator::Css("#offers li button.primary")).await;
+    agent
+        .until(
+            "the rule's tag",
+            "[...document.querySelectorAll('#c-badges .rule-tag')].some(b => b.textContent === '#regulator')",
+        )
+        .await;
+    agent
+        .until(
+            "the wrap-up categories",
+            "document.querySelector('#wrap-category option[value=\"complaint\"]') && !document.getElementById('wrap-category').disabled",
+        )
+        .await;
+    agent
+        .client
+        .find(Locator::Id("wrap-category"))
+        .await
+        .unwrap()
+        .select_by_value("complaint")
+        .await
+        .unwrap();
+    agent
+        .type_in(Locator::Id("wrap-summary"), "已安抚，承诺今天发货")
+        .await;
+    agent.screenshot("console-wrap-up").await;
+    agent.click(Locator::Id("resolve")).await;
+    let mut filed = None;
+    for _ in 0..200 {
+        let h = app.service.store().latest_handoff(&id).await.unwrap();
+        if let Some(w) = h.and_then(|h| h.wrap_up) {
+            filed = Some(w);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let filed = filed.expect("resolved with a wrap-up");
+    assert_eq!(filed.category, "complaint");
+    assert_eq!(filed.summary.as_deref(), Some("已安抚，承诺今天发货"));
+    agent.close().await;
+    app.stop().await;
+}
