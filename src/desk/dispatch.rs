@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Desk;
-use crate::handoff::agent::AgentStatus;
+use crate::handoff::agent::{Agent, AgentStatus};
 use crate::handoff::routing::{self, Seat};
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
 use crate::realtime::Event;
@@ -52,6 +52,39 @@ impl Desk {
         }
     }
 
+    /// Every enabled agent as a seat: skills, capacity, what they hold or are offered in
+    /// `open`, and whether they may get more now.
+    fn seats(&self, agents: &[Agent], open: &[Handoff], now: i64) -> Vec<Seat> {
+        let roster = &self.wiring().roster;
+        agents
+            .iter()
+            .filter(|a| !a.disabled)
+            .map(|a| Seat {
+                agent_id: a.id.clone(),
+                skills: a.skills.clone(),
+                max_chats: a.max_chats,
+                load: Self::load_of(open, &a.id),
+                available: roster.effective(a, now) == AgentStatus::Online,
+                last_assigned_at: open
+                    .iter()
+                    .filter(|h| h.agent_id.as_deref() == Some(&a.id))
+                    .filter_map(|h| h.routing.assigned_at)
+                    .max()
+                    .unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Leaves, for the bot turns, the wait a newcomer to each group would have now.
+    fn post_waits(&self, seats: &[Seat], open: &[Handoff]) {
+        let groups: std::collections::BTreeSet<&String> =
+            seats.iter().flat_map(|s| &s.skills).collect();
+        self.wiring().waits.set(groups.into_iter().map(|skill| {
+            let wait = routing::newcomer_wait(skill, open, seats, self.handle_ms(skill));
+            (skill.clone(), wait)
+        }));
+    }
+
     /// One dispatcher pass (see the module docs).
     pub async fn tick(&self) -> Result<(), ServiceError> {
         let _routing = self.inner.route_lock.lock().await;
@@ -59,7 +92,10 @@ impl Desk {
         if let Some(cluster) = &self.wiring().cluster {
             cluster.share_presence(&self.wiring().roster, now).await?;
             if !cluster.lead().await? {
-                self.refresh_agents().await?;
+                let agents = self.refresh_agents().await?;
+                // Turns on this node decide who answers first from these estimates too.
+                let open = self.store().open_handoffs().await?;
+                self.post_waits(&self.seats(&agents, &open, now), &open);
                 self.wiring().hub.prune();
                 return Ok(());
             }
@@ -146,23 +182,7 @@ impl Desk {
 
         // 4. Offers.
         let open = self.store().open_handoffs().await?;
-        let seats: Vec<Seat> = agents
-            .iter()
-            .filter(|a| !a.disabled)
-            .map(|a| Seat {
-                agent_id: a.id.clone(),
-                skills: a.skills.clone(),
-                max_chats: a.max_chats,
-                load: Self::load_of(&open, &a.id),
-                available: roster.effective(a, now) == AgentStatus::Online,
-                last_assigned_at: open
-                    .iter()
-                    .filter(|h| h.agent_id.as_deref() == Some(&a.id))
-                    .filter_map(|h| h.routing.assigned_at)
-                    .max()
-                    .unwrap_or(0),
-            })
-            .collect();
+        let seats = self.seats(&agents, &open, now);
         let offers = {
             let fallback = |skill: &str| config.fallback_for(skill).to_string();
             routing::plan_offers(&open, &seats, &fallback)
@@ -182,12 +202,7 @@ impl Desk {
             routing::positions(&open, &seats, &fallback, &handle)
         };
         self.announce_places(places).await?;
-        let groups: std::collections::BTreeSet<&String> =
-            seats.iter().flat_map(|s| &s.skills).collect();
-        self.wiring().waits.set(groups.into_iter().map(|skill| {
-            let wait = routing::newcomer_wait(skill, &open, &seats, self.handle_ms(skill));
-            (skill.clone(), wait)
-        }));
+        self.post_waits(&self.seats(&agents, &open, now), &open);
         for a in agents.iter() {
             let visible = open
                 .iter()

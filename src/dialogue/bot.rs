@@ -1,6 +1,7 @@
 //! One bot turn, the one way Baton runs it: normalise → embed → analyze → decide → plan →
-//! (order task) → trigger rules → reception mode → settle the handoff. `baton serve` (through the conversation service), `baton chat` and
-//! the turn benchmark all call [`respond`]; what comes out is a [`Plan`] ready to commit.
+//! (order task) → trigger rules → reception mode → settle the handoff. `baton serve`
+//! (through the conversation service), `baton chat` and the turn benchmark all call
+//! [`respond`]; what comes out is a [`Plan`] ready to commit.
 //!
 //! The message is normalised once; the encoder (when the snapshot uses one) embeds it on its
 //! own threads, and a full encoder queue fails fast with [`TurnError::Busy`] before anything
