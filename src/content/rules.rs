@@ -404,3 +404,52 @@ triggers:
         );
     }
 }
+
+/// Property tests of the rules folder's parsers: `cargo test --lib fuzz_`.
+#[cfg(test)]
+mod fuzz {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzzing::{self, arbitrary_text, line_in, mutated};
+
+    static SAMPLES: LazyLock<Vec<(PathBuf, String)>> =
+        LazyLock::new(|| fuzzing::samples("intents/rules", &["yaml"]));
+
+    fn seeds() -> Vec<String> {
+        SAMPLES.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// Whatever the text, each parser gives its value or errors about this file that point
+    /// at lines it has; never a panic.
+    fn check(path: &Path, text: &str) -> Result<(), TestCaseError> {
+        let results = [
+            parse_triggers(path, text).err(),
+            parse_reception(path, text).err(),
+            parse_wrap_up(path, text).err(),
+        ];
+        for d in results.into_iter().flatten().flatten() {
+            prop_assert_eq!(&d.path, path);
+            if let Some(l) = d.line {
+                prop_assert!(line_in(text, l), "{d}");
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config(256))]
+
+        #[test]
+        fn fuzz_rules_files_arbitrary_text(text in arbitrary_text()) {
+            check(Path::new("intents/rules/x.yaml"), &text)?;
+        }
+
+        #[test]
+        fn fuzz_rules_files_mutated_samples((k, text) in mutated(seeds(), 6)) {
+            check(&SAMPLES[k].0, &text)?;
+        }
+    }
+}
