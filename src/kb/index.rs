@@ -378,20 +378,17 @@ impl FaqIndex {
                 .iter()
                 .map(|&(ord, bm25)| (ord, relative(bm25, top_bm25)))
                 .collect();
+            // `leads` keeps `ranked`'s order, which is the lexical hits' order.
             return Ok(leads(&ranked)
+                .zip(&lexical.hits)
                 .take(k)
-                .map(|(ord, lead)| {
+                .map(|((ord, lead), &(_, bm25))| {
                     let signals = Signals {
                         overlap: self.confidence(&lexical.known, lexical.query_weight, ord),
                         similarity: 0.0,
                         lead,
                     };
                     let confidence = self.confidence_of(english, &signals, None);
-                    let bm25 = lexical
-                        .hits
-                        .iter()
-                        .find(|h| h.0 == ord)
-                        .map_or(0.0, |h| h.1);
                     (self.hit(ord, bm25, None, confidence), signals)
                 })
                 .collect());
