@@ -146,7 +146,7 @@ pub async fn respond(
     }
     let reception = &knowledge.content.reception;
     if !reception.all_bot_first() {
-        let group = super::reception::group_of(&plan, &facts, &config.policy);
+        let group = plan.group(&facts, &config.policy);
         let mode = reception.mode_for(&group, at, &config.hours);
         let staff = staffing(&group);
         super::reception::apply(&mut plan, mode, staff, memory, &facts, &config.policy);

@@ -41,15 +41,7 @@ impl Staffing {
     }
 }
 
-/// The group a turn belongs to: what the bot understood, else the conversation's topic.
-pub fn group_of(plan: &Plan, facts: &Facts, p: &PolicyConfig) -> String {
-    plan.topic_skill
-        .clone()
-        .or_else(|| facts.recent_skill.clone())
-        .unwrap_or_else(|| p.default_skill.clone())
-}
-
-/// Applies `mode` (the mode of [`group_of`] now) to `plan`. `before` is the conversation's
+/// Applies `mode` (the mode of [`Plan::group`] now) to `plan`. `before` is the conversation's
 /// memory as the turn found it.
 pub fn apply(
     plan: &mut Plan,
@@ -96,7 +88,7 @@ pub fn apply(
 /// A person answers this group: the bot's reply is dropped and the turn queues for the group
 /// (told honestly by [`super::turn::settle`], as any handoff).
 fn hand_over(plan: &mut Plan, facts: &Facts, p: &PolicyConfig) {
-    let skill = group_of(plan, facts, p);
+    let skill = plan.group(facts, p);
     let mut escalation = rule_escalation(
         EscalationReason::Reception,
         Priority::Normal,

@@ -72,11 +72,7 @@ pub fn apply(
     if acting.is_empty() {
         return;
     }
-    let topic = plan
-        .topic_skill
-        .clone()
-        .or_else(|| facts.recent_skill.clone())
-        .unwrap_or_else(|| p.default_skill.clone());
+    let topic = plan.group(facts, p);
     if let Some(record) = plan.turn.as_mut() {
         record.triggered = acting.iter().map(|r| r.id.clone()).collect();
         record.tags = acting.iter().filter_map(|r| r.tag.clone()).collect();

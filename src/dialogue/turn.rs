@@ -70,6 +70,15 @@ pub struct GroupTask {
 }
 
 impl Plan {
+    /// The group the turn belongs to: what the bot understood, else the conversation's
+    /// topic, else the default group.
+    pub fn group(&self, facts: &Facts, p: &PolicyConfig) -> String {
+        self.topic_skill
+            .clone()
+            .or_else(|| facts.recent_skill.clone())
+            .unwrap_or_else(|| p.default_skill.clone())
+    }
+
     /// The facts the conversation's next turn starts from once this plan is committed: what
     /// the service writes to the conversation's row, for callers that keep no row (the
     /// terminal chat, `baton eval dialogues`).
