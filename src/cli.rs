@@ -696,10 +696,11 @@ fn lint(config: &Config, format: Format) -> ExitCode {
     print_diagnostics(&report.diagnostics, format);
     if matches!(format, Format::Text) && !report.has_errors() {
         eprintln!(
-            "ok: {} FAQs, {} intents, {} trigger rules; near-duplicate questions compared {}",
+            "ok: {} FAQs, {} intents, {} trigger rules, {} word lists; near-duplicate questions compared {}",
             report.content.faqs.len(),
             report.content.intents.len(),
             report.content.rules.rules.len(),
+            report.content.words.lists.len(),
             match &encoder {
                 Some(e) => format!("by meaning ({})", e.model.name()),
                 None => "by their words (no sentence encoder)".to_string(),

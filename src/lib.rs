@@ -30,7 +30,8 @@
 //! 3. Records — [`conversation`] (conversations, messages, turn records), [`handoff`]
 //!    (escalation records, agents, roster, availability, routing rules, the agent's view:
 //!    no I/O), [`store`] (the storage interface, its SQLite and PostgreSQL implementations,
-//!    `baton migrate-store`), [`realtime`] (the event channels sockets read).
+//!    `baton migrate-store`), [`realtime`] (the event channels sockets read),
+//!    [`moderation`] (the blacklist and the log of word-list matches).
 //! 4. [`knowledge`] — one immutable snapshot of content + models, its live handle, and the
 //!    reloader that watches `kb/` and `intents/` and swaps rebuilt snapshots in;
 //!    [`cluster`] — several nodes on one PostgreSQL database: events over LISTEN/NOTIFY,
@@ -63,6 +64,7 @@ pub mod identity;
 pub mod insights;
 pub mod kb;
 pub mod knowledge;
+pub mod moderation;
 pub mod nlu;
 pub mod pii;
 pub mod realtime;

@@ -115,11 +115,13 @@ pub enum Event {
     QueueChanged { queued: usize },
     /// Agents: a request left for your group (a message, an order change, a FAQ's task).
     Ticket { ticket: Ticket },
-    /// Agents: a trigger rule asks your group to look at a conversation.
+    /// Agents: a trigger rule or a word list asks your group to look at a conversation.
     Alert {
         conversation_id: String,
-        /// The shopper message that set it off.
+        /// The message that set it off (for a message a word list refused, the last one
+        /// before it).
         seq: i64,
+        /// The trigger rule's id, or `words:<list id>`.
         rule: String,
         label: String,
         skill: String,

@@ -158,6 +158,8 @@ impl Application {
         );
         let desk = Desk::new(service.clone());
         desk.refresh_agents().await?;
+        // A blocked shopper is refused from the first request, not after the first refresh.
+        service.refresh_blocklist().await?;
         Ok(Application {
             listener,
             service,
@@ -225,6 +227,7 @@ impl Application {
         );
         // Rate limiters keep a little state per address and conversation; this sheds it.
         let pruner = tokio::spawn(state.limits.clone().run_pruning(stop.child_token()));
+        let blocklist = tokio::spawn(service.clone().keep_blocklist_fresh(stop.child_token()));
         let app = router(state);
         let stop_on_shutdown = stop.clone();
         let limits = ConnLimits::from(&self.service.config().http);
@@ -247,6 +250,9 @@ impl Application {
         }
         if let Err(e) = pruner.await {
             tracing::error!(error = %e, "rate limit pruning failed");
+        }
+        if let Err(e) = blocklist.await {
+            tracing::error!(error = %e, "blacklist refresh failed");
         }
         if let Some(w) = watcher
             && let Err(e) = w.await

@@ -123,6 +123,8 @@ pub enum RulesFile {
     Triggers,
     Reception,
     WrapUp,
+    Words,
+    Welcome,
 }
 
 impl RulesFile {
@@ -132,6 +134,8 @@ impl RulesFile {
             "triggers" => Some(RulesFile::Triggers),
             "reception" => Some(RulesFile::Reception),
             "wrap-up" => Some(RulesFile::WrapUp),
+            "words" => Some(RulesFile::Words),
+            "welcome" => Some(RulesFile::Welcome),
             _ => None,
         }
     }
@@ -141,6 +145,8 @@ impl RulesFile {
             RulesFile::Triggers => super::rules::TRIGGERS_FILE,
             RulesFile::Reception => super::reception::RECEPTION_FILE,
             RulesFile::WrapUp => super::wrap_up::WRAP_UP_FILE,
+            RulesFile::Words => super::words::WORDS_FILE,
+            RulesFile::Welcome => super::welcome::WELCOME_FILE,
         }
     }
 
@@ -150,6 +156,8 @@ impl RulesFile {
             RulesFile::Triggers => super::rules::parse_triggers(path, text).map(drop),
             RulesFile::Reception => super::reception::parse_reception(path, text).map(drop),
             RulesFile::WrapUp => super::wrap_up::parse_wrap_up(path, text).map(drop),
+            RulesFile::Words => super::words::parse_words(path, text).map(drop),
+            RulesFile::Welcome => super::welcome::parse_welcome(path, text).map(drop),
         }
     }
 }

@@ -16,11 +16,14 @@ pub mod diagnostic;
 pub mod editor;
 pub mod faq;
 pub mod intent;
+pub mod matching;
 pub mod reception;
 pub mod rules;
 pub mod similar;
 pub mod task;
 pub mod template;
+pub mod welcome;
+pub mod words;
 pub mod wrap_up;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -46,6 +49,10 @@ pub struct Content {
     pub reception: reception::Reception,
     /// What agents file resolved conversations under (`intents/rules/wrap-up.yaml`).
     pub wrap_up: wrap_up::WrapUpCategories,
+    /// Words masked, blocked or alerted on in messages (`intents/rules/words.yaml`).
+    pub words: words::WordLists,
+    /// The welcome card's settings (`intents/rules/welcome.yaml`; popular FAQs without it).
+    pub welcome: welcome::Welcome,
 }
 
 impl Content {
@@ -190,8 +197,22 @@ fn load_checked(
         check_tasks(&content, &intent_sources, &mut diagnostics);
     }
     let folder = rules::load_rules(&rule_sources, &mut diagnostics);
-    (content.rules, content.reception, content.wrap_up) =
-        (folder.triggers, folder.reception, folder.wrap_up);
+    (
+        content.rules,
+        content.reception,
+        content.wrap_up,
+        content.words,
+        content.welcome,
+    ) = (
+        folder.triggers,
+        folder.reception,
+        folder.wrap_up,
+        folder.words,
+        folder.welcome,
+    );
+    content
+        .welcome
+        .check_faq_ids(&content.faqs, &mut diagnostics);
     check_faqs(&content.faqs, &mut diagnostics);
     check_intents(&content, &intent_sources, &mut diagnostics);
     if checks == Checks::All {

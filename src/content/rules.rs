@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
 use super::faq::check_id;
+use super::matching::contains_word;
 use super::reception::{RECEPTION_FILE, Reception, parse_reception};
+use super::welcome::{WELCOME_FILE, Welcome, parse_welcome};
+use super::words::{WORDS_FILE, WordLists, parse_words};
 use super::wrap_up::{WRAP_UP_FILE, WrapUpCategories, parse_wrap_up};
 use crate::nlu::normalize;
 use crate::vocabulary::{EscalationReason, Priority};
@@ -89,24 +92,6 @@ impl TriggerRules {
     }
 }
 
-/// Whether `word` is in `text`: anywhere for Chinese, on word boundaries for Latin letters and
-/// digits (`sue` is not in `issue`, `315` is in `打315投诉` but not in `13150`).
-fn contains_word(text: &str, word: &str) -> bool {
-    let edge = |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric());
-    text.match_indices(word).any(|(i, _)| {
-        let first_ascii = word
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-        let last_ascii = word
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-        (!first_ascii || edge(text[..i].chars().next_back()))
-            && (!last_ascii || edge(text[i + word.len()..].chars().next()))
-    })
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TriggersFile {
@@ -144,11 +129,14 @@ pub struct RulesFolder {
     pub triggers: TriggerRules,
     pub reception: Reception,
     pub wrap_up: WrapUpCategories,
+    pub words: WordLists,
+    pub welcome: Welcome,
 }
 
-/// Reads the rules folder's files: `triggers.yaml`, `reception.yaml` and `wrap-up.yaml`
-/// (absent: no rules, every group bot first, no categories); anything else there is an
-/// error, so a misnamed file is not silently ignored.
+/// Reads the rules folder's files: `triggers.yaml`, `reception.yaml`, `wrap-up.yaml`,
+/// `words.yaml` and `welcome.yaml` (absent: no rules, every group bot first, no categories,
+/// no word lists, a card of popular FAQs);
+/// anything else there is an error, so a misnamed file is not silently ignored.
 pub fn load_rules(files: &[(PathBuf, String)], diagnostics: &mut Vec<Diagnostic>) -> RulesFolder {
     let mut folder = RulesFolder::default();
     for (path, source) in files {
@@ -165,11 +153,19 @@ pub fn load_rules(files: &[(PathBuf, String)], diagnostics: &mut Vec<Diagnostic>
                 Ok(parsed) => folder.wrap_up = parsed,
                 Err(d) => diagnostics.extend(d),
             },
+            Some(WORDS_FILE) => match parse_words(path, source) {
+                Ok(parsed) => folder.words = parsed,
+                Err(d) => diagnostics.extend(d),
+            },
+            Some(WELCOME_FILE) => match parse_welcome(path, source) {
+                Ok(parsed) => folder.welcome = parsed,
+                Err(d) => diagnostics.extend(d),
+            },
             _ => diagnostics.push(Diagnostic::error(
                 path,
                 None,
                 format!(
-                    "unknown rules file; this folder holds {TRIGGERS_FILE}, {RECEPTION_FILE} and {WRAP_UP_FILE}"
+                    "unknown rules file; this folder holds {TRIGGERS_FILE}, {RECEPTION_FILE}, {WRAP_UP_FILE}, {WORDS_FILE} and {WELCOME_FILE}"
                 ),
             )),
         }
@@ -429,6 +425,8 @@ mod fuzz {
             parse_triggers(path, text).err(),
             parse_reception(path, text).err(),
             parse_wrap_up(path, text).err(),
+            parse_words(path, text).err(),
+            parse_welcome(path, text).err(),
         ];
         for d in results.into_iter().flatten().flatten() {
             prop_assert_eq!(&d.path, path);

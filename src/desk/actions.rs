@@ -7,11 +7,13 @@
 use serde::Serialize;
 
 use super::Desk;
+use crate::content::words::{Author as WordAuthor, Screening};
 use crate::conversation::Outgoing;
 use crate::conversation::{Author, ConversationState, DecisionKind, Notice, ReplyMeta};
 use crate::dialogue::phrases;
 use crate::handoff::agent::{Agent, AgentStatus};
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Priority, Ticket, WrapUp};
+use crate::service::Writer;
 
 /// Longest wrap-up summary an agent may file.
 const MAX_SUMMARY_CHARS: usize = 2000;
@@ -416,8 +418,15 @@ impl Desk {
         check_id(conversation_id)?;
         // Agents' ids never collide with the shopper's in the per-conversation unique index.
         let dedupe = client_msg_id.map(|c| format!("agent:{}:{}", agent.id, c.as_str()));
+        let screened = self
+            .screen_reply(agent, conversation_id, dedupe.as_deref(), &text)
+            .await?;
+        let text = screened
+            .as_ref()
+            .map_or(text, |(screening, _)| screening.text.clone());
         let name = agent.name.clone();
-        self.service()
+        let applied = self
+            .service()
             .apply(conversation_id, dedupe.as_deref(), |c, open, now| {
                 let h = assigned_to(agent, open)?.answered(now);
                 let mut meta = ReplyMeta::new(DecisionKind::Agent);
@@ -440,7 +449,50 @@ impl Desk {
                     ..Default::default()
                 })
             })
-            .await
+            .await?;
+        if let (Some((screening, skill)), Some(m)) = (&screened, applied.messages.first())
+            && !applied.duplicate
+        {
+            self.service()
+                .word_alerts(conversation_id, skill, m.seq, screening);
+        }
+        Ok(applied)
+    }
+
+    /// The word lists on an agent's reply: `None` when no list matches (nothing read, nothing
+    /// logged); else, once the agent is known to hold the conversation, the hits logged, the
+    /// screening (masked text) and the conversation's group — or the refusal of a blocked
+    /// reply, naming the list and word.
+    async fn screen_reply(
+        &self,
+        agent: &Agent,
+        conversation_id: &str,
+        dedupe: Option<&str>,
+        text: &str,
+    ) -> Result<Option<(Screening, String)>, ServiceError> {
+        let service = self.service();
+        if service
+            .knowledge()
+            .content
+            .words
+            .screen(text, WordAuthor::Agent)
+            .hits
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        let current = service.current(conversation_id).await?;
+        let skill = assigned_to(agent, current.open.as_ref())?.skill.clone();
+        let fresh = uuid::Uuid::now_v7().to_string();
+        let writer = Writer {
+            author: WordAuthor::Agent,
+            agent_id: Some(&agent.id),
+            key: dedupe.unwrap_or(&fresh),
+        };
+        let screening = service
+            .screen(&current.conversation, &skill, &writer, text)
+            .await?;
+        Ok(Some((screening, skill)))
     }
 
     /// An internal note by the agent holding the conversation: agents only, never sent to

@@ -22,6 +22,22 @@ pub fn clarify(lang: Lang, has_suggestions: bool) -> &'static str {
     }
 }
 
+/// Told a shopper the shop has blocked: polite, and saying nothing of why (the reason is
+/// for the team). Both languages, since it may come before the conversation has one.
+pub const BLOCKED: &str =
+    "抱歉，我们暂时无法在这里为您提供服务。Sorry, we can't take your messages here at the moment.";
+
+/// Told a shopper whose message a word list refused: it was not sent, and they may say it
+/// another way.
+pub fn message_not_sent(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "抱歉，您的消息包含不能发送的内容，没有发出。请换一种说法再试。",
+        Lang::En => {
+            "Sorry, your message contains words we can't accept, so it was not sent. Please say it another way."
+        }
+    }
+}
+
 /// Told when the shopper's request for a person is handled. `hours` is like `09:00–22:00`.
 pub fn handoff(lang: Lang, availability: Availability, hours: &str, timezone: &str) -> String {
     match (lang, availability) {

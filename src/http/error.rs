@@ -34,6 +34,12 @@ pub enum ApiError {
     UnauthorizedAs(&'static str),
     #[error("{0}")]
     Forbidden(String),
+    /// The shop blocked the shopper or their network: a polite refusal.
+    #[error("{}", crate::dialogue::phrases::BLOCKED)]
+    Blocked,
+    /// A word list refused the message.
+    #[error("{0}")]
+    MessageBlocked(String),
     /// A signed customer identity that was refused: `401` when its signature or expiry
     /// failed, `422` when it could never have been right.
     #[error("{message}")]
@@ -85,6 +91,8 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
             }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Blocked => (StatusCode::FORBIDDEN, "blocked"),
+            ApiError::MessageBlocked(_) => (StatusCode::UNPROCESSABLE_ENTITY, "message_blocked"),
             ApiError::CustomerToken { refused: true, .. } => {
                 (StatusCode::UNAUTHORIZED, "invalid_customer_token")
             }
@@ -165,6 +173,8 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
+            ServiceError::Blocked => ApiError::Blocked,
+            ServiceError::MessageBlocked(m) => ApiError::MessageBlocked(m),
             // A cap on open tickets frees up only when agents close some: no wait to compute.
             ServiceError::RateLimited(m) => ApiError::RateLimited {
                 message: m,

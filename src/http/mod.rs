@@ -20,6 +20,7 @@ mod extract;
 mod health;
 mod kb;
 pub mod limits;
+mod moderation;
 pub mod openapi;
 mod pages;
 mod rules;
@@ -177,6 +178,7 @@ impl Api {
 /// What the widget calls, possibly from a shop's own origin.
 fn shopper_api() -> Api {
     Api::new()
+        .get("/v1/welcome", shopper::welcome)
         .post("/v1/conversations", shopper::create)
         .get("/v1/conversations/{id}", shopper::show)
         .post("/v1/conversations/{id}/messages", shopper::send)
@@ -239,6 +241,10 @@ fn staff_api() -> Api {
         .get("/v1/admin/rules/{name}", rules::get_rules)
         .put("/v1/admin/rules/{name}", rules::put_rules)
         .get("/v1/admin/stats", admin::stats)
+        .get("/v1/admin/blocks", moderation::list_blocks)
+        .post("/v1/admin/blocks", moderation::create_block)
+        .delete("/v1/admin/blocks/{id}", moderation::lift_block)
+        .get("/v1/admin/word-hits", moderation::word_hits)
 }
 
 /// The Prometheus text for the shop's scraper (admin token): not JSON, so outside the

@@ -18,7 +18,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, agent, health, kb, rules, shopper, ws};
+use super::{admin, agent, health, kb, moderation, rules, shopper, ws};
 
 /// Security scheme of a conversation's token (`POST /v1/conversations` hands it out).
 pub const SHOPPER: &str = "shopper_token";
@@ -225,6 +225,24 @@ pub struct RulesFileBody {
     pub live: serde_json::Value,
 }
 
+/// `{"blocks": […]}`, newest first; each block also says whether it is `live` now.
+#[derive(Serialize, ToSchema)]
+pub struct BlockList {
+    pub blocks: Vec<crate::moderation::Block>,
+}
+
+/// What the word lists caught over a period.
+#[derive(Serialize, ToSchema)]
+pub struct WordHitLog {
+    /// Unix ms: the start of the period.
+    pub since: i64,
+    /// Each list's label, by id.
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub counts: Vec<crate::moderation::WordHitCount>,
+    /// The latest matches, newest first.
+    pub hits: Vec<crate::moderation::WordHit>,
+}
+
 /// An FAQ written.
 #[derive(Serialize, ToSchema)]
 pub struct FaqWritten {
@@ -255,6 +273,7 @@ pub struct FaqWritten {
         shopper::rate,
         shopper::set_page,
         shopper::leave_message,
+        shopper::welcome,
         ws::shopper_ticket,
         ws::shopper,
         agent::me,
@@ -296,6 +315,10 @@ pub struct FaqWritten {
         rules::get_rules,
         rules::put_rules,
         kb::delete_faq,
+        moderation::list_blocks,
+        moderation::create_block,
+        moderation::lift_block,
+        moderation::word_hits,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Security, &CommonErrors),
@@ -303,7 +326,7 @@ pub struct FaqWritten {
         (name = "probes", description = "Liveness and readiness"),
         (name = "shopper", description = "A shopper's conversation: the chat widget's API"),
         (name = "agent", description = "The agent console's API"),
-        (name = "admin", description = "Agents, audit, erasure, knowledge and statistics"),
+        (name = "admin", description = "Agents, audit, erasure, knowledge, rules, the blacklist and statistics"),
     )
 )]
 pub struct ApiDoc;

@@ -17,13 +17,29 @@ use super::extract::{ApiJson, ApiQuery, ClientIp, bearer};
 use super::limits::{self, ConversationKind, IpKind};
 use crate::service::NewConversation;
 
+/// Refuses, before any work or any rate-limit charge, a request from a network the shop
+/// blocked.
+fn admit_address(state: &AppState, ip: std::net::IpAddr) -> Result<(), ApiError> {
+    let blocked = state
+        .service
+        .wiring()
+        .blocklist
+        .refuses(None, Some(ip), state.clock.now_ms());
+    if blocked {
+        Err(ApiError::Blocked)
+    } else {
+        Ok(())
+    }
+}
+
 /// `POST /v1/conversations`
-#[utoipa::path(post, path = "/v1/conversations", tag = "shopper", request_body = crate::service::NewConversation, responses((status = 201, description = "The conversation and its token (shown once)", body = crate::service::Created), (status = 401, description = "The signed customer token was refused (signature, expiry)", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many conversations started from here; retry later", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/conversations", tag = "shopper", request_body = crate::service::NewConversation, responses((status = 201, description = "The conversation and its token (shown once)", body = crate::service::Created), (status = 401, description = "The signed customer token was refused (signature, expiry)", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many conversations started from here; retry later", body = crate::http::openapi::ErrorBody), (status = 403, description = "The shop blocked this shopper or their network: a polite refusal", body = crate::http::openapi::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<NewConversation>,
 ) -> Result<impl IntoResponse, ApiError> {
+    admit_address(&state, ip)?;
     state.limits.check_ip(IpKind::Conversations, ip)?;
     let created = state.service.create(req).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -87,7 +103,7 @@ pub struct TicketBody {
 
 /// `POST /v1/conversations/{id}/tickets` `{contact, text}`: a message for the team when
 /// nobody is on duty.
-#[utoipa::path(post, path = "/v1/conversations/{id}/tickets", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = TicketBody, responses((status = 201, description = "The message is left for the team", body = crate::http::openapi::TicketLeft), (status = 409, description = "The conversation is busy or not in a state to leave a message", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many open tickets", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/conversations/{id}/tickets", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = TicketBody, responses((status = 201, description = "The message is left for the team", body = crate::http::openapi::TicketLeft), (status = 409, description = "The conversation is busy or not in a state to leave a message", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many open tickets", body = crate::http::openapi::ErrorBody), (status = 403, description = "The shop blocked this shopper or their network: a polite refusal", body = crate::http::openapi::ErrorBody)))]
 pub async fn leave_message(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -95,6 +111,7 @@ pub async fn leave_message(
     headers: HeaderMap,
     ApiJson(body): ApiJson<TicketBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    admit_address(&state, ip)?;
     state.limits.check_ip(IpKind::Tickets, ip)?;
     let (applied, ticket) = state
         .service
@@ -135,7 +152,7 @@ pub struct SendMessage {
 }
 
 /// `POST /v1/conversations/{id}/messages`
-#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = SendMessage, responses((status = 201, description = "The message and the bot's replies", body = crate::service::TurnOutcome), (status = 200, description = "A retry of a stored `client_msg_id`: the stored outcome", body = crate::service::TurnOutcome), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many messages, or the bot is at capacity; retry with the same `client_msg_id`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), request_body = SendMessage, responses((status = 201, description = "The message and the bot's replies", body = crate::service::TurnOutcome), (status = 200, description = "A retry of a stored `client_msg_id`: the stored outcome", body = crate::service::TurnOutcome), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody), (status = 429, description = "Too many messages, or the bot is at capacity; retry with the same `client_msg_id`", body = crate::http::openapi::ErrorBody), (status = 403, description = "The shop blocked this shopper or their network: a polite refusal", body = crate::http::openapi::ErrorBody), (status = 422, description = "Invalid, or a word list refused the message (`message_blocked`: it was not stored)", body = crate::http::openapi::ErrorBody)))]
 pub async fn send(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -143,6 +160,7 @@ pub async fn send(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SendMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
+    admit_address(&state, ip)?;
     let cost = limits::message_cost(body.text.chars().count(), state.config.nlu.max_chars);
     state.limits.charge_ip(IpKind::Messages, ip, cost)?;
     // The conversation's budget is spent only once `send` has verified the token, so a
@@ -204,13 +222,14 @@ pub async fn list(
 }
 
 /// `POST /v1/conversations/{id}/handoff` — the "talk to a person" button.
-#[utoipa::path(post, path = "/v1/conversations/{id}/handoff", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), responses((status = 201, description = "Queued for a person", body = crate::service::TurnOutcome), (status = 200, description = "Already with a person or queued", body = crate::service::TurnOutcome), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/conversations/{id}/handoff", tag = "shopper", params(("id" = String, Path, description = "The conversation's id")), security(("shopper_token" = [])), responses((status = 201, description = "Queued for a person", body = crate::service::TurnOutcome), (status = 200, description = "Already with a person or queued", body = crate::service::TurnOutcome), (status = 409, description = "The conversation is busy; retry", body = crate::http::openapi::ErrorBody), (status = 403, description = "The shop blocked this shopper or their network: a polite refusal", body = crate::http::openapi::ErrorBody)))]
 pub async fn handoff(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
+    admit_address(&state, ip)?;
     state.limits.check_ip(IpKind::Handoffs, ip)?;
     let outcome = state
         .service
@@ -243,4 +262,49 @@ pub async fn set_page(
         .charge_conversation(ConversationKind::Typing, &c.id, 1)?;
     state.service.set_page(&id, bearer(&headers), page).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WelcomeQuery {
+    /// `zh` (default) or `en`, or a locale such as `zh-CN`.
+    #[serde(default)]
+    lang: Option<String>,
+    /// Which page of questions ("show others" asks for the next one; it wraps around).
+    #[serde(default)]
+    page: u32,
+}
+
+/// `GET /v1/welcome?lang=&page=`: the welcome card ("猜你想问"), the questions a new shopper
+/// is offered as buttons — configured, or the FAQs answered most lately
+/// (`intents/rules/welcome.yaml`). No token: it is shown before a conversation starts, and
+/// holds only FAQ questions.
+#[utoipa::path(get, path = "/v1/welcome", tag = "shopper", params(WelcomeQuery), responses((status = 200, description = "A page of the card", body = crate::content::welcome::Card), (status = 422, description = "An unsupported language", body = crate::http::openapi::ErrorBody)))]
+pub async fn welcome(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<WelcomeQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lang = match q.lang.as_deref() {
+        None => crate::nlu::Lang::Zh,
+        Some(l) => crate::nlu::Lang::from_locale(l).ok_or_else(|| {
+            ApiError::InvalidRequest(format!("lang {l:?} is not supported (zh or en)"))
+        })?,
+    };
+    let knowledge = state.service.knowledge();
+    let welcome = &knowledge.content.welcome;
+    let popular = match welcome.source {
+        crate::content::welcome::WelcomeSource::Popular => state
+            .insights
+            .popular_faqs(welcome.days)
+            .await
+            .map_err(|e| ApiError::Internal(format!("popular FAQs: {e}")))?,
+        crate::content::welcome::WelcomeSource::Configured => Default::default(),
+    };
+    Ok(Json(welcome.card(
+        &knowledge.content.faqs,
+        &popular,
+        lang,
+        q.page,
+    )))
 }

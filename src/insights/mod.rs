@@ -15,6 +15,7 @@ use crate::knowledge::reload::RELOAD_ACTION;
 use crate::store::{DraftStatus, FaqDraft, Store, StoreError};
 
 pub mod gaps;
+pub mod popular;
 pub mod prometheus;
 pub mod stats;
 
@@ -45,6 +46,7 @@ pub struct Insights {
     store: Arc<dyn Store>,
     knowledge: LiveKnowledge,
     clock: Clock,
+    popular: Arc<popular::PopularFaqs>,
 }
 
 impl Insights {
@@ -53,6 +55,7 @@ impl Insights {
             store,
             knowledge,
             clock,
+            popular: Arc::default(),
         }
     }
 

@@ -248,6 +248,9 @@ impl ConversationService {
             for _ in 0..COMMIT_ATTEMPTS {
                 let current = self.current(id).await?;
                 super::check_token(&current.conversation, token)?;
+                if self.refuses(&current.conversation.customer) {
+                    return Err(ServiceError::Blocked);
+                }
                 if let Some(admit) = admit.take()
                     && let Err(refused) = admit(&current.conversation)
                 {

@@ -18,10 +18,12 @@
 //! [`crate::desk`]) change conversations through [`ConversationService::apply`], under the
 //! same lock and with the same commit-then-publish order.
 
+mod blocklist;
 mod commit;
 pub mod erase;
 mod page;
 mod returning;
+mod screen;
 mod turn;
 
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::{Mutex, Notify};
 
 pub use commit::{Applied, Change, Current, ShopperMessage};
+pub(crate) use screen::Writer;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -75,6 +78,12 @@ pub enum ServiceError {
     /// The caller has done this too often for now (e.g. too many open tickets).
     #[error("{0}")]
     RateLimited(String),
+    /// The shop blocked this customer (the message is the polite refusal they see).
+    #[error("{}", crate::dialogue::phrases::BLOCKED)]
+    Blocked,
+    /// A word list refused the message; it says why to whoever wrote it.
+    #[error("{0}")]
+    MessageBlocked(String),
 
     /// The signed customer identity was refused.
     #[error(transparent)]
@@ -182,6 +191,8 @@ pub struct Wiring {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// How long a newcomer to each group's queue would wait, as of the last dispatch.
     pub waits: Arc<crate::handoff::waits::WaitBoard>,
+    /// The customers and networks the shop refuses to serve.
+    pub blocklist: Arc<crate::moderation::Blocklist>,
 }
 
 impl Wiring {
@@ -198,6 +209,7 @@ impl Wiring {
             shop: None,
             cluster: None,
             waits: Arc::default(),
+            blocklist: Arc::default(),
         }
     }
 }
@@ -299,6 +311,9 @@ impl ConversationService {
             })?,
         };
         let customer = self.customer(req.customer_token, req.customer)?;
+        if self.refuses(&customer) {
+            return Err(ServiceError::Blocked);
+        }
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
@@ -330,6 +345,20 @@ impl ConversationService {
             token,
             state: ConversationState::Bot,
         })
+    }
+
+    /// Whether the shop blocked this customer (by their verified id; see
+    /// [`crate::moderation::blocklist`]).
+    pub(crate) fn refuses(&self, customer: &Customer) -> bool {
+        let verified = customer
+            .verified
+            .then_some(customer.id.as_deref())
+            .flatten();
+        verified.is_some()
+            && self
+                .wiring()
+                .blocklist
+                .refuses(verified, None, self.clock().now_ms())
     }
 
     /// Who a new conversation's shopper is: the verified identity of a signed token, or a

@@ -11,7 +11,9 @@
 //! ([`Availability`]) comes from the business hours and the roster of agents on duty.
 
 use super::commit::{Applied, Change, Current, ShopperMessage};
+use super::screen::Writer;
 use super::{ConversationService, HandoffView, ServiceError, TurnOutcome};
+use crate::content::words::Author;
 use crate::conversation::Conversation;
 use crate::dialogue::reception::Staffing;
 use crate::dialogue::rules::RuleAlert;
@@ -138,6 +140,26 @@ impl ConversationService {
         client_msg_id: &ClientMsgId,
     ) -> Result<TurnOutcome, ServiceError> {
         let c = &current.conversation;
+        let group = current
+            .open
+            .as_ref()
+            .map(|h| h.skill.clone())
+            .or_else(|| c.recent_skill.clone())
+            .unwrap_or_else(|| self.config().policy.default_skill.clone());
+        let writer = Writer {
+            author: Author::Shopper,
+            agent_id: None,
+            key: client_msg_id.as_str(),
+        };
+        let screening = self.screen(c, &group, &writer, text.as_str()).await?;
+        let masked;
+        let text = if screening.text == text.as_str() {
+            text
+        } else {
+            masked =
+                MessageText::parse(&screening.text, usize::MAX).map_err(ServiceError::Invalid)?;
+            &masked
+        };
         let knowledge = self.knowledge();
         let now_ms = self.clock().now_ms();
         let customer_id = c
@@ -205,6 +227,7 @@ impl ConversationService {
             for alert in alerts {
                 self.alert_group(&c.id, m.seq, alert);
             }
+            self.word_alerts(&c.id, &group, m.seq, &screening);
         }
         // While an agent holds the conversation, they get the best FAQ answers for it.
         if let Some(h) = applied.handoff.as_ref()

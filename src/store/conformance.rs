@@ -85,6 +85,7 @@ both!(
     erasing_replaces_texts_and_closes_the_conversation,
     agents_drafts_and_handoffs_round_trip,
     a_returning_customer_is_found_by_verified_id_only,
+    blocks_and_word_hits_round_trip,
 );
 
 #[tokio::test]
@@ -662,5 +663,111 @@ mod bodies {
             DraftStatus::Pending
         );
         store.ping().await.unwrap();
+    }
+
+    pub(super) async fn blocks_and_word_hits_round_trip(store: Arc<dyn Store>) {
+        use crate::content::words::{Author, ListHit, WordAction};
+        use crate::moderation::{NewBlock, WordHit, WordHitCount};
+        let new = |customer: Option<&str>, network: Option<&str>, hours| NewBlock {
+            customer_id: customer.map(String::from),
+            network: network.map(String::from),
+            reason: "spam".into(),
+            hours,
+        };
+        let forever = new(Some("c-1"), None, None)
+            .into_block("admin", 1_000)
+            .unwrap();
+        let hour = new(None, Some("203.0.113.0/24"), Some(1))
+            .into_block("admin", 2_000)
+            .unwrap();
+        store.create_block(&forever).await.unwrap();
+        store.create_block(&hour).await.unwrap();
+        let live = store.blocks(true, 3_000).await.unwrap();
+        assert_eq!(live, vec![hour.clone(), forever.clone()], "newest first");
+        let later = 2_000 + 3_600_000;
+        assert_eq!(
+            store.blocks(true, later).await.unwrap(),
+            vec![forever.clone()]
+        );
+        assert!(
+            store
+                .lift_block(&hour.id, "admin", later)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        let lifted = store
+            .lift_block(&forever.id, "lead", 5_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (lifted.lifted_at, lifted.lifted_by.as_deref()),
+            (Some(5_000), Some("lead"))
+        );
+        assert!(
+            store
+                .lift_block(&forever.id, "lead", 6_000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .lift_block("nope", "lead", 6_000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.blocks(true, later).await.unwrap().is_empty());
+        assert_eq!(
+            store.blocks(false, 6_000).await.unwrap().len(),
+            2,
+            "kept on record"
+        );
+
+        let hit = |list: &str, action, key: &str, at| {
+            let h = ListHit {
+                list: list.into(),
+                label: list.into(),
+                action,
+                alert: false,
+                term: "傻逼".into(),
+            };
+            WordHit::new(&h, "c1", Author::Shopper, None, key, at)
+        };
+        let hits = vec![
+            hit("abuse", WordAction::Mask, "m1", 1_000),
+            hit("abuse", WordAction::Mask, "m2", 2_000),
+            hit("off-platform", WordAction::Block, "m3", 3_000),
+        ];
+        store.record_word_hits(&hits).await.unwrap();
+        store.record_word_hits(&hits[..1]).await.unwrap();
+        let read = store.word_hits(0, 10).await.unwrap();
+        assert_eq!(
+            read.iter().map(|h| h.at).collect::<Vec<_>>(),
+            [3_000, 2_000, 1_000]
+        );
+        assert_eq!(read[2], hits[0], "a retry is logged once");
+        assert_eq!(
+            store.word_hits(2_000, 1).await.unwrap(),
+            vec![hits[2].clone()]
+        );
+        assert_eq!(
+            store.word_hit_counts(0).await.unwrap(),
+            vec![
+                WordHitCount {
+                    list: "abuse".into(),
+                    action: WordAction::Mask,
+                    hits: 2
+                },
+                WordHitCount {
+                    list: "off-platform".into(),
+                    action: WordAction::Block,
+                    hits: 1
+                },
+            ]
+        );
     }
 }

@@ -17,6 +17,7 @@ mod activity;
 mod conformance;
 mod group_commit;
 pub mod migrate;
+mod moderation_sql;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -334,6 +335,43 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         audit: &(dyn for<'e> Fn(&'e Erasure) -> AuditEntry + Send + Sync),
     ) -> Result<EraseOutcome, StoreError>;
+
+    /// Adds a block to the blacklist.
+    async fn create_block(&self, block: &crate::moderation::Block) -> Result<(), StoreError>;
+
+    /// Lifts a block that still refuses, recording who and when; `None` when there is no
+    /// such block or it no longer refuses (lifted or expired).
+    async fn lift_block(
+        &self,
+        id: &str,
+        by: &str,
+        now: i64,
+    ) -> Result<Option<crate::moderation::Block>, StoreError>;
+
+    /// The blocks that refuse at `now` (`live_only`), or the latest `limit` blocks ever made,
+    /// newest first.
+    async fn blocks(
+        &self,
+        live_only: bool,
+        now: i64,
+    ) -> Result<Vec<crate::moderation::Block>, StoreError>;
+
+    /// Logs word-list matches; one whose id is logged already is skipped (a retry).
+    async fn record_word_hits(&self, hits: &[crate::moderation::WordHit])
+    -> Result<(), StoreError>;
+
+    /// Matches since `since` (unix ms), newest first, at most `limit`.
+    async fn word_hits(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::moderation::WordHit>, StoreError>;
+
+    /// How many matches each list and action had since `since`.
+    async fn word_hit_counts(
+        &self,
+        since: i64,
+    ) -> Result<Vec<crate::moderation::WordHitCount>, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -534,3 +534,101 @@ mod tests {
         assert_eq!(hex_decode("zz"), None);
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct BlockRow {
+    id: String,
+    kind: String,
+    target: String,
+    reason: String,
+    created_by: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    lifted_at: Option<i64>,
+    lifted_by: Option<String>,
+}
+
+impl BlockRow {
+    pub(super) fn into_block(self) -> Result<crate::moderation::Block, StoreError> {
+        let parsed = crate::moderation::BlockTarget::parse(&self.kind, &self.target)
+            .ok_or_else(|| corrupt("block kind", &self.kind))?;
+        Ok(crate::moderation::Block {
+            id: self.id,
+            kind: self.kind,
+            target: self.target,
+            reason: self.reason,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            lifted_at: self.lifted_at,
+            lifted_by: self.lifted_by,
+            parsed: Some(parsed),
+        })
+    }
+}
+
+pub(super) fn blocks(rows: Vec<BlockRow>) -> Result<Vec<crate::moderation::Block>, StoreError> {
+    rows.into_iter().map(BlockRow::into_block).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct WordHitRow {
+    id: String,
+    at: i64,
+    conversation_id: String,
+    author: String,
+    agent_id: Option<String>,
+    list_id: String,
+    action: String,
+    term: String,
+}
+
+fn word_author(s: &str) -> Result<crate::content::words::Author, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| corrupt("word hit author", s))
+}
+
+fn word_action(s: &str) -> Result<crate::content::words::WordAction, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| corrupt("word hit action", s))
+}
+
+pub(super) fn word_hits(
+    rows: Vec<WordHitRow>,
+) -> Result<Vec<crate::moderation::WordHit>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            Ok(crate::moderation::WordHit {
+                author: word_author(&r.author)?,
+                action: word_action(&r.action)?,
+                id: r.id,
+                at: r.at,
+                conversation_id: r.conversation_id,
+                agent_id: r.agent_id,
+                list: r.list_id,
+                term: r.term,
+            })
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct WordHitCountRow {
+    list_id: String,
+    action: String,
+    hits: i64,
+}
+
+pub(super) fn word_hit_counts(
+    rows: Vec<WordHitCountRow>,
+) -> Result<Vec<crate::moderation::WordHitCount>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            Ok(crate::moderation::WordHitCount {
+                action: word_action(&r.action)?,
+                list: r.list_id,
+                hits: r.hits.max(0) as u64,
+            })
+        })
+        .collect()
+}

@@ -78,6 +78,7 @@ const ROWS: &[Row] = &[
     row("GET",  "/healthz",                                      None,           [200,  200,   200,    200,   200,   200,   200,     200]),
     row("GET",  "/readyz",                                       None,           [200,  200,   200,    200,   200,   200,   200,     200]),
     row("POST", "/v1/conversations",                             Some("{}"),     [201,  201,   201,    201,   201,   201,   201,     201]),
+    row("GET",  "/v1/welcome",                                   None,           [200,  200,   200,    200,   200,   200,   200,     200]),
     // The shopper's own conversation, with the token they were given.
     row("GET",  "/v1/conversations/{id}",                        None,           [401,  401,   200,    401,   401,   401,   401,     401]),
     row("POST", "/v1/conversations/{id}/messages",               Some(r#"{"text":"hello","client_msg_id":"authz-1"}"#), [401, 401, 201, 401, 401, 401, 401, 401]),
@@ -133,6 +134,11 @@ const ROWS: &[Row] = &[
     // Replacing the rules needs the file's ETag in If-Match (428 without): past the check.
     row("PUT",  "/v1/admin/rules/{name}",                        Some(r#"{"text":"triggers: []\n"}"#), [401, 401, 401, 401, 401, 401, 401, 428]),
     row("GET",  "/v1/admin/stats",                               None,           [401,  401,   401,    401,   401,   401,   401,     200]),
+    row("GET",  "/v1/admin/blocks",                              None,           [401,  401,   401,    401,   401,   401,   401,     200]),
+    row("POST", "/v1/admin/blocks",                              Some(r#"{"network":"198.51.100.0/24","reason":"authz"}"#), [401, 401, 401, 401, 401, 401, 401, 201]),
+    // No block has the conversation's id: the admin got past the check.
+    row("DELETE","/v1/admin/blocks/{id}",                        None,           [401,  401,   401,    401,   401,   401,   401,     404]),
+    row("GET",  "/v1/admin/word-hits",                           None,           [401,  401,   401,    401,   401,   401,   401,     200]),
     row("GET",  "/metrics",                                      None,           [401,  401,   401,    401,   401,   401,   401,     200]),
 ];
 

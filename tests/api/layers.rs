@@ -24,6 +24,7 @@ const RANKS: &[(&str, u32)] = &[
     ("dialogue_memory", 6),
     ("conversation", 7),
     ("handoff", 8),
+    ("moderation", 8),
     ("store", 9),
     ("realtime", 9),
     ("knowledge", 10),

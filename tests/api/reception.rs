@@ -121,7 +121,7 @@ async fn a_broken_reception_file_is_refused_with_its_line_and_nothing_changes() 
         .await;
     assert_eq!(after["etag"], file["etag"], "nothing written");
     let (s, _) = app
-        .admin(reqwest::Method::GET, "/v1/admin/rules/welcome", None)
+        .admin(reqwest::Method::GET, "/v1/admin/rules/nope", None)
         .await;
     assert_eq!(s, 404);
     app.stop().await;

@@ -13,4 +13,5 @@ mod helpers;
 mod admin;
 mod chrome;
 mod console;
+mod welcome;
 mod widget;

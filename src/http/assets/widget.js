@@ -56,6 +56,7 @@
       submit: '提交', cancel: '取消', rateTitle: '请为本次服务打分', comment: '意见或建议（选填）',
       star: (n) => `${n} 分`, offline: '连接中断，正在重连…', didYouMean: '您是不是想问：',
       rated: '已评价，谢谢！', order: '订单', total: '合计', trace: '进度', options: '可选操作',
+      welcome: '猜你想问', others: '换一批',
     },
     en: {
       launcher: 'Chat with us', title: data.title || 'Customer service', close: 'Close', switchTo: '中文',
@@ -67,7 +68,7 @@
       message: 'Your message', submit: 'Send', cancel: 'Cancel', rateTitle: 'How did we do?',
       comment: 'Comment (optional)', star: (n) => `${n} out of 5`, offline: 'Reconnecting…',
       didYouMean: 'Did you mean:', rated: 'Thanks for rating!', order: 'Order', total: 'Total',
-      trace: 'Progress', options: 'Options',
+      trace: 'Progress', options: 'Options', welcome: 'You may want to ask', others: 'Show others',
     },
   };
 
@@ -97,6 +98,9 @@
     pageSent: typeof saved.pageSent === 'string' ? saved.pageSent : null,
     // Which button the shopper tapped, per message seq (shown as pressed).
     tapped: new Map(),
+    // The welcome card shown before the first message: {lang, questions, page, pages}.
+    welcome: null,
+    welcomeLoading: false,
   };
   const persist = () => {
     try {
@@ -214,6 +218,9 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
 .choices button[aria-pressed=true]{background:#1f6feb;color:#fff}
 .choices button:disabled{cursor:default;opacity:.55}
 .choices button[aria-pressed=true]:disabled{opacity:.8}
+.welcome{align-self:stretch;display:flex;flex-direction:column;gap:8px;background:#fff;border:1px solid #e1e4e8;border-radius:10px;padding:12px}
+.welcome h3{margin:0;font-size:14px}.welcome .suggest{max-width:none}
+.welcome .others{align-self:flex-end;border:0;background:none;color:#1f6feb;cursor:pointer;font-size:13px;padding:2px 4px}
 .typing{font-size:12px;color:#57606a;padding:0 14px 6px;background:#f6f8fa}
 .card{align-self:stretch;background:#fff;border:1px solid #e1e4e8;border-radius:10px;padding:12px;display:flex;flex-direction:column;gap:8px}
 .card h3{margin:0;font-size:14px}
@@ -301,6 +308,27 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (_) { return null; }
+  }
+  // The welcome card ("猜你想问"): fetched when an empty chat is open, again on "show
+  // others" (the next page) and when the shopper switches language.
+  async function loadWelcome(page) {
+    if (state.welcomeLoading) return;
+    state.welcomeLoading = true;
+    const lang = state.lang;
+    try {
+      const r = await fetch(`${api}/v1/welcome?lang=${lang}&page=${page}`);
+      if (r.ok) state.welcome = Object.assign(await r.json(), { lang });
+    } catch (_) { /* no card: the shopper can still type */ }
+    state.welcomeLoading = false;
+    render();
+  }
+  function welcomeNode() {
+    const w = state.welcome;
+    if (!w || w.lang !== state.lang || !w.questions.length) return [];
+    return [h('div', { class: 'welcome', role: 'group', 'aria-label': t('welcome') },
+      h('h3', null, t('welcome')),
+      h('div', { class: 'suggest' }, w.questions.map((q) => h('button', { type: 'button', onclick: () => sendText(q.text) }, q.text))),
+      w.pages > 1 && h('button', { class: 'others', type: 'button', onclick: () => loadWelcome(w.page + 1) }, t('others')))];
   }
   async function errorText(r) { try { return (await r.json()).message || r.status; } catch (_) { return r.status; } }
 
@@ -646,6 +674,9 @@ header button{background:rgba(255,255,255,.15);color:#fff;border:0;border-radius
       nodes.push(h('div', { class: 'msg shopper pending' }, o.text, h('div', { class: 'note' }, o.retrying ? t('retrying') : t('sending'))));
     }
     for (const f of state.failed) nodes.push(h('div', { class: 'msg system' }, t('failed') + f.why));
+    const empty = !sorted.length && !state.outbox.length;
+    if (empty && state.open && (!state.welcome || state.welcome.lang !== state.lang)) loadWelcome(0);
+    if (empty) nodes.unshift(...welcomeNode());
     if (!lc.hidden) nodes.push(lc);
     if (askRating) { rc.hidden = false; nodes.push(rc); } else rc.hidden = true;
     ui.log.replaceChildren(...nodes);
