@@ -285,6 +285,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin", get(pages::admin))
         .route("/admin.js", get(pages::admin_js))
         .route("/admin.css", get(pages::admin_css))
+        .route("/i18n.js", get(pages::i18n_js))
         .route("/openapi.json", get(openapi::serve))
         .layer(tower_http::compression::CompressionLayer::new());
     // What the widget calls, possibly from a shop's own origin: the only routes with CORS.

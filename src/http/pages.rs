@@ -2,6 +2,9 @@
 //! the chat widget script a shop embeds (`/widget.js`), the agent console (`/console`), the
 //! support lead's dashboard (`/admin`) and a demo shop page embedding the widget (`/demo`).
 //!
+//! The console and the dashboard speak Chinese or English, as their reader chooses: their words
+//! are in `/i18n.js`, which both load before their own script.
+//!
 //! HTML pages carry a strict Content-Security-Policy: scripts, styles and connections from
 //! Baton's own origin only, nothing inline, no framing. The widget styles its shadow root
 //! through a constructed stylesheet, which such a policy allows.
@@ -20,6 +23,7 @@ const ADMIN_JS: &str = include_str!("assets/admin.js");
 const ADMIN_CSS: &str = include_str!("assets/admin.css");
 const DEMO_HTML: &str = include_str!("assets/demo.html");
 const DEMO_CSS: &str = include_str!("assets/demo.css");
+const I18N_JS: &str = include_str!("assets/i18n.js");
 
 /// The policy of every HTML page Baton serves.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -94,6 +98,11 @@ pub async fn admin_js() -> Response {
 
 pub async fn admin_css() -> Response {
     asset(ADMIN_CSS, "text/css; charset=utf-8", 300)
+}
+
+/// `GET /i18n.js`: the words of the console and the dashboard, in both languages.
+pub async fn i18n_js() -> Response {
+    asset(I18N_JS, "text/javascript; charset=utf-8", 300)
 }
 
 pub async fn demo_css() -> Response {
@@ -188,7 +197,119 @@ mod tests {
             assert!(!html.contains(" onclick=") && !html.contains(" onload="));
         }
         // Server data reaches the page as text nodes only.
-        assert!(!ADMIN_JS.contains("innerHTML") && !ADMIN_JS.contains("insertAdjacentHTML"));
+        for js in [ADMIN_JS, I18N_JS] {
+            assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
+        }
         assert!(!ADMIN_JS.contains("'style'") && !ADMIN_JS.contains(".style."));
+    }
+
+    /// Every word the console and the dashboard show is in i18n.js in Chinese and in English,
+    /// with the same placeholders in both: a key their markup or scripts use without a message
+    /// fails here, not in front of an agent. Keys nothing uses fail too, so the dictionary
+    /// holds no dead words; the codes the server sends (`code('reason', …)`) count as used.
+    #[test]
+    fn every_key_the_pages_use_has_both_languages() {
+        use std::collections::BTreeSet;
+
+        use regex::Regex;
+        use serde_json::Value;
+
+        let (start, end) = ("/* messages */", "/* /messages */");
+        let from = I18N_JS.find(start).expect("the start marker") + start.len();
+        let to = I18N_JS.find(end).expect("the end marker");
+        let source = &I18N_JS[from..to];
+        let messages: serde_json::Map<String, Value> =
+            serde_json::from_str(source).expect("the messages are strict JSON");
+        let entries = Regex::new(r#"(?m)^\s*"[^"]+":"#).unwrap();
+        assert_eq!(
+            entries.find_iter(source).count(),
+            messages.len(),
+            "a key is there twice"
+        );
+
+        let placeholder = Regex::new(r"\{(\w+)\}").unwrap();
+        let names = |text: &str| -> BTreeSet<String> {
+            placeholder
+                .captures_iter(text)
+                .map(|c| c[1].to_string())
+                .collect()
+        };
+        // A message is a text, or a singular and a plural.
+        let forms = |key: &str, value: Option<&Value>| -> Vec<String> {
+            let forms: Vec<String> = match value {
+                Some(Value::String(s)) => vec![s.clone()],
+                Some(Value::Array(pair)) if pair.len() == 2 => pair
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .collect(),
+                other => panic!("{key}: {other:?} is neither a text nor a pair"),
+            };
+            assert!(forms.iter().all(|f| !f.is_empty()), "{key}: an empty text");
+            forms
+        };
+        for (key, entry) in &messages {
+            let entry = entry
+                .as_object()
+                .unwrap_or_else(|| panic!("{key}: not an object"));
+            let langs: BTreeSet<&str> = entry.keys().map(String::as_str).collect();
+            assert_eq!(langs, BTreeSet::from(["en", "zh"]), "{key}");
+            let zh = forms(key, entry.get("zh"));
+            let expected = names(&zh[0]);
+            for text in zh.iter().chain(&forms(key, entry.get("en"))) {
+                assert_eq!(
+                    names(text),
+                    expected,
+                    "{key}: {text:?} has other placeholders"
+                );
+            }
+        }
+
+        let namespaces: BTreeSet<&str> = messages
+            .keys()
+            .filter_map(|k| k.split('.').next())
+            .collect();
+        let attribute =
+            Regex::new(r#"data-i18n(?:-placeholder|-title|-aria-label)?="([^"]*)""#).unwrap();
+        let literal = Regex::new(r"'([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)'").unwrap();
+        let kind = Regex::new(r"code\('([a-z_]+)'").unwrap();
+        let mut used = BTreeSet::new();
+        let mut kinds = BTreeSet::new();
+        for html in [CONSOLE_HTML, ADMIN_HTML] {
+            used.extend(attribute.captures_iter(html).map(|c| c[1].to_string()));
+        }
+        for js in [CONSOLE_JS, ADMIN_JS] {
+            used.extend(
+                literal
+                    .captures_iter(js)
+                    .map(|c| c[1].to_string())
+                    .filter(|k| k.split('.').next().is_some_and(|n| namespaces.contains(n))),
+            );
+            kinds.extend(kind.captures_iter(js).map(|c| c[1].to_string()));
+        }
+        let missing: Vec<&String> = used.iter().filter(|k| !messages.contains_key(*k)).collect();
+        assert!(missing.is_empty(), "used but not in i18n.js: {missing:?}");
+        let unused: Vec<&String> = messages
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .filter(|k| k.split('.').next().is_none_or(|n| !kinds.contains(n)))
+            .collect();
+        assert!(unused.is_empty(), "in i18n.js but used nowhere: {unused:?}");
+
+        // A slot in the markup stands for a placeholder of its parent's message.
+        let slot =
+            Regex::new(r#"data-i18n="([^"]+)">[^<]*<[a-z]+ data-i18n-slot="(\w+)""#).unwrap();
+        for html in [CONSOLE_HTML, ADMIN_HTML] {
+            for c in slot.captures_iter(html) {
+                let entry = &messages[&c[1]];
+                for lang in ["zh", "en"] {
+                    let text = entry[lang].as_str().unwrap_or_default();
+                    assert!(
+                        text.contains(&format!("{{{}}}", &c[2])),
+                        "{}: {text:?}",
+                        &c[1]
+                    );
+                }
+            }
+        }
     }
 }

@@ -25,8 +25,10 @@ const UNKNOWN: &str = "你们的仓库可以帮我寄存自行车吗？";
 /// The conversations the test creates; the conversations tile must show this many.
 const CONVERSATIONS: u32 = 4;
 
+/// Opens the dashboard in English, which the texts this test looks for are in, whatever
+/// the browser's own language, and signs in with `token`.
 async fn sign_in(b: &Browser, app: &TestApp, token: &str) {
-    b.client.goto(&app.url("/admin")).await.unwrap();
+    b.client.goto(&app.url("/admin?lang=en")).await.unwrap();
     b.until(
         "the sign-in form",
         "!document.getElementById('signin').hidden",

@@ -174,13 +174,18 @@ async fn shopper_and_agent_end_to_end() {
     app.stop().await;
 }
 
-/// A console signed in as `who`, online, its live connection up.
+/// A console signed in as `who`, online, its live connection up; in Chinese, which the
+/// texts these tests look for are in, whatever the browser's own language.
 async fn signed_in(
     app: &crate::helpers::TestApp,
     who: &crate::helpers::Agent,
 ) -> crate::chrome::Browser {
     let agent = browser(1400, 900).await;
-    agent.client.goto(&app.url("/console")).await.unwrap();
+    agent
+        .client
+        .goto(&app.url("/console?lang=zh"))
+        .await
+        .unwrap();
     agent
         .until(
             "the sign-in form",

@@ -3,11 +3,12 @@
  * /v1/admin/stats, knowledge gaps, FAQ drafts (approve or reject) and the knowledge base's
  * status. Charts are SVG built here with DOM calls and styled by admin.css, so the page
  * runs under a policy that allows nothing inline. Everything from the server is rendered
- * as text.
+ * as text; the page's own words come from i18n.js, in the reader's language.
  */
 (() => {
   'use strict';
   const $ = (id) => document.getElementById(id);
+  const { t, code, say } = window.BatonI18n;
   const SVG = 'http://www.w3.org/2000/svg';
   function build(el, props, children) {
     for (const [k, v] of Object.entries(props || {})) {
@@ -24,32 +25,38 @@
 
   // ---- formatting ------------------------------------------------------------------------
   const missing = (v) => v === null || v === undefined || Number.isNaN(v);
-  const num = (n) => (missing(n) ? '—' : Number(n).toLocaleString());
-  const pct = (f, digits = 1) => (missing(f) ? '—' : (f * 100).toLocaleString(undefined, { maximumFractionDigits: digits }) + '%');
-  const plural = (n, one, many) => `${num(n)} ${n === 1 ? one : many}`;
+  const locale = () => window.BatonI18n.locale();
+  const num = (n) => (missing(n) ? '—' : Number(n).toLocaleString(locale()));
+  const pct = (f, digits = 1) => (missing(f) ? '—' : (f * 100).toLocaleString(locale(), { maximumFractionDigits: digits }) + '%');
+  /** A count with its noun: `key` is a message with a singular and a plural. */
+  const count = (key, n) => t(key, { n: missing(n) ? '—' : n });
   function duration(ms) {
     if (missing(ms)) return '—';
-    if (ms < 1000) return `${(ms / 1000).toLocaleString(undefined, { maximumFractionDigits: 1 })} s`;
-    const t = Math.round(ms / 1000);
-    if (t < 60) return `${t} s`;
-    const d = Math.floor(t / 86400); const hr = Math.floor((t % 86400) / 3600);
-    const mi = Math.floor((t % 3600) / 60); const se = t % 60;
-    if (d) return hr ? `${d} d ${hr} h` : `${d} d`;
-    if (hr) return mi ? `${hr} h ${mi} min` : `${hr} h`;
-    return se ? `${mi} min ${se} s` : `${mi} min`;
+    if (ms < 1000) return t('time.s', { n: (ms / 1000).toLocaleString(locale(), { maximumFractionDigits: 1 }) });
+    const total = Math.round(ms / 1000);
+    if (total < 60) return t('time.s', { n: total });
+    const d = Math.floor(total / 86400); const hr = Math.floor((total % 86400) / 3600);
+    const mi = Math.floor((total % 3600) / 60); const se = total % 60;
+    const part = (unit, n, next, m) => t(unit, { n }) + (m ? ' ' + t(next, { n: m }) : '');
+    if (d) return part('time.d', d, 'time.h', hr);
+    if (hr) return part('time.h', hr, 'time.min', mi);
+    return part('time.min', mi, 'time.s', se);
   }
-  // Dates in English whatever the browser's language, like the rest of the page.
-  const hourFmt = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit' });
-  const dayFmt = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short' });
-  const fullFmt = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
-  const weekdayFmt = new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
-  const when = (ms) => (missing(ms) ? '—' : fullFmt.format(new Date(ms)));
-  const REASONS = {
-    requested_human: 'Asked for a person', complaint: 'Complaint or upset',
-    low_confidence: 'Bot unsure', intent_policy: 'Needs a person (intent)',
-    action_failed: 'Order system call failed', faq_policy: 'Needs a person (FAQ)', trigger_rule: 'Trigger rule', reception: 'Person first (reception)',
-  };
-  const GAP_REASONS = { low_confidence: 'bot unsure', didnt_help: "didn't help", requested_human: 'asked for a person' };
+  // Dates in the page's language, not the browser's; made again when the reader switches.
+  let fmt = null;
+  function formats() {
+    const l = locale();
+    fmt = {
+      hour: new Intl.DateTimeFormat(l, { hour: '2-digit', minute: '2-digit' }),
+      day: new Intl.DateTimeFormat(l, { day: 'numeric', month: 'short' }),
+      full: new Intl.DateTimeFormat(l, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' }),
+      weekday: new Intl.DateTimeFormat(l, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' }),
+    };
+  }
+  formats();
+  const when = (ms) => (missing(ms) ? '—' : fmt.full.format(new Date(ms)));
+  /** The escalation reasons the server knows, in the order the chart lists them. */
+  const REASONS = ['requested_human', 'complaint', 'low_confidence', 'intent_policy', 'action_failed', 'faq_policy', 'trigger_rule', 'reception'];
   // The server cuts [from, to) into hours (up to two days) or days counted from `from`, so
   // starting on a whole hour or a local midnight makes every bar an hour or a calendar day
   // of the reader: the current hour and the 23 before it, or today and the days before.
@@ -64,6 +71,9 @@
   let range = RANGES[sessionStorage.getItem('baton-admin-range')] ? sessionStorage.getItem('baton-admin-range') : '7d';
   let lastStats = null;
   let loadSeq = 0;
+  // The last answers, drawn again when the reader switches language.
+  const shown = { kb: null, stats: null, gaps: null, drafts: null };
+  let updatedAt = null;
 
   async function api(method, path, body) {
     try {
@@ -77,38 +87,39 @@
       try { json = await r.json(); } catch (_) { /* empty body */ }
       return { status: r.status, body: json };
     } catch (_) {
-      return { status: 0, body: { message: 'Network error: Baton did not answer.' } };
+      return { status: 0, body: { message: t('common.network_error') } };
     }
   }
-  const why = (r) => (r.body && r.body.message) || `The server answered ${r.status}.`;
+  const why = (r) => (r.body && r.body.message) || t('common.server_status', { status: r.status });
 
   // ---- signing in and out ----------------------------------------------------------------
+  /** The sign-in card, with a message (a key) or none. */
   function showSignin(message) {
     token = null;
     // Answers still on their way belong to the old token: drop them.
     loadSeq += 1;
-    result('');
+    result(null);
     sessionStorage.removeItem('baton-admin-token');
     $('app').hidden = true; $('signin').hidden = false;
-    $('signin-error').textContent = message || '';
+    say($('signin-error'), message);
     $('token').value = '';
     $('token').focus();
   }
-  const expired = () => showSignin('The admin token was not accepted (it may have been changed). Sign in again.');
+  const expired = () => showSignin('admin.signin.expired');
 
-  async function signIn(t) {
-    token = t;
+  async function signIn(candidate) {
+    token = candidate;
     const r = await api('GET', '/v1/admin/kb/status');
-    if (r.status === 401) { showSignin('That token was not accepted.'); return; }
-    if (r.status !== 200) { showSignin(why(r)); return; }
-    sessionStorage.setItem('baton-admin-token', t);
+    if (r.status === 401) { showSignin('admin.signin.refused'); return; }
+    if (r.status !== 200) { showSignin(null); $('signin-error').textContent = why(r); return; }
+    sessionStorage.setItem('baton-admin-token', candidate);
     $('signin').hidden = true; $('app').hidden = false;
-    $('signin-error').textContent = '';
+    say($('signin-error'), null);
     renderKb(r);
     load();
   }
   $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); signIn($('token').value.trim()); });
-  $('signout').addEventListener('click', () => showSignin('Signed out.'));
+  $('signout').addEventListener('click', () => showSignin('admin.signin.signed_out'));
   $('refresh').addEventListener('click', () => load());
   for (const b of document.querySelectorAll('.range button')) {
     b.addEventListener('click', () => {
@@ -123,7 +134,8 @@
     const seq = ++loadSeq;
     for (const b of document.querySelectorAll('.range button')) b.setAttribute('aria-pressed', String(b.dataset.range === range));
     const q = query();
-    $('updated').textContent = 'Loading…';
+    updatedAt = null;
+    say($('updated'), 'admin.loading');
     const [stats, gaps, drafts, kb] = await Promise.all([
       api('GET', '/v1/admin/stats' + q), api('GET', '/v1/admin/kb/gaps' + q),
       api('GET', '/v1/admin/kb/drafts'), api('GET', '/v1/admin/kb/status'),
@@ -135,7 +147,11 @@
     renderStats(stats);
     renderGaps(gaps);
     renderDrafts(drafts);
-    $('updated').textContent = 'Updated ' + hourFmt.format(new Date());
+    updatedAt = new Date();
+    showUpdated();
+  }
+  function showUpdated() {
+    if (updatedAt) say($('updated'), 'admin.updated', { time: fmt.hour.format(updatedAt) });
   }
 
   /** Lists and status again after an approve or reject; the numbers do not change. */
@@ -150,10 +166,11 @@
 
   // ---- knowledge base status ---------------------------------------------------------------
   function renderKb(r) {
+    shown.kb = r;
     const box = $('kb');
     if (r.status !== 200 || !r.body) {
       box.className = 'kb bad';
-      $('kb-line').replaceChildren(h('span', { class: 'dot' }, '● '), 'Knowledge base status unavailable: ' + why(r));
+      $('kb-line').replaceChildren(h('span', { class: 'dot' }, '● '), t('admin.kb.unavailable', { why: why(r) }));
       $('kb-errors').replaceChildren();
       return;
     }
@@ -164,13 +181,13 @@
     const version = String(k.version || '');
     $('kb-line').replaceChildren(
       h('span', { class: 'dot' }, '● '),
-      h('strong', null, 'Knowledge base '),
-      'version ', h('code', { title: version }, version.slice(0, 12) || '—'),
-      ` · loaded ${when(k.loaded_at)} · ${plural(k.faqs, 'FAQ', 'FAQs')} · ${plural(k.intents, 'intent', 'intents')} · ${plural(k.examples, 'example', 'examples')} · `,
-      h('span', { class: errors.length ? 'error' : '' }, plural(errors.length, 'error', 'errors')),
-      warnings.length ? ` · ${plural(warnings.length, 'warning', 'warnings')}` : '',
-      k.ok === false && k.last_attempt_at ? ` · the last reload (${when(k.last_attempt_at)}) failed; the version above keeps serving` : '',
-      k.watching ? ' · watching files' : '');
+      h('strong', null, t('admin.kb.title') + ' '),
+      t('admin.kb.version') + ' ', h('code', { title: version }, version.slice(0, 12) || '—'),
+      ` · ${t('admin.kb.loaded', { when: when(k.loaded_at) })} · ${count('admin.kb.faqs', k.faqs)} · ${count('admin.kb.intents', k.intents)} · ${count('admin.kb.examples', k.examples)} · `,
+      h('span', { class: errors.length ? 'error' : '' }, count('admin.kb.errors', errors.length)),
+      warnings.length ? ` · ${count('admin.kb.warnings', warnings.length)}` : '',
+      k.ok === false && k.last_attempt_at ? ` · ${t('admin.kb.reload_failed', { when: when(k.last_attempt_at) })}` : '',
+      k.watching ? ` · ${t('admin.kb.watching')}` : '');
     $('kb-errors').replaceChildren(...errors.map((d) => h('li', null,
       h('code', null, d.path + (d.line ? ':' + d.line : '')), ' ', d.message)));
   }
@@ -183,32 +200,32 @@
     el.querySelector('.sub').textContent = sub || '';
   }
   const percentiles = (p) => (p && !missing(p.p50) ? [duration(p.p50), ['p50']] : ['—']);
-  const percentileSub = (p) => `p90 ${duration(p && p.p90)} · ${plural(p ? p.count : 0, 'measured', 'measured')}`;
+  const percentileSub = (p) => `p90 ${duration(p && p.p90)} · ${count('admin.tile.measured', p ? p.count : 0)}`;
 
   function renderStats(r) {
+    shown.stats = r;
     if (r.status !== 200 || !r.body) {
-      $('stats-error').textContent = 'Could not load the numbers: ' + why(r);
+      $('stats-error').textContent = t('admin.stats.error', { why: why(r) });
       lastStats = null;
-      for (const t of document.querySelectorAll('.tile')) tile(t.id, ['—'], '');
-      for (const p of document.querySelectorAll('.plot')) p.replaceChildren(h('p', { class: 'empty' }, 'No data.'));
+      for (const el of document.querySelectorAll('.tile')) tile(el.id, ['—'], '');
+      for (const p of document.querySelectorAll('.plot')) p.replaceChildren(h('p', { class: 'empty' }, t('admin.stats.none')));
       return;
     }
     $('stats-error').textContent = '';
     const st = r.body;
     lastStats = st;
-    tile('t-conversations', [num(st.conversations)], `since ${when(st.from)}`);
-    tile('t-containment', [pct(st.containment_rate)], `${num(st.contained)} answered by the bot alone`);
-    tile('t-escalation', [pct(st.escalation_rate)], `${plural(st.escalations, 'handed to a person', 'handed to people')}`);
+    tile('t-conversations', [num(st.conversations)], t('admin.tile.since', { when: when(st.from) }));
+    tile('t-containment', [pct(st.containment_rate)], t('admin.tile.contained', { n: num(st.contained) }));
+    tile('t-escalation', [pct(st.escalation_rate)], count('admin.tile.escalated', st.escalations));
     tile('t-queue', percentiles(st.queue_wait_ms), percentileSub(st.queue_wait_ms));
     tile('t-first', percentiles(st.first_response_ms), percentileSub(st.first_response_ms));
     tile('t-handle', percentiles(st.handle_ms), percentileSub(st.handle_ms));
     const csat = st.csat || {};
-    tile('t-csat', missing(csat.average) ? ['—'] : [csat.average.toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 2 }), ['/ 5']],
-      plural(csat.count || 0, 'rating', 'ratings'));
+    tile('t-csat', missing(csat.average) ? ['—'] : [csat.average.toLocaleString(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 2 }), ['/ 5']],
+      count('admin.n.ratings', csat.count || 0));
     const rl = st.reloads || { ok: 0, failed: 0 };
-    tile('t-reloads', [num(rl.ok), ['ok'], num(rl.failed), ['failed']],
-      rl.failed ? 'some reloads failed: the knowledge base line above has the latest errors'
-        : rl.ok ? 'every reload applied' : 'no reloads', rl.failed > 0);
+    tile('t-reloads', [num(rl.ok), [t('admin.tile.reloads.ok')], num(rl.failed), [t('admin.tile.reloads.failed')]],
+      t(rl.failed ? 'admin.tile.reloads.some_failed' : rl.ok ? 'admin.tile.reloads.all_applied' : 'admin.tile.reloads.none'), rl.failed > 0);
     renderCharts();
   }
 
@@ -218,7 +235,7 @@
   }
   /** Charts are drawn at the width they get, so text stays legible on a phone. */
   const widthOf = (box) => Math.max(240, Math.floor(box.clientWidth || 0));
-  const empty = (box, text) => box.replaceChildren(h('p', { class: 'empty' }, text || 'No data in this range.'));
+  const empty = (box, text) => box.replaceChildren(h('p', { class: 'empty' }, text || t('admin.chart.empty')));
   function niceStep(raw, integer) {
     if (!(raw > 0)) return 1;
     const p = 10 ** Math.floor(Math.log10(raw));
@@ -336,55 +353,57 @@
     const series = st.series || [];
     const hourly = st.bucket_ms && st.bucket_ms < 86400000;
     // Days by their middle: a bucket a DST change shifted by an hour keeps its own date.
-    const labels = series.map((b) => (hourly ? hourFmt.format(new Date(b.start)) : dayFmt.format(new Date(b.start + 43200000))));
+    const labels = series.map((b) => (hourly ? fmt.hour.format(new Date(b.start)) : fmt.day.format(new Date(b.start + 43200000))));
     const span = (b) => {
       const end = b.start + (st.bucket_ms || 0);
-      const text = hourly ? `${when(b.start)} – ${hourFmt.format(new Date(end))}` : weekdayFmt.format(new Date(b.start + 43200000));
-      return end > st.to ? text + ' (so far)' : text;
+      const text = hourly ? `${when(b.start)} – ${fmt.hour.format(new Date(end))}` : fmt.weekday.format(new Date(b.start + 43200000));
+      return end > st.to ? t('admin.chart.so_far', { span: text }) : text;
     };
-    const unit = hourly ? 'hour' : 'day';
+    const unit = t(hourly ? 'admin.chart.hour' : 'admin.chart.day');
+    const noConversations = t('admin.chart.no_conversations');
+    const noRatings = t('admin.chart.no_ratings');
     columns($('ch-volume'), {
-      label: `Conversations and escalations per ${unit}`, labels, labelWidth: hourly ? 44 : 52,
+      label: t('admin.chart.volume.per', { unit }), labels, labelWidth: hourly ? 44 : 52,
       series: [
         { cls: 'blue', values: series.map((b) => b.conversations) },
         { cls: 'orange', values: series.map((b) => b.escalations) },
       ],
-      yTitle: `per ${unit}`, empty: 'No conversations in this range.',
-      tip: (i) => `${span(series[i])}\n${plural(series[i].conversations, 'conversation', 'conversations')}\n${plural(series[i].escalations, 'escalation', 'escalations')}`,
+      yTitle: t('admin.chart.per', { unit }), empty: noConversations,
+      tip: (i) => `${span(series[i])}\n${count('admin.n.conversations', series[i].conversations)}\n${count('admin.n.escalations', series[i].escalations)}`,
     });
     const rate = series.map((b) => (b.conversations ? b.contained / b.conversations : null));
     lineChart($('ch-containment'), {
-      label: `Bot containment rate per ${unit}`, labels, values: rate, min: 0, max: 1,
-      ticks: [0, 0.25, 0.5, 0.75, 1], fmt: (v) => pct(v, 0), cls: 'green', yTitle: 'contained',
-      empty: 'No conversations in this range.', labelWidth: hourly ? 44 : 52,
-      tip: (i) => `${span(series[i])}\n` + (missing(rate[i]) ? 'no conversations'
-        : `${pct(rate[i])} contained (${num(series[i].contained)} of ${num(series[i].conversations)})`),
+      label: t('admin.chart.containment.per', { unit }), labels, values: rate, min: 0, max: 1,
+      ticks: [0, 0.25, 0.5, 0.75, 1], fmt: (v) => pct(v, 0), cls: 'green', yTitle: t('admin.chart.containment.axis'),
+      empty: noConversations, labelWidth: hourly ? 44 : 52,
+      tip: (i) => `${span(series[i])}\n` + (missing(rate[i]) ? t('admin.chart.containment.none')
+        : t('admin.chart.containment.tip', { pct: pct(rate[i]), n: num(series[i].contained), of: num(series[i].conversations) })),
     });
     lineChart($('ch-csat-series'), {
-      label: `CSAT average per ${unit}`, labels, values: series.map((b) => b.csat_average), min: 1, max: 5,
-      ticks: [1, 2, 3, 4, 5], fmt: (v) => v.toLocaleString(), cls: 'purple', yTitle: 'average score',
-      empty: 'No ratings in this range.', labelWidth: hourly ? 44 : 52,
-      tip: (i) => `${span(series[i])}\n` + (missing(series[i].csat_average) ? 'no ratings'
-        : `average ${series[i].csat_average.toLocaleString(undefined, { maximumFractionDigits: 2 })} / 5`),
+      label: t('admin.chart.csat_series.per', { unit }), labels, values: series.map((b) => b.csat_average), min: 1, max: 5,
+      ticks: [1, 2, 3, 4, 5], fmt: (v) => v.toLocaleString(locale()), cls: 'purple', yTitle: t('admin.chart.csat_series.axis'),
+      empty: noRatings, labelWidth: hourly ? 44 : 52,
+      tip: (i) => `${span(series[i])}\n` + (missing(series[i].csat_average) ? t('admin.chart.csat_series.none')
+        : t('admin.chart.csat_series.tip', { average: series[i].csat_average.toLocaleString(locale(), { maximumFractionDigits: 2 }) })),
     });
 
     const byReason = st.escalations_by_reason || {};
-    const reasonKeys = Object.keys(REASONS).concat(Object.keys(byReason).filter((k) => !(k in REASONS)));
+    const reasonKeys = REASONS.concat(Object.keys(byReason).filter((k) => !REASONS.includes(k)));
     const escalations = reasonKeys.reduce((a, k) => a + (byReason[k] || 0), 0);
     hbars($('ch-reasons'), {
-      label: 'Escalations by reason', cls: 'orange', empty: 'No escalations in this range.',
+      label: t('admin.chart.reasons'), cls: 'orange', empty: t('admin.chart.reasons.none'),
       rows: reasonKeys.map((k) => {
         const n = byReason[k] || 0;
         const share = escalations ? n / escalations : null;
-        return { label: REASONS[k] || k, value: n, text: `${num(n)} · ${pct(share, 0)}`, tip: `${REASONS[k] || k} (${k}): ${plural(n, 'escalation', 'escalations')}, ${pct(share)}` };
+        return { label: code('reason', k), value: n, text: `${num(n)} · ${pct(share, 0)}`, tip: `${code('reason', k)} (${k}): ${count('admin.n.escalations', n)}, ${pct(share)}` };
       }),
     });
 
     const tags = st.tags || {};
     hbars($('ch-tags'), {
-      label: 'Conversations by rule tag', cls: 'blue', empty: 'No trigger rule tagged a conversation in this range.',
+      label: t('admin.chart.tags'), cls: 'blue', empty: t('admin.chart.tags.none'),
       rows: Object.keys(tags).sort((a, b) => tags[b] - tags[a]).map((k) => ({
-        label: '#' + k, value: tags[k], text: num(tags[k]), tip: `#${k}: ${plural(tags[k], 'conversation', 'conversations')}`,
+        label: '#' + k, value: tags[k], text: num(tags[k]), tip: `#${k}: ${count('admin.n.conversations', tags[k])}`,
       })),
     });
 
@@ -392,35 +411,35 @@
     const scores = ['1', '2', '3', '4', '5'];
     const ratings = scores.reduce((a, k) => a + (dist[k] || 0), 0);
     columns($('ch-csat'), {
-      label: 'CSAT ratings by score', labels: scores.map((k) => k + ' ★'),
+      label: t('admin.chart.csat.label'), labels: scores.map((k) => k + ' ★'),
       series: [{ cls: 'purple', values: scores.map((k) => dist[k] || 0) }],
-      xTitle: 'score', yTitle: 'ratings', height: 200, empty: 'No ratings in this range.',
-      tip: (i) => `Score ${scores[i]}: ${plural(dist[scores[i]] || 0, 'rating', 'ratings')} (${pct(ratings ? (dist[scores[i]] || 0) / ratings : null)})`,
+      xTitle: t('admin.chart.csat.x'), yTitle: t('admin.chart.csat.y'), height: 200, empty: noRatings,
+      tip: (i) => t('admin.chart.csat.tip', { score: scores[i], ratings: count('admin.n.ratings', dist[scores[i]] || 0), pct: pct(ratings ? (dist[scores[i]] || 0) / ratings : null) }),
     });
 
     const conf = st.confidence || [];
-    const fmt1 = (v) => Number(v).toLocaleString(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+    const fmt1 = (v) => Number(v).toLocaleString(locale(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
     columns($('ch-confidence'), {
-      label: 'Bot confidence distribution', labels: conf.map((c) => fmt1(c.lower)), labelWidth: 30,
+      label: t('admin.chart.confidence.label'), labels: conf.map((c) => fmt1(c.lower)), labelWidth: 30,
       series: [{ cls: 'blue', values: conf.map((c) => c.count) }],
-      xTitle: 'confidence (bucket start)', yTitle: 'messages', height: 200, empty: 'No shopper messages in this range.',
-      tip: (i) => `Confidence ${fmt1(conf[i].lower)}–${fmt1(conf[i].upper)}: ${plural(conf[i].count, 'message', 'messages')}`,
+      xTitle: t('admin.chart.confidence.x'), yTitle: t('admin.chart.confidence.y'), height: 200, empty: t('admin.chart.confidence.none'),
+      tip: (i) => t('admin.chart.confidence.tip', { from: fmt1(conf[i].lower), to: fmt1(conf[i].upper), messages: count('admin.n.messages', conf[i].count) }),
     });
 
     const faqs = (st.faqs || []).slice().sort((a, b) => b.hits - a.hits || b.didnt_help - a.didnt_help).slice(0, 10);
     hbars($('ch-faqs'), {
-      label: 'Top FAQs by hits', cls: 'blue', partCls: 'red', empty: 'No FAQ answers in this range.',
+      label: t('admin.chart.faqs.label'), cls: 'blue', partCls: 'red', empty: t('admin.chart.faqs.none'),
       rows: faqs.map((f) => ({
         label: f.faq_id, value: f.hits, part: f.didnt_help,
-        text: `${num(f.hits)} · ${num(f.didnt_help)} didn't help`,
-        tip: `${f.faq_id}: ${plural(f.hits, 'hit', 'hits')}, ${num(f.didnt_help)} didn't help (${pct(f.hits ? f.didnt_help / f.hits : null)})`,
+        text: t('admin.chart.faqs.text', { hits: num(f.hits), n: num(f.didnt_help) }),
+        tip: t('admin.chart.faqs.tip', { id: f.faq_id, hits: count('admin.n.hits', f.hits), n: num(f.didnt_help), pct: pct(f.hits ? f.didnt_help / f.hits : null) }),
       })),
     });
 
     const intents = (st.intents || []).slice().sort((a, b) => b.count - a.count).slice(0, 12);
     hbars($('ch-intents'), {
-      label: 'Intent volume', cls: 'teal', empty: 'No intents recognised in this range.',
-      rows: intents.map((it) => ({ label: it.intent, value: it.count, text: num(it.count), tip: `${it.intent}: ${plural(it.count, 'message', 'messages')}` })),
+      label: t('admin.chart.intents'), cls: 'teal', empty: t('admin.chart.intents.none'),
+      rows: intents.map((it) => ({ label: it.intent, value: it.count, text: num(it.count), tip: `${it.intent}: ${count('admin.n.messages', it.count)}` })),
     });
   }
   // Redrawn when the space changes (a rotated phone, a scrollbar appearing), not only on
@@ -437,46 +456,49 @@
 
   // ---- knowledge gaps ----------------------------------------------------------------------
   function renderGaps(r) {
+    shown.gaps = r;
     if (r.status !== 200 || !r.body) {
-      $('gaps-error').textContent = 'Could not load the knowledge gaps: ' + why(r);
+      $('gaps-error').textContent = t('admin.gaps.error', { why: why(r) });
       $('gaps').replaceChildren(); $('gap-count').textContent = '';
       return;
     }
     $('gaps-error').textContent = '';
     const groups = r.body.groups || [];
     $('gap-count').textContent = num(groups.length);
-    if (!groups.length) { $('gaps').replaceChildren(h('li', { class: 'none' }, 'No knowledge gaps in this range.')); return; }
+    if (!groups.length) { $('gaps').replaceChildren(h('li', { class: 'none' }, t('admin.gaps.none'))); return; }
     $('gaps').replaceChildren(...groups.map((g) => {
       const reasons = Object.entries(g.reasons || {}).filter(([, n]) => n > 0);
       const nearest = g.nearest_faq;
       return h('li', { class: 'card gap' },
         h('div', { class: 'card-head' }, h('q', { class: 'rep' }, g.representative), h('span', { class: 'badge' }, g.lang)),
-        h('div', { class: 'meta' }, `Asked ${plural(g.count, 'time', 'times')} in ${plural(g.conversations, 'conversation', 'conversations')} · first seen ${when(g.first_seen)} · last seen ${when(g.last_seen)}`),
-        reasons.length && h('div', { class: 'badges' }, ...reasons.map(([k, n]) => h('span', { class: 'badge reason', title: k }, `${GAP_REASONS[k] || k} × ${num(n)}`))),
+        h('div', { class: 'meta' }, t('admin.gap.meta', { times: count('admin.n.times', g.count), conversations: count('admin.n.conversations', g.conversations), first: when(g.first_seen), last: when(g.last_seen) })),
+        reasons.length && h('div', { class: 'badges' }, ...reasons.map(([k, n]) => h('span', { class: 'badge reason', title: k }, `${code('gap', k)} × ${num(n)}`))),
         (g.examples || []).length && h('ul', { class: 'examples' }, ...(g.examples || []).slice(0, 3).map((ex) => h('li', null,
-          ex.text, ' ', h('span', { class: 'muted' }, `· ${when(ex.at)} · ${GAP_REASONS[ex.reason] || ex.reason || ''} · ${ex.conversation_id}`)))),
+          ex.text, ' ', h('span', { class: 'muted' }, `· ${when(ex.at)} · ${code('gap', ex.reason)} · ${ex.conversation_id}`)))),
         nearest
-          ? h('div', { class: 'nearest' }, 'Nearest FAQ: ', h('span', { class: 'badge id' }, nearest.faq_id), ' ', nearest.question,
-            h('span', { class: 'muted' }, ` · similarity ${Number(nearest.score).toLocaleString(undefined, { maximumFractionDigits: 2 })}`))
-          : h('div', { class: 'nearest none' }, 'No FAQ comes close.'));
+          ? h('div', { class: 'nearest' }, t('admin.gap.nearest') + ' ', h('span', { class: 'badge id' }, nearest.faq_id), ' ', nearest.question,
+            h('span', { class: 'muted' }, ' · ' + t('admin.gap.similarity', { score: Number(nearest.score).toLocaleString(locale(), { maximumFractionDigits: 2 }) })))
+          : h('div', { class: 'nearest none' }, t('admin.gap.no_nearest')));
     }));
   }
 
   // ---- drafts ------------------------------------------------------------------------------
-  function result(text, bad) {
-    $('draft-result').textContent = text;
-    $('draft-result').className = 'result' + (bad ? ' bad' : '');
+  /** The outcome of the last approve or reject: a key and its parameters, or none. */
+  function result(key, params) {
+    say($('draft-result'), key, params);
+    $('draft-result').className = 'result';
   }
   function renderDrafts(r) {
+    shown.drafts = r;
     if (r.status !== 200 || !r.body) {
-      $('drafts-error').textContent = 'Could not load the drafts: ' + why(r);
+      $('drafts-error').textContent = t('admin.drafts.error', { why: why(r) });
       $('drafts').replaceChildren(); $('draft-count').textContent = '';
       return;
     }
     $('drafts-error').textContent = '';
     const drafts = (r.body.drafts || []).filter((d) => !d.status || d.status === 'pending');
     $('draft-count').textContent = num(drafts.length);
-    if (!drafts.length) { $('drafts').replaceChildren(h('li', { class: 'none' }, 'No drafts waiting for review.')); return; }
+    if (!drafts.length) { $('drafts').replaceChildren(h('li', { class: 'none' }, t('admin.drafts.none'))); return; }
     $('drafts').replaceChildren(...drafts.map((d) => {
       const error = h('p', { class: 'error', role: 'alert' });
       const buttons = [];
@@ -486,30 +508,39 @@
         const r2 = await api('POST', `/v1/admin/kb/drafts/${encodeURIComponent(d.id)}/${verb}`, {});
         if (r2.status === 401) { expired(); return; }
         if (r2.status < 200 || r2.status >= 300) {
-          error.textContent = `Could not ${verb} this draft: ${why(r2)}`;
+          error.textContent = t(verb === 'approve' ? 'admin.draft.approve_failed' : 'admin.draft.reject_failed', { why: why(r2) });
           for (const b of buttons) b.disabled = false;
           return;
         }
         if (verb === 'approve') {
           const b = r2.body || {};
-          result(`Approved “${d.question}” as FAQ ${b.faq_id} (${b.lang}), written to ${b.path}.`);
-        } else result(`Rejected “${d.question}”.`);
+          result('admin.draft.approved', { question: d.question, id: b.faq_id, lang: b.lang, path: b.path });
+        } else result('admin.draft.rejected', { question: d.question });
         await reloadLists();
       };
       buttons.push(
-        h('button', { type: 'button', class: 'primary', 'data-action': 'approve', onclick: () => act('approve') }, 'Approve'),
-        h('button', { type: 'button', class: 'danger', 'data-action': 'reject', onclick: () => act('reject') }, 'Reject'));
+        h('button', { type: 'button', class: 'primary', 'data-action': 'approve', onclick: () => act('approve') }, t('admin.draft.approve')),
+        h('button', { type: 'button', class: 'danger', 'data-action': 'reject', onclick: () => act('reject') }, t('admin.draft.reject')));
       const alternates = d.alternates || [];
       return h('li', { class: 'card draft', 'data-draft': d.id },
         h('div', { class: 'card-head' }, h('span', { class: 'question' }, d.question), h('span', { class: 'badge' }, d.lang),
-          d.suggested_id && h('span', { class: 'badge id', title: 'Suggested FAQ id' }, d.suggested_id)),
+          d.suggested_id && h('span', { class: 'badge id', title: t('admin.draft.suggested_id') }, d.suggested_id)),
         h('p', { class: 'answer' }, d.answer),
-        alternates.length && h('div', { class: 'meta' }, 'Also asked as: ' + alternates.join(' · ')),
-        h('div', { class: 'meta' }, `Drafted ${when(d.created_at)}` + (d.conversation_id ? ` from conversation ${d.conversation_id}` : '')),
+        alternates.length && h('div', { class: 'meta' }, t('admin.draft.alternates', { questions: alternates.join(' · ') })),
+        h('div', { class: 'meta' }, d.conversation_id ? t('admin.draft.drafted_from', { when: when(d.created_at), id: d.conversation_id }) : t('admin.draft.drafted', { when: when(d.created_at) })),
         h('div', { class: 'actions' }, buttons),
         error);
     }));
   }
 
-  if (token) signIn(token); else showSignin('');
+  // Another language: the dates' formats and everything drawn here; i18n.js did the markup.
+  window.BatonI18n.onChange(() => {
+    formats();
+    showUpdated();
+    for (const [what, draw] of [['kb', renderKb], ['stats', renderStats], ['gaps', renderGaps], ['drafts', renderDrafts]]) {
+      if (shown[what]) draw(shown[what]);
+    }
+  });
+
+  if (token) signIn(token); else showSignin(null);
 })();

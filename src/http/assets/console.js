@@ -4,11 +4,12 @@
  * its last message seq, so a reconnect syncs exactly what was missed. Beside the transcript:
  * the page the shopper is on, the orders looked up so far, every call made to the shop's
  * API (failed ones marked) and a look-up form for reads of the agent's own. Everything is
- * rendered as text.
+ * rendered as text. Its words come from i18n.js, in the agent's language.
  */
 (() => {
   'use strict';
   const $ = (id) => document.getElementById(id);
+  const { t, code, say } = window.BatonI18n;
   const h = (tag, props, ...children) => {
     const el = document.createElement(tag);
     for (const [k, v] of Object.entries(props || {})) {
@@ -28,7 +29,7 @@
   /** replaceChildren without the `false`s of conditional children. */
   const fill = (el, ...children) => el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false && c !== ''));
   const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : 'c' + Date.now() + Math.random());
-  const minutes = (ms) => (ms < 60000 ? `${Math.max(0, Math.round(ms / 1000))} 秒` : `${Math.round(ms / 60000)} 分钟`);
+  const minutes = (ms) => (ms < 60000 ? t('time.s', { n: Math.max(0, Math.round(ms / 1000)) }) : t('time.min', { n: Math.round(ms / 60000) }));
   /** A value from the shop as one line of text. */
   const show = (v) => (v === null || v === undefined ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
   /** An object as `key: value` lines; a list (a parcel's events: time and text) as lines
@@ -41,17 +42,11 @@
   const clock = (at) => {
     if (typeof at !== 'number') return at ? String(at) : '';
     const d = new Date(at < 1e11 ? at * 1000 : at);
-    return d.toLocaleString('zh-CN', { hour12: false, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return d.toLocaleString(window.BatonI18n.locale(), { hour12: false, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   };
   const money = (amount, currency) => (!currency || currency === 'CNY' ? `¥${amount}` : `${amount} ${currency}`);
-  const LOOKUP_HINTS = {
-    order: '订单号 order number', logistics: '订单号 order number', refund: '订单号 order number',
-    recent_orders: '按顾客账号，无需填写 by the customer', stock: 'SKU, e.g. SKU-1001',
-  };
-  const REASONS = {
-    requested_human: '顾客要求人工', complaint: '投诉/情绪激动', low_confidence: '机器人未理解', intent_policy: '需人工处理',
-    action_failed: '订单系统调用失败', faq_policy: '问答后转人工跟进', trigger_rule: '触发规则', reception: '人工优先接待',
-  };
+  /** What the look-up's box asks for, by call (the order calls take an order number). */
+  const lookupHint = (call) => t(call === 'recent_orders' ? 'console.lookup.hint.customer' : call === 'stock' ? 'console.lookup.hint.sku' : 'console.lookup.hint.order');
 
   let token = sessionStorage.getItem('baton-agent-token');
   let me = null;
@@ -64,6 +59,8 @@
   const convs = new Map(); // id → { view, cursor, unread, assist, revealed, lookup }
   let typingTimer = null;
   let reloadTimer = null;
+  let wrapUp = null; // the wrap-up categories, kept to draw the picker again in another language
+  let alerted = null; // the alert the tab's title shows, until no offer is left
 
   async function api(method, path, body) {
     try {
@@ -76,35 +73,43 @@
       try { json = await r.json(); } catch (_) { /* 204 */ }
       return { status: r.status, body: json };
     } catch (_) {
-      return { status: 0, body: { message: '网络错误 network error' } };
+      return { status: 0, body: { message: t('common.network_error') } };
     }
   }
 
   // ---- sign-in ---------------------------------------------------------------------------
-  async function signIn(t) {
-    token = t;
+  async function signIn(candidate) {
+    token = candidate;
     const r = await api('GET', '/v1/agent/me');
     if (r.status !== 200) {
       sessionStorage.removeItem('baton-agent-token');
       $('signin').hidden = false; $('app').hidden = true;
-      $('signin-error').textContent = t ? '令牌无效 Invalid token' : '';
+      say($('signin-error'), candidate ? 'console.signin.invalid' : null);
       return;
     }
-    sessionStorage.setItem('baton-agent-token', t);
+    sessionStorage.setItem('baton-agent-token', candidate);
     me = r.body;
     $('signin').hidden = true; $('app').hidden = false;
-    $('me-name').textContent = me.name;
-    $('me-skills').textContent = me.skills.join(' · ') + ` · ≤${me.max_chats}`;
+    renderMe();
     $('status').value = me.status;
     const w = await api('GET', '/v1/agent/wrap-up');
-    if (w.status === 200) {
-      fill($('wrap-category'), h('option', { value: '' }, w.body.required ? '结案分类（必选） Category (required)…' : '结案分类 Category…'),
-        ...w.body.categories.map((c) => h('option', { value: c.id }, c.label)));
-    }
+    if (w.status === 200) { wrapUp = w.body; renderWrapUp(); }
     connect();
     refresh();
   }
   $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); unlockAudio(); signIn($('token').value.trim()); });
+  function renderMe() {
+    $('me-name').textContent = me.name;
+    $('me-skills').textContent = me.skills.join(' · ') + ' · ' + t('console.me.capacity', { n: me.max_chats });
+  }
+  /** The wrap-up picker; the categories' labels are the server's, as they come. */
+  function renderWrapUp() {
+    if (!wrapUp) return;
+    const picked = $('wrap-category').value;
+    fill($('wrap-category'), h('option', { value: '' }, t(wrapUp.required ? 'console.wrap.pick_required' : 'console.wrap.pick')),
+      ...wrapUp.categories.map((c) => h('option', { value: c.id }, c.label)));
+    $('wrap-category').value = picked;
+  }
   $('signout').addEventListener('click', () => { sessionStorage.removeItem('baton-agent-token'); location.reload(); });
   $('status').addEventListener('change', async () => {
     const r = await api('POST', '/v1/agent/status', { status: $('status').value });
@@ -113,23 +118,27 @@
   $('notify').addEventListener('click', async () => {
     unlockAudio();
     if ('Notification' in window) await Notification.requestPermission();
-    $('notify').textContent = 'Notification' in window && Notification.permission === 'granted' ? '提醒已开启' : '仅声音提醒';
+    say($('notify'), 'Notification' in window && Notification.permission === 'granted' ? 'console.notify.on' : 'console.notify.sound');
   });
 
   // ---- alerts: a desktop notification and a short chime -----------------------------------
   function unlockAudio() {
     try { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); } catch (_) { audio = null; }
   }
-  function alertAgent(title, body) {
+  function alertAgent(key, body) {
     if ('Notification' in window && Notification.permission === 'granted' && document.hidden !== false) {
-      try { new Notification(title, { body }); } catch (_) { /* not allowed here */ }
+      try { new Notification(t(key), { body }); } catch (_) { /* not allowed here */ }
     }
     if (audio) {
       const o = audio.createOscillator(); const g = audio.createGain();
       o.frequency.value = 880; g.gain.value = 0.08;
       o.connect(g); g.connect(audio.destination); o.start(); o.stop(audio.currentTime + 0.18);
     }
-    document.title = '● ' + title + ' · Baton';
+    alerted = key;
+    showTitle();
+  }
+  function showTitle() {
+    document.title = alerted ? t('console.title.alert', { what: t(alerted) }) : t('console.title');
   }
 
   // ---- live updates ----------------------------------------------------------------------
@@ -168,7 +177,7 @@
     setTimeout(connect, delay);
   }
   function setConn(ok) {
-    $('conn').textContent = ok ? '● 已连接' : '● 重连中…';
+    say($('conn'), ok ? 'console.conn.ok' : 'console.conn.retrying');
     $('conn').className = 'conn ' + (ok ? 'ok' : 'bad');
   }
 
@@ -176,12 +185,12 @@
     switch (e.type) {
       case 'hello': lists = e.queue; renderLists(); break;
       case 'offer':
-        alertAgent('新会话 New conversation', e.summary || '');
+        alertAgent('console.alert.offer', e.summary || '');
         refresh();
         break;
       case 'assigned':
         convs.set(e.conversation_id, { view: e.view, cursor: e.view.last_seq, unread: current !== e.conversation_id, assist: [], revealed: null, lookup: null });
-        alertAgent('已接入 Assigned', e.view.summary || '');
+        alertAgent('console.alert.assigned', e.view.summary || '');
         refresh();
         if (!current || current === e.conversation_id) open(e.conversation_id);
         break;
@@ -215,8 +224,8 @@
         break;
       }
       case 'unassigned': ended(e.conversation_id, e.reason); break;
-      case 'ticket': alertAgent('新留言 New message', e.ticket.text); refresh(); break;
-      case 'alert': alertAgent('规则提醒 Rule alert', `${e.label} · ${e.conversation_id.slice(0, 8)}`); break;
+      case 'ticket': alertAgent('console.alert.ticket', e.ticket.text); refresh(); break;
+      case 'alert': alertAgent('console.alert.rule', `${e.label} · ${e.conversation_id.slice(0, 8)}`); break;
       case 'sla': case 'offer_withdrawn': case 'queue_changed': refresh(); break;
       default: break;
     }
@@ -229,8 +238,8 @@
     if (r.status !== 200) return;
     lists = r.body;
     if (lists.open_tickets) {
-      const t = await api('GET', '/v1/agent/tickets');
-      tickets = t.status === 200 ? t.body.tickets : [];
+      const left = await api('GET', '/v1/agent/tickets');
+      tickets = left.status === 200 ? left.body.tickets : [];
     } else tickets = [];
     renderLists();
   }
@@ -239,9 +248,9 @@
   function badges(item) {
     return [
       item.vip && h('span', { class: 'badge vip' }, 'VIP'),
-      !item.verified && h('span', { class: 'badge guest', title: '身份未经商城签名 Identity not signed by the shop' }, '未验证 Unverified'),
-      item.priority !== 'normal' && h('span', { class: 'badge ' + item.priority }, item.priority === 'urgent' ? '紧急' : '优先'),
-      (item.sla_wait_breached || item.sla_reply_breached) && h('span', { class: 'badge sla' }, item.sla_reply_breached ? '回复超时 SLA' : '等待超时 SLA'),
+      !item.verified && h('span', { class: 'badge guest', title: t('console.badge.unverified.title') }, t('console.badge.unverified')),
+      item.priority !== 'normal' && h('span', { class: 'badge ' + item.priority }, code('priority', item.priority)),
+      (item.sla_wait_breached || item.sla_reply_breached) && h('span', { class: 'badge sla' }, t(item.sla_reply_breached ? 'console.badge.sla_reply' : 'console.badge.sla_wait')),
     ];
   }
   function itemNode(item, buttons) {
@@ -252,31 +261,32 @@
       onclick: (ev) => { if (ev.target.tagName !== 'BUTTON') open(item.conversation_id); },
       onkeydown: (ev) => { if (ev.key === 'Enter' && ev.target.tagName !== 'BUTTON') open(item.conversation_id); },
     },
-    h('div', { class: 'line1' }, h('span', null, item.customer_name || '访客 Guest'), h('span', { class: 'muted' }, minutes(item.waiting_ms))),
-    h('div', null, badges(item), h('span', { class: 'badge' }, item.skill), h('span', { class: 'badge' }, REASONS[item.reason] || item.reason)),
+    h('div', { class: 'line1' }, h('span', null, item.customer_name || t('console.guest')), h('span', { class: 'muted' }, minutes(item.waiting_ms))),
+    h('div', null, badges(item), h('span', { class: 'badge' }, item.skill), h('span', { class: 'badge' }, code('reason', item.reason))),
     h('div', { class: 'line2' }, item.summary),
     buttons && h('div', { class: 'row' }, buttons));
   }
   function renderLists() {
     $('offers').replaceChildren(...lists.offered.map((i) => itemNode(i, [
-      h('button', { class: 'primary', type: 'button', onclick: () => accept(i.conversation_id) }, '接入'),
-      h('button', { class: 'secondary', type: 'button', onclick: () => decline(i.conversation_id) }, '跳过'),
+      h('button', { class: 'primary', type: 'button', onclick: () => accept(i.conversation_id) }, t('console.accept')),
+      h('button', { class: 'secondary', type: 'button', onclick: () => decline(i.conversation_id) }, t('console.skip')),
     ])));
     $('mine').replaceChildren(...lists.assigned.map((i) => itemNode(i)));
     $('queue').replaceChildren(...lists.queued.map((i) => itemNode(i, [
-      h('button', { class: 'secondary', type: 'button', onclick: () => accept(i.conversation_id) }, '接入 Take'),
+      h('button', { class: 'secondary', type: 'button', onclick: () => accept(i.conversation_id) }, t('console.take')),
     ])));
-    $('tickets').replaceChildren(...tickets.map((t) => h('li', { class: 'item' },
-      h('div', { class: 'line1' }, h('span', null, t.contact), h('span', { class: 'muted' }, t.skill)),
-      h('div', { class: 'line2' }, t.text),
+    $('tickets').replaceChildren(...tickets.map((ticket) => h('li', { class: 'item' },
+      h('div', { class: 'line1' }, h('span', null, ticket.contact), h('span', { class: 'muted' }, ticket.skill)),
+      h('div', { class: 'line2' }, ticket.text),
       h('div', { class: 'row' }, h('button', { class: 'secondary', type: 'button', onclick: async () => {
-        await api('POST', `/v1/agent/tickets/${t.id}/close`); refresh();
-      } }, '已处理 Done')))));
+        await api('POST', `/v1/agent/tickets/${ticket.id}/close`); refresh();
+      } }, t('console.ticket.done'))))));
     $('offer-count').textContent = lists.offered.length;
     $('mine-count').textContent = lists.assigned.length;
     $('queue-count').textContent = lists.queued.length;
     $('ticket-count').textContent = lists.open_tickets;
-    if (!lists.offered.length) document.title = 'Baton · 客服工作台';
+    if (!lists.offered.length) alerted = null;
+    showTitle();
   }
 
   // ---- one conversation --------------------------------------------------------------------
@@ -311,7 +321,8 @@
     if (c) { c.view.status = 'closed'; c.view.agent_id = null; c.assist = []; c.revealed = null; }
     if (current === id) {
       renderDetail();
-      $('c-error').textContent = '会话已离开您 No longer yours' + (why ? ` (${why})` : '');
+      // The reason is a code for the agent's own actions, words from the server otherwise.
+      say($('c-error'), why ? 'console.ended.why' : 'console.ended', { why: code('ended', why) });
     }
     refresh();
   }
@@ -325,43 +336,43 @@
     const mine = v.status === 'assigned' && v.agent_id === me.id;
     const cust = v.customer || {};
     // Only a verified customer's id is theirs; a guest's is what their browser claimed.
-    $('c-customer').textContent = (cust.name || '访客 Guest')
+    $('c-customer').textContent = (cust.name || t('console.guest'))
       + (cust.verified && cust.id ? ` · ${cust.id}` : cust.claimed_id ? ` · ${cust.claimed_id}?` : '');
     fill($('c-badges'),
       cust.verified
-        ? h('span', { class: 'badge verified', title: '身份由商城服务器签名 Identity signed by the shop' }, '已验证 Verified')
-        : h('span', { class: 'badge guest', title: '身份未经商城签名，仅供参考 Identity not signed by the shop: a claim only' }, '未验证访客 Unverified guest'),
+        ? h('span', { class: 'badge verified', title: t('console.badge.verified.title') }, t('console.badge.verified'))
+        : h('span', { class: 'badge guest', title: t('console.badge.guest.title') }, t('console.badge.guest')),
       cust.verified && cust.vip && h('span', { class: 'badge vip' }, 'VIP'),
-      v.priority && v.priority !== 'normal' && h('span', { class: 'badge ' + v.priority }, v.priority),
-      v.reason && h('span', { class: 'badge' }, REASONS[v.reason] || v.reason),
+      v.priority && v.priority !== 'normal' && h('span', { class: 'badge ' + v.priority }, code('priority', v.priority)),
+      v.reason && h('span', { class: 'badge' }, code('reason', v.reason)),
       v.skill && h('span', { class: 'badge' }, v.skill),
       h('span', { class: 'badge' }, v.channel), h('span', { class: 'badge' }, v.lang),
-      ...(cust.tags || []).map((t) => h('span', { class: 'badge' }, t)),
-      ...(v.tags || []).map((t) => h('span', { class: 'badge rule-tag', title: '规则标签 Tag from a trigger rule' }, '#' + t)),
-      h('span', { class: 'badge' }, '等待 ' + minutes(v.waiting_ms)),
+      ...(cust.tags || []).map((tag) => h('span', { class: 'badge' }, tag)),
+      ...(v.tags || []).map((tag) => h('span', { class: 'badge rule-tag', title: t('console.badge.rule_tag') }, '#' + tag)),
+      h('span', { class: 'badge' }, t('console.badge.waiting', { time: minutes(v.waiting_ms) })),
       v.routing && (v.routing.sla_wait_breached || v.routing.sla_reply_breached) && h('span', { class: 'badge sla' }, 'SLA'),
-      h('span', { class: 'badge' }, v.state));
+      h('span', { class: 'badge' }, code('state', v.state)));
     $('c-summary').textContent = v.summary || '';
     const entities = c.revealed || v.entities;
-    fill($('c-entities'), ...entities.map((e) => h('span', { class: 'badge' }, `${e.kind}: ${e.value || e.masked}`)),
+    fill($('c-entities'), ...entities.map((e) => h('span', { class: 'badge' }, `${code('entity', e.kind)}: ${e.value || e.masked}`)),
       mine && v.entities.some((e) => e.kind !== 'order_number') && !c.revealed && h('button', { class: 'secondary', type: 'button', onclick: async () => {
         const r = await api('POST', `/v1/agent/conversations/${current}/reveal`);
         if (r.status === 200) { c.revealed = r.body.entities.concat(v.entities.filter((e) => e.kind === 'order_number')); renderDetail(); }
-      } }, '显示完整信息 Reveal (audited)'));
+      } }, t('console.reveal')));
     $('c-transcript').replaceChildren(...v.transcript.map((l) => {
-      const who = l.author === 'shopper' ? '顾客' : l.author === 'bot' ? '机器人' : l.author === 'agent' ? (l.agent_name || l.agent || '客服') : '系统';
-      const why = l.intent ? `${l.intent} ${Math.round((l.confidence || 0) * 100)}%` + (l.faq_candidates && l.faq_candidates.length ? ` · FAQ ${l.faq_candidates.slice(0, 3).map((f) => f[0]).join(', ')}` : '') + (l.decision ? ` · ${l.decision}` : '') : null;
+      const who = l.author === 'agent' ? (l.agent_name || l.agent || t('author.agent')) : code('author', l.author === 'shopper' || l.author === 'bot' ? l.author : 'system');
+      const why = l.intent ? `${l.intent} ${Math.round((l.confidence || 0) * 100)}%` + (l.faq_candidates && l.faq_candidates.length ? ` · FAQ ${l.faq_candidates.slice(0, 3).map((f) => f[0]).join(', ')}` : '') + (l.decision ? ` · ${code('decision', l.decision)}` : '') : null;
       return h('li', { class: 'line ' + l.author }, h('span', { class: 'who' }, who), l.author === 'bot' ? plain(l.text) : l.text, why && h('span', { class: 'why' }, why));
     }));
     const tr = $('c-transcript'); tr.scrollTop = tr.scrollHeight;
     $('c-notes').replaceChildren(...v.notes.map((n) => h('li', null, h('span', { class: 'by' }, n.agent_name), n.text)));
-    $('c-assist').replaceChildren(...(mine ? c.assist : []).map((s) => h('button', { type: 'button', title: '填入回复框 Put in the reply box', onclick: () => { $('reply').value = plain(s.answer); $('reply').focus(); } },
+    $('c-assist').replaceChildren(...(mine ? c.assist : []).map((s) => h('button', { type: 'button', title: t('console.assist.use'), onclick: () => { $('reply').value = plain(s.answer); $('reply').focus(); } },
       h('span', { class: 'q' }, `${s.question} · ${Math.round(s.confidence * 100)}%`), plain(s.answer))));
     renderShop(c);
     $('accept').hidden = v.status !== 'queued';
     for (const id of ['resolve', 'return', 'wrap-category', 'wrap-summary']) $(id).disabled = !mine;
     for (const el of document.querySelectorAll('#reply-form *, #transfer-form *, #note-form *, #lookup-form *')) el.disabled = !mine;
-    lookupHint();
+    lookupState();
   }
 
   // ---- the shop: the shopper's page, their orders, the calls made, the agent's look-ups ----
@@ -369,21 +380,21 @@
     const v = c.view;
     const p = v.page && typeof v.page === 'object' ? v.page : null;
     const url = p && p.url && /^https?:\/\//i.test(p.url) ? p.url : null;
-    fill($('c-page'), !p ? h('span', { class: 'muted' }, '未提供 Not given')
+    fill($('c-page'), !p ? h('span', { class: 'muted' }, t('console.page.none'))
       : [p.title && h('span', { class: 'title' }, p.title),
-        p.sku && h('span', { class: 'badge' }, 'SKU ' + p.sku),
-        p.order_number && h('span', { class: 'badge' }, '订单 ' + p.order_number),
+        p.sku && h('span', { class: 'badge' }, t('console.page.sku', { sku: p.sku })),
+        p.order_number && h('span', { class: 'badge' }, t('console.page.order', { number: p.order_number })),
         url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, url) : p.url && h('span', { class: 'muted' }, p.url)]);
 
     const orders = Array.isArray(v.orders) ? v.orders : [];
-    fill($('c-orders'), !orders.length ? h('li', { class: 'muted' }, '暂无 None looked up yet') : orders.map((o) => h('li', { 'data-order': o.number },
+    fill($('c-orders'), !orders.length ? h('li', { class: 'muted' }, t('console.orders.none')) : orders.map((o) => h('li', { 'data-order': o.number },
       h('div', { class: 'line1' },
         h('span', { class: 'number' }, o.number),
         h('span', { class: 'badge status-' + String(o.status || '').replace(/[^a-z_]/g, '') }, o.status_label || o.status)),
       h('div', null, o.amount !== undefined && o.amount !== null ? money(o.amount, o.currency) : ''),
       h('div', { class: 'items' }, (Array.isArray(o.items) ? o.items : []).map((i) => (i && typeof i === 'object'
         ? `${i.name} × ${i.qty === undefined ? 1 : i.qty}` + (i.price ? ` ${money(i.price, o.currency)}` : '')
-        : String(i))).join('；')))));
+        : String(i))).join(t('common.list_separator'))))));
 
     // Order numbers to pick from in the look-up: those looked up, and those the shopper wrote.
     const known = new Set(orders.map((o) => o.number));
@@ -396,16 +407,16 @@
     $('c-calls-count').textContent = calls.length || '';
     // Which calls the agent opened (or closed) stays so across re-renders.
     c.calls = c.calls || new Map();
-    fill($('c-calls'), !calls.length ? h('li', { class: 'muted' }, '暂无 None') : calls.slice().reverse().map((sc) => {
+    fill($('c-calls'), !calls.length ? h('li', { class: 'muted' }, t('console.calls.none')) : calls.slice().reverse().map((sc) => {
       const failed = callFailed(sc);
       const key = `${sc.at}|${sc.call}|${sc.url}`;
       const opened = c.calls.has(key) ? c.calls.get(key) : failed;
       return h('li', { class: failed ? 'failed' : '', 'data-call': sc.call, 'data-outcome': sc.outcome },
         h('details', { open: opened || null, ontoggle: (ev) => c.calls.set(key, ev.target.open) },
           h('summary', null,
-            h('span', { class: 'name' }, `${sc.call || '?'}`),
-            h('span', { class: 'outcome' }, `${sc.outcome || '?'}${sc.status ? ' · ' + sc.status : ''}`),
-            h('span', { class: 'muted' }, `${sc.tries || 1}× · ${sc.ms === undefined || sc.ms === null ? '?' : sc.ms} ms`)),
+            h('span', { class: 'name' }, sc.call ? code('call', sc.call) : '?'),
+            h('span', { class: 'outcome' }, `${sc.outcome ? code('outcome', sc.outcome) : '?'}${sc.status ? ' · ' + sc.status : ''}`),
+            h('span', { class: 'muted' }, t('console.call.timing', { tries: sc.tries || 1, ms: sc.ms === undefined || sc.ms === null ? '?' : sc.ms }))),
           h('div', { class: 'muted' }, clock(sc.at)),
           sc.url && h('div', { class: 'url' }, `${sc.method || 'GET'} ${sc.url}`),
           sc.values && typeof sc.values === 'object' && Object.keys(sc.values).length ? fieldList(sc.values) : null,
@@ -421,21 +432,22 @@
   function renderLookup(c) {
     const l = c && c.lookup;
     if (!l) { fill($('l-result')); return; }
-    const what = `${l.call}${l.key ? ' ' + l.key : ''}`;
-    if (l.pending) fill($('l-result'), h('span', { class: 'muted' }, `查询中 Looking up ${what}…`));
+    const what = `${code('call', l.call)}${l.key ? ' ' + l.key : ''}`;
+    if (l.pending) fill($('l-result'), h('span', { class: 'muted' }, t('console.lookup.pending', { what })));
+    else if (l.need) fill($('l-result'), h('p', { class: 'error' }, `${what}: ${t(l.need)}`));
     else if (l.error) fill($('l-result'), h('p', { class: 'error' }, `${what}: ${l.error}`));
-    else fill($('l-result'), h('div', { class: 'muted' }, `${what} · ${l.outcome || 'ok'}`), fieldList(l.fields));
+    else fill($('l-result'), h('div', { class: 'muted' }, `${what} · ${code('outcome', l.outcome || 'ok')}`), fieldList(l.fields));
   }
   /** Only the agent holding the conversation looks up; recent orders need no number. */
-  function lookupHint() {
+  function lookupState() {
     const call = $('l-call').value;
     const c = current && convs.get(current);
     const mine = !!(c && me && c.view.status === 'assigned' && c.view.agent_id === me.id);
-    $('l-key').placeholder = LOOKUP_HINTS[call] || '';
+    $('l-key').placeholder = lookupHint(call);
     $('l-key').disabled = !mine || call === 'recent_orders';
   }
-  $('l-call').addEventListener('change', lookupHint);
-  lookupHint();
+  $('l-call').addEventListener('change', lookupState);
+  lookupState();
   $('lookup-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const id = current;
@@ -447,7 +459,7 @@
     if (call === 'stock') body.sku = key;
     else if (call !== 'recent_orders') body.order_number = key;
     if (call !== 'recent_orders' && !key) {
-      c.lookup = { call, key, error: call === 'stock' ? '请填写 SKU Enter a SKU' : '请填写订单号 Enter an order number' };
+      c.lookup = { call, key, need: call === 'stock' ? 'console.lookup.need_sku' : 'console.lookup.need_order' };
       renderLookup(c); $('l-key').focus(); return;
     }
     c.lookup = { call, key, pending: true };
@@ -455,7 +467,7 @@
     const r = await api('POST', `/v1/agent/conversations/${id}/lookup`, body);
     c.lookup = r.status === 200 && r.body
       ? { call, key, outcome: r.body.outcome, fields: r.body.fields || {} }
-      : { call, key, error: (r.body && (r.body.message || r.body.error)) || `HTTP ${r.status}` };
+      : { call, key, error: (r.body && (r.body.message || r.body.error)) || t('common.server_status', { status: r.status }) };
     if (current !== id) return;
     renderLookup(c);
     // The look-up is one of the conversation's shop calls now.
@@ -464,7 +476,11 @@
 
   async function act(path, body) {
     const r = await api('POST', `/v1/agent/conversations/${current}/${path}`, body);
-    if (r.status >= 300) { $('c-error').textContent = (r.body && r.body.message) || r.status; return null; }
+    if (r.status >= 300) {
+      if (r.body && r.body.message) $('c-error').textContent = r.body.message;
+      else say($('c-error'), 'common.server_status', { status: r.status });
+      return null;
+    }
     $('c-error').textContent = '';
     return r;
   }
@@ -513,6 +529,14 @@
     const body = skill ? { skill } : { agent };
     if (note) body.note = note;
     if (await act('transfer', body)) { $('t-skill').value = ''; $('t-agent').value = ''; $('t-note').value = ''; ended(current, 'transferred'); }
+  });
+
+  // Another language: everything drawn here is drawn again; i18n.js did the markup.
+  window.BatonI18n.onChange(() => {
+    renderWrapUp();
+    lookupState();
+    if (me) { renderMe(); renderLists(); } else showTitle();
+    if (current) renderDetail();
   });
 
   if (token) signIn(token); else $('signin').hidden = false;
