@@ -18,5 +18,6 @@ mod admin;
 mod chrome;
 mod console;
 mod language;
+mod moderation;
 mod welcome;
 mod widget;

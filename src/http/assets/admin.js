@@ -1,6 +1,7 @@
 /*! Baton support dashboard. Signs in with the admin token (kept for the browser tab only),
  * then reads the admin API for the chosen range: headline numbers and charts from
- * /v1/admin/stats, knowledge gaps, FAQ drafts (approve or reject) and the knowledge base's
+ * /v1/admin/stats, knowledge gaps, FAQ drafts (approve or reject), what the word lists
+ * caught, the blacklist (block, lift) and the knowledge base's
  * status. Charts are SVG built here with DOM calls and styled by admin.css, so the page
  * runs under a policy that allows nothing inline. Everything from the server is rendered
  * as text; the page's own words come from i18n.js, in the reader's language.
@@ -65,6 +66,8 @@
     '7d': { start: (now) => { const d = new Date(now); d.setHours(0, 0, 0, 0); d.setDate(d.getDate() - 6); return d.getTime(); } },
     '30d': { start: (now) => { const d = new Date(now); d.setHours(0, 0, 0, 0); d.setDate(d.getDate() - 29); return d.getTime(); } },
   };
+  /** The word-list log counts whole days back from now. */
+  const RANGE_DAYS = { '24h': 1, '7d': 7, '30d': 30 };
   const query = () => { const to = Date.now(); return `?from=${RANGES[range].start(to)}&to=${to}`; };
 
   let token = sessionStorage.getItem('baton-admin-token');
@@ -72,7 +75,7 @@
   let lastStats = null;
   let loadSeq = 0;
   // The last answers, drawn again when the reader switches language.
-  const shown = { kb: null, stats: null, gaps: null, drafts: null };
+  const shown = { kb: null, stats: null, gaps: null, drafts: null, words: null, blocks: null };
   let updatedAt = null;
 
   async function api(method, path, body) {
@@ -136,17 +139,20 @@
     const q = query();
     updatedAt = null;
     say($('updated'), 'admin.loading');
-    const [stats, gaps, drafts, kb] = await Promise.all([
+    const [stats, gaps, drafts, kb, words, blocks] = await Promise.all([
       api('GET', '/v1/admin/stats' + q), api('GET', '/v1/admin/kb/gaps' + q),
       api('GET', '/v1/admin/kb/drafts'), api('GET', '/v1/admin/kb/status'),
+      api('GET', '/v1/admin/word-hits?days=' + RANGE_DAYS[range]), api('GET', '/v1/admin/blocks'),
     ]);
     // A newer range or refresh started meanwhile: its answers win.
     if (seq !== loadSeq) return;
-    if ([stats, gaps, drafts, kb].some((r) => r.status === 401)) { expired(); return; }
+    if ([stats, gaps, drafts, kb, words, blocks].some((r) => r.status === 401)) { expired(); return; }
     renderKb(kb);
     renderStats(stats);
     renderGaps(gaps);
     renderDrafts(drafts);
+    renderWords(words);
+    renderBlocks(blocks);
     updatedAt = new Date();
     showUpdated();
   }
@@ -533,11 +539,70 @@
     }));
   }
 
+  // ---- word lists and the blacklist --------------------------------------------------------
+  function renderWords(r) {
+    shown.words = r;
+    if (r.status !== 200 || !r.body) {
+      $('words-error').textContent = t('admin.words.error', { why: why(r) });
+      $('word-hits').replaceChildren(); $('word-counts').replaceChildren(); $('word-count').textContent = '';
+      return;
+    }
+    $('words-error').textContent = '';
+    const labels = r.body.labels || {};
+    const counts = r.body.counts || [];
+    $('word-count').textContent = num(counts.reduce((n, c) => n + c.hits, 0));
+    $('word-counts').replaceChildren(...counts.map((c) => h('span', { class: 'badge reason', 'data-list': c.list },
+      t('admin.words.count', { list: labels[c.list] || c.list, action: code('word_action', c.action), n: num(c.hits) }))));
+    const hits = r.body.hits || [];
+    if (!hits.length) { $('word-hits').replaceChildren(h('li', { class: 'none' }, t('admin.words.none'))); return; }
+    $('word-hits').replaceChildren(...hits.map((x) => h('li', { class: 'card word-hit' },
+      h('div', { class: 'card-head' }, h('span', { class: 'badge id' }, x.term), ' ', labels[x.list] || x.list,
+        h('span', { class: 'badge' }, code('word_action', x.action))),
+      h('div', { class: 'meta' }, t('admin.words.hit', {
+        when: when(x.at), id: x.conversation_id,
+        author: x.author === 'agent' ? t('admin.words.author.agent', { agent: x.agent_id || '' }) : t('admin.words.author.shopper'),
+      })))));
+  }
+  function renderBlocks(r) {
+    shown.blocks = r;
+    if (r.status !== 200 || !r.body) {
+      $('blocks-error').textContent = t('admin.blocks.error', { why: why(r) });
+      $('blocks').replaceChildren(); $('block-count').textContent = '';
+      return;
+    }
+    const blocks = r.body.blocks || [];
+    $('block-count').textContent = num(blocks.length);
+    if (!blocks.length) { $('blocks').replaceChildren(h('li', { class: 'none' }, t('admin.blocks.none'))); return; }
+    $('blocks').replaceChildren(...blocks.map((b) => h('li', { class: 'card block', 'data-block': b.id },
+      h('div', { class: 'card-head' }, h('span', { class: 'badge id' }, b.target), ' ',
+        t(b.kind === 'customer' ? 'admin.blocks.kind.customer' : 'admin.blocks.kind.network')),
+      h('div', { class: 'meta' }, t('admin.blocks.meta', {
+        reason: b.reason, by: b.created_by, when: when(b.created_at),
+        until: b.expires_at ? t('admin.blocks.until', { when: when(b.expires_at) }) : t('admin.blocks.forever'),
+      })),
+      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', 'data-action': 'lift', onclick: () => changeBlocks('DELETE', `/v1/admin/blocks/${encodeURIComponent(b.id)}`) }, t('admin.blocks.lift'))))));
+  }
+  async function changeBlocks(method, path, body) {
+    const r = await api(method, path, body);
+    if (r.status === 401) { expired(); return false; }
+    if (r.status < 200 || r.status >= 300) { $('blocks-error').textContent = t('admin.blocks.error', { why: why(r) }); return false; }
+    $('blocks-error').textContent = '';
+    renderBlocks(await api('GET', '/v1/admin/blocks'));
+    return true;
+  }
+  $('block-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = { [$('block-kind').value]: $('block-target').value.trim(), reason: $('block-reason').value.trim() };
+    const hours = parseInt($('block-hours').value, 10);
+    if (hours > 0) body.hours = hours;
+    if (await changeBlocks('POST', '/v1/admin/blocks', body)) $('block-form').reset();
+  });
+
   // Another language: the dates' formats and everything drawn here; i18n.js did the markup.
   window.BatonI18n.onChange(() => {
     formats();
     showUpdated();
-    for (const [what, draw] of [['kb', renderKb], ['stats', renderStats], ['gaps', renderGaps], ['drafts', renderDrafts]]) {
+    for (const [what, draw] of [['kb', renderKb], ['stats', renderStats], ['gaps', renderGaps], ['drafts', renderDrafts], ['words', renderWords], ['blocks', renderBlocks]]) {
       if (shown[what]) draw(shown[what]);
     }
   });
