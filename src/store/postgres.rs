@@ -18,12 +18,12 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
 
-use super::moderation_sql;
+use super::moderation_sql::On;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
-    ActivityTicketsRow, AgentRow, AuditRow, BlockRow, ContextRow, ConversationRow, DraftRow,
-    ErasedConversationRow, HandoffRow, MessageRow, NoteRow, TicketRow, WordHitCountRow, WordHitRow,
-    handoff_columns, int4, message_columns, to_json,
+    ActivityTicketsRow, AgentRow, AuditRow, ContextRow, ConversationRow, DraftRow,
+    ErasedConversationRow, HandoffRow, MessageRow, NoteRow, TicketRow, handoff_columns, int4,
+    message_columns, to_json,
 };
 use super::{
     ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
@@ -1003,19 +1003,7 @@ impl Store for PgStore {
     }
 
     async fn create_block(&self, b: &crate::moderation::Block) -> Result<(), StoreError> {
-        sqlx::query(moderation_sql::INSERT_BLOCK)
-            .bind(&b.id)
-            .bind(&b.kind)
-            .bind(&b.target)
-            .bind(&b.reason)
-            .bind(&b.created_by)
-            .bind(b.created_at)
-            .bind(b.expires_at)
-            .bind(b.lifted_at)
-            .bind(&b.lifted_by)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        On(&self.pool).create_block(b).await
     }
 
     async fn lift_block(
@@ -1024,20 +1012,7 @@ impl Store for PgStore {
         by: &str,
         now: i64,
     ) -> Result<Option<crate::moderation::Block>, StoreError> {
-        let lifted = sqlx::query(moderation_sql::LIFT_BLOCK)
-            .bind(now)
-            .bind(by)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if lifted.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let row: Option<BlockRow> = sqlx::query_as(moderation_sql::BLOCK_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(BlockRow::into_block).transpose()
+        On(&self.pool).lift_block(id, by, now).await
     }
 
     async fn blocks(
@@ -1045,43 +1020,14 @@ impl Store for PgStore {
         live_only: bool,
         now: i64,
     ) -> Result<Vec<crate::moderation::Block>, StoreError> {
-        let found: Vec<BlockRow> = if live_only {
-            sqlx::query_as(moderation_sql::LIVE_BLOCKS)
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?
-        } else {
-            sqlx::query_as(moderation_sql::ALL_BLOCKS)
-                .bind(1_000i64)
-                .fetch_all(&self.pool)
-                .await?
-        };
-        rows::blocks(found)
+        On(&self.pool).blocks(live_only, now).await
     }
 
     async fn record_word_hits(
         &self,
         hits: &[crate::moderation::WordHit],
     ) -> Result<(), StoreError> {
-        if hits.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        for h in hits {
-            sqlx::query(moderation_sql::INSERT_WORD_HIT)
-                .bind(&h.id)
-                .bind(h.at)
-                .bind(&h.conversation_id)
-                .bind(h.author.as_str())
-                .bind(&h.agent_id)
-                .bind(&h.list)
-                .bind(h.action.as_str())
-                .bind(&h.term)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        On(&self.pool).record_word_hits(hits).await
     }
 
     async fn word_hits(
@@ -1089,23 +1035,14 @@ impl Store for PgStore {
         since: i64,
         limit: u32,
     ) -> Result<Vec<crate::moderation::WordHit>, StoreError> {
-        let found: Vec<WordHitRow> = sqlx::query_as(moderation_sql::WORD_HITS)
-            .bind(since)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows::word_hits(found)
+        On(&self.pool).word_hits(since, limit).await
     }
 
     async fn word_hit_counts(
         &self,
         since: i64,
     ) -> Result<Vec<crate::moderation::WordHitCount>, StoreError> {
-        let found: Vec<WordHitCountRow> = sqlx::query_as(moderation_sql::WORD_HIT_COUNTS)
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?;
-        rows::word_hit_counts(found)
+        On(&self.pool).word_hit_counts(since).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -22,12 +22,12 @@ use sqlx::sqlite::{
 };
 
 use super::group_commit::{GroupCommit, Write};
-use super::moderation_sql;
+use super::moderation_sql::On;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
-    ActivityTicketsRow, AgentRow, BlockRow, ContextRow, ConversationRow, DraftRow,
-    ErasedConversationRow, HandoffRow, MessageRow, NoteRow, TicketRow, WordHitCountRow, WordHitRow,
-    handoff_columns, int4, json, message_columns, to_json,
+    ActivityTicketsRow, AgentRow, ContextRow, ConversationRow, DraftRow, ErasedConversationRow,
+    HandoffRow, MessageRow, NoteRow, TicketRow, handoff_columns, int4, json, message_columns,
+    to_json,
 };
 use super::{
     ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
@@ -807,19 +807,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_block(&self, b: &crate::moderation::Block) -> Result<(), StoreError> {
-        sqlx::query(moderation_sql::INSERT_BLOCK)
-            .bind(&b.id)
-            .bind(&b.kind)
-            .bind(&b.target)
-            .bind(&b.reason)
-            .bind(&b.created_by)
-            .bind(b.created_at)
-            .bind(b.expires_at)
-            .bind(b.lifted_at)
-            .bind(&b.lifted_by)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        On(&self.writer).create_block(b).await
     }
 
     async fn lift_block(
@@ -828,20 +816,7 @@ impl Store for SqliteStore {
         by: &str,
         now: i64,
     ) -> Result<Option<crate::moderation::Block>, StoreError> {
-        let lifted = sqlx::query(moderation_sql::LIFT_BLOCK)
-            .bind(now)
-            .bind(by)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        if lifted.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let row: Option<BlockRow> = sqlx::query_as(moderation_sql::BLOCK_BY_ID)
-            .bind(id)
-            .fetch_optional(&self.writer)
-            .await?;
-        row.map(BlockRow::into_block).transpose()
+        On(&self.writer).lift_block(id, by, now).await
     }
 
     async fn blocks(
@@ -849,43 +824,14 @@ impl Store for SqliteStore {
         live_only: bool,
         now: i64,
     ) -> Result<Vec<crate::moderation::Block>, StoreError> {
-        let found: Vec<BlockRow> = if live_only {
-            sqlx::query_as(moderation_sql::LIVE_BLOCKS)
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?
-        } else {
-            sqlx::query_as(moderation_sql::ALL_BLOCKS)
-                .bind(1_000i64)
-                .fetch_all(&self.pool)
-                .await?
-        };
-        rows::blocks(found)
+        On(&self.pool).blocks(live_only, now).await
     }
 
     async fn record_word_hits(
         &self,
         hits: &[crate::moderation::WordHit],
     ) -> Result<(), StoreError> {
-        if hits.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.writer.begin().await?;
-        for h in hits {
-            sqlx::query(moderation_sql::INSERT_WORD_HIT)
-                .bind(&h.id)
-                .bind(h.at)
-                .bind(&h.conversation_id)
-                .bind(h.author.as_str())
-                .bind(&h.agent_id)
-                .bind(&h.list)
-                .bind(h.action.as_str())
-                .bind(&h.term)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        On(&self.writer).record_word_hits(hits).await
     }
 
     async fn word_hits(
@@ -893,23 +839,14 @@ impl Store for SqliteStore {
         since: i64,
         limit: u32,
     ) -> Result<Vec<crate::moderation::WordHit>, StoreError> {
-        let found: Vec<WordHitRow> = sqlx::query_as(moderation_sql::WORD_HITS)
-            .bind(since)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows::word_hits(found)
+        On(&self.pool).word_hits(since, limit).await
     }
 
     async fn word_hit_counts(
         &self,
         since: i64,
     ) -> Result<Vec<crate::moderation::WordHitCount>, StoreError> {
-        let found: Vec<WordHitCountRow> = sqlx::query_as(moderation_sql::WORD_HIT_COUNTS)
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?;
-        rows::word_hit_counts(found)
+        On(&self.pool).word_hit_counts(since).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
