@@ -12,8 +12,67 @@
 //! except that white space is kept as it is.
 
 use std::ops::Range;
+use std::path::Path;
 
+use regex::{Regex, RegexBuilder};
 use unicode_normalization::UnicodeNormalization;
+
+use super::diagnostic::{Diagnostic, line_of};
+use crate::nlu::normalize;
+
+/// Compiled size a pattern may take: enough for any list of words, small enough that a
+/// typo cannot make every message expensive.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// A declaration's `words` and `patterns`, checked: words normalised and none empty,
+/// patterns compiled (Rust regexes: linear time; size-limited) and none that matches the
+/// empty message (it would match every message), at least one word or pattern. `what` names
+/// the declaration in messages (`trigger "legal"`); lines are looked for in `source` from the
+/// declaration's first line, `start`.
+pub(super) fn compile_terms(
+    path: &Path,
+    source: &str,
+    start: usize,
+    what: &str,
+    words: &[String],
+    patterns: &[String],
+    problems: &mut Vec<Diagnostic>,
+) -> (Vec<String>, Vec<Regex>) {
+    let normalised: Vec<String> = words
+        .iter()
+        .map(|w| normalize(w))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if normalised.len() != words.len() {
+        let line = line_of(source, "words:", start).or(Some(start));
+        problems.push(Diagnostic::error(path, line, "a word is empty"));
+    }
+    let mut compiled = Vec::new();
+    for p in patterns {
+        let line = line_of(source, p, start).or(Some(start));
+        match RegexBuilder::new(p).size_limit(PATTERN_SIZE_LIMIT).build() {
+            Ok(r) if r.is_match("") => problems.push(Diagnostic::error(
+                path,
+                line,
+                format!("pattern {p:?} matches an empty message, so it would match every message"),
+            )),
+            Ok(r) => compiled.push(r),
+            Err(e) => problems.push(Diagnostic::error(
+                path,
+                line,
+                format!("pattern {p:?} is not a valid regular expression: {e}"),
+            )),
+        }
+    }
+    if words.is_empty() && patterns.is_empty() {
+        problems.push(Diagnostic::error(
+            path,
+            Some(start),
+            format!("{what} has neither words nor patterns"),
+        ));
+    }
+    (normalised, compiled)
+}
 
 /// A message folded for matching, with the original byte offset of each folded byte's
 /// character.

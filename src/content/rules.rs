@@ -14,25 +14,20 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
 use super::faq::check_id;
-use super::matching::contains_word;
+use super::matching::{compile_terms, contains_word};
 use super::reception::{RECEPTION_FILE, Reception, parse_reception};
 use super::welcome::{WELCOME_FILE, Welcome, parse_welcome};
 use super::words::{WORDS_FILE, WordLists, parse_words};
 use super::wrap_up::{WRAP_UP_FILE, WrapUpCategories, parse_wrap_up};
-use crate::nlu::normalize;
 use crate::vocabulary::{EscalationReason, Priority};
 
 /// The file of trigger rules, under the rules folder of `intents/`.
 pub const TRIGGERS_FILE: &str = "triggers.yaml";
-
-/// Compiled size a pattern may take: enough for any list of words, small enough that a
-/// typo cannot make every message expensive.
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// Every trigger rule, in file order.
 #[derive(Debug, Clone, Default)]
@@ -193,33 +188,15 @@ pub fn parse_triggers(path: &Path, source: &str) -> Result<TriggerRules, Vec<Dia
             ));
         }
         seen.push(decl.id.clone());
-        let words: Vec<String> = decl
-            .words
-            .iter()
-            .map(|w| normalize(w))
-            .filter(|w| !w.is_empty())
-            .collect();
-        if words.len() != decl.words.len() {
-            problems.push(Diagnostic::error(path, at("words:"), "a word is empty"));
-        }
-        let mut patterns = Vec::new();
-        for p in &decl.patterns {
-            match RegexBuilder::new(p).size_limit(PATTERN_SIZE_LIMIT).build() {
-                Ok(r) => patterns.push(r),
-                Err(e) => problems.push(Diagnostic::error(
-                    path,
-                    line_of(source, p, start).or(Some(start)),
-                    format!("pattern {p:?} is not a valid regular expression: {e}"),
-                )),
-            }
-        }
-        if decl.words.is_empty() && decl.patterns.is_empty() {
-            problems.push(Diagnostic::error(
-                path,
-                Some(start),
-                format!("trigger {:?} has neither words nor patterns", decl.id),
-            ));
-        }
+        let (words, patterns) = compile_terms(
+            path,
+            source,
+            start,
+            &format!("trigger {:?}", decl.id),
+            &decl.words,
+            &decl.patterns,
+            &mut problems,
+        );
         if decl.hits == 0 {
             problems.push(Diagnostic::error(
                 path,
@@ -268,6 +245,7 @@ pub fn parse_triggers(path: &Path, source: &str) -> Result<TriggerRules, Vec<Dia
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nlu::normalize;
 
     const GOOD: &str = "\
 triggers:
@@ -374,6 +352,12 @@ triggers:
         assert!(
             has("triggers.yaml:14: error: trigger \"d\" has neither"),
             "{text:#?}"
+        );
+        let everything =
+            parse("triggers:\n  - id: a\n    patterns: ['(?:)']\n    tag: a\n").unwrap_err();
+        assert!(
+            everything[0].message.contains("matches an empty message"),
+            "{everything:?}"
         );
         let unknown = parse("triggers:\n  - id: a\n    word: [x]\n").unwrap_err();
         assert_eq!(unknown[0].line, Some(3), "{:?}", unknown[0]);

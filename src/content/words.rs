@@ -17,19 +17,15 @@
 use std::ops::Range;
 use std::path::Path;
 
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
 use super::faq::check_id;
-use super::matching::{Folded, word_spans};
-use crate::nlu::normalize;
+use super::matching::{Folded, compile_terms, word_spans};
 
 /// The word lists file, under the rules folder of `intents/`.
 pub const WORDS_FILE: &str = "words.yaml";
-
-/// Compiled size a pattern may take (as for trigger rules).
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// Whose message is screened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,40 +235,15 @@ pub fn parse_words(path: &Path, source: &str) -> Result<WordLists, Vec<Diagnosti
             ));
         }
         seen.push(decl.id.clone());
-        let words: Vec<String> = decl
-            .words
-            .iter()
-            .map(|w| normalize(w))
-            .filter(|w| !w.is_empty())
-            .collect();
-        if words.len() != decl.words.len() {
-            problems.push(Diagnostic::error(path, at("words:"), "a word is empty"));
-        }
-        let mut patterns = Vec::new();
-        for p in &decl.patterns {
-            match RegexBuilder::new(p).size_limit(PATTERN_SIZE_LIMIT).build() {
-                Ok(r) if r.is_match("") => problems.push(Diagnostic::error(
-                    path,
-                    line_of(source, p, start).or(Some(start)),
-                    format!(
-                        "pattern {p:?} matches an empty message, so it would match every message"
-                    ),
-                )),
-                Ok(r) => patterns.push(r),
-                Err(e) => problems.push(Diagnostic::error(
-                    path,
-                    line_of(source, p, start).or(Some(start)),
-                    format!("pattern {p:?} is not a valid regular expression: {e}"),
-                )),
-            }
-        }
-        if decl.words.is_empty() && decl.patterns.is_empty() {
-            problems.push(Diagnostic::error(
-                path,
-                Some(start),
-                format!("word list {:?} has neither words nor patterns", decl.id),
-            ));
-        }
+        let (words, patterns) = compile_terms(
+            path,
+            source,
+            start,
+            &format!("word list {:?}", decl.id),
+            &decl.words,
+            &decl.patterns,
+            &mut problems,
+        );
         if decl.applies_to.is_empty() {
             problems.push(Diagnostic::error(
                 path,
