@@ -696,6 +696,16 @@ async fn a_returning_customer_is_offered_first_to_the_agent_who_helped_them() {
     let again = escalate(json!({"locale": "zh", "customer_token": customer})).await;
     assert_eq!(app.offers(&wang).await, vec![again.clone()]);
     assert!(app.offers(&li).await.is_empty());
+    // The offer says why, so the console can show "returning customer".
+    let (s, view) = app
+        .agent_get(&wang, &format!("/v1/agent/conversations/{again}"))
+        .await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!(
+        view["routing"]["returning_to"],
+        wang.id.as_str(),
+        "{view:#}"
+    );
 
     // Someone who only claims to be that customer is routed as usual.
     let guest = escalate(json!({"locale": "zh", "customer": {"id": "u-42"}})).await;

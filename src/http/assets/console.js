@@ -349,6 +349,9 @@
       h('span', { class: 'badge' }, v.channel), h('span', { class: 'badge' }, v.lang),
       ...(cust.tags || []).map((tag) => h('span', { class: 'badge' }, tag)),
       ...(v.tags || []).map((tag) => h('span', { class: 'badge rule-tag', title: t('console.badge.rule_tag') }, '#' + tag)),
+      // Sticky routing offered it first to the agent who last helped this customer.
+      v.routing && v.routing.returning_to && h('span', { class: 'badge returning', title: t('console.badge.returning.title') },
+        t(me && v.routing.returning_to === me.id ? 'console.badge.returning_yours' : 'console.badge.returning')),
       h('span', { class: 'badge' }, t('console.badge.waiting', { time: minutes(v.waiting_ms) })),
       v.routing && (v.routing.sla_wait_breached || v.routing.sla_reply_breached) && h('span', { class: 'badge sla' }, 'SLA'),
       h('span', { class: 'badge' }, code('state', v.state)));
