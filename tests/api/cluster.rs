@@ -1,8 +1,9 @@
 //! Three real `baton serve` processes on one PostgreSQL database: a shopper on one node, the
 //! agent on another, the desk's node killed (SIGKILL) in the middle of the conversation.
 //! Nothing acknowledged is lost, nothing reaches a socket twice, and another node takes
-//! over the desk; a node whose listener is cut catches up. Runs whichever store the rest of
-//! the suite uses (it needs PostgreSQL).
+//! over the desk; a node whose listener is cut catches up; a block made or lifted on one node
+//! holds on the other within its refresh. Runs whichever store the rest of the suite uses (it
+//! needs PostgreSQL).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -363,4 +364,55 @@ async fn a_node_that_loses_its_listener_catches_up_and_delivers_nothing_twice() 
         );
     }
     drop((a, b));
+}
+
+/// Whether `base` refuses a new conversation from this client as blocked, within 10 s.
+async fn refused_within(c: &reqwest::Client, base: &str, blocked: bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, _) = post(c, base, "/v1/conversations", "", json!({"locale": "zh"})).await;
+        if (s == 403) == blocked {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_block_made_on_one_node_holds_on_the_other_and_so_does_its_lift() {
+    let (_database, _dirs, [a, b]) = cluster::<2>().await;
+    let c = reqwest::Client::new();
+    let (s, block) = post(
+        &c,
+        &a.base,
+        "/v1/admin/blocks",
+        ADMIN,
+        json!({"network": "127.0.0.0/8", "reason": "cluster test"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{block}");
+    let (s, _) = post(&c, &a.base, "/v1/conversations", "", json!({})).await;
+    assert_eq!(s, 403, "at once on the node that made it");
+    assert!(
+        refused_within(&c, &b.base, true).await,
+        "the other node refuses within its refresh"
+    );
+
+    let id = block["id"].as_str().unwrap();
+    let (s, lifted) = call(
+        &c,
+        Method::DELETE,
+        format!("{}/v1/admin/blocks/{id}", b.base),
+        ADMIN,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{lifted}");
+    assert!(
+        refused_within(&c, &a.base, false).await,
+        "lifted on the other node too"
+    );
 }
