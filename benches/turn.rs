@@ -159,6 +159,16 @@ fn bench_turn(c: &mut Criterion) {
         parts.bench_function("decide", |b| {
             b.iter(|| black_box(decide(black_box(&signals), &facts, &config.policy)))
         });
+        // The word lists on a shopper's message (the sample lists; no match, the usual case).
+        let words = &k.content.words;
+        parts.bench_function("screen_words", |b| {
+            b.iter(|| {
+                black_box(words.screen(
+                    black_box("退款多久能到账？我上周退的货，快递单号SF1400000001"),
+                    baton::content::words::Author::Shopper,
+                ))
+            })
+        });
         parts.finish();
     }
 }
