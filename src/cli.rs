@@ -155,6 +155,9 @@ pub enum AgentCommand {
         /// Conversations the agent takes at once.
         #[arg(long, default_value_t = 3)]
         max_chats: u32,
+        /// Skill groups the agent supervises, comma-separated (none by default).
+        #[arg(long, default_value = "")]
+        supervises: String,
     },
     /// List agents.
     List,
@@ -508,11 +511,13 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
                     name,
                     skills,
                     max_chats,
+                    supervises,
                 } => {
                     let new = NewAgent {
                         name,
                         skills: agents::parse_skills(&skills),
                         max_chats,
+                        supervises: agents::parse_skills(&supervises),
                     };
                     let (agent, token) = agents::add(&*store, new, now).await?;
                     store
@@ -531,12 +536,17 @@ fn agent_command(config: &Config, command: AgentCommand) -> anyhow::Result<ExitC
                 }
                 AgentCommand::List => {
                     println!(
-                        "{:<24} {:<9} {:<9} {:>5}  skills",
+                        "{:<24} {:<9} {:<9} {:>5}  skills  (supervises)",
                         "name", "status", "enabled", "chats"
                     );
                     for a in store.agents().await? {
+                        let supervises = if a.supervises.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  ({})", a.supervises.join(","))
+                        };
                         println!(
-                            "{:<24} {:<9} {:<9} {:>5}  {}",
+                            "{:<24} {:<9} {:<9} {:>5}  {}{supervises}",
                             a.name,
                             a.status.as_str(),
                             if a.disabled { "no" } else { "yes" },

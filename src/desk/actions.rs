@@ -142,7 +142,7 @@ impl Desk {
         self.service().conversation_lang(&c).await
     }
 
-    fn item(&self, h: &Handoff, summary: String, now: i64) -> QueueItem {
+    pub(super) fn item(&self, h: &Handoff, summary: String, now: i64) -> QueueItem {
         let customer = h.context.as_ref().map(|c| &c.customer);
         QueueItem {
             conversation_id: h.conversation_id.clone(),
@@ -504,41 +504,11 @@ impl Desk {
         conversation_id: &str,
         text: &str,
     ) -> Result<NoteLine, ServiceError> {
-        let text = check_text(text, self.config().http.max_message_chars)?;
-        if uuid::Uuid::parse_str(conversation_id).is_err() {
-            return Err(ServiceError::NotFound);
-        }
-        let id = uuid::Uuid::now_v7().to_string();
-        let applied = self
-            .service()
-            .apply(conversation_id, None, |c, open, now| {
-                assigned_to(agent, open)?;
-                Ok(Change {
-                    notes: vec![Note {
-                        id: id.clone(),
-                        conversation_id: c.id.clone(),
-                        agent_id: agent.id.clone(),
-                        text: text.clone(),
-                        created_at: now,
-                    }],
-                    audit: vec![AuditEntry::new(
-                        now,
-                        actor(agent),
-                        "note",
-                        Some(&c.id),
-                        serde_json::json!({ "note_id": id }),
-                    )],
-                    ..Default::default()
-                })
+        let line = self
+            .write_note(agent, conversation_id, text, false, |open| {
+                assigned_to(agent, open).map(|_| ())
             })
             .await?;
-        let line = NoteLine {
-            id,
-            agent_id: agent.id.clone(),
-            agent_name: agent.name.clone(),
-            text,
-            at: applied.conversation.updated_at,
-        };
         self.wiring().hub.to_agent(
             &agent.id,
             Event::Note {
@@ -547,6 +517,55 @@ impl Desk {
             },
         );
         Ok(line)
+    }
+
+    /// Stores a note by `author` (a whisper when `whisper`) with its audit entry, in one
+    /// commit that `allowed` first checks against the conversation's open handoff.
+    pub(super) async fn write_note(
+        &self,
+        author: &Agent,
+        conversation_id: &str,
+        text: &str,
+        whisper: bool,
+        allowed: impl Fn(Option<&Handoff>) -> Result<(), ServiceError>,
+    ) -> Result<NoteLine, ServiceError> {
+        let text = check_text(text, self.config().http.max_message_chars)?;
+        if uuid::Uuid::parse_str(conversation_id).is_err() {
+            return Err(ServiceError::NotFound);
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let applied = self
+            .service()
+            .apply(conversation_id, None, |c, open, now| {
+                allowed(open)?;
+                Ok(Change {
+                    notes: vec![Note {
+                        id: id.clone(),
+                        conversation_id: c.id.clone(),
+                        agent_id: author.id.clone(),
+                        text: text.clone(),
+                        created_at: now,
+                        whisper,
+                    }],
+                    audit: vec![AuditEntry::new(
+                        now,
+                        actor(author),
+                        if whisper { "whisper" } else { "note" },
+                        Some(&c.id),
+                        serde_json::json!({ "note_id": id }),
+                    )],
+                    ..Default::default()
+                })
+            })
+            .await?;
+        Ok(NoteLine {
+            id,
+            agent_id: author.id.clone(),
+            agent_name: author.name.clone(),
+            text,
+            at: applied.conversation.updated_at,
+            whisper,
+        })
     }
 
     /// Hands the conversation to another group or a named agent, with an optional note.
@@ -606,6 +625,7 @@ impl Desk {
                         agent_id: agent.id.clone(),
                         text: n.clone(),
                         created_at: now,
+                        whisper: false,
                     })
                     .collect();
                 Ok(Change {

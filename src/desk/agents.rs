@@ -24,6 +24,9 @@ pub struct NewAgent {
     pub skills: Vec<String>,
     #[serde(default = "default_max_chats")]
     pub max_chats: u32,
+    /// Skill groups this agent supervises (none by default).
+    #[serde(default)]
+    pub supervises: Vec<String>,
 }
 
 fn default_max_chats() -> u32 {
@@ -37,6 +40,7 @@ pub struct AgentPatch {
     pub skills: Option<Vec<String>>,
     pub max_chats: Option<u32>,
     pub disabled: Option<bool>,
+    pub supervises: Option<Vec<String>>,
 }
 
 /// Splits `a,b, c` into skill names.
@@ -55,6 +59,7 @@ pub async fn add(
 ) -> Result<(Agent, String), ManageError> {
     let name = new.name.trim().to_string();
     agent::validate(&name, &new.skills, new.max_chats)?;
+    agent::validate_supervises(&new.supervises)?;
     let id = uuid::Uuid::now_v7().simple().to_string();
     let (token, token_hash) = hash_off_thread(id.clone()).await?;
     let agent = Agent {
@@ -64,6 +69,7 @@ pub async fn add(
         max_chats: new.max_chats,
         status: AgentStatus::Offline,
         disabled: false,
+        supervises: new.supervises,
         created_at: now,
         updated_at: now,
         token_hash,
@@ -101,6 +107,9 @@ pub async fn update(
     if let Some(m) = patch.max_chats {
         a.max_chats = m;
     }
+    if let Some(s) = patch.supervises {
+        a.supervises = s;
+    }
     if let Some(d) = patch.disabled {
         a.disabled = d;
         if d {
@@ -108,6 +117,7 @@ pub async fn update(
         }
     }
     agent::validate_settings(&a.skills, a.max_chats)?;
+    agent::validate_supervises(&a.supervises)?;
     a.updated_at = now;
     store.update_agent(&a).await?;
     Ok(a)

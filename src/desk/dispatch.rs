@@ -278,7 +278,8 @@ impl Desk {
         }
         tracing::warn!(conversation = %h.conversation_id, skill = %h.skill, fallback = %fallback, "wait SLA breached; widened to the fallback group");
         for a in self.wiring().roster.agents().iter() {
-            if a.serves(&h.skill) || a.serves(&fallback) {
+            let concerned = |g: &str| a.serves(g) || a.supervises(g);
+            if !a.disabled && (concerned(&h.skill) || concerned(&fallback)) {
                 self.wiring().hub.to_agent(
                     &a.id,
                     Event::Sla {
@@ -324,15 +325,17 @@ impl Desk {
             Err(e) => return Err(e),
         };
         tracing::warn!(conversation = %h.conversation_id, "reply SLA breached");
-        if let Some(agent) = &h.agent_id {
-            self.wiring().hub.to_agent(
-                agent,
-                Event::Sla {
-                    conversation_id: h.conversation_id.clone(),
-                    kind: "reply".into(),
-                },
-            );
-        }
+        let sla = || Event::Sla {
+            conversation_id: h.conversation_id.clone(),
+            kind: "reply".into(),
+        };
+        // The holder, and whoever supervises the group: the lead is who acts on a missed
+        // reply (a word, a takeover, a reassignment).
+        let holder = h.agent_id.as_deref();
+        self.service().to_agents_where(
+            |a| Some(a.id.as_str()) == holder || a.supervises(&h.skill),
+            sla,
+        );
         if reassign {
             self.requeue(&h, "reply SLA breached").await?;
         }

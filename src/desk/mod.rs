@@ -19,6 +19,7 @@ mod actions;
 pub mod agents;
 mod dispatch;
 mod lookup;
+mod supervise;
 mod tokens;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use tokio::sync::Mutex;
 
 pub use actions::{MAX_TICKET_PAGE, QueueItem, QueueView, Revealed, TicketPage, TransferTarget};
 pub use lookup::{LookupRequest, LookupResult};
+pub use supervise::{BotItem, GroupAgent, Overview, SupervisedItem};
 pub use tokens::AuthError;
 use tokens::TokenChecks;
 
@@ -302,6 +304,7 @@ impl Desk {
                 agent_id: n.agent_id,
                 text: n.text,
                 at: n.created_at,
+                whisper: n.whisper,
             })
             .collect();
         Ok(build_view(

@@ -52,6 +52,10 @@ pub struct Agent {
     /// What the agent last chose (presence decides whether they are actually reachable).
     pub status: AgentStatus,
     pub disabled: bool,
+    /// The skill groups this agent supervises: they see every conversation of these groups
+    /// live, read without the agent noticing, whisper, take over and reassign, and are told
+    /// of missed SLAs and word-list alerts. Empty for an agent who supervises none.
+    pub supervises: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(skip)]
@@ -61,6 +65,14 @@ pub struct Agent {
 impl Agent {
     pub fn serves(&self, skill: &str) -> bool {
         self.skills.iter().any(|s| s == skill)
+    }
+
+    pub fn supervises(&self, skill: &str) -> bool {
+        self.supervises.iter().any(|s| s == skill)
+    }
+
+    pub fn is_supervisor(&self) -> bool {
+        !self.supervises.is_empty()
     }
 }
 
@@ -74,6 +86,8 @@ pub enum AgentError {
     Skills,
     #[error("max_chats must be 1–50")]
     MaxChats,
+    #[error("supervises must be at most 20 skill group names of 1–64 letters, digits, '_' or '-'")]
+    Supervises,
     #[error("cannot hash the token: {0}")]
     Hash(String),
 }
@@ -115,6 +129,14 @@ pub fn validate_settings(skills: &[String], max_chats: u32) -> Result<(), AgentE
     }
     if !(1..=50).contains(&max_chats) {
         return Err(AgentError::MaxChats);
+    }
+    Ok(())
+}
+
+/// Checks the groups an agent supervises: none is fine (an agent who supervises nothing).
+pub fn validate_supervises(groups: &[String]) -> Result<(), AgentError> {
+    if groups.len() > 20 || !groups.iter().all(|s| is_skill_name(s)) {
+        return Err(AgentError::Supervises);
     }
     Ok(())
 }

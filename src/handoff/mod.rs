@@ -317,6 +317,8 @@ pub struct Note {
     pub agent_id: String,
     pub text: String,
     pub created_at: i64,
+    /// Whispered by a supervisor to the agent holding the conversation.
+    pub whisper: bool,
 }
 
 /// One line of the audit log.

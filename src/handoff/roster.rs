@@ -155,6 +155,7 @@ mod tests {
             max_chats: 2,
             status,
             disabled: false,
+            supervises: vec![],
             created_at: 0,
             updated_at: 0,
             token_hash: String::new(),

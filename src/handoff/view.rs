@@ -22,6 +22,8 @@ pub struct NoteLine {
     pub agent_name: String,
     pub text: String,
     pub at: i64,
+    /// A supervisor's whisper to the agent holding the conversation.
+    pub whisper: bool,
 }
 
 /// One conversation as an agent sees it.

@@ -54,7 +54,7 @@ pub async fn list_agents(
             json!({
                 "id": a.id, "name": a.name, "skills": a.skills, "max_chats": a.max_chats,
                 "status": a.status, "effective_status": roster.effective(a, now),
-                "disabled": a.disabled, "created_at": a.created_at,
+                "disabled": a.disabled, "supervises": a.supervises, "created_at": a.created_at,
             })
         })
         .collect();

@@ -37,6 +37,7 @@ fn profile(state: &AppState, a: &Agent) -> serde_json::Value {
         "name": a.name,
         "skills": a.skills,
         "max_chats": a.max_chats,
+        "supervises": a.supervises,
         "status": a.status,
         "effective_status": state.roster.effective(a, now),
     })
@@ -159,7 +160,7 @@ pub async fn view(
     Ok(Json(state.desk.view(&agent, &id).await?))
 }
 
-fn outcome(applied: &crate::service::Applied) -> serde_json::Value {
+pub(super) fn outcome(applied: &crate::service::Applied) -> serde_json::Value {
     json!({
         "conversation_id": applied.conversation.id,
         "state": applied.conversation.state,

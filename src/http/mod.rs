@@ -25,6 +25,7 @@ pub mod openapi;
 mod pages;
 mod rules;
 mod shopper;
+mod supervisor;
 mod ws;
 
 use std::sync::Arc;
@@ -218,6 +219,20 @@ fn staff_api() -> Api {
         )
         .post("/v1/agent/conversations/{id}/reveal", agent::reveal)
         .post("/v1/agent/conversations/{id}/lookup", agent::lookup)
+        .get("/v1/supervisor/overview", supervisor::overview)
+        .get("/v1/supervisor/conversations/{id}", supervisor::watch)
+        .post(
+            "/v1/supervisor/conversations/{id}/whisper",
+            supervisor::whisper,
+        )
+        .post(
+            "/v1/supervisor/conversations/{id}/take-over",
+            supervisor::take_over,
+        )
+        .post(
+            "/v1/supervisor/conversations/{id}/reassign",
+            supervisor::reassign,
+        )
         .get("/v1/admin/agents", admin::list_agents)
         .post("/v1/admin/agents", admin::add_agent)
         .patch("/v1/admin/agents/{name}", admin::update_agent)

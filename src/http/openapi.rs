@@ -18,7 +18,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, agent, health, kb, moderation, rules, shopper, ws};
+use super::{admin, agent, health, kb, moderation, rules, shopper, supervisor, ws};
 
 /// Security scheme of a conversation's token (`POST /v1/conversations` hands it out).
 pub const SHOPPER: &str = "shopper_token";
@@ -90,6 +90,8 @@ pub struct AgentProfile {
     pub name: String,
     pub skills: Vec<String>,
     pub max_chats: u32,
+    /// Skill groups the agent supervises (empty for most agents).
+    pub supervises: Vec<String>,
     pub status: crate::handoff::agent::AgentStatus,
     /// The status with presence applied (an agent who went quiet counts as offline).
     pub effective_status: crate::handoff::agent::AgentStatus,
@@ -295,6 +297,11 @@ pub struct FaqWritten {
         agent::wrap_up_categories,
         agent::return_to_bot,
         agent::reveal,
+        supervisor::overview,
+        supervisor::watch,
+        supervisor::whisper,
+        supervisor::take_over,
+        supervisor::reassign,
         admin::list_agents,
         admin::add_agent,
         admin::update_agent,
@@ -326,6 +333,7 @@ pub struct FaqWritten {
         (name = "probes", description = "Liveness and readiness"),
         (name = "shopper", description = "A shopper's conversation: the chat widget's API"),
         (name = "agent", description = "The agent console's API"),
+        (name = "supervisor", description = "A supervisor's view of their groups: watch, whisper, take over, reassign"),
         (name = "admin", description = "Agents, audit, erasure, knowledge, rules, the blacklist and statistics"),
     )
 )]

@@ -264,12 +264,31 @@ impl ConversationService {
     /// Sends an event to every agent who serves `skill`, online or not: their sockets get
     /// it now, and what it announces is in their lists when they come back.
     pub(crate) fn to_group(&self, skill: &str, event: impl Fn() -> crate::realtime::Event) {
+        self.to_agents_where(|a| a.serves(skill), event);
+    }
+
+    /// Sends an event to every agent who serves or supervises `skill`, once each: what
+    /// needs a person's eyes now (an alert, a missed SLA).
+    pub(crate) fn to_group_and_supervisors(
+        &self,
+        skill: &str,
+        event: impl Fn() -> crate::realtime::Event,
+    ) {
+        self.to_agents_where(|a| a.serves(skill) || a.supervises(skill), event);
+    }
+
+    /// Sends an event to every enabled agent `audience` picks, once each.
+    pub(crate) fn to_agents_where(
+        &self,
+        audience: impl Fn(&crate::handoff::agent::Agent) -> bool,
+        event: impl Fn() -> crate::realtime::Event,
+    ) {
         for a in self
             .wiring()
             .roster
             .agents()
             .iter()
-            .filter(|a| a.serves(skill))
+            .filter(|a| !a.disabled && audience(a))
         {
             self.hub().to_agent(&a.id, event());
         }

@@ -79,7 +79,7 @@ impl ConversationService {
         }))
     }
 
-    /// Tells the agents of `skill`, live, about the lists of `screening` that alert;
+    /// Tells the agents and supervisors of `skill`, live, about the lists of `screening` that alert;
     /// `seq` is the message (or, for a refused one, the last message before it).
     pub(crate) fn word_alerts(
         &self,
@@ -91,7 +91,7 @@ impl ConversationService {
         for hit in screening.alerts() {
             let ListHit { list, label, .. } = hit;
             tracing::info!(conversation = %conversation_id, list = %list, skill = %skill, "word list alert");
-            self.to_group(skill, || Event::Alert {
+            self.to_group_and_supervisors(skill, || Event::Alert {
                 conversation_id: conversation_id.to_string(),
                 seq,
                 rule: format!("words:{list}"),

@@ -282,10 +282,10 @@ impl ConversationService {
         }))
     }
 
-    /// Tells the agents of a trigger rule's group, live, to look at the conversation.
+    /// Tells the agents and supervisors of a trigger rule's group, live, to look at the conversation.
     fn alert_group(&self, conversation_id: &str, seq: i64, alert: RuleAlert) {
         tracing::info!(conversation = %conversation_id, rule = %alert.rule, skill = %alert.skill, "trigger rule alert");
-        self.to_group(&alert.skill, || Event::Alert {
+        self.to_group_and_supervisors(&alert.skill, || Event::Alert {
             conversation_id: conversation_id.to_string(),
             seq,
             rule: alert.rule.clone(),

@@ -86,6 +86,7 @@ both!(
     agents_drafts_and_handoffs_round_trip,
     a_returning_customer_is_found_by_verified_id_only,
     blocks_and_word_hits_round_trip,
+    active_bot_conversations_are_listed_most_recent_first,
 );
 
 #[tokio::test]
@@ -412,6 +413,7 @@ mod bodies {
                 agent_id: "a1".into(),
                 text: "客户很着急".into(),
                 created_at: 3_000,
+                whisper: true,
             }],
             ticket: Some(ticket("c1", 1)),
             ..TurnWrite::new(&c, transcript, 3_000)
@@ -419,6 +421,10 @@ mod bodies {
         store.commit_turn(&write).await.expect("turn");
         let stored = store.open_handoff("c1").await.unwrap().expect("open");
         assert_eq!(stored.context, h.context, "the context round-trips");
+        assert!(
+            store.notes("c1").await.unwrap()[0].whisper,
+            "a whisper stays one"
+        );
         assert_eq!(store.latest_handoff("c1").await.unwrap(), Some(h.clone()));
         assert_eq!(store.open_handoffs().await.unwrap().len(), 1);
         // Still active after `idle_before`: left alone.
@@ -509,6 +515,7 @@ mod bodies {
             max_chats: 3,
             status: AgentStatus::Offline,
             disabled: false,
+            supervises: vec![],
             created_at: 1,
             updated_at: 1,
             token_hash: "$argon2id$fake".into(),
@@ -531,6 +538,7 @@ mod bodies {
             max_chats: 5,
             status: AgentStatus::Online,
             disabled: true,
+            supervises: vec!["orders".into(), "vip".into()],
             updated_at: 2,
             ..agent("a1", "bob")
         };
@@ -769,5 +777,34 @@ mod bodies {
                 },
             ]
         );
+    }
+
+    pub(super) async fn active_bot_conversations_are_listed_most_recent_first(
+        store: Arc<dyn Store>,
+    ) {
+        for (id, at) in [("b1", 1_000), ("b2", 3_000), ("b3", 2_000)] {
+            let c = Conversation {
+                created_at: at,
+                updated_at: at,
+                ..Conversation::for_tests(id)
+            };
+            store.create_conversation(&c).await.expect("created");
+        }
+        // One goes to the queue: no longer the bot's.
+        let c = store.conversation("b3").await.unwrap().expect("there");
+        let transcript = vec![message(1, Author::Shopper, Some("人工"))];
+        let write = TurnWrite {
+            state: ConversationState::Queued,
+            handoff: Some(handoff(&c, &transcript)),
+            ..TurnWrite::new(&c, transcript, 4_000)
+        };
+        store.commit_turn(&write).await.expect("turn");
+        let ids = |list: Vec<Conversation>| list.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        let active = store.active_bot_conversations(0, 10).await.unwrap();
+        assert_eq!(ids(active), ["b2", "b1"]);
+        let recent = store.active_bot_conversations(2_000, 10).await.unwrap();
+        assert_eq!(ids(recent), ["b2"], "only those active since");
+        let one = store.active_bot_conversations(0, 1).await.unwrap();
+        assert_eq!(ids(one), ["b2"], "at most the limit");
     }
 }

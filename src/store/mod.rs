@@ -21,6 +21,7 @@ mod moderation_sql;
 mod postgres;
 mod rows;
 mod sqlite;
+mod supervision_sql;
 #[cfg(test)]
 mod test_db;
 mod turn_sql;
@@ -372,6 +373,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         since: i64,
     ) -> Result<Vec<crate::moderation::WordHitCount>, StoreError>;
+
+    /// Conversations the bot holds that were active since `since` (unix ms), the most
+    /// recently active first, at most `limit`: what a supervisor watches besides the queue.
+    async fn active_bot_conversations(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -297,14 +297,15 @@ async fn write_turn(conn: &mut PgConnection, w: &TurnWrite) -> Result<(), StoreE
     }
     for n in &w.notes {
         sqlx::query(
-            "INSERT INTO notes (id, conversation_id, agent_id, text, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO notes (id, conversation_id, agent_id, text, created_at, whisper)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&n.id)
         .bind(&n.conversation_id)
         .bind(&n.agent_id)
         .bind(&n.text)
         .bind(n.created_at)
+        .bind(n.whisper)
         .execute(&mut *conn)
         .await?;
     }
@@ -588,7 +589,7 @@ impl Store for PgStore {
     async fn create_agent(&self, a: &Agent) -> Result<(), StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO agents (id, name, skills, max_chats, token_hash, status, disabled,
-                created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                created_at, updated_at, supervises) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&a.id)
         .bind(&a.name)
@@ -599,6 +600,7 @@ impl Store for PgStore {
         .bind(a.disabled)
         .bind(a.created_at)
         .bind(a.updated_at)
+        .bind(to_json(&a.supervises))
         .execute(&self.pool)
         .await;
         match inserted {
@@ -612,7 +614,7 @@ impl Store for PgStore {
     async fn update_agent(&self, a: &Agent) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE agents SET name = $1, skills = $2, max_chats = $3, token_hash = $4,
-                status = $5, disabled = $6, updated_at = $7 WHERE id = $8",
+                status = $5, disabled = $6, updated_at = $7, supervises = $8 WHERE id = $9",
         )
         .bind(&a.name)
         .bind(to_json(&a.skills))
@@ -621,6 +623,7 @@ impl Store for PgStore {
         .bind(a.status.as_str())
         .bind(a.disabled)
         .bind(a.updated_at)
+        .bind(to_json(&a.supervises))
         .bind(&a.id)
         .execute(&self.pool)
         .await?;
@@ -1043,6 +1046,16 @@ impl Store for PgStore {
         since: i64,
     ) -> Result<Vec<crate::moderation::WordHitCount>, StoreError> {
         On(&self.pool).word_hit_counts(since).await
+    }
+
+    async fn active_bot_conversations(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        super::supervision_sql::On(&self.pool)
+            .active_bot_conversations(since, limit)
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

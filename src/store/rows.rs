@@ -279,6 +279,7 @@ pub(super) struct AgentRow {
     disabled: bool,
     created_at: i64,
     updated_at: i64,
+    supervises: String,
 }
 
 impl AgentRow {
@@ -291,6 +292,7 @@ impl AgentRow {
             id: self.id,
             name: self.name,
             disabled: self.disabled,
+            supervises: json("supervises", &self.supervises)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
             token_hash: self.token_hash,
@@ -305,6 +307,7 @@ pub(super) struct NoteRow {
     agent_id: String,
     text: String,
     created_at: i64,
+    whisper: bool,
 }
 
 impl NoteRow {
@@ -315,6 +318,7 @@ impl NoteRow {
             agent_id: self.agent_id,
             text: self.text,
             created_at: self.created_at,
+            whisper: self.whisper,
         }
     }
 }

@@ -341,7 +341,7 @@ impl Store for SqliteStore {
     async fn create_agent(&self, a: &Agent) -> Result<(), StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO agents (id, name, skills, max_chats, token_hash, status, disabled,
-                created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                created_at, updated_at, supervises) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&a.id)
         .bind(&a.name)
@@ -352,6 +352,7 @@ impl Store for SqliteStore {
         .bind(a.disabled)
         .bind(a.created_at)
         .bind(a.updated_at)
+        .bind(to_json(&a.supervises))
         .execute(&self.writer)
         .await;
         match inserted {
@@ -365,7 +366,7 @@ impl Store for SqliteStore {
     async fn update_agent(&self, a: &Agent) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE agents SET name = ?, skills = ?, max_chats = ?, token_hash = ?, status = ?,
-                disabled = ?, updated_at = ? WHERE id = ?",
+                disabled = ?, updated_at = ?, supervises = ? WHERE id = ?",
         )
         .bind(&a.name)
         .bind(to_json(&a.skills))
@@ -374,6 +375,7 @@ impl Store for SqliteStore {
         .bind(a.status.as_str())
         .bind(a.disabled)
         .bind(a.updated_at)
+        .bind(to_json(&a.supervises))
         .bind(&a.id)
         .execute(&self.writer)
         .await?;
@@ -847,6 +849,16 @@ impl Store for SqliteStore {
         since: i64,
     ) -> Result<Vec<crate::moderation::WordHitCount>, StoreError> {
         On(&self.pool).word_hit_counts(since).await
+    }
+
+    async fn active_bot_conversations(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        super::supervision_sql::On(&self.pool)
+            .active_bot_conversations(since, limit)
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -117,9 +117,17 @@ pub(super) fn write_turn(conn: &Connection, w: &TurnWrite) -> Result<(), StoreEr
     }
     for n in &w.notes {
         conn.prepare_cached(
-            "INSERT INTO notes (id, conversation_id, agent_id, text, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO notes (id, conversation_id, agent_id, text, created_at, whisper)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )?
-        .execute(params![n.id, n.conversation_id, n.agent_id, n.text, n.created_at])?;
+        .execute(params![
+            n.id,
+            n.conversation_id,
+            n.agent_id,
+            n.text,
+            n.created_at,
+            n.whisper
+        ])?;
     }
     if let Some(t) = &w.ticket {
         // The count and the insert are one statement in the write transaction: no

@@ -32,9 +32,12 @@ enum Who {
     /// An agent of the group who was disabled.
     Disabled,
     Admin,
+    /// An online agent of another group who supervises the conversation's groups: an
+    /// agent of another group on the agent API, the one allowed on the supervisor API.
+    Supervisor,
 }
 
-const CALLERS: [Who; 8] = [
+const CALLERS: [Who; 9] = [
     Who::Nobody,
     Who::OtherShopper,
     Who::Shopper,
@@ -43,6 +46,7 @@ const CALLERS: [Who; 8] = [
     Who::Holder,
     Who::Disabled,
     Who::Admin,
+    Who::Supervisor,
 ];
 
 /// One endpoint: the route as registered, a body that is valid for it, and the status for
@@ -51,14 +55,14 @@ struct Row {
     method: &'static str,
     route: &'static str,
     body: Option<&'static str>,
-    expect: [u16; 8],
+    expect: [u16; 9],
 }
 
 const fn row(
     method: &'static str,
     route: &'static str,
     body: Option<&'static str>,
-    expect: [u16; 8],
+    expect: [u16; 9],
 ) -> Row {
     Row {
         method,
@@ -73,78 +77,85 @@ const OPEN: u16 = 101;
 
 #[rustfmt::skip]
 const ROWS: &[Row] = &[
-    //                                                                          nobody other  shopper o.grp  group  holder disabled admin
+    //                                                                          nobody other  shopper o.grp  group  holder disabled admin  superv.
     // Public.
-    row("GET",  "/healthz",                                      None,           [200,  200,   200,    200,   200,   200,   200,     200]),
-    row("GET",  "/readyz",                                       None,           [200,  200,   200,    200,   200,   200,   200,     200]),
-    row("POST", "/v1/conversations",                             Some("{}"),     [201,  201,   201,    201,   201,   201,   201,     201]),
-    row("GET",  "/v1/welcome",                                   None,           [200,  200,   200,    200,   200,   200,   200,     200]),
+    row("GET",  "/healthz",                                      None,           [200,  200,   200,    200,   200,   200,   200,     200,   200]),
+    row("GET",  "/readyz",                                       None,           [200,  200,   200,    200,   200,   200,   200,     200,   200]),
+    row("POST", "/v1/conversations",                             Some("{}"),     [201,  201,   201,    201,   201,   201,   201,     201,   201]),
+    row("GET",  "/v1/welcome",                                   None,           [200,  200,   200,    200,   200,   200,   200,     200,   200]),
     // The shopper's own conversation, with the token they were given.
-    row("GET",  "/v1/conversations/{id}",                        None,           [401,  401,   200,    401,   401,   401,   401,     401]),
-    row("POST", "/v1/conversations/{id}/messages",               Some(r#"{"text":"hello","client_msg_id":"authz-1"}"#), [401, 401, 201, 401, 401, 401, 401, 401]),
-    row("GET",  "/v1/conversations/{id}/messages",               None,           [401,  401,   200,    401,   401,   401,   401,     401]),
-    row("POST", "/v1/conversations/{id}/handoff",                None,           [401,  401,   200,    401,   401,   401,   401,     401]),
-    row("POST", "/v1/conversations/{id}/rating",                 Some(r#"{"score":5}"#), [401, 401, 409, 401, 401, 401, 401, 401]),
-    row("POST", "/v1/conversations/{id}/tickets",                Some(r#"{"contact":"a@example.com","text":"call me"}"#), [401, 401, 409, 401, 401, 401, 401, 401]),
-    row("PUT",  "/v1/conversations/{id}/page",                   Some(r#"{"sku":"SKU-1001","title":"Light down jacket"}"#), [401, 401, 204, 401, 401, 401, 401, 401]),
-    row("POST", "/v1/conversations/{id}/ws-ticket",              None,           [401,  401,   201,    401,   401,   401,   401,     401]),
-    row("GET",  "/v1/conversations/{id}/ws",                     None,           [401,  401,   OPEN,   401,   401,   401,   401,     401]),
+    row("GET",  "/v1/conversations/{id}",                        None,           [401,  401,   200,    401,   401,   401,   401,     401,   401]),
+    row("POST", "/v1/conversations/{id}/messages",               Some(r#"{"text":"hello","client_msg_id":"authz-1"}"#), [401, 401, 201, 401, 401, 401, 401, 401, 401]),
+    row("GET",  "/v1/conversations/{id}/messages",               None,           [401,  401,   200,    401,   401,   401,   401,     401,   401]),
+    row("POST", "/v1/conversations/{id}/handoff",                None,           [401,  401,   200,    401,   401,   401,   401,     401,   401]),
+    row("POST", "/v1/conversations/{id}/rating",                 Some(r#"{"score":5}"#), [401, 401, 409, 401, 401, 401, 401, 401, 401]),
+    row("POST", "/v1/conversations/{id}/tickets",                Some(r#"{"contact":"a@example.com","text":"call me"}"#), [401, 401, 409, 401, 401, 401, 401, 401, 401]),
+    row("PUT",  "/v1/conversations/{id}/page",                   Some(r#"{"sku":"SKU-1001","title":"Light down jacket"}"#), [401, 401, 204, 401, 401, 401, 401, 401, 401]),
+    row("POST", "/v1/conversations/{id}/ws-ticket",              None,           [401,  401,   201,    401,   401,   401,   401,     401,   401]),
+    row("GET",  "/v1/conversations/{id}/ws",                     None,           [401,  401,   OPEN,   401,   401,   401,   401,     401,   401]),
     // Agents: themselves.
-    row("GET",  "/v1/agent/me",                                  None,           [401,  401,   401,    200,   200,   200,   401,     401]),
-    row("POST", "/v1/agent/status",                              Some(r#"{"status":"online"}"#), [401, 401, 401, 200, 200, 200, 401, 401]),
-    row("POST", "/v1/agent/heartbeat",                           None,           [401,  401,   401,    204,   204,   204,   401,     401]),
-    row("GET",  "/v1/agent/queue",                               None,           [401,  401,   401,    200,   200,   200,   401,     401]),
-    row("GET",  "/v1/agent/tickets",                             None,           [401,  401,   401,    200,   200,   200,   401,     401]),
-    row("GET",  "/v1/agent/wrap-up",                             None,           [401,  401,   401,    200,   200,   200,   401,     401]),
-    row("POST", "/v1/agent/tickets/{id}/close",                  None,           [401,  401,   401,    404,   204,   204,   401,     401]),
-    row("POST", "/v1/agent/ws-ticket",                           None,           [401,  401,   401,    201,   201,   201,   401,     401]),
-    row("GET",  "/v1/agent/ws",                                  None,           [401,  401,   401,    OPEN,  OPEN,  OPEN,  401,     401]),
+    row("GET",  "/v1/agent/me",                                  None,           [401,  401,   401,    200,   200,   200,   401,     401,   200]),
+    row("POST", "/v1/agent/status",                              Some(r#"{"status":"online"}"#), [401, 401, 401, 200, 200, 200, 401, 401, 200]),
+    row("POST", "/v1/agent/heartbeat",                           None,           [401,  401,   401,    204,   204,   204,   401,     401,   204]),
+    row("GET",  "/v1/agent/queue",                               None,           [401,  401,   401,    200,   200,   200,   401,     401,   200]),
+    row("GET",  "/v1/agent/tickets",                             None,           [401,  401,   401,    200,   200,   200,   401,     401,   200]),
+    row("GET",  "/v1/agent/wrap-up",                             None,           [401,  401,   401,    200,   200,   200,   401,     401,   200]),
+    row("POST", "/v1/agent/tickets/{id}/close",                  None,           [401,  401,   401,    404,   204,   204,   401,     401,   404]),
+    row("POST", "/v1/agent/ws-ticket",                           None,           [401,  401,   401,    201,   201,   201,   401,     401,   201]),
+    row("GET",  "/v1/agent/ws",                                  None,           [401,  401,   401,    OPEN,  OPEN,  OPEN,  401,     401,   OPEN]),
     // Agents: the conversation. Only its holder acts on it or reveals its data (the holder
     // cannot accept or decline what they already hold: 409).
-    row("GET",  "/v1/agent/conversations/{id}",                  None,           [401,  401,   401,    403,   403,   200,   401,     401]),
-    row("POST", "/v1/agent/conversations/{id}/accept",           None,           [401,  401,   401,    403,   403,   409,   401,     401]),
-    row("POST", "/v1/agent/conversations/{id}/decline",          None,           [401,  401,   401,    403,   403,   409,   401,     401]),
-    row("POST", "/v1/agent/conversations/{id}/messages",         Some(r#"{"text":"hello from the desk"}"#), [401, 401, 401, 403, 403, 201, 401, 401]),
-    row("POST", "/v1/agent/conversations/{id}/notes",            Some(r#"{"text":"a note"}"#), [401, 401, 401, 403, 403, 201, 401, 401]),
-    row("POST", "/v1/agent/conversations/{id}/transfer",         Some(r#"{"skill":"billing"}"#), [401, 401, 401, 403, 403, 200, 401, 401]),
-    row("POST", "/v1/agent/conversations/{id}/resolve",          None,           [401,  401,   401,    403,   403,   200,   401,     401]),
-    row("POST", "/v1/agent/conversations/{id}/return-to-bot",    None,           [401,  401,   401,    403,   403,   200,   401,     401]),
-    row("POST", "/v1/agent/conversations/{id}/reveal",           None,           [401,  401,   401,    403,   403,   200,   401,     401]),
-    row("POST", "/v1/agent/conversations/{id}/lookup",           Some(r#"{"call":"stock","sku":"SKU-1001"}"#), [401, 401, 401, 403, 403, 200, 401, 401]),
+    row("GET",  "/v1/agent/conversations/{id}",                  None,           [401,  401,   401,    403,   403,   200,   401,     401,   403]),
+    row("POST", "/v1/agent/conversations/{id}/accept",           None,           [401,  401,   401,    403,   403,   409,   401,     401,   403]),
+    row("POST", "/v1/agent/conversations/{id}/decline",          None,           [401,  401,   401,    403,   403,   409,   401,     401,   403]),
+    row("POST", "/v1/agent/conversations/{id}/messages",         Some(r#"{"text":"hello from the desk"}"#), [401, 401, 401, 403, 403, 201, 401, 401, 403]),
+    row("POST", "/v1/agent/conversations/{id}/notes",            Some(r#"{"text":"a note"}"#), [401, 401, 401, 403, 403, 201, 401, 401, 403]),
+    row("POST", "/v1/agent/conversations/{id}/transfer",         Some(r#"{"skill":"billing"}"#), [401, 401, 401, 403, 403, 200, 401, 401, 403]),
+    row("POST", "/v1/agent/conversations/{id}/resolve",          None,           [401,  401,   401,    403,   403,   200,   401,     401,   403]),
+    row("POST", "/v1/agent/conversations/{id}/return-to-bot",    None,           [401,  401,   401,    403,   403,   200,   401,     401,   403]),
+    row("POST", "/v1/agent/conversations/{id}/reveal",           None,           [401,  401,   401,    403,   403,   200,   401,     401,   403]),
+    row("POST", "/v1/agent/conversations/{id}/lookup",           Some(r#"{"call":"stock","sku":"SKU-1001"}"#), [401, 401, 401, 403, 403, 200, 401, 401, 403]),
+    // Supervisors of the conversation's groups only.
+    row("GET",  "/v1/supervisor/overview",                       None,           [401,  401,   401,    403,   403,   403,   401,     401,   200]),
+    row("GET",  "/v1/supervisor/conversations/{id}",             None,           [401,  401,   401,    403,   403,   403,   401,     401,   200]),
+    row("POST", "/v1/supervisor/conversations/{id}/whisper",     Some(r#"{"text":"check the refund date"}"#), [401, 401, 401, 403, 403, 403, 401, 401, 201]),
+    row("POST", "/v1/supervisor/conversations/{id}/take-over",   None,           [401,  401,   401,    403,   403,   403,   401,     401,   200]),
+    row("POST", "/v1/supervisor/conversations/{id}/reassign",    Some(r#"{"agent":"gao"}"#), [401, 401, 401, 403, 403, 403, 401, 401, 200]),
     // Admin only.
-    row("GET",  "/v1/admin/agents",                              None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("POST", "/v1/admin/agents",                              Some(r#"{"name":"newcomer","skills":["general"],"max_chats":2}"#), [401, 401, 401, 401, 401, 401, 401, 201]),
-    row("PATCH","/v1/admin/agents/{name}",                       Some(r#"{"max_chats":4}"#), [401, 401, 401, 401, 401, 401, 401, 200]),
-    row("POST", "/v1/admin/agents/{name}/rotate",                None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("GET",  "/v1/admin/audit",                               None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("POST", "/v1/admin/customers/{id}/forget",               None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("POST", "/v1/admin/conversations/{id}/forget",           None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("GET",  "/v1/admin/kb/status",                           None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("POST", "/v1/admin/kb/reload",                           None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("GET",  "/v1/admin/kb/gaps",                             None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("GET",  "/v1/admin/kb/drafts",                           None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("POST", "/v1/admin/kb/drafts/{id}/approve",              Some("{}"),     [401,  401,   401,    401,   401,   401,   401,     404]),
-    row("POST", "/v1/admin/kb/drafts/{id}/reject",               Some("{}"),     [401,  401,   401,    401,   401,   401,   401,     404]),
-    row("GET",  "/v1/admin/faqs",                                None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("GET",  "/v1/admin/faqs/{id}/{lang}",                    None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("PUT",  "/v1/admin/faqs/{id}/{lang}",                    Some(r#"{"question":"Do you gift-wrap?","answer":"Yes, for 5 yuan."}"#), [401, 401, 401, 401, 401, 401, 401, 201]),
+    row("GET",  "/v1/admin/agents",                              None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("POST", "/v1/admin/agents",                              Some(r#"{"name":"newcomer","skills":["general"],"max_chats":2}"#), [401, 401, 401, 401, 401, 401, 401, 201, 401]),
+    row("PATCH","/v1/admin/agents/{name}",                       Some(r#"{"max_chats":4}"#), [401, 401, 401, 401, 401, 401, 401, 200, 401]),
+    row("POST", "/v1/admin/agents/{name}/rotate",                None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("GET",  "/v1/admin/audit",                               None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("POST", "/v1/admin/customers/{id}/forget",               None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("POST", "/v1/admin/conversations/{id}/forget",           None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("GET",  "/v1/admin/kb/status",                           None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("POST", "/v1/admin/kb/reload",                           None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("GET",  "/v1/admin/kb/gaps",                             None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("GET",  "/v1/admin/kb/drafts",                           None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("POST", "/v1/admin/kb/drafts/{id}/approve",              Some("{}"),     [401,  401,   401,    401,   401,   401,   401,     404,   401]),
+    row("POST", "/v1/admin/kb/drafts/{id}/reject",               Some("{}"),     [401,  401,   401,    401,   401,   401,   401,     404,   401]),
+    row("GET",  "/v1/admin/faqs",                                None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("GET",  "/v1/admin/faqs/{id}/{lang}",                    None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("PUT",  "/v1/admin/faqs/{id}/{lang}",                    Some(r#"{"question":"Do you gift-wrap?","answer":"Yes, for 5 yuan."}"#), [401, 401, 401, 401, 401, 401, 401, 201, 401]),
     // Deleting needs the FAQ's ETag in If-Match (428 without): the admin got past the check.
-    row("DELETE","/v1/admin/faqs/{id}/{lang}",                   None,           [401,  401,   401,    401,   401,   401,   401,     428]),
-    row("GET",  "/v1/admin/rules/{name}",                        None,           [401,  401,   401,    401,   401,   401,   401,     200]),
+    row("DELETE","/v1/admin/faqs/{id}/{lang}",                   None,           [401,  401,   401,    401,   401,   401,   401,     428,   401]),
+    row("GET",  "/v1/admin/rules/{name}",                        None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
     // Replacing the rules needs the file's ETag in If-Match (428 without): past the check.
-    row("PUT",  "/v1/admin/rules/{name}",                        Some(r#"{"text":"triggers: []\n"}"#), [401, 401, 401, 401, 401, 401, 401, 428]),
-    row("GET",  "/v1/admin/stats",                               None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("GET",  "/v1/admin/blocks",                              None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("POST", "/v1/admin/blocks",                              Some(r#"{"network":"198.51.100.0/24","reason":"authz"}"#), [401, 401, 401, 401, 401, 401, 401, 201]),
+    row("PUT",  "/v1/admin/rules/{name}",                        Some(r#"{"text":"triggers: []\n"}"#), [401, 401, 401, 401, 401, 401, 401, 428, 401]),
+    row("GET",  "/v1/admin/stats",                               None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("GET",  "/v1/admin/blocks",                              None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("POST", "/v1/admin/blocks",                              Some(r#"{"network":"198.51.100.0/24","reason":"authz"}"#), [401, 401, 401, 401, 401, 401, 401, 201, 401]),
     // No block has the conversation's id: the admin got past the check.
-    row("DELETE","/v1/admin/blocks/{id}",                        None,           [401,  401,   401,    401,   401,   401,   401,     404]),
-    row("GET",  "/v1/admin/word-hits",                           None,           [401,  401,   401,    401,   401,   401,   401,     200]),
-    row("GET",  "/metrics",                                      None,           [401,  401,   401,    401,   401,   401,   401,     200]),
+    row("DELETE","/v1/admin/blocks/{id}",                        None,           [401,  401,   401,    401,   401,   401,   401,     404,   401]),
+    row("GET",  "/v1/admin/word-hits",                           None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
+    row("GET",  "/metrics",                                      None,           [401,  401,   401,    401,   401,   401,   401,     200,   401]),
 ];
 
 /// The people and records the calls are made against.
 struct World {
     holder: Agent,
+    supervisor: Agent,
     same_group: Agent,
     other_group: Agent,
     disabled: Agent,
@@ -215,6 +226,9 @@ async fn world(app: &TestApp) -> World {
     let same_group = app.add_agent("gao", &["after_sales", "general"], 50).await;
     let other_group = app.add_agent("omar", &["billing"], 50).await;
     let disabled = app.add_agent("dora", &["after_sales", "general"], 50).await;
+    let supervisor = app
+        .add_supervisor("sue", &["billing"], 50, &["after_sales", "general"])
+        .await;
     // The one the admin changes and rotates.
     app.add_agent("spare", &["billing"], 1).await;
 
@@ -224,7 +238,7 @@ async fn world(app: &TestApp) -> World {
     for _ in 0..3 {
         tickets.push(left_ticket(app).await);
     }
-    for agent in [&holder, &same_group, &other_group, &disabled] {
+    for agent in [&holder, &same_group, &other_group, &disabled, &supervisor] {
         app.online(agent).await;
     }
     let (s, b) = app
@@ -239,6 +253,7 @@ async fn world(app: &TestApp) -> World {
     let other = app.create(json!({"locale": "en"})).await;
     World {
         holder,
+        supervisor,
         same_group,
         other_group,
         disabled,
@@ -289,6 +304,7 @@ fn credential<'a>(who: Who, shopper: &'a str, w: &'a World) -> Option<&'a str> {
         Who::Holder => Some(&w.holder.token),
         Who::Disabled => Some(&w.disabled.token),
         Who::Admin => Some(ADMIN_TOKEN),
+        Who::Supervisor => Some(&w.supervisor.token),
     }
 }
 

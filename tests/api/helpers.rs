@@ -239,10 +239,22 @@ impl TestApp {
     }
 
     pub async fn add_agent(&self, name: &str, skills: &[&str], max_chats: u32) -> Agent {
+        self.add_supervisor(name, skills, max_chats, &[]).await
+    }
+
+    /// Adds an agent who supervises `groups` (none: a plain agent); returns (name, token).
+    pub async fn add_supervisor(
+        &self,
+        name: &str,
+        skills: &[&str],
+        max_chats: u32,
+        groups: &[&str],
+    ) -> Agent {
         let new = baton::desk::agents::NewAgent {
             name: name.into(),
             skills: skills.iter().map(|s| s.to_string()).collect(),
             max_chats,
+            supervises: groups.iter().map(|s| s.to_string()).collect(),
         };
         let (agent, token) =
             baton::desk::agents::add(self.service.store().as_ref(), new, self.clock.now_ms())

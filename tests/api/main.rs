@@ -32,6 +32,7 @@ mod restart;
 mod rules;
 mod shopper;
 mod stats;
+mod supervisor;
 mod understanding;
 mod welcome;
 mod wrap_up;

@@ -176,7 +176,7 @@ async fn shopper_and_agent_end_to_end() {
 
 /// A console signed in as `who`, online, its live connection up; in Chinese, which the
 /// texts these tests look for are in, whatever the browser's own language.
-async fn signed_in(
+pub(crate) async fn signed_in(
     app: &crate::helpers::TestApp,
     who: &crate::helpers::Agent,
 ) -> crate::chrome::Browser {

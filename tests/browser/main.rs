@@ -19,5 +19,6 @@ mod chrome;
 mod console;
 mod language;
 mod moderation;
+mod supervisor;
 mod welcome;
 mod widget;

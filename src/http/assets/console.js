@@ -3,7 +3,10 @@
  * notes, assist suggestions, SLA flags. Several conversations stay open at once; each keeps
  * its last message seq, so a reconnect syncs exactly what was missed. Beside the transcript:
  * the page the shopper is on, the orders looked up so far, every call made to the shop's
- * API (failed ones marked) and a look-up form for reads of the agent's own. Everything is
+ * API (failed ones marked) and a look-up form for reads of the agent's own. A supervisor also
+ * sees their groups (agents and their load, the queue, who holds what and how long the
+ * shopper has waited for an answer, what the bot holds), reads any of those conversations
+ * without anyone being told, whispers to the agent, takes over or reassigns. Everything is
  * rendered as text. Its words come from i18n.js, in the agent's language.
  */
 (() => {
@@ -61,6 +64,7 @@
   let reloadTimer = null;
   let wrapUp = null; // the wrap-up categories, kept to draw the picker again in another language
   let alerted = null; // the alert the tab's title shows, until no offer is left
+  let overview = null; // a supervisor's view of their groups
 
   async function api(method, path, body) {
     try {
@@ -96,6 +100,7 @@
     if (w.status === 200) { wrapUp = w.body; renderWrapUp(); }
     connect();
     refresh();
+    refreshOverview();
   }
   $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); unlockAudio(); signIn($('token').value.trim()); });
   function renderMe() {
@@ -216,6 +221,7 @@
       case 'note': {
         const c = convs.get(e.conversation_id);
         if (c && !c.view.notes.some((n) => n.id === e.note.id)) { c.view.notes.push(e.note); if (current === e.conversation_id) renderDetail(); }
+        if (e.note.whisper && e.note.agent_id !== me.id) alertAgent('console.alert.whisper', e.note.text);
         break;
       }
       case 'assist': {
@@ -225,8 +231,8 @@
       }
       case 'unassigned': ended(e.conversation_id, e.reason); break;
       case 'ticket': alertAgent('console.alert.ticket', e.ticket.text); refresh(); break;
-      case 'alert': alertAgent('console.alert.rule', `${e.label} · ${e.conversation_id.slice(0, 8)}`); break;
-      case 'sla': case 'offer_withdrawn': case 'queue_changed': refresh(); break;
+      case 'alert': alertAgent('console.alert.rule', `${e.label} · ${e.conversation_id.slice(0, 8)}`); refreshOverview(); break;
+      case 'sla': case 'offer_withdrawn': case 'queue_changed': refresh(); refreshOverview(); break;
       default: break;
     }
   }
@@ -253,16 +259,16 @@
       (item.sla_wait_breached || item.sla_reply_breached) && h('span', { class: 'badge sla' }, t(item.sla_reply_breached ? 'console.badge.sla_reply' : 'console.badge.sla_wait')),
     ];
   }
-  function itemNode(item, buttons) {
+  function itemNode(item, buttons, show = open) {
     const c = convs.get(item.conversation_id);
     return h('li', {
       class: 'item' + (current === item.conversation_id ? ' active' : '') + (c && c.unread ? ' unread' : ''),
       tabindex: '0', 'data-conversation': item.conversation_id,
-      onclick: (ev) => { if (ev.target.tagName !== 'BUTTON') open(item.conversation_id); },
-      onkeydown: (ev) => { if (ev.key === 'Enter' && ev.target.tagName !== 'BUTTON') open(item.conversation_id); },
+      onclick: (ev) => { if (ev.target.tagName !== 'BUTTON') show(item.conversation_id); },
+      onkeydown: (ev) => { if (ev.key === 'Enter' && ev.target.tagName !== 'BUTTON') show(item.conversation_id); },
     },
     h('div', { class: 'line1' }, h('span', null, item.customer_name || t('console.guest')), h('span', { class: 'muted' }, minutes(item.waiting_ms))),
-    h('div', null, badges(item), h('span', { class: 'badge' }, item.skill), h('span', { class: 'badge' }, code('reason', item.reason))),
+    h('div', null, badges(item), h('span', { class: 'badge' }, item.skill), item.reason && h('span', { class: 'badge' }, code('reason', item.reason))),
     h('div', { class: 'line2' }, item.summary),
     buttons && h('div', { class: 'row' }, buttons));
   }
@@ -288,6 +294,75 @@
     if (!lists.offered.length) alerted = null;
     showTitle();
   }
+
+  // ---- a supervisor's groups: who is on, what waits, who holds what, what the bot holds ---
+  const supervises = () => !!(me && me.supervises && me.supervises.length);
+  async function refreshOverview() {
+    if (!supervises()) { overview = null; renderOverview(); return; }
+    const r = await api('GET', '/v1/supervisor/overview');
+    if (r.status !== 200) return;
+    overview = r.body;
+    renderOverview();
+  }
+  setInterval(() => { if (supervises()) refreshOverview(); }, 5000);
+  function renderOverview() {
+    $('supervise').hidden = !overview;
+    if (!overview) return;
+    $('watch-count').textContent = overview.assigned.length + overview.queued.length + overview.bot.length;
+    $('team').replaceChildren(...overview.agents.map((a) => h('li', { class: 'agent ' + a.status },
+      h('span', null, a.name), h('span', { class: 'muted' }, t('console.supervise.load', { status: code('status', a.status), load: a.load, max: a.max_chats })))));
+    $('watch').replaceChildren(
+      ...overview.assigned.map((i) => itemNode(Object.assign({}, i, {
+        summary: [i.agent_name, i.awaiting_reply_ms !== null && i.awaiting_reply_ms !== undefined && t('console.supervise.waiting_reply', { time: minutes(i.awaiting_reply_ms) })].filter(Boolean).join(' · '),
+      }), null, watch)),
+      ...overview.queued.map((i) => itemNode(Object.assign({}, i, { summary: t('console.supervise.queued') + (i.summary ? ' · ' + i.summary : '') }), null, watch)),
+      ...overview.bot.map((b) => itemNode({
+        conversation_id: b.conversation_id, customer_name: b.customer_name, waiting_ms: b.idle_ms, skill: b.skill,
+        verified: b.verified, priority: 'normal', summary: t('console.supervise.with_bot'),
+      }, null, watch)));
+    const picker = $('reassign-to'); const picked = picker.value;
+    fill(picker, h('option', { value: '' }, t('console.reassign.pick')),
+      ...overview.agents.filter((a) => a.status === 'online').map((a) => h('option', { value: a.name }, `${a.name} (${a.load}/${a.max_chats})`)));
+    picker.value = picked;
+  }
+  /** Reads a conversation of a supervised group: nobody is told. */
+  async function watch(id) {
+    current = id;
+    const r = await api('GET', `/v1/supervisor/conversations/${id}`);
+    if (r.status !== 200) { $('c-error').textContent = r.body && r.body.message; renderLists(); renderOverview(); return; }
+    // Once the supervisor holds it, it is theirs like any other.
+    if (r.body.status === 'assigned' && r.body.agent_id === me.id) { open(id); return; }
+    const old = convs.get(id);
+    convs.set(id, { view: r.body, cursor: r.body.last_seq, unread: false, assist: [], revealed: null, lookup: null, calls: old ? old.calls : null, watched: true });
+    $('c-error').textContent = '';
+    renderLists(); renderOverview(); renderDetail();
+  }
+  // What is watched has no socket of its own: read again while it is on screen.
+  setInterval(() => { const c = current && convs.get(current); if (c && c.watched && !document.hidden) watch(current); }, 3000);
+  const supervise = (path, body) => post(`/v1/supervisor/conversations/${current}/${path}`, body);
+  $('take-over').addEventListener('click', async () => {
+    const id = current;
+    if (!(await supervise('take-over'))) return;
+    convs.delete(id);
+    await refresh(); await refreshOverview();
+    open(id);
+  });
+  $('reassign').addEventListener('click', async () => {
+    const agent = $('reassign-to').value;
+    if (!agent) { $('reassign-to').focus(); return; }
+    if (await supervise('reassign', { agent })) { await refreshOverview(); watch(current); }
+  });
+  $('whisper-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = $('whisper').value.trim();
+    if (!text) return;
+    const r = await supervise('whisper', { text });
+    if (!r) return;
+    $('whisper').value = '';
+    const c = convs.get(current);
+    if (c && !c.view.notes.some((n) => n.id === r.body.id)) c.view.notes.push(r.body);
+    renderDetail();
+  });
 
   // ---- one conversation --------------------------------------------------------------------
   async function open(id) {
@@ -368,7 +443,12 @@
       return h('li', { class: 'line ' + l.author }, h('span', { class: 'who' }, who), l.author === 'bot' ? plain(l.text) : l.text, why && h('span', { class: 'why' }, why));
     }));
     const tr = $('c-transcript'); tr.scrollTop = tr.scrollHeight;
-    $('c-notes').replaceChildren(...v.notes.map((n) => h('li', null, h('span', { class: 'by' }, n.agent_name), n.text)));
+    $('c-notes').replaceChildren(...v.notes.map((n) => h('li', { class: n.whisper ? 'whisper' : null },
+      h('span', { class: 'by' }, n.agent_name), n.whisper && h('span', { class: 'badge whisper' }, t('console.badge.whisper')), n.text)));
+    $('sup-tools').hidden = !(c.watched && !mine && supervises());
+    $('take-over').disabled = v.state === 'bot';
+    $('reassign').disabled = v.state === 'bot';
+    for (const el of document.querySelectorAll('#whisper-form *')) el.disabled = v.state === 'bot';
     $('c-assist').replaceChildren(...(mine ? c.assist : []).map((s) => h('button', { type: 'button', title: t('console.assist.use'), onclick: () => { $('reply').value = plain(s.answer); $('reply').focus(); } },
       h('span', { class: 'q' }, `${s.question} · ${Math.round(s.confidence * 100)}%`), plain(s.answer))));
     renderShop(c);
@@ -477,8 +557,9 @@
     open(id);
   });
 
-  async function act(path, body) {
-    const r = await api('POST', `/v1/agent/conversations/${current}/${path}`, body);
+  /** An action on the open conversation; the server's reason shows when it is refused. */
+  async function post(path, body) {
+    const r = await api('POST', path, body);
     if (r.status >= 300) {
       if (r.body && r.body.message) $('c-error').textContent = r.body.message;
       else say($('c-error'), 'common.server_status', { status: r.status });
@@ -487,6 +568,7 @@
     $('c-error').textContent = '';
     return r;
   }
+  const act = (path, body) => post(`/v1/agent/conversations/${current}/${path}`, body);
   $('accept').addEventListener('click', () => accept(current));
   $('resolve').addEventListener('click', async () => {
     const category = $('wrap-category').value; const summary = $('wrap-summary').value.trim();
@@ -538,7 +620,7 @@
   window.BatonI18n.onChange(() => {
     renderWrapUp();
     lookupState();
-    if (me) { renderMe(); renderLists(); } else showTitle();
+    if (me) { renderMe(); renderLists(); renderOverview(); } else showTitle();
     if (current) renderDetail();
   });
 
