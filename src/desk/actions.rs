@@ -106,7 +106,7 @@ pub struct RevealedEntity {
     pub seq: i64,
 }
 
-fn actor(agent: &Agent) -> String {
+pub(super) fn actor(agent: &Agent) -> String {
     format!("agent:{}", agent.id)
 }
 
@@ -129,6 +129,18 @@ pub(super) fn assigned_to<'a>(
     }
 }
 
+/// The notice that tells the shopper who has joined.
+pub(super) fn joined(lang: Lang, name: &str) -> Outgoing {
+    let mut meta = ReplyMeta::notice(Notice::Assigned);
+    meta.agent_name = Some(name.to_string());
+    Outgoing {
+        author: Author::System,
+        text: phrases::agent_joined(lang, name),
+        meta,
+        client_msg_id: None,
+    }
+}
+
 /// An agent's message or note, by the same rule as a shopper's message.
 fn check_text(text: &str, max: usize) -> Result<String, ServiceError> {
     MessageText::parse(text, max)
@@ -142,7 +154,7 @@ impl Desk {
         self.service().conversation_lang(&c).await
     }
 
-    pub(super) fn item(&self, h: &Handoff, summary: String, now: i64) -> QueueItem {
+    fn item(&self, h: &Handoff, summary: String, now: i64) -> QueueItem {
         let customer = h.context.as_ref().map(|c| &c.customer);
         QueueItem {
             conversation_id: h.conversation_id.clone(),
@@ -161,6 +173,18 @@ impl Desk {
             vip: customer.is_some_and(|c| c.is_vip()),
             verified: customer.is_some_and(|c| c.verified),
         }
+    }
+
+    /// A handoff of a listing as a list item, with its summary: listings read handoffs
+    /// without their context, so the open handoff is read again for it.
+    pub(super) async fn listed(&self, h: &Handoff, now: i64) -> Result<QueueItem, ServiceError> {
+        let full = self.store().open_handoff(&h.conversation_id).await?;
+        let summary = full
+            .as_ref()
+            .and_then(|f| f.context.as_ref())
+            .map(|c| c.summary.clone())
+            .unwrap_or_default();
+        Ok(self.item(full.as_ref().unwrap_or(h), summary, now))
     }
 
     /// The agent's lists.
@@ -184,14 +208,7 @@ impl Desk {
             .chain(ordered.into_iter().filter(|h| self.may_read(agent, h)))
             .take(200)
         {
-            // Listings read handoffs without their context; the summary needs it.
-            let full = self.store().open_handoff(&h.conversation_id).await?;
-            let summary = full
-                .as_ref()
-                .and_then(|f| f.context.as_ref())
-                .map(|c| c.summary.clone())
-                .unwrap_or_default();
-            let mut item = self.item(full.as_ref().unwrap_or(h), summary, now);
+            let mut item = self.listed(h, now).await?;
             if h.status == HandoffStatus::Assigned {
                 item.position = None;
                 view.assigned.push(item);
@@ -267,15 +284,8 @@ impl Desk {
                         ));
                     }
                 };
-                let mut meta = ReplyMeta::notice(Notice::Assigned);
-                meta.agent_name = Some(name.clone());
                 Ok(Change {
-                    messages: vec![Outgoing {
-                        author: Author::System,
-                        text: phrases::agent_joined(lang, &name),
-                        meta,
-                        client_msg_id: None,
-                    }],
+                    messages: vec![joined(lang, &name)],
                     state: Some(ConversationState::Assigned),
                     audit: vec![AuditEntry::new(
                         now,

@@ -277,18 +277,14 @@ impl Desk {
             return Ok(());
         }
         tracing::warn!(conversation = %h.conversation_id, skill = %h.skill, fallback = %fallback, "wait SLA breached; widened to the fallback group");
-        for a in self.wiring().roster.agents().iter() {
-            let concerned = |g: &str| a.serves(g) || a.supervises(g);
-            if !a.disabled && (concerned(&h.skill) || concerned(&fallback)) {
-                self.wiring().hub.to_agent(
-                    &a.id,
-                    Event::Sla {
-                        conversation_id: h.conversation_id.clone(),
-                        kind: "wait".into(),
-                    },
-                );
-            }
-        }
+        let concerned = |a: &Agent, g: &str| a.serves(g) || a.supervises(g);
+        self.service().to_agents_where(
+            |a| concerned(a, &h.skill) || concerned(a, &fallback),
+            || Event::Sla {
+                conversation_id: h.conversation_id.clone(),
+                kind: "wait".into(),
+            },
+        );
         Ok(())
     }
 

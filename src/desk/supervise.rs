@@ -15,9 +15,8 @@
 use serde::Serialize;
 
 use super::Desk;
-use super::actions::QueueItem;
-use crate::conversation::{Author, ConversationState, Notice, Outgoing, ReplyMeta};
-use crate::dialogue::phrases;
+use super::actions::{QueueItem, actor, joined};
+use crate::conversation::ConversationState;
 use crate::handoff::agent::{Agent, AgentStatus};
 use crate::handoff::view::{AgentView, NoteLine};
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
@@ -80,10 +79,6 @@ pub struct Overview {
     pub reply_sla_breached: usize,
 }
 
-fn actor(supervisor: &Agent) -> String {
-    format!("agent:{}", supervisor.id)
-}
-
 fn not_supervised() -> ServiceError {
     ServiceError::Forbidden("this conversation is not in a group you supervise".into())
 }
@@ -134,14 +129,7 @@ impl Desk {
             if list.len() >= LISTED {
                 continue;
             }
-            // Listings read handoffs without their context; the summary needs it.
-            let full = self.store().open_handoff(&h.conversation_id).await?;
-            let summary = full
-                .as_ref()
-                .and_then(|f| f.context.as_ref())
-                .map(|c| c.summary.clone())
-                .unwrap_or_default();
-            let mut item = self.item(full.as_ref().unwrap_or(h), summary, now);
+            let mut item = self.listed(h, now).await?;
             let holder = if h.is_queued() {
                 h.routing.offered_to.as_deref()
             } else {
@@ -345,15 +333,8 @@ impl Desk {
                     )));
                 }
                 let moved = h.assigned_to(&target.id, now);
-                let mut meta = ReplyMeta::notice(Notice::Assigned);
-                meta.agent_name = Some(target.name.clone());
                 Ok(Change {
-                    messages: vec![Outgoing {
-                        author: Author::System,
-                        text: phrases::agent_joined(lang, &target.name),
-                        meta,
-                        client_msg_id: None,
-                    }],
+                    messages: vec![joined(lang, &target.name)],
                     state: Some(ConversationState::Assigned),
                     audit: vec![AuditEntry::new(
                         now,
