@@ -159,8 +159,8 @@ echo "== schemathesis: shopper API (conversation token)"
 run "$shopper_token" --include-path-regex '^/v1/conversations' || status=1
 echo "== schemathesis: agent API (agent token)"
 run "$agent_token" --include-path-regex '^/v1/agent/' || status=1
-echo "== schemathesis: admin API and probes (admin token)"
-run "$BATON_ADMIN_TOKEN" --include-path-regex '^/(v1/admin/|healthz|readyz)' || status=1
+echo "== schemathesis: admin API, quality review and probes (admin token)"
+run "$BATON_ADMIN_TOKEN" --include-path-regex '^/(v1/admin/|v1/quality/|healthz|readyz)' || status=1
 
 if [ "$status" -ne 0 ]; then
     echo "schemathesis found problems; the server's log:" >&2

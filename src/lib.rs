@@ -40,7 +40,8 @@
 //! 6. [`service`] — the application layer: authorisation, idempotency, ordering, and the
 //!    one commit path every change to a conversation goes through.
 //! 7. [`insights`] — looking back: statistics, knowledge gaps, FAQ drafts, the Prometheus
-//!    text.
+//!    text; [`quality`] — scoring the conversations agents close, the review queue, appeals
+//!    and the CSV export.
 //! 8. [`desk`] — the human side at run time: agent authentication, presence, the dispatcher
 //!    (offers, SLAs, queue positions) and agents' actions.
 //! 9. Edges — [`http`] (routes, the JSON error shape, WebSockets, rate limits), [`server`]
@@ -67,6 +68,7 @@ pub mod knowledge;
 pub mod moderation;
 pub mod nlu;
 pub mod pii;
+pub mod quality;
 pub mod realtime;
 pub mod server;
 pub mod service;

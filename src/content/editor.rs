@@ -125,6 +125,7 @@ pub enum RulesFile {
     WrapUp,
     Words,
     Welcome,
+    Quality,
 }
 
 impl RulesFile {
@@ -136,6 +137,7 @@ impl RulesFile {
             "wrap-up" => Some(RulesFile::WrapUp),
             "words" => Some(RulesFile::Words),
             "welcome" => Some(RulesFile::Welcome),
+            "quality" => Some(RulesFile::Quality),
             _ => None,
         }
     }
@@ -147,6 +149,7 @@ impl RulesFile {
             RulesFile::WrapUp => super::wrap_up::WRAP_UP_FILE,
             RulesFile::Words => super::words::WORDS_FILE,
             RulesFile::Welcome => super::welcome::WELCOME_FILE,
+            RulesFile::Quality => super::quality::QUALITY_FILE,
         }
     }
 
@@ -158,6 +161,7 @@ impl RulesFile {
             RulesFile::WrapUp => super::wrap_up::parse_wrap_up(path, text).map(drop),
             RulesFile::Words => super::words::parse_words(path, text).map(drop),
             RulesFile::Welcome => super::welcome::parse_welcome(path, text).map(drop),
+            RulesFile::Quality => super::quality::parse_quality(path, text).map(drop),
         }
     }
 }

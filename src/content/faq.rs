@@ -118,6 +118,14 @@ pub fn is_valid_id(id: &str) -> bool {
         && id.len() <= 100
 }
 
+/// A declaration's `label` as people see it: trimmed, and its id when there is none.
+pub(crate) fn label_or_id(label: Option<String>, id: &str) -> String {
+    label
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| id.to_string())
+}
+
 /// An error for `value` of `field` when it is not a valid id, pointing at `line`.
 pub(crate) fn check_id(
     path: &Path,

@@ -17,6 +17,7 @@ pub mod editor;
 pub mod faq;
 pub mod intent;
 pub mod matching;
+pub mod quality;
 pub mod reception;
 pub mod rules;
 pub mod similar;
@@ -53,6 +54,8 @@ pub struct Content {
     pub words: words::WordLists,
     /// The welcome card's settings (`intents/rules/welcome.yaml`; popular FAQs without it).
     pub welcome: welcome::Welcome,
+    /// How closed conversations are scored for review (`intents/rules/quality.yaml`).
+    pub quality: quality::QualityRules,
 }
 
 impl Content {
@@ -203,12 +206,14 @@ fn load_checked(
         content.wrap_up,
         content.words,
         content.welcome,
+        content.quality,
     ) = (
         folder.triggers,
         folder.reception,
         folder.wrap_up,
         folder.words,
         folder.welcome,
+        folder.quality,
     );
     content
         .welcome

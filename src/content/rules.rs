@@ -18,8 +18,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
-use super::faq::check_id;
+use super::faq::{check_id, label_or_id};
 use super::matching::{compile_terms, contains_word};
+use super::quality::{QUALITY_FILE, QualityRules, parse_quality};
 use super::reception::{RECEPTION_FILE, Reception, parse_reception};
 use super::welcome::{WELCOME_FILE, Welcome, parse_welcome};
 use super::words::{WORDS_FILE, WordLists, parse_words};
@@ -126,11 +127,12 @@ pub struct RulesFolder {
     pub wrap_up: WrapUpCategories,
     pub words: WordLists,
     pub welcome: Welcome,
+    pub quality: QualityRules,
 }
 
 /// Reads the rules folder's files: `triggers.yaml`, `reception.yaml`, `wrap-up.yaml`,
-/// `words.yaml` and `welcome.yaml` (absent: no rules, every group bot first, no categories,
-/// no word lists, a card of popular FAQs);
+/// `words.yaml`, `welcome.yaml` and `quality.yaml` (absent: no rules, every group bot first,
+/// no categories, no word lists, a card of popular FAQs, reviews sampled without rules);
 /// anything else there is an error, so a misnamed file is not silently ignored.
 pub fn load_rules(files: &[(PathBuf, String)], diagnostics: &mut Vec<Diagnostic>) -> RulesFolder {
     let mut folder = RulesFolder::default();
@@ -156,11 +158,15 @@ pub fn load_rules(files: &[(PathBuf, String)], diagnostics: &mut Vec<Diagnostic>
                 Ok(parsed) => folder.welcome = parsed,
                 Err(d) => diagnostics.extend(d),
             },
+            Some(QUALITY_FILE) => match parse_quality(path, source) {
+                Ok(parsed) => folder.quality = parsed,
+                Err(d) => diagnostics.extend(d),
+            },
             _ => diagnostics.push(Diagnostic::error(
                 path,
                 None,
                 format!(
-                    "unknown rules file; this folder holds {TRIGGERS_FILE}, {RECEPTION_FILE}, {WRAP_UP_FILE}, {WORDS_FILE} and {WELCOME_FILE}"
+                    "unknown rules file; this folder holds {TRIGGERS_FILE}, {RECEPTION_FILE}, {WRAP_UP_FILE}, {WORDS_FILE}, {WELCOME_FILE} and {QUALITY_FILE}"
                 ),
             )),
         }
@@ -221,11 +227,7 @@ pub fn parse_triggers(path: &Path, source: &str) -> Result<TriggerRules, Vec<Dia
             problems.extend(check_id(path, at("tag:"), "tag", tag));
         }
         rules.push(TriggerRule {
-            label: decl
-                .label
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .unwrap_or_else(|| decl.id.clone()),
+            label: label_or_id(decl.label, &decl.id),
             id: decl.id,
             words,
             patterns,
@@ -411,6 +413,7 @@ mod fuzz {
             parse_wrap_up(path, text).err(),
             parse_words(path, text).err(),
             parse_welcome(path, text).err(),
+            parse_quality(path, text).err(),
         ];
         for d in results.into_iter().flatten().flatten() {
             prop_assert_eq!(&d.path, path);

@@ -21,7 +21,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::diagnostic::{Diagnostic, line_of, parse_yaml_file, unify_line_breaks};
-use super::faq::check_id;
+use super::faq::{check_id, label_or_id};
 use super::matching::{Folded, compile_terms, word_spans};
 
 /// The word lists file, under the rules folder of `intents/`.
@@ -254,11 +254,7 @@ pub fn parse_words(path: &Path, source: &str) -> Result<WordLists, Vec<Diagnosti
         let mut applies_to = decl.applies_to;
         applies_to.dedup();
         lists.push(WordList {
-            label: decl
-                .label
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .unwrap_or_else(|| decl.id.clone()),
+            label: label_or_id(decl.label, &decl.id),
             id: decl.id,
             words,
             patterns,

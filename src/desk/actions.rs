@@ -787,6 +787,15 @@ impl Desk {
         {
             self.record_handle_time(&h.skill, applied.conversation.updated_at - assigned_at);
         }
+        if let Some(h) = applied.handoff.clone() {
+            // Off the agent's path; the dispatcher's catch-up scores it if this fails.
+            let reviews = self.inner.reviews.clone();
+            tokio::spawn(async move {
+                if let Err(e) = reviews.score_closed(&h).await {
+                    tracing::warn!(error = %e, handoff = %h.id, "could not score the conversation for review");
+                }
+            });
+        }
         if let Some(h) = applied
             .handoff
             .clone()

@@ -12,7 +12,8 @@
 //! 5. shoppers whose place in the queue changed are told; agents whose queue changed are told.
 //!
 //! [`Desk::run`] repeats the pass when poked (a new escalation, a freed agent) and every
-//! `handoff.sweep_interval_ms`, until shutdown.
+//! `handoff.sweep_interval_ms`, until shutdown; once a minute it also scores closed
+//! conversations the quality review missed ([`crate::quality`]).
 //!
 //! With several nodes ([`crate::cluster`]) every node shares its agents' presence on each
 //! pass, but only the holder of the desk lease goes on to steps 1–5; the others refresh
@@ -37,6 +38,10 @@ impl Desk {
         loop {
             if let Err(e) = self.tick().await {
                 tracing::error!(error = %e, "dispatcher pass failed; retrying on the next one");
+            }
+            let leading = self.wiring().cluster.as_ref().is_none_or(|c| c.leading());
+            if leading && let Err(e) = self.reviews().catch_up_if_due().await {
+                tracing::warn!(error = %e, "quality review catch-up failed; retrying later");
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -42,6 +42,7 @@ use crate::handoff::routing::Place;
 use crate::handoff::view::{AgentView, NoteLine, build_view};
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
 use crate::insights::Insights;
+use crate::quality::Reviews;
 use crate::service::{ConversationService, ServiceError, Wiring};
 use crate::store::Store;
 
@@ -76,6 +77,8 @@ struct Inner {
     service: ConversationService,
     /// Proposes FAQ drafts from resolved conversations.
     insights: Insights,
+    /// Scores the conversations agents close; the review queue.
+    reviews: Reviews,
     /// Serialises routing decisions on this node.
     route_lock: Mutex<()>,
     /// Serialises roster refreshes, so a slow one never puts back records a newer one
@@ -98,11 +101,18 @@ impl Desk {
             service.live_knowledge().clone(),
             service.clock().clone(),
         );
+        let reviews = Reviews::new(
+            service.store().clone(),
+            service.live_knowledge().clone(),
+            service.clock().clone(),
+            service.config_arc().clone(),
+        );
         let tokens = TokenChecks::new(service.config().http.max_token_checks);
         Desk {
             inner: Arc::new(Inner {
                 service,
                 insights,
+                reviews,
                 route_lock: Mutex::new(()),
                 agents_lock: Mutex::new(()),
                 tokens,
@@ -119,6 +129,10 @@ impl Desk {
 
     pub fn insights(&self) -> &Insights {
         &self.inner.insights
+    }
+
+    pub fn reviews(&self) -> &Reviews {
+        &self.inner.reviews
     }
 
     fn store(&self) -> &Arc<dyn Store> {

@@ -10,11 +10,13 @@
 //! - [`routing`]: pure functions — queue order, who gets the next offer, queue positions and
 //!   wait estimates. The [`crate::desk`] runs them against the store and the clock.
 //! - [`view`]: the agent's view of one conversation, built from the store on request.
-//! - Notes, audit entries, tickets and ratings: the other records agents produce.
+//! - Notes, audit entries, tickets and ratings: the other records agents produce; [`review`]:
+//!   the quality reviews of the handoffs they close.
 
 pub mod agent;
 mod availability;
 mod context;
+pub mod review;
 pub mod roster;
 pub mod routing;
 pub mod view;

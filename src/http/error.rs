@@ -237,6 +237,19 @@ impl From<InsightsError> for ApiError {
     }
 }
 
+impl From<crate::quality::ReviewError> for ApiError {
+    fn from(e: crate::quality::ReviewError) -> Self {
+        use crate::quality::ReviewError;
+        match e {
+            ReviewError::NotFound(m) => ApiError::NotFound(m),
+            ReviewError::Forbidden(m) => ApiError::Forbidden(m),
+            ReviewError::Invalid(m) => ApiError::InvalidRequest(m),
+            ReviewError::Conflict(m) => ApiError::Conflict(m),
+            ReviewError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<ManageError> for ApiError {
     fn from(e: ManageError) -> Self {
         match e {

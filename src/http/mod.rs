@@ -23,6 +23,7 @@ pub mod limits;
 mod moderation;
 pub mod openapi;
 mod pages;
+mod quality;
 mod rules;
 mod shopper;
 mod supervisor;
@@ -219,6 +220,13 @@ fn staff_api() -> Api {
         )
         .post("/v1/agent/conversations/{id}/reveal", agent::reveal)
         .post("/v1/agent/conversations/{id}/lookup", agent::lookup)
+        .get("/v1/agent/reviews", quality::mine)
+        .get("/v1/agent/reviews/{id}", quality::my_review)
+        .post("/v1/agent/reviews/{id}/appeal", quality::appeal)
+        .get("/v1/quality/reviews", quality::list)
+        .get("/v1/quality/reviews/{id}", quality::open)
+        .post("/v1/quality/reviews/{id}", quality::score)
+        .get("/v1/quality/export", quality::export)
         .get("/v1/supervisor/overview", supervisor::overview)
         .get("/v1/supervisor/conversations/{id}", supervisor::watch)
         .post(

@@ -18,7 +18,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{admin, agent, health, kb, moderation, rules, shopper, supervisor, ws};
+use super::{admin, agent, health, kb, moderation, quality, rules, shopper, supervisor, ws};
 
 /// Security scheme of a conversation's token (`POST /v1/conversations` hands it out).
 pub const SHOPPER: &str = "shopper_token";
@@ -227,6 +227,13 @@ pub struct RulesFileBody {
     pub live: serde_json::Value,
 }
 
+/// Quality reviews, and per agent the number, the average final score and the findings.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewList {
+    pub reviews: Vec<crate::quality::ReviewItem>,
+    pub by_agent: Vec<crate::quality::AgentQuality>,
+}
+
 /// `{"blocks": […]}`, newest first; each block also says whether it is `live` now.
 #[derive(Serialize, ToSchema)]
 pub struct BlockList {
@@ -297,6 +304,13 @@ pub struct FaqWritten {
         agent::wrap_up_categories,
         agent::return_to_bot,
         agent::reveal,
+        quality::mine,
+        quality::my_review,
+        quality::appeal,
+        quality::list,
+        quality::open,
+        quality::score,
+        quality::export,
         supervisor::overview,
         supervisor::watch,
         supervisor::whisper,
@@ -333,6 +347,7 @@ pub struct FaqWritten {
         (name = "probes", description = "Liveness and readiness"),
         (name = "shopper", description = "A shopper's conversation: the chat widget's API"),
         (name = "agent", description = "The agent console's API"),
+        (name = "quality", description = "Quality review: the queue, scores and comments, decisions on appeals, the CSV export (admin token, or a supervisor's agent token)"),
         (name = "supervisor", description = "A supervisor's view of their groups: watch, whisper, take over, reassign"),
         (name = "admin", description = "Agents, audit, erasure, knowledge, rules, the blacklist and statistics"),
     )

@@ -1,4 +1,4 @@
-//! The support lead's rules over HTTP (`/v1/admin/rules/{triggers|reception|wrap-up|words|welcome}`): a rules file
+//! The support lead's rules over HTTP (`/v1/admin/rules/{triggers|reception|wrap-up|words|welcome|quality}`): a rules file
 //! read with its ETag and what is live now, and replaced whole — checked as `baton lint`
 //! checks it, written atomically, audited, live after the reload that follows. Admin token
 //! required.
@@ -31,7 +31,7 @@ const MAX_RULES_BYTES: usize = 256 * 1024;
 fn rules_file(name: &str) -> Result<RulesFile, ApiError> {
     RulesFile::named(name).ok_or_else(|| {
         ApiError::NotFound(format!(
-            "no rules file {name:?}: the rules are `triggers`, `reception`, `wrap-up`, `words` and `welcome`"
+            "no rules file {name:?}: the rules are `triggers`, `reception`, `wrap-up`, `words`, `welcome` and `quality`"
         ))
     })
 }
@@ -69,6 +69,12 @@ fn live(content: &Content, file: RulesFile) -> serde_json::Value {
                 }))
                 .collect::<Vec<_>>()
         ),
+        RulesFile::Quality => json!({
+            "sample_rate": content.quality.sample_rate,
+            "rules": content.quality.rules.iter().map(|r| json!({
+                "id": r.id, "label": r.label, "check": r.check.name(), "points": r.points,
+            })).collect::<Vec<_>>(),
+        }),
         RulesFile::Reception => json!({
             "default": content.reception.default.as_str(),
             "groups": content.reception.groups.iter().map(|g| json!({
@@ -82,7 +88,7 @@ fn live(content: &Content, file: RulesFile) -> serde_json::Value {
 
 /// `GET /v1/admin/rules/{name}`: the file as it is on disk (empty when there is none), its
 /// ETag, and what is live now.
-#[utoipa::path(get, path = "/v1/admin/rules/{name}", tag = "admin", params(("name" = String, Path, description = "`triggers`, `reception`, `wrap-up`, `words` or `welcome`")), security(("admin_token" = [])), responses((status = 200, description = "The rules file and what is live now", body = crate::http::openapi::RulesFileBody, headers(("ETag" = String)))))]
+#[utoipa::path(get, path = "/v1/admin/rules/{name}", tag = "admin", params(("name" = String, Path, description = "`triggers`, `reception`, `wrap-up`, `words`, `welcome` or `quality`")), security(("admin_token" = [])), responses((status = 200, description = "The rules file and what is live now", body = crate::http::openapi::RulesFileBody, headers(("ETag" = String)))))]
 pub async fn get_rules(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -102,7 +108,7 @@ pub async fn get_rules(
 
 /// `PUT /v1/admin/rules/{name}` with `{text}`: replaces the file (`If-Match: <etag>` when it
 /// exists). 422 with `file:line` diagnostics when the rules are not valid.
-#[utoipa::path(put, path = "/v1/admin/rules/{name}", tag = "admin", params(("name" = String, Path, description = "`triggers`, `reception`, `wrap-up`, `words` or `welcome`"), ("If-Match" = Option<String>, Header, description = "The ETag of the version replaced")), security(("admin_token" = [])), request_body = RulesBody, responses((status = 200, description = "Replaced", headers(("ETag" = String))), (status = 201, description = "Created", headers(("ETag" = String))), (status = 409, description = "The file changed since the ETag", body = crate::http::openapi::ErrorBody), (status = 422, description = "The rules are not valid", body = crate::http::openapi::ErrorBody), (status = 428, description = "Replacing needs `If-Match`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(put, path = "/v1/admin/rules/{name}", tag = "admin", params(("name" = String, Path, description = "`triggers`, `reception`, `wrap-up`, `words`, `welcome` or `quality`"), ("If-Match" = Option<String>, Header, description = "The ETag of the version replaced")), security(("admin_token" = [])), request_body = RulesBody, responses((status = 200, description = "Replaced", headers(("ETag" = String))), (status = 201, description = "Created", headers(("ETag" = String))), (status = 409, description = "The file changed since the ETag", body = crate::http::openapi::ErrorBody), (status = 422, description = "The rules are not valid", body = crate::http::openapi::ErrorBody), (status = 428, description = "Replacing needs `If-Match`", body = crate::http::openapi::ErrorBody)))]
 pub async fn put_rules(
     State(state): State<AppState>,
     Path(name): Path<String>,

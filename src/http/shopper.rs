@@ -78,6 +78,15 @@ pub async fn rate(
         .service
         .rate(&id, bearer(&headers), body.score, body.comment)
         .await?;
+    // A rating can change the quality review's score; scored off the shopper's path (the
+    // dispatcher's catch-up does it if this fails).
+    let reviews = state.desk.reviews().clone();
+    let rated = id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = reviews.rated(&rated).await {
+            tracing::warn!(error = %e, "could not score the rated conversation for review");
+        }
+    });
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -87,6 +87,7 @@ both!(
     a_returning_customer_is_found_by_verified_id_only,
     blocks_and_word_hits_round_trip,
     active_bot_conversations_are_listed_most_recent_first,
+    quality_reviews_round_trip_and_what_is_unscored_is_found,
 );
 
 #[tokio::test]
@@ -806,5 +807,153 @@ mod bodies {
         assert_eq!(ids(recent), ["b2"], "only those active since");
         let one = store.active_bot_conversations(0, 1).await.unwrap();
         assert_eq!(ids(one), ["b2"], "at most the limit");
+    }
+
+    pub(super) async fn quality_reviews_round_trip_and_what_is_unscored_is_found(
+        store: Arc<dyn Store>,
+    ) {
+        use crate::handoff::review::{Review, ReviewQuery, ReviewState, StateFilter};
+        let c = conversation(&*store, "q1").await;
+        let transcript = vec![message(1, Author::Shopper, Some("q-m1"))];
+        let queued = handoff(&c, &transcript);
+        let write = TurnWrite {
+            state: ConversationState::Queued,
+            handoff: Some(queued.clone()),
+            ..TurnWrite::new(&c, transcript, 3_000)
+        };
+        store.commit_turn(&write).await.expect("queued");
+        let unscored = |since| {
+            let store = store.clone();
+            async move {
+                let found = store.reviews().unscored(since, 10).await.unwrap();
+                found.into_iter().map(|h| h.id).collect::<Vec<_>>()
+            }
+        };
+        assert!(
+            unscored(0).await.is_empty(),
+            "an open handoff is not reviewed"
+        );
+
+        let mut resolved = queued.closed(HandoffStatus::Resolved, 3_400);
+        resolved.agent_id = Some("a1".into());
+        let c = store.conversation("q1").await.unwrap().unwrap();
+        let write = TurnWrite {
+            state: ConversationState::Resolved,
+            handoff: Some(resolved.clone()),
+            ..TurnWrite::new(&c, vec![], 3_400)
+        };
+        store.commit_turn(&write).await.expect("resolved");
+        assert_eq!(unscored(0).await, [resolved.id.clone()]);
+        assert!(
+            unscored(3_001).await.is_empty(),
+            "created before the window"
+        );
+
+        let review = Review::of_closed(&resolved, "a1", 3_500);
+        let reviews = store.reviews();
+        reviews.save_scored(&review).await.unwrap();
+        assert_eq!(
+            reviews.review(&resolved.id).await.unwrap(),
+            Some(review.clone())
+        );
+        assert!(unscored(0).await.is_empty());
+        assert_eq!(reviews.rating_of(&resolved.id).await.unwrap(), None);
+
+        // A rating after the score: found again, and scoring again queues it.
+        let c = store.conversation("q1").await.unwrap().unwrap();
+        let write = TurnWrite {
+            rating: Some(Rating {
+                handoff_id: resolved.id.clone(),
+                conversation_id: "q1".into(),
+                agent_id: Some("a1".into()),
+                score: 1,
+                comment: None,
+                created_at: 3_600,
+            }),
+            ..TurnWrite::new(&c, vec![], 3_600)
+        };
+        store.commit_turn(&write).await.unwrap();
+        assert_eq!(reviews.rating_of(&resolved.id).await.unwrap(), Some(1));
+        assert_eq!(unscored(0).await, [resolved.id.clone()]);
+        let rescored = Review {
+            auto_score: 70,
+            rating: Some(1),
+            state: ReviewState::Pending,
+            scored_at: 3_700,
+            ..review.clone()
+        };
+        reviews.save_scored(&rescored).await.unwrap();
+        assert_eq!(
+            reviews.review(&resolved.id).await.unwrap(),
+            Some(rescored.clone())
+        );
+        assert!(unscored(0).await.is_empty());
+
+        // A person's verdict is a compare-and-set on the state, and a later score of the
+        // rules keeps it.
+        let reviewed = Review {
+            state: ReviewState::Reviewed,
+            reviewed_by: Some("admin".into()),
+            score: Some(60),
+            comment: Some("先问候".into()),
+            reviewed_at: Some(3_800),
+            ..rescored.clone()
+        };
+        assert!(!reviews.update(&reviewed, ReviewState::Auto).await.unwrap());
+        assert!(
+            reviews
+                .update(&reviewed, ReviewState::Pending)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !reviews
+                .update(&reviewed, ReviewState::Pending)
+                .await
+                .unwrap()
+        );
+        reviews
+            .save_scored(&Review {
+                scored_at: 3_900,
+                ..rescored.clone()
+            })
+            .await
+            .unwrap();
+        let stored = reviews.review(&resolved.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.state, stored.score),
+            (ReviewState::Reviewed, Some(60))
+        );
+
+        let query = |state, skill: Option<&str>| ReviewQuery {
+            since: 0,
+            state,
+            agent_id: None,
+            skill: skill.map(str::to_string),
+            limit: 10,
+        };
+        let count = |q| {
+            let reviews = store.clone();
+            async move { reviews.reviews().reviews(&q).await.unwrap().len() }
+        };
+        assert_eq!(count(query(StateFilter::All, None)).await, 1);
+        assert_eq!(count(query(StateFilter::Queue, None)).await, 0);
+        assert_eq!(
+            count(query(
+                StateFilter::Only(ReviewState::Reviewed),
+                Some("orders")
+            ))
+            .await,
+            1
+        );
+        assert_eq!(count(query(StateFilter::All, Some("billing"))).await, 0);
+        assert_eq!(
+            count(ReviewQuery {
+                agent_id: Some("a2".into()),
+                ..query(StateFilter::All, None)
+            })
+            .await,
+            0
+        );
     }
 }

@@ -19,6 +19,7 @@ mod group_commit;
 pub mod migrate;
 mod moderation_sql;
 mod postgres;
+mod quality_sql;
 mod rows;
 mod sqlite;
 mod supervision_sql;
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 pub use activity::{ConversationActivity, DraftStatus, FaqDraft};
 pub use postgres::PgStore;
 pub(crate) use postgres::connect as connect_postgres;
+pub use quality_sql::ReviewStore;
 pub use sqlite::SqliteStore;
 
 use crate::conversation::{Conversation, ConversationState, Message};
@@ -381,6 +383,9 @@ pub trait Store: Send + Sync + 'static {
         since: i64,
         limit: u32,
     ) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Quality reviews of closed handoffs.
+    fn reviews(&self) -> &dyn ReviewStore;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

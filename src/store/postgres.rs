@@ -38,6 +38,7 @@ use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Ticket};
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    reviews: super::quality_sql::ReviewTables<sqlx::Postgres>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -93,7 +94,13 @@ impl PgStore {
     pub async fn open(url: &str, config: &StoreConfig) -> Result<PgStore, StoreError> {
         let pool = connect(url, config.max_connections.max(1)).await?;
         sqlx::migrate!("src/store/migrations").run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            reviews: super::quality_sql::ReviewTables {
+                read: pool.clone(),
+                write: pool.clone(),
+            },
+            pool,
+        })
     }
 
     /// The pool, for [`migrate`](super::migrate) to copy into in one transaction.
@@ -1056,6 +1063,10 @@ impl Store for PgStore {
         super::supervision_sql::On(&self.pool)
             .active_bot_conversations(since, limit)
             .await
+    }
+
+    fn reviews(&self) -> &dyn super::ReviewStore {
+        &self.reviews
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

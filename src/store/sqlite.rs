@@ -47,6 +47,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Turns and new conversations, committed in groups on a connection of their own.
     turns: GroupCommit,
+    reviews: super::quality_sql::ReviewTables<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -79,6 +80,10 @@ impl SqliteStore {
             .await?;
         let turns = GroupCommit::start(path, config)?;
         Ok(SqliteStore {
+            reviews: super::quality_sql::ReviewTables {
+                read: pool.clone(),
+                write: writer.clone(),
+            },
             pool,
             writer,
             turns,
@@ -859,6 +864,10 @@ impl Store for SqliteStore {
         super::supervision_sql::On(&self.pool)
             .active_bot_conversations(since, limit)
             .await
+    }
+
+    fn reviews(&self) -> &dyn super::ReviewStore {
+        &self.reviews
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

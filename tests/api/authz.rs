@@ -115,6 +115,15 @@ const ROWS: &[Row] = &[
     row("POST", "/v1/agent/conversations/{id}/return-to-bot",    None,           [401,  401,   401,    403,   403,   200,   401,     401,   403]),
     row("POST", "/v1/agent/conversations/{id}/reveal",           None,           [401,  401,   401,    403,   403,   200,   401,     401,   403]),
     row("POST", "/v1/agent/conversations/{id}/lookup",           Some(r#"{"call":"stock","sku":"SKU-1001"}"#), [401, 401, 401, 403, 403, 200, 401, 401, 403]),
+    // Quality review: agents read and appeal their own reviews (none of this conversation's
+    // exist: 404); reviewing is for the admin and supervisors.
+    row("GET",  "/v1/agent/reviews",                             None,           [401,  401,   401,    200,   200,   200,   401,     401,   200]),
+    row("GET",  "/v1/agent/reviews/{id}",                        None,           [401,  401,   401,    404,   404,   404,   401,     401,   404]),
+    row("POST", "/v1/agent/reviews/{id}/appeal",                 Some(r#"{"text":"the shopper had already left"}"#), [401, 401, 401, 404, 404, 404, 401, 401, 404]),
+    row("GET",  "/v1/quality/reviews",                           None,           [401,  401,   401,    403,   403,   403,   401,     200,   200]),
+    row("GET",  "/v1/quality/reviews/{id}",                      None,           [401,  401,   401,    403,   403,   403,   401,     404,   404]),
+    row("POST", "/v1/quality/reviews/{id}",                      Some(r#"{"score":80,"comment":"good"}"#), [401, 401, 401, 403, 403, 403, 401, 404, 404]),
+    row("GET",  "/v1/quality/export",                            None,           [401,  401,   401,    403,   403,   403,   401,     200,   200]),
     // Supervisors of the conversation's groups only.
     row("GET",  "/v1/supervisor/overview",                       None,           [401,  401,   401,    403,   403,   403,   401,     401,   200]),
     row("GET",  "/v1/supervisor/conversations/{id}",             None,           [401,  401,   401,    403,   403,   403,   401,     401,   200]),

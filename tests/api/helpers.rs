@@ -299,6 +299,26 @@ impl TestApp {
             .await
     }
 
+    /// A conversation started with `create` (the body of `POST /v1/conversations`) whose
+    /// shopper asked about a refund and then for a person, taken by `agent`: the id and the
+    /// shopper's token.
+    pub async fn handed_to(&self, agent: &Agent, create: Value) -> (String, String) {
+        let (id, token) = self.create(create).await;
+        self.say(&id, &token, "我的订单MM202611110001退款多久到账？")
+            .await;
+        let out = self.say(&id, &token, "转人工").await;
+        assert_eq!(out["state"], "queued", "{out:#}");
+        let (s, b) = self
+            .agent_post(
+                agent,
+                &format!("/v1/agent/conversations/{id}/accept"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        (id, token)
+    }
+
     /// Sets the agent online (asserting success).
     pub async fn online(&self, agent: &Agent) {
         let (s, b) = self

@@ -32,6 +32,7 @@ const RANKS: &[(&str, u32)] = &[
     ("dialogue", 11),
     ("service", 12),
     ("insights", 13),
+    ("quality", 13),
     ("desk", 14),
     ("eval", 15),
     ("http", 15),

@@ -25,6 +25,7 @@ mod openapi;
 mod orders;
 mod pages;
 mod privacy;
+mod quality;
 mod realtime;
 mod reception;
 mod reload;

@@ -15,22 +15,11 @@ fn path(id: &str, action: &str) -> String {
 
 /// A shopper who asked about a refund and then for a person, taken by `agent`.
 async fn held_by(app: &TestApp, agent: &Agent) -> (String, String) {
-    let (id, token) = app
-        .create(json!({"locale": "zh", "customer": {"id": "u-sup", "name": "韩梅梅"}}))
-        .await;
-    app.say(&id, &token, "我的订单MM202611110001退款多久到账？")
-        .await;
-    let out = app.say(&id, &token, "转人工").await;
-    assert_eq!(out["state"], "queued", "{out:#}");
-    let (s, b) = app
-        .agent_post(
-            agent,
-            &format!("/v1/agent/conversations/{id}/accept"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, 200, "{b}");
-    (id, token)
+    app.handed_to(
+        agent,
+        json!({"locale": "zh", "customer": {"id": "u-sup", "name": "韩梅梅"}}),
+    )
+    .await
 }
 
 fn ids(list: &Value) -> Vec<String> {

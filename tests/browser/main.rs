@@ -19,6 +19,7 @@ mod chrome;
 mod console;
 mod language;
 mod moderation;
+mod quality;
 mod supervisor;
 mod welcome;
 mod widget;

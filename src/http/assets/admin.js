@@ -75,7 +75,7 @@
   let lastStats = null;
   let loadSeq = 0;
   // The last answers, drawn again when the reader switches language.
-  const shown = { kb: null, stats: null, gaps: null, drafts: null, words: null, blocks: null };
+  const shown = { kb: null, stats: null, gaps: null, drafts: null, words: null, blocks: null, quality: null };
   let updatedAt = null;
 
   async function api(method, path, body) {
@@ -139,20 +139,22 @@
     const q = query();
     updatedAt = null;
     say($('updated'), 'admin.loading');
-    const [stats, gaps, drafts, kb, words, blocks] = await Promise.all([
+    const [stats, gaps, drafts, kb, words, blocks, quality] = await Promise.all([
       api('GET', '/v1/admin/stats' + q), api('GET', '/v1/admin/kb/gaps' + q),
       api('GET', '/v1/admin/kb/drafts'), api('GET', '/v1/admin/kb/status'),
       api('GET', '/v1/admin/word-hits?days=' + RANGE_DAYS[range]), api('GET', '/v1/admin/blocks'),
+      api('GET', '/v1/quality/reviews?state=all&limit=500&days=' + RANGE_DAYS[range]),
     ]);
     // A newer range or refresh started meanwhile: its answers win.
     if (seq !== loadSeq) return;
-    if ([stats, gaps, drafts, kb, words, blocks].some((r) => r.status === 401)) { expired(); return; }
+    if ([stats, gaps, drafts, kb, words, blocks, quality].some((r) => r.status === 401)) { expired(); return; }
     renderKb(kb);
     renderStats(stats);
     renderGaps(gaps);
     renderDrafts(drafts);
     renderWords(words);
     renderBlocks(blocks);
+    renderQuality(quality);
     updatedAt = new Date();
     showUpdated();
   }
@@ -563,6 +565,35 @@
         author: x.author === 'agent' ? t('admin.words.author.agent', { agent: x.agent_id || '' }) : t('admin.words.author.shopper'),
       })))));
   }
+  // ---- quality review: each agent's average, what waits, the CSV -----------------------------
+  function renderQuality(r) {
+    shown.quality = r;
+    if (r.status !== 200 || !r.body) {
+      $('quality-error').textContent = t('admin.quality.error', { why: why(r) });
+      $('quality-agents').replaceChildren(); $('quality-count').textContent = '';
+      return;
+    }
+    $('quality-error').textContent = '';
+    const waiting = r.body.reviews.filter((x) => x.state === 'pending' || x.state === 'appealed').length;
+    $('quality-count').textContent = num(waiting);
+    const agents = r.body.by_agent;
+    if (!agents.length) { $('quality-agents').replaceChildren(h('span', { class: 'muted' }, t('admin.quality.none'))); return; }
+    $('quality-agents').replaceChildren(...agents.map((a) => h('span', { class: 'badge reason', 'data-agent': a.agent_name },
+      t('admin.quality.agent', { agent: a.agent_name, n: num(a.reviews), average: a.average, findings: num(a.findings) }))));
+  }
+  /** The CSV comes through fetch (it needs the token), then is saved as a file. */
+  $('quality-export').addEventListener('click', async () => {
+    try {
+      const r = await fetch('/v1/quality/export?days=' + RANGE_DAYS[range], { headers: { authorization: 'Bearer ' + token } });
+      if (!r.ok) { $('quality-error').textContent = t('admin.quality.error', { why: t('common.server_status', { status: r.status }) }); return; }
+      const url = URL.createObjectURL(await r.blob());
+      const a = h('a', { href: url, download: 'quality-reviews.csv' });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (_) {
+      $('quality-error').textContent = t('common.network_error');
+    }
+  });
   function renderBlocks(r) {
     shown.blocks = r;
     if (r.status !== 200 || !r.body) {
@@ -602,7 +633,7 @@
   window.BatonI18n.onChange(() => {
     formats();
     showUpdated();
-    for (const [what, draw] of [['kb', renderKb], ['stats', renderStats], ['gaps', renderGaps], ['drafts', renderDrafts], ['words', renderWords], ['blocks', renderBlocks]]) {
+    for (const [what, draw] of [['kb', renderKb], ['stats', renderStats], ['gaps', renderGaps], ['drafts', renderDrafts], ['words', renderWords], ['blocks', renderBlocks], ['quality', renderQuality]]) {
       if (shown[what]) draw(shown[what]);
     }
   });

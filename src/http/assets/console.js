@@ -101,6 +101,7 @@
     connect();
     refresh();
     refreshOverview();
+    refreshReviews();
   }
   $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); unlockAudio(); signIn($('token').value.trim()); });
   function renderMe() {
@@ -328,6 +329,7 @@
   /** Reads a conversation of a supervised group: nobody is told. */
   async function watch(id) {
     current = id;
+    reviewing = null; renderReview();
     const r = await api('GET', `/v1/supervisor/conversations/${id}`);
     if (r.status !== 200) { $('c-error').textContent = r.body && r.body.message; renderLists(); renderOverview(); return; }
     // Once the supervisor holds it, it is theirs like any other.
@@ -364,9 +366,110 @@
     renderDetail();
   });
 
+  // ---- quality review: a supervisor's queue, the agent's own reviews, one review open ------
+  let reviews = { mine: [], queue: [] };
+  let reviewing = null; // { detail, asReviewer } of the review open in the main pane
+  async function refreshReviews() {
+    const mine = await api('GET', '/v1/agent/reviews?days=30');
+    if (mine.status === 200) reviews.mine = mine.body.reviews;
+    if (supervises()) {
+      const queue = await api('GET', '/v1/quality/reviews');
+      if (queue.status === 200) reviews.queue = queue.body.reviews;
+    } else reviews.queue = [];
+    renderReviews();
+  }
+  setInterval(() => { if (me && !document.hidden) refreshReviews(); }, 30000);
+  /** What a rule found, in words: the file's label, then the evidence. */
+  function findingText(f) {
+    const what = f.check === 'forbidden_phrases' ? t('console.quality.found.phrase', { phrase: f.phrase, seq: f.seq })
+      : f.check === 'first_response' ? (f.seconds === undefined ? t('console.quality.found.no_reply')
+        : t('console.quality.found.slow', { time: minutes(f.seconds * 1000), limit: minutes(f.limit_seconds * 1000) }))
+        : f.check === 'greeting' ? t('console.quality.found.no_greeting')
+          : f.check === 'rating' ? t('console.quality.found.rating', { n: f.rating })
+            : t('console.quality.found.returned');
+    return `${f.label} (−${f.points}) · ${what}`;
+  }
+  function reviewNode(r, asReviewer) {
+    const active = reviewing && reviewing.detail.handoff_id === r.handoff_id;
+    return h('li', {
+      class: 'item' + (active ? ' active' : ''), tabindex: '0', 'data-review': r.handoff_id,
+      onclick: () => openReview(r.handoff_id, asReviewer),
+      onkeydown: (ev) => { if (ev.key === 'Enter') openReview(r.handoff_id, asReviewer); },
+    },
+    h('div', { class: 'line1' }, h('span', null, asReviewer ? r.agent_name : clock(r.closed_at)),
+      h('span', { class: 'score' + (r.final_score < 60 ? ' low' : '') }, r.final_score)),
+    h('div', null, h('span', { class: 'badge state-' + r.state }, code('review_state', r.state)), h('span', { class: 'badge' }, r.skill),
+      r.sampled && h('span', { class: 'badge' }, t('console.quality.sampled'))),
+    h('div', { class: 'line2' }, r.findings.map((f) => f.label).join(t('common.list_separator'))));
+  }
+  function renderReviews() {
+    $('review-queue-title').hidden = !supervises();
+    $('review-queue').replaceChildren(...reviews.queue.map((r) => reviewNode(r, true)));
+    $('my-reviews').replaceChildren(...reviews.mine.map((r) => reviewNode(r, false)));
+    $('review-count').textContent = supervises() ? reviews.queue.length : '';
+  }
+  async function openReview(id, asReviewer) {
+    const r = await api('GET', asReviewer ? `/v1/quality/reviews/${id}` : `/v1/agent/reviews/${id}`);
+    if (r.status !== 200) { $('r-error').textContent = r.body && r.body.message; return; }
+    reviewing = { detail: r.body, asReviewer };
+    current = null;
+    $('r-score').value = ''; $('r-comment').value = ''; $('r-appeal').value = ''; $('r-error').textContent = '';
+    renderLists(); renderDetail(); renderReviews(); renderReview();
+  }
+  function renderReview() {
+    $('review').hidden = !reviewing;
+    if (!reviewing) return;
+    const d = reviewing.detail;
+    $('r-title').textContent = t('console.quality.title', { agent: d.agent_name, time: clock(d.closed_at) });
+    fill($('r-badges'), h('span', { class: 'badge state-' + d.state }, code('review_state', d.state)),
+      h('span', { class: 'badge' }, d.skill), h('span', { class: 'badge' }, code('review_outcome', d.outcome)),
+      h('span', { class: 'badge' }, t('console.quality.scores', { auto: d.auto_score, final: d.final_score })),
+      d.rating && h('span', { class: 'badge' }, t('console.quality.found.rating', { n: d.rating })));
+    $('r-transcript').replaceChildren(...d.transcript.map((m) => {
+      const who = m.author === 'agent' ? ((m.meta && m.meta.agent_name) || t('author.agent')) : code('author', m.author === 'shopper' || m.author === 'bot' ? m.author : 'system');
+      return h('li', { class: 'line ' + m.author, 'data-seq': m.seq }, h('span', { class: 'who' }, `#${m.seq} ${who}`), m.author === 'bot' ? plain(m.text) : m.text);
+    }));
+    fill($('r-findings'), d.findings.length ? d.findings.map((f) => h('li', null, findingText(f)))
+      : h('li', { class: 'muted' }, t(d.sampled ? 'console.quality.none_sampled' : 'console.quality.none')));
+    const verdict = (key, by, score, text, at) => h('p', { class: 'verdict' }, h('strong', null, t(key, { who: by, score })), ' ', clock(at), text && h('span', { class: 'said' }, text));
+    fill($('r-verdicts'),
+      d.reviewed_at && verdict('console.quality.reviewed', d.reviewed_by_name, d.score, d.comment, d.reviewed_at),
+      d.appealed_at && verdict('console.quality.appealed', d.agent_name, null, d.appeal, d.appealed_at),
+      d.decided_at && verdict('console.quality.decided', d.decided_by_name, d.decision_score, d.decision_comment, d.decided_at));
+    const scoring = reviewing.asReviewer && ['auto', 'pending', 'appealed'].includes(d.state);
+    $('r-score-form').hidden = !scoring;
+    const submit = $('r-score-submit');
+    submit.dataset.i18n = d.state === 'appealed' ? 'console.quality.decide' : 'console.quality.submit';
+    submit.textContent = t(submit.dataset.i18n);
+    $('r-appeal-form').hidden = !(!reviewing.asReviewer && d.state === 'reviewed');
+  }
+  $('r-score-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const d = reviewing && reviewing.detail;
+    if (!d) return;
+    const body = { score: Number($('r-score').value) };
+    const comment = $('r-comment').value.trim();
+    if (comment) body.comment = comment;
+    const r = await api('POST', `/v1/quality/reviews/${d.handoff_id}`, body);
+    if (r.status !== 200) { $('r-error').textContent = r.body && r.body.message; return; }
+    await refreshReviews();
+    openReview(d.handoff_id, true);
+  });
+  $('r-appeal-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const d = reviewing && reviewing.detail;
+    const text = $('r-appeal').value.trim();
+    if (!d || !text) return;
+    const r = await api('POST', `/v1/agent/reviews/${d.handoff_id}/appeal`, { text });
+    if (r.status !== 200) { $('r-error').textContent = r.body && r.body.message; return; }
+    await refreshReviews();
+    openReview(d.handoff_id, false);
+  });
+
   // ---- one conversation --------------------------------------------------------------------
   async function open(id) {
     current = id;
+    reviewing = null; renderReview(); renderReviews();
     const r = await api('GET', `/v1/agent/conversations/${id}`);
     if (r.status === 403 || r.status === 404) {
       // Not (or no longer) readable: show the copy this console has, if any, read-only.
@@ -405,7 +508,7 @@
 
   function renderDetail() {
     const c = current && convs.get(current);
-    $('empty').hidden = !!c; $('detail').hidden = !c;
+    $('empty').hidden = !!c || !!reviewing; $('detail').hidden = !c;
     if (!c) return;
     const v = c.view;
     const mine = v.status === 'assigned' && v.agent_id === me.id;
@@ -620,8 +723,9 @@
   window.BatonI18n.onChange(() => {
     renderWrapUp();
     lookupState();
-    if (me) { renderMe(); renderLists(); renderOverview(); } else showTitle();
+    if (me) { renderMe(); renderLists(); renderOverview(); renderReviews(); } else showTitle();
     if (current) renderDetail();
+    renderReview();
   });
 
   if (token) signIn(token); else $('signin').hidden = false;
