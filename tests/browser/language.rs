@@ -23,7 +23,7 @@ const WRONG_WORDS: &str = r#"
 const [lang, data] = arguments;
 const skip = (el) => !el || el.closest('.lang-switch, ' + data);
 const chinese = /[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]/;
-const same = new Set(['Baton', 'SKU', 'VIP', 'SLA', 'FAQ', 'CSAT', 'HTTP', 'Enter', 'billing']);
+const same = new Set(['Baton', 'SKU', 'VIP', 'SLA', 'FAQ', 'CSAT', 'CSV', 'HTTP', 'Enter', 'billing']);
 const mixed = (text) => chinese.test(text) && (text.match(/[A-Za-z]{3,}/g) || []).some((w) => !same.has(w));
 const texts = [document.title];
 const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -52,9 +52,11 @@ const CONSOLE_DATA: &str = "#me-skills, #c-summary, #c-transcript, #c-assist, #c
      #l-known, .list .line2, #wrap-category option:not([value=''])";
 
 /// Server data on the dashboard: knowledge base errors, what shoppers asked, the drafts'
-/// text, and chart tooltips and row labels that name FAQs and intents by their ids.
+/// text, chart tooltips and row labels that name FAQs and intents by their ids, agents'
+/// names, and the rules files' paths and the server's words about them.
 const ADMIN_DATA: &str = "#kb-errors, #gaps .rep, #gaps .examples, #gaps .nearest, \
-     #drafts .question, #drafts .answer, #draft-result, svg title, svg .row-label";
+     #drafts .question, #drafts .answer, #draft-result, svg title, svg .row-label, \
+     #quality-agents, #rules-path, #rules-problems, #rules-result";
 
 async fn assert_words_in(b: &Browser, lang: &str, data: &str) {
     let wrong = b

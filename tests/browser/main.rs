@@ -20,6 +20,7 @@ mod console;
 mod language;
 mod moderation;
 mod quality;
+mod rules;
 mod supervisor;
 mod welcome;
 mod widget;

@@ -78,11 +78,11 @@
   const shown = { kb: null, stats: null, gaps: null, drafts: null, words: null, blocks: null, quality: null };
   let updatedAt = null;
 
-  async function api(method, path, body) {
+  async function api(method, path, body, headers) {
     try {
       const r = await fetch(path, {
         method,
-        headers: Object.assign({ authorization: 'Bearer ' + token }, body ? { 'content-type': 'application/json' } : {}),
+        headers: Object.assign({ authorization: 'Bearer ' + token }, body ? { 'content-type': 'application/json' } : {}, headers || {}),
         body: body ? JSON.stringify(body) : undefined,
         cache: 'no-store',
       });
@@ -120,6 +120,7 @@
     say($('signin-error'), null);
     renderKb(r);
     load();
+    openRules();
   }
   $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); signIn($('token').value.trim()); });
   $('signout').addEventListener('click', () => showSignin('admin.signin.signed_out'));
@@ -594,6 +595,34 @@
       $('quality-error').textContent = t('common.network_error');
     }
   });
+  // ---- the rules files: read, edit, save with the ETag read, problems by line ----------------
+  let rulesEtag = null; // of the file as read; none while there is no file yet
+  async function openRules() {
+    const r = await api('GET', '/v1/admin/rules/' + $('rules-file').value);
+    $('rules-problems').replaceChildren();
+    if (r.status !== 200) { say($('rules-result'), 'admin.rules.error', { why: why(r) }); $('rules-result').classList.add('bad'); return; }
+    rulesEtag = r.body.etag || null;
+    $('rules-text').value = r.body.text;
+    $('rules-path').textContent = r.body.path;
+    say($('rules-result'), null);
+  }
+  $('rules-file').addEventListener('change', openRules);
+  $('rules-revert').addEventListener('click', openRules);
+  $('rules-save').addEventListener('click', async () => {
+    const r = await api('PUT', '/v1/admin/rules/' + $('rules-file').value, { text: $('rules-text').value },
+      rulesEtag ? { 'if-match': rulesEtag } : {});
+    const problems = (r.body && r.body.diagnostics) || [];
+    $('rules-problems').replaceChildren(...problems.map((d) => h('li', null,
+      d.line ? t('admin.rules.at_line', { line: d.line, message: d.message }) : d.message)));
+    $('rules-result').classList.toggle('bad', r.status !== 200 && r.status !== 201);
+    if (r.status === 200 || r.status === 201) {
+      rulesEtag = r.body.etag;
+      say($('rules-result'), 'admin.rules.saved', { path: r.body.path });
+    } else if (r.status === 401) expired();
+    else if (r.status === 409) say($('rules-result'), 'admin.rules.conflict');
+    else say($('rules-result'), 'admin.rules.refused', { why: why(r) });
+  });
+
   function renderBlocks(r) {
     shown.blocks = r;
     if (r.status !== 200 || !r.body) {
