@@ -217,7 +217,26 @@ impl TestApp {
         self.desk.tick().await.expect("dispatcher pass");
     }
 
-    /// Adds an agent through the store, as `baton agent add` does; returns (name, token).
+    /// A GET with [`ADMIN_TOKEN`] of something that is not JSON (CSV, the Prometheus text):
+    /// status, content type and body.
+    pub async fn admin_text(&self, path: &str) -> (u16, String, String) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, kind, r.text().await.unwrap_or_default())
+    }
+
     /// An admin API call with [`ADMIN_TOKEN`]: status and JSON body (`null` when empty).
     pub async fn admin(
         &self,

@@ -215,21 +215,9 @@ async fn a_closed_conversation_is_scored_reviewed_appealed_once_decided_and_expo
     assert_eq!(mine["final_score"], 70);
 
     // The admin exports everything as CSV.
-    let r = app
-        .client
-        .get(app.url("/v1/quality/export?days=7"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/csv")
-    );
-    let csv = r.text().await.unwrap();
+    let (s, kind, csv) = app.admin_text("/v1/quality/export?days=7").await;
+    assert_eq!(s, 200);
+    assert!(kind.starts_with("text/csv"), "{kind}");
     let lines: Vec<&str> = csv.lines().collect();
     assert!(
         lines[0].starts_with("handoff_id,conversation_id,agent,skill,outcome"),

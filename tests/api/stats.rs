@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, ALL_SKILLS, Agent, TestApp, answered_faq, editable_app_with};
+use crate::helpers::{ALL_SKILLS, Agent, TestApp, answered_faq, editable_app_with};
 
 /// Moves the clock in steps shorter than the presence grace, the agent's heartbeat keeping
 /// them present, and lets the dispatcher run.
@@ -223,21 +223,9 @@ async fn statistics_match_a_scripted_set_of_conversations_exactly() {
     assert_eq!(s, 422);
 
     // The same numbers for Prometheus.
-    let r = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4")
-    );
-    let text = r.text().await.unwrap();
+    let (s, kind, text) = app.admin_text("/metrics").await;
+    assert_eq!(s, 200);
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     for line in [
         "baton_conversations_total 4",
         "baton_conversations_contained_total 2",

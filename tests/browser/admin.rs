@@ -25,10 +25,13 @@ const UNKNOWN: &str = "你们的仓库可以帮我寄存自行车吗？";
 /// The conversations the test creates; the conversations tile must show this many.
 const CONVERSATIONS: u32 = 4;
 
-/// Opens the dashboard in English, which the texts this test looks for are in, whatever
-/// the browser's own language, and signs in with `token`.
-async fn sign_in(b: &Browser, app: &TestApp, token: &str) {
-    b.client.goto(&app.url("/admin?lang=en")).await.unwrap();
+/// Opens the dashboard in `lang` (`zh` or `en`: the language of the texts a test looks for,
+/// whatever the browser's own) and signs in with `token`.
+pub(crate) async fn sign_in(b: &Browser, app: &TestApp, token: &str, lang: &str) {
+    b.client
+        .goto(&app.url(&format!("/admin?lang={lang}")))
+        .await
+        .unwrap();
     b.until(
         "the sign-in form",
         "!document.getElementById('signin').hidden",
@@ -40,7 +43,7 @@ async fn sign_in(b: &Browser, app: &TestApp, token: &str) {
 
 /// Signs in with the right token and waits until the numbers and a chart are there.
 async fn open_dashboard(b: &Browser, app: &TestApp) {
-    sign_in(b, app, ADMIN_TOKEN).await;
+    sign_in(b, app, ADMIN_TOKEN, "en").await;
     b.until("the dashboard", "!document.getElementById('app').hidden")
         .await;
     b.until(
@@ -158,7 +161,7 @@ async fn the_dashboard_shows_the_numbers_charts_gaps_and_drafts() {
 
     // A wrong token is refused with a message, and the form stays.
     let wide = browser(1280, 1400).await;
-    sign_in(&wide, &app, "not-the-admin-token-at-all").await;
+    sign_in(&wide, &app, "not-the-admin-token-at-all", "en").await;
     wide.until(
         "the refusal",
         "document.getElementById('signin-error').textContent.includes('not accepted')",

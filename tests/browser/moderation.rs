@@ -14,14 +14,7 @@ async fn the_lead_sees_what_the_word_lists_caught_and_blocks_a_network() {
     app.say(&id, &token, "你们客服都是傻逼吗，我的快递呢").await;
 
     let b = browser(1280, 1600).await;
-    b.client.goto(&app.url("/admin?lang=zh")).await.unwrap();
-    b.until(
-        "the sign-in form",
-        "!document.getElementById('signin').hidden",
-    )
-    .await;
-    b.type_in(Locator::Id("token"), ADMIN_TOKEN).await;
-    b.click(Locator::Css("#signin-form button")).await;
+    crate::admin::sign_in(&b, &app, ADMIN_TOKEN, "zh").await;
     b.until(
         "the word-list match",
         "[...document.querySelectorAll('#word-hits .word-hit')].some(c => c.textContent.includes('傻逼') && c.textContent.includes('打码') && c.textContent.includes('顾客'))",

@@ -115,19 +115,7 @@ async fn a_supervisor_scores_a_conversation_and_the_agent_appeals() {
     assert_eq!(b["appeal"], "顾客第一句就问物流，我先回答了问题。");
 
     let lead_page = browser(1280, 1600).await;
-    lead_page
-        .client
-        .goto(&app.url("/admin?lang=zh"))
-        .await
-        .unwrap();
-    lead_page
-        .until(
-            "the sign-in form",
-            "!document.getElementById('signin').hidden",
-        )
-        .await;
-    lead_page.type_in(Locator::Id("token"), ADMIN_TOKEN).await;
-    lead_page.click(Locator::Css("#signin-form button")).await;
+    crate::admin::sign_in(&lead_page, &app, ADMIN_TOKEN, "zh").await;
     lead_page
         .until(
             "林晓's average, and the appeal waiting",

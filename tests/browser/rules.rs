@@ -10,14 +10,7 @@ use crate::helpers::{ADMIN_TOKEN, editable_app, eventually};
 async fn the_lead_edits_a_rules_file_on_the_dashboard() {
     let (app, _dir) = editable_app(false).await;
     let b = browser(1280, 900).await;
-    b.client.goto(&app.url("/admin?lang=zh")).await.unwrap();
-    b.until(
-        "the sign-in form",
-        "!document.getElementById('signin').hidden",
-    )
-    .await;
-    b.type_in(Locator::Id("token"), ADMIN_TOKEN).await;
-    b.click(Locator::Css("#signin-form button")).await;
+    crate::admin::sign_in(&b, &app, ADMIN_TOKEN, "zh").await;
     b.until(
         "the trigger rules, opened first",
         "document.getElementById('rules-path').textContent === 'intents/rules/triggers.yaml' && document.getElementById('rules-text').value.includes('triggers:')",
