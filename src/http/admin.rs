@@ -24,18 +24,30 @@ pub(super) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(),
                 .into(),
         ));
     };
-    let given = bearer(headers).unwrap_or_default();
-    // Compare digests so neither the length nor the content leaks through timing.
-    let ok: bool = Sha256::digest(given.as_bytes())
-        .ct_eq(&Sha256::digest(expected.as_bytes()))
-        .into();
-    if ok {
+    if token_matches(expected, headers) {
         Ok(())
     } else {
         Err(ApiError::UnauthorizedAs(
             "a valid admin bearer token is required",
         ))
     }
+}
+
+/// Whether the request carries the admin token; `false` when the admin API is off.
+pub(super) fn is_admin_token(state: &AppState, headers: &HeaderMap) -> bool {
+    state
+        .config
+        .admin_token
+        .as_deref()
+        .is_some_and(|expected| token_matches(expected, headers))
+}
+
+fn token_matches(expected: &str, headers: &HeaderMap) -> bool {
+    let given = bearer(headers).unwrap_or_default();
+    // Compare digests so neither the length nor the content leaks through timing.
+    Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into()
 }
 
 /// `GET /v1/admin/agents`

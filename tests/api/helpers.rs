@@ -435,6 +435,19 @@ impl TestApp {
     }
 
     /// Sends a message and returns the JSON outcome (asserting success).
+    /// The shopper rates the conversation `score` (1–5); the rating must be taken.
+    pub async fn rate(&self, id: &str, token: &str, score: u8) {
+        let r = self
+            .client
+            .post(self.url(&format!("/v1/conversations/{id}/rating")))
+            .bearer_auth(token)
+            .json(&json!({ "score": score }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
     pub async fn say(&self, id: &str, token: &str, text: &str) -> Value {
         let cmid = uuid::Uuid::new_v4().to_string();
         let r = self.send_raw(id, token, text, &cmid).await;

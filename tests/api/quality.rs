@@ -72,18 +72,6 @@ fn rules_of(review: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn rate(app: &TestApp, id: &str, token: &str, score: u8) {
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/conversations/{id}/rating")))
-        .bearer_auth(token)
-        .json(&json!({ "score": score }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-}
-
 #[tokio::test]
 async fn a_closed_conversation_is_scored_reviewed_appealed_once_decided_and_exported() {
     let (app, _dir) = editable_app(false).await;
@@ -111,7 +99,7 @@ async fn a_closed_conversation_is_scored_reviewed_appealed_once_decided_and_expo
     assert_eq!(scored["findings"][0]["phrase"], "不知道");
     assert_eq!(scored["findings"][1]["seconds"], 420);
     assert_eq!(scored["auto_score"], 65);
-    rate(&app, &id, &token, 1).await;
+    app.rate(&id, &token, 1).await;
     let rated = review_of(&app, &lin, &id, |r| r["rating"] == 1).await;
     assert_eq!(
         rules_of(&rated),

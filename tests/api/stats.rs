@@ -22,18 +22,6 @@ async fn step(app: &TestApp, agent: &Agent, secs: u64) {
     app.tick().await;
 }
 
-async fn rate(app: &TestApp, id: &str, token: &str, score: u8) {
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/conversations/{id}/rating")))
-        .bearer_auth(token)
-        .json(&json!({ "score": score }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-}
-
 /// Takes a queued conversation after `wait` seconds, replies after `reply` more, resolves
 /// after `handle` more.
 async fn served(app: &TestApp, agent: &Agent, id: &str, wait: u64, reply: u64, handle: u64) {
@@ -90,7 +78,7 @@ async fn statistics_match_a_scripted_set_of_conversations_exactly() {
     assert_eq!(second["state"], "queued", "{second:#}");
     outcomes.push(vec![first, second]);
     served(&app, &agent, &b, 30, 10, 60).await;
-    rate(&app, &b, &b_token, 4).await;
+    app.rate(&b, &b_token, 4).await;
 
     // C: a complaint; served after 90 s, replied 20 s later, resolved 120 s after that;
     // rated 2.
@@ -99,7 +87,7 @@ async fn statistics_match_a_scripted_set_of_conversations_exactly() {
     assert_eq!(out["state"], "queued", "{out:#}");
     outcomes.push(vec![out]);
     served(&app, &agent, &c, 90, 20, 120).await;
-    rate(&app, &c, &c_token, 2).await;
+    app.rate(&c, &c_token, 2).await;
 
     // D: opened, never written in: not a conversation in the numbers.
     app.create(json!({"locale": "en"})).await;
