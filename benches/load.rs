@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench --bench load -- --seconds 20 [--no-encoder | --single-encoder] [--mix unique]
 //! cargo bench --bench load -- --seconds 30 --kill-at 10          # kill -9 mid-run
+//! cargo bench --bench load -- --warm-up 30 --seconds 15          # a node that has run a while
 //! cargo bench --bench load -- --shoppers 64 --abusers 32 --seconds 30
 //! cargo bench --bench load -- --binary /path/to/another/baton   # before/after, one run
 //! cargo bench --bench load -- --database-url postgres://…/empty_db [--nodes 2]
@@ -18,8 +19,9 @@
 //! shopper. A message is:
 //! - 88 % a FAQ question: one of the sample knowledge base's phrasings (both languages),
 //!   drawn with Zipf-like popularity (the most asked phrasing is asked twice as often as the
-//!   second), and in 30 % of cases made unique as real text often is (an order number, a
-//!   "请问"/"hi," in front), so neither cache can answer it;
+//!   second), and in 30 % of cases varied as real text often is (an order number, a
+//!   "请问"/"hi," in front): a variant's first appearance misses both vector caches, and
+//!   since the encoders read an order number by its length, later ones hit;
 //! - 9 % a greeting or thanks;
 //! - 3 % a request for a person (转人工): the conversation is handed over, the shopper writes
 //!   once more to the person and leaves. `--agents` agents (4) accept what they are offered,
@@ -28,6 +30,11 @@
 //! `--listeners N` (default 500) widget sockets sit idle on conversations of their own the
 //! whole run. `--mix unique` is the older workload: every message a distinct text, one
 //! conversation per shopper, no handoffs.
+//!
+//! `--warm-up S` runs the same load for S seconds before the measured window (turns/s,
+//! latency and server CPU count the window only; every message is checked for loss): a
+//! node that has served for a while has cached the texts everyone asks, one just started
+//! has not. Without it the window starts cold.
 //!
 //! **What it checks.** Every message is sent until the server acknowledges it, retrying with
 //! the same `client_msg_id` after a failure (as the widget does). After the run the
@@ -114,6 +121,9 @@ struct Args {
     no_encoder: bool,
     single_encoder: bool,
     seconds: u64,
+    /// Seconds of the same load before the measured window (`--warm-up`): a node on a busy
+    /// day has long since cached the texts everyone asks.
+    warm_up: u64,
     synchronous: Synchronous,
     kill_at: Option<u64>,
     seed: u64,
@@ -137,6 +147,7 @@ fn parse_args() -> Args {
         no_encoder: false,
         single_encoder: false,
         seconds: 20,
+        warm_up: 0,
         synchronous: Synchronous::Full,
         kill_at: None,
         seed: 11,
@@ -163,6 +174,7 @@ fn parse_args() -> Args {
             "--limits-off" => args.limits_off = true,
             "--think-ms" => args.think = Some(Duration::from_millis(number(it.next(), 0))),
             "--seconds" => args.seconds = number(it.next(), 20).min(600),
+            "--warm-up" => args.warm_up = number(it.next(), 0).min(600),
             "--synchronous" => {
                 args.synchronous = match it.next().as_deref() {
                     Some("normal") => Synchronous::Normal,
@@ -387,6 +399,9 @@ struct Run {
     bases: Vec<String>,
     next_base: AtomicUsize,
     deadline: Instant,
+    /// Where the measured window starts: turns acknowledged before it are checked for
+    /// loss but not counted in turns/s or latency.
+    measured_from: Instant,
     think: Duration,
     mix: Mix,
     phrasings: Phrasings,
@@ -563,11 +578,13 @@ async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
         while turns < length && Instant::now() < run.deadline {
             let text = match (run.mix, with_a_person) {
                 (Mix::Unique, _) => {
-                    // A number makes every message unique: no cached vector can answer it.
+                    // A reference in letters makes every message unique: no cached vector
+                    // can answer it. Not digits: the encoders read a long number by its
+                    // length (`baton::encoder::numbers`), so those would repeat.
                     format!(
-                        "{} {}",
+                        "{} (ref {})",
                         UNIQUE_QUESTIONS[(n + turns) % UNIQUE_QUESTIONS.len()],
-                        n * 1_000_000 + sent
+                        in_letters(n * 1_000_000 + sent)
                     )
                 }
                 (Mix::Realistic, true) => "好的，我等一下".to_string(),
@@ -584,7 +601,7 @@ async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
                 Some((outcome, ms)) => {
                     // Turns/s counts the measured window only; the rest of the message's work
                     // (verification) still counts it.
-                    if Instant::now() <= run.deadline {
+                    if (run.measured_from..=run.deadline).contains(&Instant::now()) {
                         run.latencies.lock().await.push(ms);
                     }
                     let seq = outcome["message"]["seq"].as_i64().unwrap_or(-1);
@@ -617,6 +634,19 @@ async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
             .await;
         }
     }
+}
+
+/// `n` written in the letters a–z (base 26), so a number is not read as digits.
+fn in_letters(mut n: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'a' + (n % 26) as u8);
+        n /= 26;
+        if n == 0 {
+            break;
+        }
+    }
+    out.into_iter().rev().map(char::from).collect()
 }
 
 /// One agent: stays online, accepts every offer, replies once and resolves.
@@ -872,6 +902,7 @@ async fn main() {
         bases,
         next_base: AtomicUsize::new(0),
         deadline: Instant::now(),
+        measured_from: Instant::now(),
         think,
         mix: args.mix,
         phrasings: Phrasings::from_sample_kb(args.seed),
@@ -903,10 +934,11 @@ async fn main() {
         None
     };
 
-    run.deadline = Instant::now() + Duration::from_secs(args.seconds);
+    run.measured_from = Instant::now() + Duration::from_secs(args.warm_up);
+    run.deadline = run.measured_from + Duration::from_secs(args.seconds);
     let run = Arc::new(run);
     let started = Instant::now();
-    let cpu_before = cpu(&servers);
+    let mut cpu_before = cpu(&servers);
     let mut tasks = Vec::new();
     for n in 0..args.shoppers {
         let origin = if abuse {
@@ -931,6 +963,10 @@ async fn main() {
             flooder,
             args.abuse_chars,
         )));
+    }
+    if args.warm_up > 0 {
+        tokio::time::sleep_until(run.measured_from.into()).await;
+        cpu_before = cpu(&servers);
     }
     let probing = probe.map(|p| tokio::spawn(p.run(run.client.clone(), run.deadline)));
     let mut restarted = None;
@@ -974,6 +1010,7 @@ async fn main() {
         "idle_listeners": listeners.len(),
         "think_ms": think.as_millis() as u64,
         "seconds": args.seconds,
+        "warm_up_seconds": args.warm_up,
         "wall_seconds": elapsed,
         "nodes": args.nodes,
         "store": if args.database_url.is_some() { "postgresql" } else { "sqlite" },

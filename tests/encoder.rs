@@ -80,6 +80,27 @@ fn paraphrases_are_closer_than_unrelated_questions() {
 }
 
 #[test]
+fn long_numbers_are_read_by_length_so_such_messages_share_one_vector() {
+    let encoder = baton::encoder::LanguageEncoders::single(std::sync::Arc::new(load()));
+    let v = encoder
+        .embed_many(&[
+            "where is my order 48213377",
+            "where is my order 90051234",
+            "where is my order 12",
+            "where is my order 48213377",
+        ])
+        .unwrap();
+    assert_eq!(v[0], v[1], "only the digits of the order number differ");
+    assert_ne!(v[0], v[2], "a short number is read as written");
+    // The model itself still reads what it is given: the difference is in what it is given.
+    let model = load();
+    let as_written = model.embed_many(&["where is my order 48213377"]).unwrap();
+    assert_ne!(as_written[0], v[0]);
+    let stand_in = model.embed_many(&["where is my order 12345678"]).unwrap();
+    assert!((dot(&stand_in[0], &v[3]) - 1.0).abs() < 1e-5);
+}
+
+#[test]
 fn broken_model_directories_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let err = SentenceEncoder::load(dir.path()).unwrap_err().to_string();

@@ -3,7 +3,8 @@
 //! [`quantized`], with its file format [`e5_file`], tokenizer [`unigram`] and integer kernel
 //! [`int8_matmul`]), one model per language ([`routed`]), the on-disk cache of content
 //! embeddings ([`cache`]), the worker pool that embeds shoppers' messages off the request
-//! runtime ([`pool`]), the in-memory vectors of recent messages ([`recent`]), and similarity
+//! runtime ([`pool`]), the in-memory vectors of recent messages ([`recent`]), how long numbers
+//! are read ([`numbers`]), and similarity
 //! by meaning with each model's measured thresholds, for the near-duplicate check and the
 //! knowledge-gap groups ([`similarity`]).
 //!
@@ -15,6 +16,7 @@ pub mod cache;
 pub mod e5_file;
 pub mod int8_matmul;
 pub mod model;
+pub mod numbers;
 pub mod pool;
 pub mod quantized;
 pub mod recent;
@@ -203,8 +205,11 @@ impl Encoder {
         if let Some(v) = self.cache.get(text) {
             return Ok(v);
         }
+        // Keyed by what the encoder reads, so messages that differ only in an order number
+        // share one vector.
+        let read = numbers::for_encoder(text);
         self.recent
-            .get_or_embed(text, || self.pool.embed(text))
+            .get_or_embed(&read, || self.pool.embed(&read))
             .await
     }
 }

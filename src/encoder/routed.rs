@@ -1,7 +1,7 @@
 //! One encoder per language: English-only text to one model, text with Chinese (or any CJK)
 //! characters to another, each chosen by measurement (`baton eval`, README "Measured").
 //!
-//! Data flow: texts → split by script (a text with any CJK character goes to the Chinese
+//! Data flow: texts → long numbers read by length ([`super::numbers`]) → split by script (a text with any CJK character goes to the Chinese
 //! model, which reads mixed text; the English model cannot read CJK at all) → each group
 //! embedded by its model → every vector placed in its model's block of one longer vector,
 //! zeros elsewhere.
@@ -13,9 +13,11 @@
 //! best model without any consumer knowing there are two. With one model (or the same for
 //! both), the vectors are exactly that model's.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::model::{EncoderError, SentenceEncoder};
+use super::numbers;
 use super::similarity::Reader;
 
 /// The models and which reads what.
@@ -58,21 +60,22 @@ impl LanguageEncoders {
         chinese: Option<Arc<SentenceEncoder>>,
     ) -> LanguageEncoders {
         let chinese = chinese.filter(|c| c.fingerprint() != english.fingerprint());
-        let (fingerprint, name) = match &chinese {
+        let (models, name) = match &chinese {
             None => (
                 english.fingerprint().to_string(),
                 english.name().to_string(),
             ),
             Some(c) => (
-                format!(
-                    "{:032x}",
-                    xxhash_rust::xxh3::xxh3_128(
-                        format!("{}+{}", english.fingerprint(), c.fingerprint()).as_bytes()
-                    )
-                ),
+                format!("{}+{}", english.fingerprint(), c.fingerprint()),
                 format!("{} (en) + {} (zh)", english.name(), c.name()),
             ),
         };
+        // How the text is read is part of what a vector means: cached vectors of another
+        // reading are never mixed in.
+        let fingerprint = format!(
+            "{:032x}",
+            xxhash_rust::xxh3::xxh3_128(format!("{models}|{}", numbers::READING).as_bytes())
+        );
         LanguageEncoders {
             english,
             chinese,
@@ -124,8 +127,12 @@ impl LanguageEncoders {
         }
     }
 
-    /// Embeds `texts`, each by its language's model; results in the order of `texts`.
+    /// Embeds `texts`, each by its language's model and with its long numbers read by
+    /// length ([`numbers::for_encoder`]); results in the order of `texts`.
     pub fn embed_many(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncoderError> {
+        let read: Vec<Cow<'_, str>> = texts.iter().map(|t| numbers::for_encoder(t)).collect();
+        let texts: Vec<&str> = read.iter().map(|t| t.as_ref()).collect();
+        let texts = texts.as_slice();
         let Some(chinese_model) = &self.chinese else {
             return self.english.embed_many(texts);
         };
