@@ -1,10 +1,10 @@
 //! One encoder per language: English-only text to one model, text with Chinese (or any CJK)
 //! characters to another, each chosen by measurement (`baton eval`, README "Measured").
 //!
-//! Data flow: texts → long numbers read by length ([`super::numbers`]) → split by script (a text with any CJK character goes to the Chinese
-//! model, which reads mixed text; the English model cannot read CJK at all) → each group
-//! embedded by its model → every vector placed in its model's block of one longer vector,
-//! zeros elsewhere.
+//! Data flow: texts → long numbers read by length ([`super::numbers`]) → split by script (a
+//! text with any CJK character goes to the Chinese model, which reads mixed text; the English
+//! model cannot read CJK at all) → each group embedded by its model → every vector placed in
+//! its model's block of one longer vector, zeros elsewhere.
 //!
 //! Why blocks: everything downstream — the content cache, the classifier's linear head, FAQ
 //! similarity, near-duplicate checks — takes one vector per text and compares by dot

@@ -434,7 +434,6 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Sends a message and returns the JSON outcome (asserting success).
     /// The shopper rates the conversation `score` (1–5); the rating must be taken.
     pub async fn rate(&self, id: &str, token: &str, score: u8) {
         let r = self
@@ -448,6 +447,7 @@ impl TestApp {
         assert_eq!(r.status(), 201);
     }
 
+    /// Sends a message and returns the JSON outcome (asserting success).
     pub async fn say(&self, id: &str, token: &str, text: &str) -> Value {
         let cmid = uuid::Uuid::new_v4().to_string();
         let r = self.send_raw(id, token, text, &cmid).await;
