@@ -1,7 +1,8 @@
-//! The intent classifier: hashed n-grams → embedding bag (mean) → linear layer → softmax,
-//! trained with candle's AdamW; confidence calibrated by temperature scaling on held-out
-//! examples; out-of-scope flagged by a confidence threshold (and by an `oos` class when the
-//! training data has one).
+//! The n-gram intent model: hashed n-grams → embedding bag (mean) → linear layer, plus a
+//! linear model over the n-grams themselves ([`super::ngram_linear`]); their logits add
+//! (deep and wide) → softmax. The bag is trained with candle's AdamW; confidence calibrated
+//! by temperature scaling on held-out examples; out-of-scope flagged by a confidence
+//! threshold (and by an `oos` class when the training data has one).
 //!
 //! Training runs on candle tensors. Prediction reads the trained weights as plain slices:
 //! one prediction sums a few hundred embedding rows and multiplies by a small matrix, which
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NluError;
 use super::features::{FEATURE_VERSION, hashed_features};
+use super::ngram_linear::{self, NgramLinear};
 use crate::telemetry::progress::Progress;
 
 /// The label that marks out-of-scope text in training and evaluation data.
@@ -67,21 +69,35 @@ pub struct IntentModel {
     /// `dim × classes`, row-major.
     weights: Vec<f32>,
     bias: Vec<f32>,
+    /// The wide half: one weight per n-gram and label.
+    linear: NgramLinear,
 }
+
+/// Tensor names of the wide half in the saved file.
+const LINEAR_PREFIX: &str = "linear.";
 
 impl IntentModel {
     pub fn labels(&self) -> &[String] {
         &self.meta.labels
     }
 
-    /// Raw scores per label for normalised text.
+    /// Raw scores per label for normalised text: the bag's and the wide half's, added.
     pub fn logits(&self, text: &str) -> Vec<f32> {
-        let dim = self.meta.dim;
+        // The n-grams are hashed once, into the wide half's space; the bag's buckets are
+        // the same hashes masked further (both spaces are powers of two).
         let mut feats = Vec::with_capacity(256);
-        hashed_features(text, self.meta.buckets, &mut feats);
+        hashed_features(text, ngram_linear::HASH_SPACE, &mut feats);
+        let mut logits = self.bag_logits(&feats);
+        self.linear.add_logits(&mut feats, &mut logits);
+        logits
+    }
+
+    fn bag_logits(&self, feats: &[u32]) -> Vec<f32> {
+        let dim = self.meta.dim;
+        let bucket_of = self.meta.buckets - 1;
         let mut hidden = vec![0f32; dim];
         if !feats.is_empty() {
-            for &f in &feats {
+            for f in feats.iter().map(|f| f & bucket_of) {
                 let row = &self.embeddings[f as usize * dim..(f as usize + 1) * dim];
                 for (h, e) in hidden.iter_mut().zip(row) {
                     *h += e;
@@ -128,6 +144,7 @@ impl IntentModel {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(self.linear.to_tensors(LINEAR_PREFIX)?)
         .collect();
         // Write beside under a name no other writer uses, then rename: a crash or a
         // concurrent trainer never leaves a half-written model to be loaded.
@@ -167,13 +184,26 @@ impl IntentModel {
                 .to_vec1::<f32>()
                 .map_err(NluError::from)
         };
+        if !meta.buckets.is_power_of_two() || meta.buckets > ngram_linear::HASH_SPACE {
+            return Err(NluError::Corrupt(format!(
+                "{}: {} buckets is not a power of two within the n-gram hash space",
+                meta_path.display(),
+                meta.buckets
+            )));
+        }
+        let classes = meta.labels.len();
         let model = IntentModel {
             embeddings: get("embeddings")?,
             weights: get("weights")?,
             bias: get("bias")?,
+            linear: NgramLinear::from_tensors(
+                &tensors,
+                LINEAR_PREFIX,
+                classes,
+                &weights_path.display().to_string(),
+            )?,
             meta,
         };
-        let classes = model.meta.labels.len();
         if model.embeddings.len() != model.meta.buckets as usize * model.meta.dim
             || model.weights.len() != model.meta.dim * classes
             || model.bias.len() != classes
@@ -428,15 +458,16 @@ fn fit(
         embeddings: table.into_weights(),
         weights: w.as_tensor().flatten_all()?.to_vec1()?,
         bias: b.as_tensor().to_vec1()?,
+        linear: NgramLinear::train(train, classes, params),
     })
 }
 
-/// AdamW for the embedding table, applied lazily: only rows with a gradient this step are
-/// updated (their moments and decoupled weight decay included), as in LazyAdam. A dense
-/// optimiser would touch all `buckets × dim` parameters on every step — minutes instead of
-/// seconds for a shop's intent set.
-struct SparseAdamW {
-    weights: Vec<f32>,
+/// AdamW for a table of rows (the bag's embeddings, the wide half's weights), applied
+/// lazily: only rows with a gradient this step are updated (their moments and decoupled
+/// weight decay included), as in LazyAdam. A dense optimiser would touch all `rows × dim`
+/// parameters on every step — minutes instead of seconds for a shop's intent set.
+pub(super) struct SparseAdamW {
+    pub(super) weights: Vec<f32>,
     m: Vec<f32>,
     v: Vec<f32>,
     dim: usize,
@@ -449,7 +480,7 @@ impl SparseAdamW {
     const BETA2: f32 = 0.999;
     const EPS: f32 = 1e-8;
 
-    fn new(weights: Vec<f32>, dim: usize, params: &TrainParams) -> Self {
+    pub(super) fn new(weights: Vec<f32>, dim: usize, params: &TrainParams) -> Self {
         let n = weights.len();
         SparseAdamW {
             weights,
@@ -474,7 +505,7 @@ impl SparseAdamW {
     }
 
     /// `grads` holds one `dim`-long gradient per entry of `rows`, in order.
-    fn step(&mut self, rows: &[u32], grads: &[f32], lr: f64) {
+    pub(super) fn step(&mut self, rows: &[u32], grads: &[f32], lr: f64) {
         self.t += 1;
         let lr = lr as f32;
         let correct1 = 1.0 - Self::BETA1.powi(self.t);
@@ -492,7 +523,7 @@ impl SparseAdamW {
         }
     }
 
-    fn into_weights(self) -> Vec<f32> {
+    pub(super) fn into_weights(self) -> Vec<f32> {
         self.weights
     }
 }
