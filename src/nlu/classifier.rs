@@ -374,10 +374,7 @@ fn fit(
         },
     )?;
 
-    // Larger sets get larger batches, so an epoch is a bounded number of optimiser steps.
-    let batch_size = (train.len() / 60).clamp(16, 256);
-    let steps_per_epoch = train.len().div_ceil(batch_size);
-    let total_steps = (steps_per_epoch * params.epochs).max(1);
+    let schedule = Schedule::new(train.len(), params);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut step = 0usize;
     let mut local_of: HashMap<u32, u32> = HashMap::new();
@@ -389,10 +386,8 @@ fn fit(
     );
     for _ in 0..params.epochs {
         order.shuffle(&mut rng);
-        for chunk in order.chunks(batch_size) {
-            // Linear decay to a tenth of the initial rate.
-            let progress = step as f64 / total_steps as f64;
-            let lr = params.learning_rate * (1.0 - 0.9 * progress);
+        for chunk in order.chunks(schedule.batch_size) {
+            let lr = schedule.rate(step);
             head.set_learning_rate(lr);
             step += 1;
 
@@ -460,6 +455,32 @@ fn fit(
         bias: b.as_tensor().to_vec1()?,
         linear: NgramLinear::train(train, classes, params),
     })
+}
+
+/// Batch size and learning rate over one training run, shared by both halves of the n-gram
+/// model.
+pub(super) struct Schedule {
+    pub(super) batch_size: usize,
+    total_steps: usize,
+    learning_rate: f64,
+}
+
+impl Schedule {
+    pub(super) fn new(examples: usize, params: &TrainParams) -> Schedule {
+        // Larger sets get larger batches, so an epoch is a bounded number of optimiser steps.
+        let batch_size = (examples / 60).clamp(16, 256);
+        Schedule {
+            batch_size,
+            total_steps: (examples.div_ceil(batch_size) * params.epochs).max(1),
+            learning_rate: params.learning_rate,
+        }
+    }
+
+    /// The rate at optimiser step `step`: a linear decay to a tenth of the initial rate.
+    pub(super) fn rate(&self, step: usize) -> f64 {
+        let progress = step as f64 / self.total_steps as f64;
+        self.learning_rate * (1.0 - 0.9 * progress)
+    }
 }
 
 /// AdamW for a table of rows (the bag's embeddings, the wide half's weights), applied

@@ -21,7 +21,7 @@ use rand::seq::SliceRandom;
 use rustc_hash::FxHashMap;
 
 use super::NluError;
-use super::classifier::{Example, SparseAdamW, TRAINING_WORTH_SHOWING, TrainParams};
+use super::classifier::{Example, Schedule, SparseAdamW, TRAINING_WORTH_SHOWING, TrainParams};
 use super::features::hashed_features;
 use crate::telemetry::progress::Progress;
 
@@ -56,9 +56,7 @@ impl NgramLinear {
         let bias = model.bias_row();
         let zeros = vec![0.0; (bias as usize + 1) * classes];
         let mut table = SparseAdamW::new(zeros, classes, params);
-        // The bag's schedule: batches sized to the set, the rate decaying to a tenth.
-        let batch_size = (examples.len() / 60).clamp(16, 256);
-        let total_steps = (examples.len().div_ceil(batch_size) * params.epochs).max(1);
+        let schedule = Schedule::new(examples.len(), params);
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = StdRng::seed_from_u64(params.seed ^ 0x11AE);
         let mut step = 0usize;
@@ -70,8 +68,8 @@ impl NgramLinear {
         );
         for _ in 0..params.epochs {
             order.shuffle(&mut rng);
-            for chunk in order.chunks(batch_size) {
-                let lr = params.learning_rate * (1.0 - 0.9 * step as f64 / total_steps as f64);
+            for chunk in order.chunks(schedule.batch_size) {
+                let lr = schedule.rate(step);
                 step += 1;
                 // Gradient of the batch's mean cross-entropy, for the rows it touches only.
                 slot_of.clear();
