@@ -213,6 +213,11 @@ impl NgramLinear {
                 .get(&format!("{prefix}{name}"))
                 .ok_or_else(|| NluError::Corrupt(format!("{where_}: no tensor {prefix}{name}")))
         };
+        if classes == 0 {
+            return Err(NluError::Corrupt(format!(
+                "{where_}: a model without labels"
+            )));
+        }
         let hashes = get("hashes")?.to_vec1::<u32>()?;
         let idf = get("idf")?.to_vec1::<f32>()?;
         let weights = get("weights")?.flatten_all()?.to_vec1::<f32>()?;
@@ -318,6 +323,7 @@ mod tests {
         let back = NgramLinear::from_tensors(&tensors, "l.", 2, "m").unwrap();
         assert_eq!(back, m);
         assert!(NgramLinear::from_tensors(&tensors, "l.", 3, "m").is_err());
+        assert!(NgramLinear::from_tensors(&tensors, "l.", 0, "m").is_err());
         assert!(NgramLinear::from_tensors(&tensors, "x.", 2, "m").is_err());
     }
 }
