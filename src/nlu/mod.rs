@@ -269,7 +269,8 @@ mod tests {
         .collect()
     }
 
-    fn params() -> TrainParams {
+    /// Small, quick training settings for the n-gram model's unit tests.
+    pub(super) fn params() -> TrainParams {
         TrainParams {
             epochs: 30,
             dim: 16,

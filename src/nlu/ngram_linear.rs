@@ -21,7 +21,9 @@ use rand::seq::SliceRandom;
 use rustc_hash::FxHashMap;
 
 use super::NluError;
-use super::classifier::{Example, Schedule, SparseAdamW, TRAINING_WORTH_SHOWING, TrainParams};
+use super::classifier::{
+    Example, Schedule, SparseAdamW, TRAINING_WORTH_SHOWING, TrainParams, softmax,
+};
 use super::features::hashed_features;
 use crate::telemetry::progress::Progress;
 
@@ -77,7 +79,7 @@ impl NgramLinear {
                 let mut grads: Vec<f32> = Vec::new();
                 let share = 1.0 / chunk.len() as f32;
                 for &i in chunk {
-                    let mut error = softmax(&logits_with(&table.weights, classes, &inputs[i]));
+                    let mut error = softmax(&logits_with(&table.weights, classes, &inputs[i]), 1.0);
                     error.iter_mut().for_each(|p| *p *= share);
                     if let Some(p) = error.get_mut(examples[i].label) {
                         *p -= share;
@@ -138,7 +140,8 @@ impl NgramLinear {
     }
 
     /// Raw scores per label for normalised text; n-grams never seen in training add nothing.
-    pub fn logits(&self, text: &str) -> Vec<f32> {
+    #[cfg(test)]
+    fn logits(&self, text: &str) -> Vec<f32> {
         let mut scratch = Vec::with_capacity(256);
         logits_with(&self.weights, self.classes, &self.input(text, &mut scratch))
     }
@@ -252,23 +255,10 @@ fn logits_with(weights: &[f32], classes: usize, input: &[(u32, f32)]) -> Vec<f32
     z
 }
 
-fn softmax(z: &[f32]) -> Vec<f32> {
-    super::classifier::softmax(z, 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params() -> TrainParams {
-        TrainParams {
-            epochs: 30,
-            dim: 16,
-            learning_rate: 0.05,
-            weight_decay: 0.0,
-            seed: 3,
-        }
-    }
+    use crate::nlu::tests::params;
 
     fn examples() -> Vec<Example> {
         [
