@@ -74,26 +74,40 @@ const MESSAGES: [(&str, &str); 4] = [
 
 fn bench_turn(c: &mut Criterion) {
     baton::kb::analyzer::warm_up();
-    let config = Arc::new(Config::default());
+    // Every turn below is a first sight of its text (no understanding cache), but for the
+    // `*_seen_before` ones, which a snapshot with the cache answers from memory.
+    let mut config = Config::default();
+    config.nlu.cached_messages = 0;
+    let config = Arc::new(config);
+    let remembering = Config::default();
     let facts = Facts::default();
     let memory = baton::dialogue_memory::DialogueMemory::default();
-    let mut variants = vec![("ngram_bm25", Arc::new(knowledge(&config, None)))];
+    let both = |encoder: Option<Arc<Encoder>>| {
+        (
+            Arc::new(knowledge(&config, encoder.clone())),
+            Arc::new(knowledge(&remembering, encoder)),
+        )
+    };
+    let mut variants = vec![("ngram_bm25", both(None))];
     if let Some(e) = encoder(false) {
-        variants.push(("encoder_hybrid", Arc::new(knowledge(&config, Some(e)))));
+        variants.push(("encoder_hybrid", both(Some(e))));
     }
     if let Some(e) = encoder(true) {
-        variants.push((
-            "encoder_hybrid_e5_zh",
-            Arc::new(knowledge(&config, Some(e))),
-        ));
+        variants.push(("encoder_hybrid_e5_zh", both(Some(e))));
     }
     // The encoder's pool answers on a channel; a small runtime awaits it, as in `baton chat`.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
-    for (variant, k) in &variants {
+    for (variant, (k, remembers)) in &variants {
         let mut group = c.benchmark_group(format!("bot_turn/{variant}"));
-        for (name, text) in MESSAGES {
+        let first_sight = MESSAGES
+            .iter()
+            .map(|&(name, text)| (name.to_string(), text, k));
+        let seen_before = MESSAGES[..2]
+            .iter()
+            .map(|&(name, text)| (format!("{name}_seen_before"), text, remembers));
+        for (name, text, k) in first_sight.chain(seen_before) {
             group.bench_function(name, |b| {
                 b.iter(|| {
                     let message = dialogue::bot::Message {

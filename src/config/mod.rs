@@ -186,8 +186,9 @@ pub struct NluConfig {
     pub encoder_queue: usize,
     /// Messages embedded together in one forward pass at most.
     pub encoder_batch: usize,
-    /// Vectors of recent distinct messages kept in memory, so a repeated text is embedded
-    /// once (each costs ~1.6 KB with a 384-wide encoder); 0 keeps none.
+    /// Recent distinct messages remembered in memory, so a repeated text is embedded once
+    /// (each vector ~1.6 KB with a 384-wide encoder) and classified and searched for once per
+    /// knowledge snapshot (each ~1 KB: the intent and the FAQ candidates); 0 keeps none.
     pub cached_messages: usize,
     /// Characters of a shopper message the bot reads at most: longer text is cut before
     /// normalisation, classification, retrieval and embedding, so one long message costs no

@@ -1,5 +1,6 @@
-//! One bot turn, the one way Baton runs it: normalise → embed → analyze → decide → plan →
-//! (order task) → trigger rules → reception mode → settle the handoff. `baton serve`
+//! One bot turn, the one way Baton runs it: normalise → (seen recently? else embed →
+//! understand) → analyze → decide → plan → (order task) → trigger rules → reception mode →
+//! settle the handoff. `baton serve`
 //! (through the conversation service), `baton chat` and the turn benchmark all call
 //! [`respond`]; what comes out is a [`Plan`] ready to commit.
 //!
@@ -18,7 +19,7 @@ use super::turn::{Plan, analyze, plan, settle, task_plan};
 use crate::config::Config;
 use crate::dialogue_memory::DialogueMemory;
 use crate::encoder::EncoderError;
-use crate::knowledge::Knowledge;
+use crate::knowledge::{Knowledge, Understood};
 use crate::nlu::{Lang, normalize};
 
 /// Why a turn could not be run. Nothing has been stored when this is returned.
@@ -87,13 +88,19 @@ pub async fn respond(
     staffing: impl Fn(&str) -> Staffing,
 ) -> Result<Plan, TurnError> {
     let normalized = normalize(for_understanding(message.text, config.nlu.max_chars));
-    let vector = knowledge
-        .embed_message(&normalized)
-        .await
-        .map_err(|e| match e {
-            EncoderError::Busy => TurnError::Busy,
-            other => TurnError::Encoder(other),
-        })?;
+    let candidates = config.nlu.faq_candidates;
+    // A text seen recently needs neither the encoder nor the models again.
+    let seen = knowledge.recent.get(&normalized, candidates);
+    let vector = match seen {
+        Some(_) => None,
+        None => knowledge
+            .embed_message(&normalized)
+            .await
+            .map_err(|e| match e {
+                EncoderError::Busy => TurnError::Busy,
+                other => TurnError::Encoder(other),
+            })?,
+    };
     let Message {
         locale,
         facts,
@@ -108,14 +115,17 @@ pub async fn respond(
     let think = {
         let (knowledge, config, facts) = (knowledge.clone(), config.clone(), facts.clone());
         move || {
-            let analysis = analyze(
-                &knowledge,
-                &config.policy,
-                config.nlu.faq_candidates,
-                &normalized,
-                vector.as_deref(),
-                locale,
-            );
+            let understood = match seen {
+                Some(seen) => Understood::clone(&seen),
+                None => {
+                    let fresh = knowledge.understand(&normalized, candidates, vector.as_deref());
+                    knowledge
+                        .recent
+                        .put(&normalized, candidates, Arc::new(fresh.clone()));
+                    fresh
+                }
+            };
+            let analysis = analyze(understood, &config.policy, &normalized, locale);
             let kept = analysis.clone();
             (kept, plan(&knowledge, &config.policy, analysis, &facts))
         }

@@ -15,7 +15,7 @@ use crate::conversation::{
 };
 use crate::handoff::{Availability, Escalation};
 use crate::kb::FaqHit;
-use crate::knowledge::Knowledge;
+use crate::knowledge::{Knowledge, Understood};
 use crate::nlu::{IntentPrediction, Lang};
 use crate::realtime::AssistSuggestion;
 
@@ -122,34 +122,23 @@ impl Analysis {
     }
 }
 
-/// Classifies and retrieves a normalised message. `vector` is its encoder vector
-/// ([`Knowledge::embed_message`]), when the snapshot uses one. `fallback` is the language to
-/// assume when the text has no letters (the conversation's locale).
+/// What the bot sees in a normalised message: what the models made of it (`understood`,
+/// from [`Knowledge::understand`] or its cache) and the signals read from the text itself.
+/// `fallback` is the language to assume when the text has no letters (the conversation's
+/// locale).
 pub fn analyze(
-    knowledge: &Knowledge,
+    understood: Understood,
     policy: &PolicyConfig,
-    faq_candidates: usize,
     normalized: &str,
-    vector: Option<&[f32]>,
     fallback: Lang,
 ) -> Analysis {
-    let lang = Lang::detect(normalized, fallback);
-    let intent = knowledge.classifier.classify(normalized, vector);
-    let faq_hits = knowledge
-        .index
-        .search(normalized, faq_candidates, vector)
-        .unwrap_or_else(|e| {
-            // The index is in memory and immutable; a failure here is a bug, not bad input.
-            tracing::error!(error = %e, "FAQ search failed; answering without FAQ candidates");
-            Vec::new()
-        });
     Analysis {
-        lang,
+        lang: Lang::detect(normalized, fallback),
         asked_for_human: asks_for_human(normalized, &policy.human_phrases),
         negative: is_strongly_negative(normalized, &policy.negative_words),
         didnt_help: says_it_did_not_help(normalized),
-        intent,
-        faq_hits,
+        intent: understood.intent,
+        faq_hits: understood.faq_hits,
     }
 }
 

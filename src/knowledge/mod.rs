@@ -10,12 +10,15 @@
 //! flight finish on the one they started with.
 //!
 //! [`live`] holds the serving snapshot behind a swappable handle; [`reload`] watches the
-//! directories and swaps rebuilt snapshots in.
+//! directories and swaps rebuilt snapshots in. [`Knowledge::understand`] is what the models
+//! make of one message, and [`recent`] keeps that for texts seen again.
 
 pub mod live;
+pub mod recent;
 pub mod reload;
 
 pub use live::LiveKnowledge;
+pub use recent::{RecentUnderstanding, Understood};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,6 +53,8 @@ pub struct Knowledge {
     pub version: String,
     /// Warnings found while loading (errors never get this far).
     pub warnings: Vec<Diagnostic>,
+    /// What these models made of recent messages (in memory, emptied by a reload).
+    pub recent: RecentUnderstanding,
 }
 
 impl Knowledge {
@@ -119,7 +124,28 @@ impl Knowledge {
             encoder,
             version,
             warnings,
+            recent: RecentUnderstanding::new(nlu.cached_messages),
         })
+    }
+
+    /// Classifies normalised `text` and finds its best `faq_candidates` FAQs. `vector` is
+    /// its encoder vector ([`Self::embed_message`]), when this snapshot uses one.
+    pub fn understand(
+        &self,
+        text: &str,
+        faq_candidates: usize,
+        vector: Option<&[f32]>,
+    ) -> Understood {
+        let intent = self.classifier.classify(text, vector);
+        let faq_hits = self
+            .index
+            .search(text, faq_candidates, vector)
+            .unwrap_or_else(|e| {
+                // The index is in memory and immutable; a failure here is a bug, not bad input.
+                tracing::error!(error = %e, "FAQ search failed; answering without FAQ candidates");
+                Vec::new()
+            });
+        Understood { intent, faq_hits }
     }
 
     /// The encoder vector of a normalised message, when this snapshot's models use one.

@@ -1,6 +1,7 @@
 //! The sentence encoder in the live path: used by default when installed, optional when not,
 //! and a saturated encoder answers 429 without losing or half-storing anything.
 
+use baton::nlu::Lang;
 use futures::future::join_all;
 use serde_json::json;
 
@@ -173,6 +174,47 @@ async fn chinese_is_read_by_the_multilingual_encoder_when_configured() {
     let best = &turn.faq_candidates[0];
     assert_eq!(best.faq_id, "damaged-or-wrong-item", "{turn:?}");
     assert!(best.similarity.is_some(), "{best:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_text_is_understood_once_and_answered_alike() {
+    let app = spawn_app().await;
+    let knowledge = app.service.knowledge();
+    let question = "When will the money be back on my card?";
+    let mut turns = Vec::new();
+    for _ in 0..3 {
+        let (id, token) = app.create(json!({"locale": "en"})).await;
+        let out = app.say(&id, &token, question).await;
+        assert_eq!(
+            answered_faq(&out).as_deref(),
+            Some("refund-time"),
+            "{out:#}"
+        );
+        turns.push(first_turn(&app, &id).await);
+    }
+    assert_eq!(
+        turns[1], turns[0],
+        "the second sight is what the first one found"
+    );
+    assert_eq!(turns[2], turns[0]);
+    let remembered = knowledge.recent.len();
+    assert!(remembered >= 1, "the text is remembered");
+
+    // What depends on the conversation is not remembered with the text: a message without
+    // letters is read in each conversation's own language.
+    let mut langs = Vec::new();
+    for locale in ["zh", "en", "zh"] {
+        let (id, token) = app.create(json!({"locale": locale})).await;
+        app.say(&id, &token, "123").await;
+        langs.push(first_turn(&app, &id).await.lang);
+    }
+    assert_eq!(langs, vec![Lang::Zh, Lang::En, Lang::Zh]);
+    assert_eq!(
+        knowledge.recent.len(),
+        remembered + 1,
+        "\"123\" is one text"
+    );
     app.stop().await;
 }
 
