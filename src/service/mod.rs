@@ -675,15 +675,11 @@ impl ConversationService {
 
     /// The language the conversation is in now (its last shopper turn, else its locale).
     pub async fn conversation_lang(&self, c: &Conversation) -> Result<Lang, ServiceError> {
-        let recent = self
+        Ok(self
             .inner
             .store
-            .messages_after(&c.id, c.last_seq.saturating_sub(10), 10)
-            .await?;
-        Ok(recent
-            .iter()
-            .rev()
-            .find_map(|m| m.turn.as_ref().map(|t| t.lang))
+            .last_turn_lang(&c.id)
+            .await?
             .unwrap_or(c.locale))
     }
 }

@@ -88,6 +88,7 @@ both!(
     blocks_and_word_hits_round_trip,
     active_bot_conversations_are_listed_most_recent_first,
     quality_reviews_round_trip_and_what_is_unscored_is_found,
+    the_last_turn_lang_is_the_latest_shopper_turns,
 );
 
 #[tokio::test]
@@ -291,6 +292,34 @@ mod bodies {
             assert_eq!(turn.len(), 2, "the message and its reply");
             assert_eq!(turn[1].reply_to, Some(m.seq));
         }
+    }
+
+    pub(super) async fn the_last_turn_lang_is_the_latest_shopper_turns(store: Arc<dyn Store>) {
+        let c = conversation(&*store, "c1").await;
+        assert_eq!(
+            store.last_turn_lang("c1").await.unwrap(),
+            None,
+            "no turn yet"
+        );
+        let turn = |seq: i64, lang: Lang| Message {
+            turn: Some(crate::conversation::TurnRecord {
+                lang,
+                ..crate::conversation::TurnRecord::answered("greeting", "hello")
+            }),
+            ..message(seq, Author::Shopper, Some(&format!("m{seq}")))
+        };
+        let reply = |seq: i64| Message {
+            reply_to: Some(seq - 1),
+            ..message(seq, Author::Bot, None)
+        };
+        let first = TurnWrite::new(&c, vec![turn(1, Lang::En), reply(2)], 5);
+        store.commit_turn(&first).await.expect("first turn");
+        assert_eq!(store.last_turn_lang("c1").await.unwrap(), Some(Lang::En));
+        let c = store.conversation("c1").await.unwrap().unwrap();
+        let second = TurnWrite::new(&c, vec![turn(3, Lang::Zh), reply(4)], 6);
+        store.commit_turn(&second).await.expect("second turn");
+        assert_eq!(store.last_turn_lang("c1").await.unwrap(), Some(Lang::Zh));
+        assert_eq!(store.last_turn_lang("unknown").await.unwrap(), None);
     }
 
     pub(super) async fn a_repeated_client_msg_id_is_a_duplicate(store: Arc<dyn Store>) {

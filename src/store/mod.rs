@@ -22,6 +22,7 @@ mod postgres;
 mod quality_sql;
 mod rows;
 mod sqlite;
+mod sqlite_reads;
 mod supervision_sql;
 #[cfg(test)]
 mod test_db;
@@ -40,6 +41,7 @@ pub use sqlite::SqliteStore;
 use crate::conversation::{Conversation, ConversationState, Message};
 use crate::handoff::agent::Agent;
 use crate::handoff::{AuditEntry, Handoff, Note, Rating, Ticket};
+use crate::nlu::Lang;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -190,6 +192,11 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: &str,
         client_msg_id: &str,
     ) -> Result<Option<Vec<Message>>, StoreError>;
+
+    /// The language of the conversation's last shopper turn the bot read (`None` before the
+    /// first): what its notices are worded in. Reads one field of one row, however long the
+    /// conversation.
+    async fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError>;
 
     /// Messages with `seq > after`, oldest first, at most `limit`.
     async fn messages_after(

@@ -33,6 +33,7 @@ use crate::config::StoreConfig;
 use crate::conversation::{Conversation, ERASED_TEXT, Message};
 use crate::handoff::agent::Agent;
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Ticket};
+use crate::nlu::Lang;
 
 /// PostgreSQL-backed [`Store`]. Cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -465,6 +466,19 @@ impl Store for PgStore {
             return Ok(None);
         }
         rows::messages(found).map(Some)
+    }
+
+    async fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError> {
+        let code: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT turn::json->>'lang' FROM messages
+             WHERE conversation_id = $1 AND turn IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        code.flatten()
+            .map(|code| rows::lang("turn.lang", &code))
+            .transpose()
     }
 
     async fn messages_after(

@@ -5,7 +5,8 @@
 //! rows decode the same way), and `into_*` turns each into its domain type, parsing the
 //! enums and the JSON columns (per-turn records, routing state, handoff contexts). A value
 //! that does not parse is [`StoreError::Corrupt`], naming the column, never the row's text.
-//! The opposite direction — domain values to column values — is [`to_json`] and
+//! The embedded store's direct reads (`rusqlite`, [`super::sqlite_reads`]) fill the same
+//! structs through their `from_rusqlite`. The opposite direction — domain values to column values — is [`to_json`] and
 //! [`hex_encode`]; the SQL that writes them stays in each backend, whose placeholders differ.
 //!
 //! Column types follow the shared schema: `INTEGER` is `i32` (PostgreSQL's INT4), `BIGINT`
@@ -119,6 +120,27 @@ impl ConversationRow {
     }
 }
 
+impl ConversationRow {
+    /// The row as the embedded store's direct reads see it ([`super::sqlite_reads`]).
+    pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
+        Ok(ConversationRow {
+            id: r.get("id")?,
+            token_hash: r.get("token_hash")?,
+            channel: r.get("channel")?,
+            locale: r.get("locale")?,
+            customer: r.get("customer")?,
+            state: r.get("state")?,
+            low_confidence_streak: r.get("low_confidence_streak")?,
+            recent_skill: r.get("recent_skill")?,
+            dialogue: r.get("dialogue")?,
+            last_seq: r.get("last_seq")?,
+            created_at: r.get("created_at")?,
+            updated_at: r.get("updated_at")?,
+            erased_at: r.get("erased_at")?,
+        })
+    }
+}
+
 /// What an erase reads of the conversation it marked.
 #[derive(sqlx::FromRow)]
 pub(super) struct ErasedConversationRow {
@@ -200,6 +222,26 @@ impl MessageRow {
     }
 }
 
+impl MessageRow {
+    pub(super) fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// A row of [`message_columns`], read directly ([`super::sqlite_reads`]).
+    pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+        Ok(MessageRow {
+            seq: r.get("seq")?,
+            author: r.get("author")?,
+            text: r.get("text")?,
+            client_msg_id: r.get("client_msg_id")?,
+            reply_to: r.get("reply_to")?,
+            meta: r.get("meta")?,
+            turn: r.get("turn")?,
+            created_at: r.get("created_at")?,
+        })
+    }
+}
+
 pub(super) fn messages(rows: Vec<MessageRow>) -> Result<Vec<Message>, StoreError> {
     rows.into_iter().map(MessageRow::into_message).collect()
 }
@@ -245,6 +287,27 @@ impl HandoffRow {
             agent_id: self.agent_id,
             created_at: self.created_at,
             trigger_seq: self.trigger_seq,
+        })
+    }
+}
+
+impl HandoffRow {
+    /// A whole handoff row, context included, read directly ([`super::sqlite_reads`]).
+    pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoffRow> {
+        Ok(HandoffRow {
+            id: r.get("id")?,
+            conversation_id: r.get("conversation_id")?,
+            reason: r.get("reason")?,
+            priority: r.get("priority")?,
+            skill: r.get("skill")?,
+            status: r.get("status")?,
+            agent_id: r.get("agent_id")?,
+            trigger_seq: r.get("trigger_seq")?,
+            routing: r.get("routing")?,
+            created_at: r.get("created_at")?,
+            wrap_category: r.get("wrap_category")?,
+            wrap_summary: r.get("wrap_summary")?,
+            context: r.get("context")?,
         })
     }
 }

@@ -8,7 +8,8 @@
 //! instead of letting them retry on SQLITE_BUSY keeps tail latency low under load; in WAL
 //! mode readers never wait for the writer. Turns — the bulk of all writes — are committed in
 //! groups by a writer thread of their own, many to a transaction and an fsync
-//! ([`group_commit`](super::group_commit)); the two writers take turns on the lock. Rows map
+//! ([`group_commit`](super::group_commit)); the two writers take turns on the lock. The reads
+//! every turn makes skip sqlx and run in place ([`sqlite_reads`](super::sqlite_reads)). Rows map
 //! to domain types through the shared [`rows`](super::rows) structs; JSON columns hold the
 //! per-turn records and handoff contexts.
 
@@ -25,10 +26,10 @@ use super::group_commit::{GroupCommit, Write};
 use super::moderation_sql::On;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
-    ActivityTicketsRow, AgentRow, ContextRow, ConversationRow, DraftRow, ErasedConversationRow,
-    HandoffRow, MessageRow, NoteRow, TicketRow, handoff_columns, int4, json, message_columns,
-    to_json,
+    ActivityTicketsRow, AgentRow, ContextRow, DraftRow, ErasedConversationRow, HandoffRow, NoteRow,
+    TicketRow, handoff_columns, int4, json, to_json,
 };
+use super::sqlite_reads::DirectReads;
 use super::{
     ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
     TurnWrite,
@@ -37,6 +38,7 @@ use crate::config::{StoreConfig, Synchronous};
 use crate::conversation::{Conversation, Customer, ERASED_TEXT, Message};
 use crate::handoff::agent::Agent;
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Ticket};
+use crate::nlu::Lang;
 
 /// SQLite-backed [`Store`]. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Turns and new conversations, committed in groups on a connection of their own.
     turns: GroupCommit,
+    /// The reads every turn makes, in place on the caller's thread.
+    direct: std::sync::Arc<DirectReads>,
     reviews: super::quality_sql::ReviewTables<sqlx::Sqlite>,
 }
 
@@ -79,7 +83,9 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         let turns = GroupCommit::start(path, config)?;
+        let direct = std::sync::Arc::new(DirectReads::open(path)?);
         Ok(SqliteStore {
+            direct,
             reviews: super::quality_sql::ReviewTables {
                 read: pool.clone(),
                 write: writer.clone(),
@@ -178,12 +184,7 @@ impl Store for SqliteStore {
     }
 
     async fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
-        let row: Option<ConversationRow> =
-            sqlx::query_as("SELECT * FROM conversations WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(ConversationRow::into_conversation).transpose()
+        self.direct.conversation(id)
     }
 
     async fn commit_turn(&self, w: &TurnWrite) -> Result<(), StoreError> {
@@ -195,31 +196,12 @@ impl Store for SqliteStore {
         conversation_id: &str,
         client_msg_id: &str,
     ) -> Result<Option<Vec<Message>>, StoreError> {
-        let Some(row) = sqlx::query_as::<_, MessageRow>(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND client_msg_id = ?"
-        ))
-        .bind(conversation_id)
-        .bind(client_msg_id)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let shopper = row.into_message()?;
-        let replies = sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND reply_to = ? ORDER BY seq"
-        ))
-        .bind(conversation_id)
-        .bind(shopper.seq)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = vec![shopper];
-        out.extend(rows::messages(replies)?);
-        Ok(Some(out))
+        self.direct
+            .turn_by_client_msg_id(conversation_id, client_msg_id)
+    }
+
+    async fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError> {
+        self.direct.last_turn_lang(conversation_id)
     }
 
     async fn messages_after(
@@ -228,27 +210,11 @@ impl Store for SqliteStore {
         after: i64,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let found = sqlx::query_as(concat!(
-            "SELECT ",
-            message_columns!(),
-            " FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-        ))
-        .bind(conversation_id)
-        .bind(after)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows::messages(found)
+        self.direct.messages_after(conversation_id, after, limit)
     }
 
     async fn open_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
-        let row: Option<HandoffRow> = sqlx::query_as(
-            "SELECT * FROM handoffs WHERE conversation_id = ? AND status IN ('queued', 'assigned')",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(HandoffRow::into_handoff).transpose()
+        self.direct.open_handoff(conversation_id)
     }
 
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {

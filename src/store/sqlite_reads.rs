@@ -1,0 +1,190 @@
+//! The embedded store's hottest reads, run in place on the caller's thread.
+//!
+//! Every shopper turn reads its conversation, its open handoff and whether its
+//! `client_msg_id` is already stored; every live socket catches up with `messages_after`;
+//! every notice is worded in the language of the last turn.
+//! Each is one indexed lookup that SQLite answers from its page cache in a few
+//! microseconds. Through sqlx every statement travels to a connection thread and back (two
+//! context switches, a pool checkout and a task to return the connection) — several times
+//! the cost of the lookup itself, and under load a fifth of a node's CPU. So these reads
+//! run on `rusqlite` connections kept here, on whichever thread asks:
+//!
+//! ```text
+//! read ─► take an idle connection (or open one) ─► cached statement ─► rows
+//!      ─► rows::*Row::from_rusqlite ─► domain type ─► connection back to the idle list
+//! ```
+//!
+//! In WAL mode readers never wait for the writers, and each statement is its own read
+//! transaction, so a read sees every commit acknowledged before it started. The connections
+//! are `query_only`: nothing can write through them.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::StoreError;
+use super::group_commit::BUSY_TIMEOUT;
+use super::rows::{self, ConversationRow, HandoffRow, MessageRow, message_columns};
+use crate::conversation::{Conversation, Message};
+use crate::handoff::Handoff;
+use crate::nlu::Lang;
+
+/// Idle connections kept at most: one per thread that reads at the same time (the runtime's
+/// workers and a few blocking threads); more are opened when needed and closed after.
+const IDLE: usize = 8;
+
+/// Prepared statements kept per connection: every query here, with room to spare.
+const STATEMENTS: usize = 16;
+
+/// Direct read connections to one database file.
+#[derive(Debug)]
+pub(super) struct DirectReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl DirectReads {
+    /// Reads of the (already migrated) database at `path`; opens one connection to check it.
+    pub(super) fn open(path: &Path) -> Result<DirectReads, StoreError> {
+        let reads = DirectReads {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = reads.connect()?;
+        reads.put_back(first);
+        Ok(reads)
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
+        Ok(conn)
+    }
+
+    fn put_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE
+        {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `read` on an idle connection (or a new one) and returns the connection after.
+    fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match taken {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = read(&conn);
+        self.put_back(conn);
+        result
+    }
+
+    pub(super) fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        let row = self.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT * FROM conversations WHERE id = ?1")?
+                    .query_row([id], ConversationRow::from_rusqlite)
+                    .optional()?,
+            )
+        })?;
+        row.map(ConversationRow::into_conversation).transpose()
+    }
+
+    pub(super) fn open_handoff(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<Handoff>, StoreError> {
+        let row = self.with(|c| {
+            Ok(c.prepare_cached(
+                "SELECT * FROM handoffs WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')",
+            )?
+            .query_row([conversation_id], HandoffRow::from_rusqlite)
+            .optional()?)
+        })?;
+        row.map(HandoffRow::into_handoff).transpose()
+    }
+
+    /// The shopper message stored under `client_msg_id` and the bot's replies to it.
+    pub(super) fn turn_by_client_msg_id(
+        &self,
+        conversation_id: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<Vec<Message>>, StoreError> {
+        let rows = self.with(|c| {
+            let shopper = c
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    message_columns!(),
+                    " FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2"
+                ))?
+                .query_row([conversation_id, client_msg_id], MessageRow::from_rusqlite)
+                .optional()?;
+            let Some(shopper) = shopper else {
+                return Ok(None);
+            };
+            let mut replies = c.prepare_cached(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE conversation_id = ?1 AND reply_to = ?2 ORDER BY seq"
+            ))?;
+            let reply_to = shopper.seq();
+            let mut found = vec![shopper];
+            for row in replies.query_map(
+                rusqlite::params![conversation_id, reply_to],
+                MessageRow::from_rusqlite,
+            )? {
+                found.push(row?);
+            }
+            Ok(Some(found))
+        })?;
+        rows.map(rows::messages).transpose()
+    }
+
+    /// The language of the last shopper turn: one field of one row, not the turn's record.
+    pub(super) fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError> {
+        let code: Option<Option<String>> = self.with(|c| {
+            Ok(c.prepare_cached(
+                "SELECT json_extract(turn, '$.lang') FROM messages
+                 WHERE conversation_id = ?1 AND turn IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            )?
+            .query_row([conversation_id], |r| r.get(0))
+            .optional()?)
+        })?;
+        code.flatten()
+            .map(|code| rows::lang("turn.lang", &code))
+            .transpose()
+    }
+
+    /// At most `limit` messages after `after`, in order.
+    pub(super) fn messages_after(
+        &self,
+        conversation_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let found = self.with(|c| {
+            let mut statement = c.prepare_cached(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ))?;
+            let rows = statement.query_map(
+                rusqlite::params![conversation_id, after, i64::from(limit)],
+                MessageRow::from_rusqlite,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        rows::messages(found)
+    }
+}
