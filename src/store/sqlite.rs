@@ -109,10 +109,11 @@ impl SqliteStore {
             .await?)
     }
 
-    /// Closes the turn writer and both pools, waiting for connections to finish (a clean WAL
-    /// checkpoint).
+    /// Closes the turn writer, the direct readers and both pools, waiting for connections to
+    /// finish (the last one to close checkpoints the WAL).
     async fn shut(&self) {
         self.turns.close().await;
+        self.direct.close();
         self.pool.close().await;
         self.writer.close().await;
     }

@@ -75,6 +75,14 @@ impl DirectReads {
         }
     }
 
+    /// Closes the idle connections, so the store's last writer to close is the database's
+    /// last connection and checkpoints the WAL. A read after this opens a connection again.
+    pub(super) fn close(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
     /// Runs `read` on an idle connection (or a new one) and returns the connection after.
     fn with<T>(
         &self,
@@ -186,5 +194,40 @@ impl DirectReads {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         rows::messages(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::StoreConfig;
+    use crate::conversation::Conversation;
+    use crate::store::{SqliteStore, Store};
+
+    #[tokio::test]
+    async fn reads_see_the_commits_and_closing_leaves_no_write_ahead_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.db");
+        let store = SqliteStore::open(&path, &StoreConfig::default())
+            .await
+            .unwrap();
+        assert!(store.conversation("c1").await.unwrap().is_none());
+        store
+            .create_conversation(&Conversation::for_tests("c1"))
+            .await
+            .unwrap();
+        let read = store.conversation("c1").await.unwrap();
+        assert_eq!(read.map(|c| c.id).as_deref(), Some("c1"));
+        assert!(store.open_handoff("c1").await.unwrap().is_none());
+        assert!(store.messages_after("c1", 0, 10).await.unwrap().is_empty());
+
+        // The readers' connections are closed with the store, so the last one to close
+        // checkpoints the log into the database file and removes it.
+        store.close().await;
+        let wal = dir.path().join("baton.db-wal");
+        assert!(
+            std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+            "{} is left behind",
+            wal.display()
+        );
     }
 }
