@@ -115,17 +115,18 @@ pub async fn respond(
     let think = {
         let (knowledge, config, facts) = (knowledge.clone(), config.clone(), facts.clone());
         move || {
-            let understood = match seen {
-                Some(seen) => Understood::clone(&seen),
-                None => {
-                    let fresh = knowledge.understand(&normalized, candidates, vector.as_deref());
-                    knowledge
-                        .recent
-                        .put(&normalized, candidates, Arc::new(fresh.clone()));
-                    fresh
-                }
-            };
-            let analysis = analyze(understood, &config.policy, &normalized, locale);
+            let understood = seen.unwrap_or_else(|| {
+                let fresh =
+                    Arc::new(knowledge.understand(&normalized, candidates, vector.as_deref()));
+                knowledge.recent.put(&normalized, candidates, fresh.clone());
+                fresh
+            });
+            let analysis = analyze(
+                Understood::clone(&understood),
+                &config.policy,
+                &normalized,
+                locale,
+            );
             let kept = analysis.clone();
             (kept, plan(&knowledge, &config.policy, analysis, &facts))
         }

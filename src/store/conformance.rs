@@ -113,7 +113,9 @@ async fn a_wrong_password_is_not_repeated_in_the_error() {
 mod bodies {
     use std::sync::Arc;
 
-    use crate::conversation::{Author, Conversation, ConversationState, ERASED_TEXT, Message};
+    use crate::conversation::{
+        Author, Conversation, ConversationState, ERASED_TEXT, Message, TurnRecord,
+    };
     use crate::handoff::agent::{Agent, AgentStatus};
     use crate::handoff::{
         AuditEntry, Escalation, EscalationReason, Handoff, HandoffStatus, Note, Priority, Rating,
@@ -302,9 +304,9 @@ mod bodies {
             "no turn yet"
         );
         let turn = |seq: i64, lang: Lang| Message {
-            turn: Some(crate::conversation::TurnRecord {
+            turn: Some(TurnRecord {
                 lang,
-                ..crate::conversation::TurnRecord::answered("greeting", "hello")
+                ..TurnRecord::answered("greeting", "hello")
             }),
             ..message(seq, Author::Shopper, Some(&format!("m{seq}")))
         };

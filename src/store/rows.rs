@@ -6,8 +6,8 @@
 //! enums and the JSON columns (per-turn records, routing state, handoff contexts). A value
 //! that does not parse is [`StoreError::Corrupt`], naming the column, never the row's text.
 //! The embedded store's direct reads (`rusqlite`, [`super::sqlite_reads`]) fill the same
-//! structs through their `from_rusqlite`. The opposite direction — domain values to column values — is [`to_json`] and
-//! [`hex_encode`]; the SQL that writes them stays in each backend, whose placeholders differ.
+//! structs through their `from_rusqlite`. The opposite direction — domain values to column
+//! values — is [`to_json`] and [`hex_encode`]; the SQL that writes them stays in each backend, whose placeholders differ.
 //!
 //! Column types follow the shared schema: `INTEGER` is `i32` (PostgreSQL's INT4), `BIGINT`
 //! is `i64`, `BOOLEAN` is `bool`, JSON is text.
@@ -118,9 +118,7 @@ impl ConversationRow {
             channel: self.channel,
         })
     }
-}
 
-impl ConversationRow {
     /// The row as the embedded store's direct reads see it ([`super::sqlite_reads`]).
     pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
         Ok(ConversationRow {
@@ -220,9 +218,7 @@ impl MessageRow {
             turn: self.turn.map(|t| json("turn", &t)).transpose()?,
         })
     }
-}
 
-impl MessageRow {
     pub(super) fn seq(&self) -> i64 {
         self.seq
     }
@@ -289,9 +285,7 @@ impl HandoffRow {
             trigger_seq: self.trigger_seq,
         })
     }
-}
 
-impl HandoffRow {
     /// A whole handoff row, context included, read directly ([`super::sqlite_reads`]).
     pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoffRow> {
         Ok(HandoffRow {

@@ -148,12 +148,14 @@ impl DirectReads {
             ))?;
             let reply_to = shopper.seq();
             let mut found = vec![shopper];
-            for row in replies.query_map(
-                rusqlite::params![conversation_id, reply_to],
-                MessageRow::from_rusqlite,
-            )? {
-                found.push(row?);
-            }
+            found.extend(
+                replies
+                    .query_map(
+                        rusqlite::params![conversation_id, reply_to],
+                        MessageRow::from_rusqlite,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            );
             Ok(Some(found))
         })?;
         rows.map(rows::messages).transpose()
