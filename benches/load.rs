@@ -636,6 +636,53 @@ async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
     }
 }
 
+/// How the server's messages met the encoder so far (`baton_encoder_messages_total`, summed
+/// over the nodes): embedded, remembered, skipped.
+#[derive(Debug, Default)]
+struct EncoderUse(HashMap<String, f64>);
+
+impl EncoderUse {
+    /// The counts of the measured window (after the warm-up), or of the whole run after a
+    /// kill -9 (the restarted process counts from 0).
+    fn since(&self, before: &EncoderUse) -> Value {
+        self.0
+            .iter()
+            .map(|(outcome, n)| {
+                let earlier = before.0.get(outcome).copied().unwrap_or(0.0);
+                let n = if *n >= earlier { n - earlier } else { *n };
+                (outcome.clone(), json!(n as u64))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+async fn encoder_use(run: &Run) -> EncoderUse {
+    let mut counts = HashMap::new();
+    for base in &run.bases {
+        let Ok(response) = run
+            .client
+            .get(format!("{base}/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+        else {
+            continue;
+        };
+        let text = response.text().await.unwrap_or_default();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("baton_encoder_messages_total{outcome=\"") else {
+                continue;
+            };
+            if let Some((outcome, value)) = rest.split_once("\"} ") {
+                *counts.entry(outcome.to_string()).or_insert(0.0) +=
+                    value.trim().parse::<f64>().unwrap_or(0.0);
+            }
+        }
+    }
+    EncoderUse(counts)
+}
+
 /// `n` written in the letters a–z (base 26), so a number is not read as digits.
 fn in_letters(mut n: usize) -> String {
     let mut out = Vec::new();
@@ -964,9 +1011,11 @@ async fn main() {
             args.abuse_chars,
         )));
     }
+    let mut encoder_before = EncoderUse::default();
     if args.warm_up > 0 {
         tokio::time::sleep_until(run.measured_from.into()).await;
         cpu_before = cpu(&servers);
+        encoder_before = encoder_use(&run).await;
     }
     let probing = probe.map(|p| tokio::spawn(p.run(run.client.clone(), run.deadline)));
     let mut restarted = None;
@@ -981,6 +1030,7 @@ async fn main() {
     for t in tasks {
         let _ = t.await;
     }
+    let encoder_after = encoder_use(&run).await;
     let elapsed = started.elapsed().as_secs_f64();
     // After a kill -9 only the second process's time is known.
     let server_cpu = cpu(&servers) - if restarted.is_some() { 0.0 } else { cpu_before };
@@ -1022,6 +1072,7 @@ async fn main() {
         "turns_per_second": l.len() as f64 / args.seconds as f64,
         "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)},
         "server_cpu_ms_per_turn": server_cpu * 1e3 / l.len().max(1) as f64,
+        "encoder_messages": encoder_after.since(&encoder_before),
         "errors": run.errors.load(Ordering::Relaxed),
         "retries": run.retries.load(Ordering::Relaxed),
         "handoffs": run.handoffs.load(Ordering::Relaxed),

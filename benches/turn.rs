@@ -74,17 +74,23 @@ const MESSAGES: [(&str, &str); 4] = [
 
 fn bench_turn(c: &mut Criterion) {
     baton::kb::analyzer::warm_up();
-    // Every turn below is a first sight of its text (no understanding cache), but for the
-    // `*_seen_before` ones, which a snapshot with the cache answers from memory.
+    // Every turn below is a first sight of its text (no understanding cache) through the
+    // encoder, but for the `*_gated` ones, which the cheap models answer alone when they are
+    // sure (`knowledge::gate`), and the `*_seen_before` ones, which a snapshot with the cache
+    // answers from memory.
     let mut config = Config::default();
     config.nlu.cached_messages = 0;
+    config.nlu.encoder_gate.enabled = false;
     let config = Arc::new(config);
+    let mut gating = config.as_ref().clone();
+    gating.nlu.encoder_gate.enabled = true;
     let remembering = Config::default();
     let facts = Facts::default();
     let memory = baton::dialogue_memory::DialogueMemory::default();
     let both = |encoder: Option<Arc<Encoder>>| {
         (
             Arc::new(knowledge(&config, encoder.clone())),
+            Arc::new(knowledge(&gating, encoder.clone())),
             Arc::new(knowledge(&remembering, encoder)),
         )
     };
@@ -99,15 +105,20 @@ fn bench_turn(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
-    for (variant, (k, remembers)) in &variants {
+    for (variant, (k, gates, remembers)) in &variants {
         let mut group = c.benchmark_group(format!("bot_turn/{variant}"));
         let first_sight = MESSAGES
             .iter()
             .map(|&(name, text)| (name.to_string(), text, k));
+        // Without an encoder there is nothing to gate.
+        let gated = MESSAGES
+            .iter()
+            .filter(|_| gates.encoder.is_some())
+            .map(|&(name, text)| (format!("{name}_gated"), text, gates));
         let seen_before = MESSAGES[..2]
             .iter()
             .map(|&(name, text)| (format!("{name}_seen_before"), text, remembers));
-        for (name, text, k) in first_sight.chain(seen_before) {
+        for (name, text, k) in first_sight.chain(gated).chain(seen_before) {
             group.bench_function(name, |b| {
                 b.iter(|| {
                     let message = dialogue::bot::Message {

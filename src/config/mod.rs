@@ -194,6 +194,34 @@ pub struct NluConfig {
     /// normalisation, classification, retrieval and embedding, so one long message costs no
     /// more understanding work than this. The whole message is still stored and shown.
     pub max_chars: usize,
+    /// When a message is understood without the encoder (`knowledge::gate`).
+    pub encoder_gate: EncoderGate,
+}
+
+/// When the cheap models' understanding of a message stands without the sentence encoder;
+/// the rule is `knowledge::gate`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderGate {
+    /// Whether the cheap models may answer without the encoder at all.
+    pub enabled: bool,
+    /// The n-gram intent's calibrated confidence at or above which it stands.
+    pub intent_confidence: f32,
+    /// The best lexical FAQ's overlap with the text (1.0: the text says exactly what one of
+    /// the FAQ's phrasings says) at or above which it stands.
+    pub faq_overlap: f32,
+}
+
+impl Default for EncoderGate {
+    /// The points at which `baton eval intents` and `baton eval kb` measured no loss on the
+    /// evaluation sets (README, "Where the encoder is skipped").
+    fn default() -> Self {
+        EncoderGate {
+            enabled: true,
+            intent_confidence: 0.99,
+            faq_overlap: 0.95,
+        }
+    }
 }
 
 impl Default for NluConfig {
@@ -215,6 +243,7 @@ impl Default for NluConfig {
             encoder_batch: 16,
             cached_messages: 16_384,
             max_chars: 500,
+            encoder_gate: EncoderGate::default(),
         }
     }
 }
@@ -647,6 +676,14 @@ impl Config {
         if self.nlu.max_chars == 0 {
             return Err(ConfigError::Value(
                 "nlu.max_chars must be > 0 (the bot must read something)".into(),
+            ));
+        }
+        let gate = &self.nlu.encoder_gate;
+        if !(0.0..=1.0).contains(&gate.intent_confidence)
+            || !(0.0..=1.0).contains(&gate.faq_overlap)
+        {
+            return Err(ConfigError::Value(
+                "nlu.encoder_gate.intent_confidence and faq_overlap must be within 0..=1".into(),
             ));
         }
         for (name, rate) in self.limits.rates() {

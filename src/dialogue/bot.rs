@@ -1,11 +1,11 @@
-//! One bot turn, the one way Baton runs it: normalise → (seen recently? else embed →
-//! understand) → analyze → decide → plan → (order task) → trigger rules → reception mode →
-//! settle the handoff. `baton serve`
+//! One bot turn, the one way Baton runs it: normalise → (seen recently? else sure without the
+//! encoder? else embed → understand) → analyze → decide → plan → (order task) → trigger rules
+//! → reception mode → settle the handoff. `baton serve`
 //! (through the conversation service), `baton chat` and the turn benchmark all call
 //! [`respond`]; what comes out is a [`Plan`] ready to commit.
 //!
-//! The message is normalised once; the encoder (when the snapshot uses one) embeds it on its
-//! own threads, and a full encoder queue fails fast with [`TurnError::Busy`] before anything
+//! The message is normalised once; when the cheap models are not sure of it
+//! (`knowledge::gate`), the encoder (when the snapshot uses one) embeds it on its own threads, and a full encoder queue fails fast with [`TurnError::Busy`] before anything
 //! is stored, so a retry is safe. Classification and retrieval are CPU work: a server runs
 //! them on the blocking pool ([`Compute::Blocking`]) to keep the async workers free.
 
@@ -89,18 +89,8 @@ pub async fn respond(
 ) -> Result<Plan, TurnError> {
     let normalized = normalize(for_understanding(message.text, config.nlu.max_chars));
     let candidates = config.nlu.faq_candidates;
-    // A text seen recently needs neither the encoder nor the models again.
-    let seen = knowledge.recent.get(&normalized, candidates);
-    let vector = match seen {
-        Some(_) => None,
-        None => knowledge
-            .embed_message(&normalized)
-            .await
-            .map_err(|e| match e {
-                EncoderError::Busy => TurnError::Busy,
-                other => TurnError::Encoder(other),
-            })?,
-    };
+    let short = normalized.len() <= INLINE_BYTES;
+    let known = known_understanding(knowledge, config, &normalized, compute, short).await?;
     let Message {
         locale,
         facts,
@@ -111,16 +101,18 @@ pub async fn respond(
     } = message;
     let rules = &knowledge.content.rules;
     let matched_rules = rules::matching(rules, &normalized);
-    let short = normalized.len() <= INLINE_BYTES;
     let think = {
         let (knowledge, config, facts) = (knowledge.clone(), config.clone(), facts.clone());
         move || {
-            let understood = seen.unwrap_or_else(|| {
-                let fresh =
-                    Arc::new(knowledge.understand(&normalized, candidates, vector.as_deref()));
-                knowledge.recent.put(&normalized, candidates, fresh.clone());
-                fresh
-            });
+            let understood = match known {
+                Known::Understood(understood) => understood,
+                Known::Vector(vector) => {
+                    let fresh =
+                        Arc::new(knowledge.understand(&normalized, candidates, vector.as_deref()));
+                    knowledge.recent.put(&normalized, candidates, fresh.clone());
+                    fresh
+                }
+            };
             let analysis = analyze(
                 Understood::clone(&understood),
                 &config.policy,
@@ -131,12 +123,7 @@ pub async fn respond(
             (kept, plan(&knowledge, &config.policy, analysis, &facts))
         }
     };
-    let (analysis, mut plan) = match compute {
-        Compute::Blocking if !short => tokio::task::spawn_blocking(think)
-            .await
-            .map_err(|e| TurnError::Task(e.to_string()))?,
-        Compute::Inline | Compute::Blocking => think(),
-    };
+    let (analysis, mut plan) = on_cpu(compute, short, think).await?;
     if let Some(ctx) = order.filter(|_| config.shop.enabled) {
         let text = for_understanding(text, config.nlu.max_chars);
         match task::step(knowledge, &config.policy, &analysis, text, &facts, ctx).await {
@@ -166,6 +153,70 @@ pub async fn respond(
         staffing(skill).availability
     });
     Ok(plan)
+}
+
+/// What is known of a message's meaning before the CPU part of the turn.
+enum Known {
+    /// What the models make of it: remembered, or the cheap models' and sure.
+    Understood(Arc<Understood>),
+    /// Its encoder vector (`None`: the snapshot uses none); the models are still to run.
+    Vector(Option<Arc<[f32]>>),
+}
+
+/// A text seen recently is understood already; one the cheap models are sure of needs no
+/// encoder (`knowledge::gate`); any other waits for its vector.
+async fn known_understanding(
+    knowledge: &Arc<Knowledge>,
+    config: &Arc<Config>,
+    normalized: &str,
+    compute: Compute,
+    short: bool,
+) -> Result<Known, TurnError> {
+    let candidates = config.nlu.faq_candidates;
+    if let Some(seen) = knowledge.recent.get(normalized, candidates) {
+        return Ok(Known::Understood(seen));
+    }
+    if knowledge.encoder.is_some() && knowledge.gate.enabled {
+        let cheap = {
+            let (knowledge, text) = (knowledge.clone(), normalized.to_string());
+            let thresholds = (config.policy.intent_threshold, config.policy.faq_threshold);
+            on_cpu(compute, short, move || {
+                knowledge.understand_without_encoder(&text, candidates, thresholds)
+            })
+            .await?
+        };
+        if let Some(cheap) = cheap {
+            if let Some(encoder) = &knowledge.encoder {
+                encoder.usage.understood_without();
+            }
+            let cheap = Arc::new(cheap);
+            knowledge.recent.put(normalized, candidates, cheap.clone());
+            return Ok(Known::Understood(cheap));
+        }
+    }
+    let vector = knowledge
+        .embed_message(normalized)
+        .await
+        .map_err(|e| match e {
+            EncoderError::Busy => TurnError::Busy,
+            other => TurnError::Encoder(other),
+        })?;
+    Ok(Known::Vector(vector))
+}
+
+/// Runs CPU work of the turn: on the blocking pool when asked and the text is long enough for
+/// it to pay, else right here.
+async fn on_cpu<T: Send + 'static>(
+    compute: Compute,
+    short: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TurnError> {
+    match compute {
+        Compute::Blocking if !short => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| TurnError::Task(e.to_string())),
+        Compute::Inline | Compute::Blocking => Ok(work()),
+    }
 }
 
 #[cfg(test)]

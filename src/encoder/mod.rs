@@ -3,8 +3,9 @@
 //! [`quantized`], with its file format [`e5_file`], tokenizer [`unigram`] and integer kernel
 //! [`int8_matmul`]), one model per language ([`routed`]), the on-disk cache of content
 //! embeddings ([`cache`]), the worker pool that embeds shoppers' messages off the request
-//! runtime ([`pool`]), the in-memory vectors of recent messages ([`recent`]), how long numbers
-//! are read ([`numbers`]), and similarity
+//! runtime ([`pool`]), the in-memory vectors of recent messages ([`recent`]), how often a
+//! message took a forward pass ([`usage`]), how long numbers are read ([`numbers`]), and
+//! similarity
 //! by meaning with each model's measured thresholds, for the near-duplicate check and the
 //! knowledge-gap groups ([`similarity`]).
 //!
@@ -23,6 +24,7 @@ pub mod recent;
 pub mod routed;
 pub mod similarity;
 pub mod unigram;
+pub mod usage;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -33,6 +35,7 @@ pub use model::{EncoderError, SentenceEncoder, TextRole, dot, normalised};
 pub use pool::{EncoderPool, PoolOptions};
 pub use recent::RecentVectors;
 pub use routed::LanguageEncoders;
+pub use usage::{EncoderUsage, UsageCounts};
 
 /// The command that installs the default model, for messages.
 pub const INSTALL_HINT: &str = "models/install.sh";
@@ -47,6 +50,8 @@ pub struct Encoder {
     pub recent: RecentVectors,
     /// Threads used for bulk embedding (content, evaluation sets).
     pub bulk_threads: usize,
+    /// How shoppers' messages were understood, since start.
+    pub usage: EncoderUsage,
 }
 
 impl Encoder {
@@ -90,6 +95,7 @@ impl Encoder {
             pool,
             recent: RecentVectors::new(options.cached_messages),
             bulk_threads: options.workers.max(1),
+            usage: EncoderUsage::default(),
         })
     }
 
@@ -203,13 +209,23 @@ impl Encoder {
     /// recently (never cached on disk).
     pub async fn embed_message(&self, text: &str) -> Result<Arc<[f32]>, EncoderError> {
         if let Some(v) = self.cache.get(text) {
+            self.usage.vector(false);
             return Ok(v);
         }
         // Keyed by what the encoder reads, so messages that differ only in an order number
         // share one vector.
         let read = numbers::for_encoder(text);
-        self.recent
-            .get_or_embed(&read, || self.pool.embed(&read))
-            .await
+        let mut computed = false;
+        let vector = self
+            .recent
+            .get_or_embed(&read, || {
+                computed = true;
+                self.pool.embed(&read)
+            })
+            .await;
+        if vector.is_ok() {
+            self.usage.vector(computed);
+        }
+        vector
     }
 }

@@ -353,6 +353,12 @@ async fn gauges(state: &AppState) -> Result<crate::insights::prometheus::Gauges,
         kb_faqs: kb.faqs as u64,
         kb_intents: kb.intents as u64,
         kb_last_reload_ok: kb.ok,
+        encoder: state
+            .knowledge
+            .current()
+            .encoder
+            .as_ref()
+            .map(|e| e.usage.counts()),
         shop: state
             .service
             .wiring()

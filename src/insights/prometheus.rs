@@ -20,6 +20,8 @@ pub struct Gauges {
     pub kb_faqs: u64,
     pub kb_intents: u64,
     pub kb_last_reload_ok: bool,
+    /// How shoppers' messages met the sentence encoder since start (`None`: no encoder).
+    pub encoder: Option<crate::encoder::UsageCounts>,
     /// Calls to the shop's API since start, per declared call (in-process counters).
     pub shop: std::collections::BTreeMap<String, crate::shop::client::CallMetrics>,
 }
@@ -227,6 +229,26 @@ pub fn render(stats: &Stats, gauges: &Gauges) -> String {
         "1 when the last reload attempt succeeded.",
         f64::from(u8::from(gauges.kb_last_reload_ok)),
     );
+    if let Some(usage) = gauges.encoder {
+        o.head(
+            "baton_encoder_messages_total",
+            "counter",
+            "Shoppers' messages not seen recently, since start, by how they met the sentence \
+             encoder: embedded (a forward pass), remembered (the vector was known) or skipped \
+             (the cheap models were sure).",
+        );
+        for (outcome, count) in [
+            ("embedded", usage.embedded),
+            ("remembered", usage.remembered),
+            ("skipped", usage.skipped),
+        ] {
+            o.value(
+                "baton_encoder_messages_total",
+                &[("outcome", outcome)],
+                count as f64,
+            );
+        }
+    }
     o.head(
         "baton_shop_calls_total",
         "counter",

@@ -11,8 +11,11 @@
 //!
 //! [`live`] holds the serving snapshot behind a swappable handle; [`reload`] watches the
 //! directories and swaps rebuilt snapshots in. [`Knowledge::understand`] is what the models
-//! make of one message, and [`recent`] keeps that for texts seen again.
+//! make of one message, and [`recent`] keeps that for texts seen again; [`gate`] says when the
+//! cheap models' understanding ([`Knowledge::understand_without_encoder`]) already is what the
+//! encoder would make of it.
 
+pub mod gate;
 pub mod live;
 pub mod recent;
 pub mod reload;
@@ -25,7 +28,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, NluConfig};
+use crate::config::{Config, EncoderGate, NluConfig};
 use crate::content::{self, Content, Diagnostic};
 use crate::encoder::{Encoder, EncoderError};
 use crate::kb::{FaqIndex, KbError};
@@ -55,6 +58,8 @@ pub struct Knowledge {
     pub warnings: Vec<Diagnostic>,
     /// What these models made of recent messages (in memory, emptied by a reload).
     pub recent: RecentUnderstanding,
+    /// When a message is understood without the encoder.
+    pub gate: EncoderGate,
 }
 
 impl Knowledge {
@@ -125,6 +130,7 @@ impl Knowledge {
             version,
             warnings,
             recent: RecentUnderstanding::new(nlu.cached_messages),
+            gate: nlu.encoder_gate,
         })
     }
 
@@ -139,13 +145,48 @@ impl Knowledge {
         let intent = self.classifier.classify(text, vector);
         let faq_hits = self
             .index
-            .search(text, faq_candidates, vector)
-            .unwrap_or_else(|e| {
-                // The index is in memory and immutable; a failure here is a bug, not bad input.
-                tracing::error!(error = %e, "FAQ search failed; answering without FAQ candidates");
-                Vec::new()
-            });
+            .search_with_signals(text, faq_candidates, vector)
+            .unwrap_or_else(search_failed)
+            .into_iter()
+            .map(|(hit, _)| hit)
+            .collect();
         Understood { intent, faq_hits }
+    }
+
+    /// What the n-gram classifier and BM25 alone make of normalised `text`, when [`gate`]
+    /// says the bot would decide the same with the encoder (`thresholds`: the policy's intent
+    /// and FAQ thresholds). `None`: the text needs the encoder's vector — or this snapshot
+    /// uses no encoder, and [`Self::understand`] is as cheap.
+    pub fn understand_without_encoder(
+        &self,
+        text: &str,
+        faq_candidates: usize,
+        thresholds: (f32, f32),
+    ) -> Option<Understood> {
+        if !self.uses_encoder() {
+            return None;
+        }
+        let intent = self.classifier.classify(text, None);
+        let hits = self
+            .index
+            .search_with_signals(text, faq_candidates, None)
+            .unwrap_or_else(search_failed);
+        let overlap = hits.first().map(|(_, signals)| signals.overlap);
+        if !self
+            .gate
+            .is_sure(&intent, overlap, &self.content, thresholds)
+        {
+            return None;
+        }
+        Some(Understood {
+            intent,
+            faq_hits: hits.into_iter().map(|(hit, _)| hit).collect(),
+        })
+    }
+
+    /// Whether this snapshot's models read encoder vectors.
+    fn uses_encoder(&self) -> bool {
+        self.encoder.is_some() && (self.classifier.uses_vectors() || self.index.uses_vectors())
     }
 
     /// The encoder vector of a normalised message, when this snapshot's models use one.
@@ -154,12 +195,16 @@ impl Knowledge {
         normalized: &str,
     ) -> Result<Option<std::sync::Arc<[f32]>>, EncoderError> {
         match &self.encoder {
-            Some(e) if self.classifier.uses_vectors() || self.index.uses_vectors() => {
-                e.embed_message(normalized).await.map(Some)
-            }
+            Some(e) if self.uses_encoder() => e.embed_message(normalized).await.map(Some),
             _ => Ok(None),
         }
     }
+}
+
+/// The index is in memory and immutable; a failed search is a bug, not bad input.
+fn search_failed<T>(e: KbError) -> Vec<T> {
+    tracing::error!(error = %e, "FAQ search failed; answering without FAQ candidates");
+    Vec::new()
 }
 
 /// Training hyper-parameters from configuration.

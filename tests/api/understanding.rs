@@ -218,6 +218,89 @@ async fn a_repeated_text_is_understood_once_and_answered_alike() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn what_the_cheap_models_are_sure_of_is_answered_without_the_encoder_and_alike() {
+    // A greeting the intents are trained on, and a FAQ question word for word: the cheap
+    // models are sure of both. A paraphrase is not, and waits for the encoder.
+    let sure = [
+        "你好",
+        "退款多久能到账？",
+        "How long does a refund take to arrive?",
+    ];
+    let paraphrase = "When will the money be back on my card?";
+    let (temp, ungated_temp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = test_config(temp.path());
+    config.admin_token = Some(crate::helpers::ADMIN_TOKEN.into());
+    let gated = spawn_app_with(config).await;
+    let mut config = test_config(ungated_temp.path());
+    config.nlu.encoder_gate.enabled = false;
+    let ungated = spawn_app_with(config).await;
+
+    let knowledge = gated.service.knowledge();
+    let policy = test_config(temp.path()).policy;
+    let thresholds = (policy.intent_threshold, policy.faq_threshold);
+    for text in sure {
+        let normalized = baton::nlu::normalize(text);
+        assert!(
+            knowledge
+                .understand_without_encoder(&normalized, 5, thresholds)
+                .is_some(),
+            "the cheap models are sure of {text:?}"
+        );
+    }
+    assert!(
+        knowledge
+            .understand_without_encoder(&baton::nlu::normalize(paraphrase), 5, thresholds)
+            .is_none()
+    );
+
+    for text in sure.iter().chain([&paraphrase]) {
+        let mut decisions = Vec::new();
+        for app in [&gated, &ungated] {
+            let (id, token) = app.create(json!({"locale": "zh"})).await;
+            let out = app.say(&id, &token, text).await;
+            let turn = first_turn(app, &id).await;
+            // What the shopper sees is the same. The FAQ candidates may differ (the vector
+            // brings in its own nearest ones), and so may the intent recorded beside a FAQ
+            // answer (the n-gram model's alone).
+            let replies: Vec<String> = out["replies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["text"].to_string())
+                .collect();
+            decisions.push((turn.decision, answered_faq(&out), replies));
+            let used_a_vector = turn.faq_candidates.iter().any(|c| c.similarity.is_some());
+            let skipped = std::ptr::eq(app, &gated) && *text != paraphrase;
+            assert_eq!(used_a_vector, !skipped, "{text:?}: {turn:?}");
+        }
+        assert_eq!(
+            decisions[0], decisions[1],
+            "{text:?} is answered alike with or without the gate"
+        );
+    }
+    let metrics = gated
+        .client
+        .get(gated.url("/metrics"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("baton_encoder_messages_total{outcome=\"skipped\"} 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("baton_encoder_messages_total{outcome=\"embedded\"} 1\n"),
+        "{metrics}"
+    );
+    gated.stop().await;
+    ungated.stop().await;
+}
+
 /// What the bot understood of the conversation's first message, as stored for the agent.
 async fn first_turn(app: &TestApp, id: &str) -> baton::conversation::TurnRecord {
     let stored = app.service.store().messages_after(id, 0, 10).await.unwrap();
@@ -225,4 +308,57 @@ async fn first_turn(app: &TestApp, id: &str) -> baton::conversation::TurnRecord 
         .turn
         .clone()
         .expect("the shopper message has its analysis")
+}
+
+/// The gate on the sample knowledge base's own phrasings — every FAQ question and alternate,
+/// in turn as written, with "请问" and with "hi," in front — against the encoder on every
+/// text: how many are answered with the phrasing's own FAQ either way, and how many skip the
+/// encoder.
+#[tokio::test]
+async fn the_gate_answers_the_kbs_own_phrasings_at_least_as_well_as_the_encoder() {
+    let app = spawn_app().await;
+    let knowledge = app.service.knowledge();
+    let policy = test_config(std::path::Path::new(".")).policy;
+    let thresholds = (policy.intent_threshold, policy.faq_threshold);
+    let answers = |u: &baton::knowledge::Understood, faq: &str| {
+        let signals = baton::dialogue::Signals {
+            intent: &u.intent,
+            intent_def: knowledge.content.intent(&u.intent.label),
+            faqs: &u.faq_hits,
+            asked_for_human: false,
+            negative: false,
+        };
+        matches!(
+            baton::dialogue::decide(&signals, &baton::dialogue::Facts::default(), &policy),
+            baton::dialogue::Decision::AnswerFaq { faq_id, .. } if faq_id == faq
+        )
+    };
+    let (mut texts, mut skipped, mut right_with_encoder, mut right_gated) = (0, 0, 0, 0);
+    for faq in &knowledge.content.faqs {
+        for phrasing in std::iter::once(&faq.question).chain(&faq.alternates) {
+            let text = match texts % 3 {
+                0 => phrasing.clone(),
+                1 => format!("请问 {phrasing}"),
+                _ => format!("hi, {phrasing}"),
+            };
+            let normalized = baton::nlu::normalize(&text);
+            let vector = knowledge.embed_message(&normalized).await.unwrap();
+            let full = knowledge.understand(&normalized, 5, vector.as_deref());
+            let cheap = knowledge.understand_without_encoder(&normalized, 5, thresholds);
+            texts += 1;
+            right_with_encoder += usize::from(answers(&full, &faq.id));
+            skipped += usize::from(cheap.is_some());
+            right_gated += usize::from(answers(cheap.as_ref().unwrap_or(&full), &faq.id));
+        }
+    }
+    println!(
+        "{texts} texts: the encoder on every one answers {right_with_encoder} with their own FAQ; \
+         the gate skips the encoder for {skipped} and answers {right_gated}"
+    );
+    assert!(right_gated >= right_with_encoder);
+    assert!(
+        skipped * 2 > texts,
+        "most of a KB's own wording needs no encoder"
+    );
+    app.stop().await;
 }
