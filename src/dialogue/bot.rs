@@ -5,8 +5,9 @@
 //! [`respond`]; what comes out is a [`Plan`] ready to commit.
 //!
 //! The message is normalised once; when the cheap models are not sure of it
-//! (`knowledge::gate`), the encoder (when the snapshot uses one) embeds it on its own threads, and a full encoder queue fails fast with [`TurnError::Busy`] before anything
-//! is stored, so a retry is safe. Classification and retrieval are CPU work: a server runs
+//! (`knowledge::gate`), the encoder (when the snapshot uses one) embeds it on its own threads,
+//! and a full encoder queue fails fast with [`TurnError::Busy`] before anything is stored, so
+//! a retry is safe. Classification and retrieval are CPU work: a server runs
 //! them on the blocking pool ([`Compute::Blocking`]) to keep the async workers free.
 
 use std::sync::Arc;
@@ -176,7 +177,11 @@ async fn known_understanding(
     if let Some(seen) = knowledge.recent.get(normalized, candidates) {
         return Ok(Known::Understood(seen));
     }
-    if knowledge.encoder.is_some() && knowledge.gate.enabled {
+    if let Some(encoder) = knowledge
+        .encoder
+        .as_ref()
+        .filter(|_| knowledge.gate.enabled)
+    {
         let cheap = {
             let (knowledge, text) = (knowledge.clone(), normalized.to_string());
             let thresholds = (config.policy.intent_threshold, config.policy.faq_threshold);
@@ -186,9 +191,7 @@ async fn known_understanding(
             .await?
         };
         if let Some(cheap) = cheap {
-            if let Some(encoder) = &knowledge.encoder {
-                encoder.usage.understood_without();
-            }
+            encoder.usage.understood_without();
             let cheap = Arc::new(cheap);
             knowledge.recent.put(normalized, candidates, cheap.clone());
             return Ok(Known::Understood(cheap));

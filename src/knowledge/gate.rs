@@ -11,10 +11,11 @@
 //!   best FAQ is at least `faq_overlap`, and at least the policy's answer threshold) and the
 //!   n-gram intent does not take the turn with a reply or handoff of its own: the bot answers
 //!   that FAQ. `baton eval kb` reports `encoder_gate`, recall@1 with BM25's top wherever the
-//!   overlap is this high beside the hybrid's everywhere: no loss at 0.95 on either set. On
-//!   the sample KB's own phrasings (with "请问"/"hi," in front too) the encoder path answered
-//!   another FAQ than the phrasing's own 8 % of the time, mostly for mixed Chinese and
-//!   English text (`tests/api/understanding.rs`); or
+//!   overlap is this high beside the hybrid's everywhere: no loss at 0.95 on either set. The
+//!   vector could still lift an unsure intent into a reply or handoff of its own; on the
+//!   sample KB's own phrasings (with "请问"/"hi," in front too) the encoder path did not
+//!   answer with the phrasing's own FAQ 8 % of the time, the gated one 3 %, the misses mostly
+//!   mixed Chinese and English text (`tests/api/understanding.rs`); or
 //! - the n-gram intent takes the turn with its own reply or handoff and is at least
 //!   `intent_confidence` sure, so the FAQ candidates cannot change the decision and the
 //!   encoder would not change the intent (`baton eval intents` reports `encoder_gate`: no loss

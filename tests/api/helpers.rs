@@ -196,6 +196,19 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// `/metrics` as the admin reads it (the app must have been started with [`ADMIN_TOKEN`]).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.text().await.unwrap()
+    }
+
     /// Moves the clock and runs one dispatcher pass at the new time.
     pub async fn advance(&self, by: Duration) {
         self.clock.advance(by);

@@ -250,16 +250,7 @@ async fn a_misbehaving_shop_ends_in_a_handoff_with_what_was_attempted() {
         assert!(!msgs.to_string().contains("someone else"), "{msgs}");
         let _ = outcome;
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for kind in [
         "timeout",
         "http_error",
