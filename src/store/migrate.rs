@@ -20,7 +20,7 @@ use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePoolOptions, SqliteRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 
 use super::{PgStore, SqliteStore, Store, StoreError};
 use crate::config::StoreConfig;
@@ -102,7 +102,7 @@ async fn copy_all(
     let options = SqliteConnectOptions::from_str("sqlite://")?
         .filename(source)
         .read_only(true);
-    let reader = SqlitePoolOptions::new()
+    let reader = super::pool::options::<sqlx::Sqlite>()
         .max_connections(1)
         .connect_with(options)
         .await?;

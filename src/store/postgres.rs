@@ -16,7 +16,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool};
 
 use super::moderation_sql::On;
 use super::rows::{
@@ -78,7 +78,7 @@ pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError>
 /// the password.
 pub(crate) async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     let options = connect_options(url)?;
-    PgPoolOptions::new()
+    super::pool::options::<sqlx::Postgres>()
         .max_connections(max_connections)
         .connect_with(options.clone())
         .await

@@ -18,9 +18,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
 use super::group_commit::{GroupCommit, Write};
 use super::moderation_sql::On;
@@ -72,13 +70,13 @@ impl SqliteStore {
             })
             .busy_timeout(super::group_commit::BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
+        let writer = super::pool::options::<sqlx::Sqlite>()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("src/store/migrations").run(&writer).await?;
         fill_customer_ids(&writer).await?;
-        let pool = SqlitePoolOptions::new()
+        let pool = super::pool::options::<sqlx::Sqlite>()
             .max_connections(config.max_connections.max(1))
             .connect_with(options)
             .await?;
