@@ -145,11 +145,8 @@ impl Knowledge {
         let intent = self.classifier.classify(text, vector);
         let faq_hits = self
             .index
-            .search_with_signals(text, faq_candidates, vector)
-            .unwrap_or_else(search_failed)
-            .into_iter()
-            .map(|(hit, _)| hit)
-            .collect();
+            .search(text, faq_candidates, vector)
+            .unwrap_or_else(search_failed);
         Understood { intent, faq_hits }
     }
 
