@@ -58,9 +58,21 @@ use crate::service::ConversationService;
 use crate::store::Store;
 
 /// What handlers can reach: the narrow handles each needs, not a way through the service
-/// to everything. Cheap to clone.
+/// to everything. One pointer: axum clones the state for every extractor and layer of every
+/// request, and a clone of the handles themselves was twenty reference counts to move.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// The handles of [`AppState`].
+pub struct Handles {
     /// Shoppers' conversations: creation, authorisation, turns, tickets, ratings.
     pub service: ConversationService,
     /// Agents: authentication, actions, queue positions.
@@ -104,7 +116,7 @@ impl AppState {
     ) -> AppState {
         let wiring = service.wiring().clone();
         let config = service.config_arc().clone();
-        AppState {
+        AppState(Arc::new(Handles {
             store: service.store().clone(),
             clock: wiring.clock,
             knowledge: service.live_knowledge().clone(),
@@ -125,7 +137,7 @@ impl AppState {
             reloader,
             sockets,
             stop,
-        }
+        }))
     }
 }
 
