@@ -154,8 +154,13 @@ impl Desk {
         self.service().conversation_lang(&c).await
     }
 
-    fn item(&self, h: &Handoff, summary: String, now: i64) -> QueueItem {
-        let customer = h.context.as_ref().map(|c| &c.customer);
+    fn item(
+        &self,
+        h: &Handoff,
+        summary: String,
+        customer: Option<&crate::conversation::Customer>,
+        now: i64,
+    ) -> QueueItem {
         QueueItem {
             conversation_id: h.conversation_id.clone(),
             handoff_id: h.id.clone(),
@@ -175,16 +180,22 @@ impl Desk {
         }
     }
 
-    /// A handoff of a listing as a list item, with its summary: listings read handoffs
-    /// without their context, so the open handoff is read again for it.
-    pub(super) async fn listed(&self, h: &Handoff, now: i64) -> Result<QueueItem, ServiceError> {
-        let full = self.store().open_handoff(&h.conversation_id).await?;
-        let summary = full
-            .as_ref()
-            .and_then(|f| f.context.as_ref())
-            .map(|c| c.summary.clone())
-            .unwrap_or_default();
-        Ok(self.item(full.as_ref().unwrap_or(h), summary, now))
+    /// The handoffs of a listing (read without their contexts) as list items, with the
+    /// summary and customer of each context read for all of them at once.
+    pub(super) async fn listed(
+        &self,
+        handoffs: &[&Handoff],
+        now: i64,
+    ) -> Result<Vec<QueueItem>, ServiceError> {
+        let ids: Vec<String> = handoffs.iter().map(|h| h.conversation_id.clone()).collect();
+        let mut cards = self.store().handoff_cards(&ids).await?;
+        Ok(handoffs
+            .iter()
+            .map(|h| match cards.remove(&h.conversation_id) {
+                Some(card) => self.item(h, card.summary, Some(&card.customer), now),
+                None => self.item(h, String::new(), None, now),
+            })
+            .collect())
     }
 
     /// The agent's lists.
@@ -204,11 +215,11 @@ impl Desk {
         let assigned = open.iter().filter(|h| {
             h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id)
         });
-        for h in assigned
+        let listed: Vec<&Handoff> = assigned
             .chain(ordered.into_iter().filter(|h| self.may_read(agent, h)))
             .take(200)
-        {
-            let mut item = self.listed(h, now).await?;
+            .collect();
+        for (h, mut item) in listed.iter().zip(self.listed(&listed, now).await?) {
             if h.status == HandoffStatus::Assigned {
                 item.position = None;
                 view.assigned.push(item);

@@ -116,20 +116,29 @@ impl Desk {
         let name_of = |id: Option<&str>| id.and_then(|id| roster.agent(id)).map(|a| a.name);
         let mut queued = Vec::new();
         let mut assigned = Vec::new();
-        let watched = crate::handoff::routing::queue_order(&open)
+        // At most LISTED of each list.
+        let (mut queued_room, mut assigned_room) = (LISTED, LISTED);
+        let watched: Vec<&Handoff> = crate::handoff::routing::queue_order(&open)
             .into_iter()
             .chain(open.iter().filter(|h| h.status == HandoffStatus::Assigned))
-            .filter(|h| self.oversees(&supervisor, h));
-        for h in watched {
+            .filter(|h| self.oversees(&supervisor, h))
+            .filter(|h| {
+                let room = if h.is_queued() {
+                    &mut queued_room
+                } else {
+                    &mut assigned_room
+                };
+                let fits = *room > 0;
+                *room = room.saturating_sub(1);
+                fits
+            })
+            .collect();
+        for (h, mut item) in watched.iter().zip(self.listed(&watched, now).await?) {
             let list = if h.is_queued() {
                 &mut queued
             } else {
                 &mut assigned
             };
-            if list.len() >= LISTED {
-                continue;
-            }
-            let mut item = self.listed(h, now).await?;
             let holder = if h.is_queued() {
                 h.routing.offered_to.as_deref()
             } else {

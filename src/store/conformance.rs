@@ -459,6 +459,17 @@ mod bodies {
         );
         assert_eq!(store.latest_handoff("c1").await.unwrap(), Some(h.clone()));
         assert_eq!(store.open_handoffs().await.unwrap().len(), 1);
+        let cards = store
+            .handoff_cards(&["c1".to_string(), "nobody".to_string()])
+            .await
+            .unwrap();
+        let context = h.context.as_ref().expect("a new handoff has its context");
+        let card = crate::store::HandoffCard {
+            summary: context.summary.clone(),
+            customer: context.customer.clone(),
+        };
+        assert_eq!(cards.len(), 1, "only conversations with an open handoff");
+        assert_eq!(cards.get("c1"), Some(&card));
         // Still active after `idle_before`: left alone.
         let audit = |e: &crate::store::Erasure| {
             AuditEntry::new(9_000, "test", "erase", Some("c1"), serde_json::json!(e))

@@ -175,6 +175,13 @@ pub enum EraseOutcome {
     Erased(Box<Erasure>),
 }
 
+/// What a queue listing shows of an open handoff's context ([`Store::handoff_cards`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffCard {
+    pub summary: String,
+    pub customer: crate::conversation::Customer,
+}
+
 /// The storage interface every backend implements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -215,6 +222,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every queued or assigned handoff, without contexts (routing reads these).
     async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError>;
+
+    /// What a list of waiting conversations shows of the open handoffs of
+    /// `conversation_ids` — summary and customer — read together: a queue listing shows up
+    /// to two hundred, and reading each whole context was a query and a transcript to decode
+    /// apiece. Conversations with no open handoff, or whose context was erased, are left out.
+    async fn handoff_cards(
+        &self,
+        conversation_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, HandoffCard>, StoreError>;
 
     /// Changes a handoff's routing state (offers, flags) without touching its conversation.
     /// Fails with `Conflict` when the handoff is no longer in `expected_status`.

@@ -532,6 +532,22 @@ impl Store for PgStore {
         rows::handoffs(open)
     }
 
+    async fn handoff_cards(
+        &self,
+        conversation_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, super::HandoffCard>, StoreError> {
+        let found: Vec<rows::HandoffCardRow> = sqlx::query_as(
+            "SELECT conversation_id, context::jsonb ->> 'summary',
+                (context::jsonb -> 'customer')::text
+             FROM handoffs WHERE status IN ('queued', 'assigned')
+                AND conversation_id = ANY($1)",
+        )
+        .bind(conversation_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows::handoff_cards(found)
+    }
+
     async fn save_handoff(
         &self,
         h: &Handoff,

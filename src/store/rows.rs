@@ -693,3 +693,22 @@ pub(super) fn word_hit_counts(
         })
         .collect()
 }
+
+/// A row of [`Store::handoff_cards`](super::Store::handoff_cards): the conversation, and its
+/// context's summary and customer (JSON), `NULL` when the context was erased.
+pub(super) type HandoffCardRow = (String, Option<String>, Option<String>);
+
+/// The cards of [`Store::handoff_cards`](super::Store::handoff_cards), by conversation.
+pub(super) fn handoff_cards(
+    rows: Vec<HandoffCardRow>,
+) -> Result<std::collections::HashMap<String, super::HandoffCard>, StoreError> {
+    let mut cards = std::collections::HashMap::with_capacity(rows.len());
+    for (conversation_id, summary, customer) in rows {
+        let (Some(summary), Some(customer)) = (summary, customer) else {
+            continue;
+        };
+        let customer: Customer = json("handoff context customer", &customer)?;
+        cards.insert(conversation_id, super::HandoffCard { summary, customer });
+    }
+    Ok(cards)
+}

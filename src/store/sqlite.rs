@@ -237,6 +237,24 @@ impl Store for SqliteStore {
         rows::handoffs(open)
     }
 
+    async fn handoff_cards(
+        &self,
+        conversation_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, super::HandoffCard>, StoreError> {
+        let ids = serde_json::to_string(conversation_ids)
+            .map_err(|e| StoreError::Engine(e.to_string()))?;
+        let found: Vec<rows::HandoffCardRow> = sqlx::query_as(
+            "SELECT conversation_id, json_extract(context, '$.summary'),
+                json_extract(context, '$.customer')
+             FROM handoffs WHERE status IN ('queued', 'assigned')
+                AND conversation_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows::handoff_cards(found)
+    }
+
     async fn save_handoff(
         &self,
         h: &Handoff,
