@@ -14,6 +14,7 @@ use crate::dialogue::phrases;
 use crate::handoff::agent::{Agent, AgentStatus};
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus, Note, Priority, Ticket, WrapUp};
 use crate::service::Writer;
+use crate::store::HandoffCard;
 
 /// Longest wrap-up summary an agent may file.
 const MAX_SUMMARY_CHARS: usize = 2000;
@@ -154,13 +155,10 @@ impl Desk {
         self.service().conversation_lang(&c).await
     }
 
-    fn item(
-        &self,
-        h: &Handoff,
-        summary: String,
-        customer: Option<&crate::conversation::Customer>,
-        now: i64,
-    ) -> QueueItem {
+    fn item(&self, h: &Handoff, card: Option<HandoffCard>, now: i64) -> QueueItem {
+        let (summary, customer) =
+            card.map_or((String::new(), None), |c| (c.summary, Some(c.customer)));
+        let customer = customer.as_ref();
         QueueItem {
             conversation_id: h.conversation_id.clone(),
             handoff_id: h.id.clone(),
@@ -191,10 +189,7 @@ impl Desk {
         let mut cards = self.store().handoff_cards(&ids).await?;
         Ok(handoffs
             .iter()
-            .map(|h| match cards.remove(&h.conversation_id) {
-                Some(card) => self.item(h, card.summary, Some(&card.customer), now),
-                None => self.item(h, String::new(), None, now),
-            })
+            .map(|h| self.item(h, cards.remove(&h.conversation_id), now))
             .collect())
     }
 

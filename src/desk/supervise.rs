@@ -116,22 +116,18 @@ impl Desk {
         let name_of = |id: Option<&str>| id.and_then(|id| roster.agent(id)).map(|a| a.name);
         let mut queued = Vec::new();
         let mut assigned = Vec::new();
-        // At most LISTED of each list.
-        let (mut queued_room, mut assigned_room) = (LISTED, LISTED);
+        // At most LISTED of each list: the queued ones in queue order, then the assigned.
+        let oversees = |h: &&Handoff| self.oversees(&supervisor, h);
         let watched: Vec<&Handoff> = crate::handoff::routing::queue_order(&open)
             .into_iter()
-            .chain(open.iter().filter(|h| h.status == HandoffStatus::Assigned))
-            .filter(|h| self.oversees(&supervisor, h))
-            .filter(|h| {
-                let room = if h.is_queued() {
-                    &mut queued_room
-                } else {
-                    &mut assigned_room
-                };
-                let fits = *room > 0;
-                *room = room.saturating_sub(1);
-                fits
-            })
+            .filter(oversees)
+            .take(LISTED)
+            .chain(
+                open.iter()
+                    .filter(|h| h.status == HandoffStatus::Assigned)
+                    .filter(oversees)
+                    .take(LISTED),
+            )
             .collect();
         for (h, mut item) in watched.iter().zip(self.listed(&watched, now).await?) {
             let list = if h.is_queued() {
