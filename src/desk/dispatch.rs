@@ -159,20 +159,25 @@ impl Desk {
                 .is_some_and(|a| roster.effective(a, now) == AgentStatus::Online)
         };
 
-        // 2–3. Offers and SLAs.
-        for mut h in self.store().open_handoffs().await? {
+        // 2–3. Offers and SLAs. The pass reads the open handoffs once: lapsed offers and
+        // breached waits change them in place, and a conversation moved back to the queue
+        // (a commit of its own, rare) has them read again. Handoffs opened meanwhile poked
+        // the next pass.
+        let mut open = self.store().open_handoffs().await?;
+        let mut requeued = false;
+        for h in open.iter_mut() {
             match h.status {
                 HandoffStatus::Queued => {
                     let offer_lapsed = h.routing.offered_to.as_deref().is_some_and(|a| {
                         h.routing.offer_expires_at.is_some_and(|t| now >= t) || !online(a)
                     });
                     if offer_lapsed {
-                        self.lapse_offer(&mut h, now, "not accepted in time", None)
+                        self.lapse_offer(h, now, "not accepted in time", None)
                             .await?;
                     }
                     let wait_ms = config.sla_wait_secs as i64 * 1000;
                     if !h.routing.sla_wait_breached && now - h.routing.queued_at >= wait_ms {
-                        self.breach_wait(&mut h, now).await?;
+                        self.breach_wait(h, now).await?;
                     }
                 }
                 HandoffStatus::Assigned => {
@@ -183,7 +188,8 @@ impl Desk {
                         .as_deref()
                         .and_then(|id| agents.iter().find(|a| a.id == id));
                     if holder.is_none_or(|a| roster.effective(a, now) == AgentStatus::Offline) {
-                        self.requeue(&h, "agent unavailable").await?;
+                        self.requeue(h, "agent unavailable").await?;
+                        requeued = true;
                         continue;
                     }
                     let reply_ms = config.sla_reply_secs as i64 * 1000;
@@ -192,29 +198,31 @@ impl Desk {
                         .awaiting_reply_since
                         .is_some_and(|t| now - t >= reply_ms);
                     if late && !h.routing.sla_reply_breached {
-                        self.breach_reply(&h).await?;
+                        self.breach_reply(h).await?;
+                        requeued = true;
                     }
                 }
                 _ => {}
             }
         }
+        if requeued {
+            open = self.store().open_handoffs().await?;
+        }
 
-        // 4. Offers.
-        let open = self.store().open_handoffs().await?;
+        // 4. Offers, made to the pass's copies too.
         let seats = self.seats(&agents, &open, now);
         let offers = {
             let fallback = |skill: &str| config.fallback_for(skill).to_string();
             routing::plan_offers(&open, &seats, &fallback)
         };
         for (handoff_id, agent_id) in offers {
-            if let Some(h) = open.iter().find(|h| h.id == handoff_id) {
+            if let Some(h) = open.iter_mut().find(|h| h.id == handoff_id) {
                 self.offer(h, &agent_id, now, config.offer_timeout_secs as i64 * 1000)
                     .await?;
             }
         }
 
         // 5. Tell shoppers and agents.
-        let open = self.store().open_handoffs().await?;
         let places = {
             let fallback = |skill: &str| config.fallback_for(skill).to_string();
             let handle = |skill: &str| self.handle_ms(skill);
@@ -238,26 +246,28 @@ impl Desk {
         Ok(())
     }
 
+    /// Offers `h` to the agent; `h` becomes the offered handoff when the offer is saved.
     async fn offer(
         &self,
-        h: &Handoff,
+        h: &mut Handoff,
         agent_id: &str,
         now: i64,
         timeout_ms: i64,
     ) -> Result<(), ServiceError> {
-        let mut h = h.clone();
-        h.routing.offered_to = Some(agent_id.to_string());
-        h.routing.offer_expires_at = Some(now + timeout_ms);
+        let mut offered = h.clone();
+        offered.routing.offered_to = Some(agent_id.to_string());
+        offered.routing.offer_expires_at = Some(now + timeout_ms);
         let audit = AuditEntry::new(
             now,
             "system",
             "offer",
-            Some(&h.conversation_id),
-            serde_json::json!({ "handoff_id": h.id, "agent_id": agent_id }),
+            Some(&offered.conversation_id),
+            serde_json::json!({ "handoff_id": offered.id, "agent_id": agent_id }),
         );
-        if !self.save_queued(&h, audit).await? {
+        if !self.save_queued(&offered, audit).await? {
             return Ok(());
         }
+        *h = offered;
         let summary = self
             .store()
             .open_handoff(&h.conversation_id)
@@ -357,24 +367,34 @@ impl Desk {
         Ok(())
     }
 
+    /// Remembers every queued conversation's place and tells those whose place (or wait, in
+    /// minutes) changed, each in its language, read for all of them at once: when an agent
+    /// takes the head of a long queue, everyone behind moves up.
     async fn announce_places(&self, places: Vec<routing::Place>) -> Result<(), ServiceError> {
         let queued: std::collections::HashSet<&str> =
             places.iter().map(|p| p.conversation_id.as_str()).collect();
         self.inner.places.retain(|c, _| queued.contains(c.as_str()));
+        let minutes = |p: &routing::Place| p.eta_ms.map(|ms| (ms + 59_999) / 60_000);
+        let mut moved = Vec::new();
         for p in places {
-            let minutes = |p: &routing::Place| p.eta_ms.map(|ms| (ms + 59_999) / 60_000);
             let unchanged = self
                 .inner
                 .places
-                .get(&p.conversation_id)
+                .insert(p.conversation_id.clone(), p.clone())
                 .is_some_and(|old| old.position == p.position && minutes(&old) == minutes(&p));
-            self.inner
-                .places
-                .insert(p.conversation_id.clone(), p.clone());
-            if unchanged {
-                continue;
+            if !unchanged {
+                moved.push(p);
             }
-            let lang = self.lang_of(&p.conversation_id).await?;
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = moved.iter().map(|p| p.conversation_id.clone()).collect();
+        let langs = self.store().conversation_langs(&ids).await?;
+        for p in moved {
+            let Some(&lang) = langs.get(&p.conversation_id) else {
+                continue;
+            };
             let eta_seconds = p.eta_ms.map(|ms| ms / 1000);
             self.wiring().hub.to_conversation(
                 &p.conversation_id,

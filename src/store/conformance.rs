@@ -317,11 +317,28 @@ mod bodies {
         let first = TurnWrite::new(&c, vec![turn(1, Lang::En), reply(2)], 5);
         store.commit_turn(&first).await.expect("first turn");
         assert_eq!(store.last_turn_lang("c1").await.unwrap(), Some(Lang::En));
+        let langs = store.conversation_langs(&["c1".into()]).await.unwrap();
+        assert_eq!(
+            langs.get("c1"),
+            Some(&Lang::En),
+            "the turn's, not the locale"
+        );
         let c = store.conversation("c1").await.unwrap().unwrap();
         let second = TurnWrite::new(&c, vec![turn(3, Lang::Zh), reply(4)], 6);
         store.commit_turn(&second).await.expect("second turn");
         assert_eq!(store.last_turn_lang("c1").await.unwrap(), Some(Lang::Zh));
         assert_eq!(store.last_turn_lang("unknown").await.unwrap(), None);
+
+        // Read together: the last turn's language, else the locale; unknown ids left out.
+        let quiet = Conversation {
+            locale: Lang::En,
+            ..Conversation::for_tests("c2")
+        };
+        store.create_conversation(&quiet).await.expect("created");
+        let ids = ["c1", "c2", "unknown"].map(String::from);
+        let langs = store.conversation_langs(&ids).await.unwrap();
+        let expected = [("c1".to_string(), Lang::Zh), ("c2".to_string(), Lang::En)];
+        assert_eq!(langs, expected.into_iter().collect());
     }
 
     pub(super) async fn a_repeated_client_msg_id_is_a_duplicate(store: Arc<dyn Store>) {

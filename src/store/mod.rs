@@ -206,6 +206,15 @@ pub trait Store: Send + Sync + 'static {
     /// conversation.
     async fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError>;
 
+    /// The language each of `conversation_ids` is spoken to in — its last shopper turn's,
+    /// else its locale — read together: the dispatcher tells every shopper whose place in a
+    /// long queue moved, and one conversation and one turn read apiece was most of its pass.
+    /// Unknown ids are left out.
+    async fn conversation_langs(
+        &self,
+        conversation_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Lang>, StoreError>;
+
     /// Messages with `seq > after`, oldest first, at most `limit`.
     async fn messages_after(
         &self,

@@ -712,3 +712,17 @@ pub(super) fn handoff_cards(
     }
     Ok(cards)
 }
+
+/// A row of [`Store::conversation_langs`](super::Store::conversation_langs): the
+/// conversation and its language code.
+pub(super) type ConversationLangRow = (String, String);
+
+/// The languages of [`Store::conversation_langs`](super::Store::conversation_langs), by
+/// conversation.
+pub(super) fn conversation_langs(
+    rows: Vec<ConversationLangRow>,
+) -> Result<std::collections::HashMap<String, Lang>, StoreError> {
+    rows.into_iter()
+        .map(|(conversation_id, code)| Ok((conversation_id, lang("conversation language", &code)?)))
+        .collect()
+}

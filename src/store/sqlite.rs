@@ -237,6 +237,24 @@ impl Store for SqliteStore {
         rows::handoffs(open)
     }
 
+    async fn conversation_langs(
+        &self,
+        conversation_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Lang>, StoreError> {
+        let ids = serde_json::to_string(conversation_ids)
+            .map_err(|e| StoreError::Engine(e.to_string()))?;
+        let found: Vec<rows::ConversationLangRow> = sqlx::query_as(
+            "SELECT c.id, COALESCE((SELECT json_extract(m.turn, '$.lang') FROM messages m
+                    WHERE m.conversation_id = c.id AND m.turn IS NOT NULL
+                    ORDER BY m.seq DESC LIMIT 1), c.locale)
+             FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows::conversation_langs(found)
+    }
+
     async fn handoff_cards(
         &self,
         conversation_ids: &[String],
