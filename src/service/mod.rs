@@ -353,7 +353,7 @@ impl ConversationService {
             token_hash: token_hash(&token),
         };
         self.inner.store.create_conversation(&conversation).await?;
-        tracing::info!(
+        tracing::debug!(
             conversation = %conversation.id,
             channel = %conversation.channel,
             verified = conversation.customer.verified,

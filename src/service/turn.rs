@@ -196,8 +196,10 @@ impl ConversationService {
         if let Some(task) = plan.group_task.take() {
             plan.ticket = self.group_ticket(c, task, text, plan.lang, now_ms).await?;
         }
+        // Per turn: debug. The turn counters are in `/metrics`; at info, a peak day's log
+        // would be a line per message.
         if let Some(turn) = &plan.turn {
-            tracing::info!(
+            tracing::debug!(
                 conversation = %c.id,
                 intent = turn.intent.as_ref().map(|i| i.label.as_str()).unwrap_or("-"),
                 confidence = turn.intent.as_ref().map(|i| i.confidence).unwrap_or(0.0),
