@@ -69,6 +69,8 @@ use baton::config::Synchronous;
 
 #[path = "load/cross_node.rs"]
 mod cross_node;
+#[path = "load/lean.rs"]
+mod lean;
 use futures::StreamExt;
 use rand::distr::weighted::WeightedIndex;
 use rand::prelude::*;
@@ -394,6 +396,8 @@ type Acknowledged = (String, HashMap<String, i64>);
 /// Shared by every task of the run.
 struct Run {
     client: reqwest::Client,
+    /// The shoppers' requests ([`lean`]).
+    lean: lean::Lean,
     /// Every node's address; a conversation's requests go to any of them (no sticky
     /// sessions), as behind a round-robin load balancer.
     bases: Vec<String>,
@@ -469,20 +473,18 @@ enum Origin {
 
 impl Origin {
     fn apply(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self {
-            Origin::Peer => request,
-            Origin::Forwarded(ip) => request.header("x-forwarded-for", ip.to_string()),
+        match self.forwarded() {
+            None => request,
+            Some(ip) => request.header("x-forwarded-for", ip.to_string()),
         }
     }
-}
 
-fn retry_after(response: &reqwest::Response) -> Duration {
-    let seconds = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .unwrap_or(1);
-    Duration::from_secs(seconds)
+    fn forwarded(self) -> Option<std::net::Ipv4Addr> {
+        match self {
+            Origin::Peer => None,
+            Origin::Forwarded(ip) => Some(ip),
+        }
+    }
 }
 
 /// How long after the deadline a message already sent may still be retried (a restart
@@ -491,25 +493,24 @@ const GRACE: Duration = Duration::from_secs(60);
 
 /// Creates a conversation, retrying until `deadline`: its id and token.
 async fn open_conversation(run: &Run, origin: Origin) -> Option<(String, String)> {
+    let url = format!("{}/v1/conversations", run.any_base());
     while Instant::now() < run.deadline {
-        let response = origin
-            .apply(
-                run.client
-                    .post(format!("{}/v1/conversations", run.any_base())),
+        let reply = run
+            .lean
+            .post(
+                &url,
+                None,
+                origin.forwarded(),
+                br#"{"channel":"load"}"#.to_vec(),
             )
-            .json(&json!({"channel": "load"}))
-            .send()
             .await;
-        match response {
-            Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
-                tokio::time::sleep(retry_after(&r)).await;
+        match reply {
+            Ok(r) if r.status == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                tokio::time::sleep(r.retry_after()).await;
             }
-            Ok(r) if r.status().is_success() => {
-                let created: Value = r.json().await.ok()?;
-                return Some((
-                    created["conversation_id"].as_str()?.to_string(),
-                    created["token"].as_str()?.to_string(),
-                ));
+            Ok(r) if r.status.is_success() => {
+                let created = r.created()?;
+                return Some((created.conversation_id, created.token));
             }
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -525,8 +526,10 @@ async fn send_until_acknowledged(
     conversation: &(String, String),
     text: &str,
     client_msg_id: &str,
-) -> Option<(Value, f64)> {
+) -> Option<(lean::Acknowledged, f64)> {
     let (id, token) = conversation;
+    let body = serde_json::to_vec(&json!({"text": text, "client_msg_id": client_msg_id}))
+        .unwrap_or_default();
     let started = Instant::now();
     let mut attempt = 0;
     while Instant::now() < run.deadline + GRACE {
@@ -535,24 +538,26 @@ async fn send_until_acknowledged(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         attempt += 1;
-        let response = origin
-            .apply(run.client.post(format!(
-                "{}/v1/conversations/{id}/messages",
-                run.base_of(&format!("{id}{attempt}"))
-            )))
-            .bearer_auth(token)
-            .json(&json!({"text": text, "client_msg_id": client_msg_id}))
-            .send()
+        let url = format!(
+            "{}/v1/conversations/{id}/messages",
+            run.base_of(&format!("{id}{attempt}"))
+        );
+        let reply = run
+            .lean
+            .post(&url, Some(token), origin.forwarded(), body.clone())
             .await;
-        let Ok(response) = response else { continue };
-        let status = response.status();
+        let Ok(reply) = reply else { continue };
+        let status = reply.status;
         run.shopper_statuses.count(Some(status));
         if status.is_success() {
-            let outcome: Value = response.json().await.unwrap_or(Value::Null);
-            return Some((outcome, started.elapsed().as_secs_f64() * 1e3));
+            let acknowledged = reply.acknowledged().unwrap_or(lean::Acknowledged {
+                seq: -1,
+                handed_over: false,
+            });
+            return Some((acknowledged, started.elapsed().as_secs_f64() * 1e3));
         }
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            tokio::time::sleep(retry_after(&response)).await;
+            tokio::time::sleep(reply.retry_after()).await;
         } else if status.is_client_error() && status != reqwest::StatusCode::CONFLICT {
             // Refused for good (a bug in this tool or the server): not retried.
             return None;
@@ -604,7 +609,7 @@ async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
                     if (run.measured_from..=run.deadline).contains(&Instant::now()) {
                         run.latencies.lock().await.push(ms);
                     }
-                    let seq = outcome["message"]["seq"].as_i64().unwrap_or(-1);
+                    let seq = outcome.seq;
                     run.acknowledged
                         .lock()
                         .await
@@ -612,7 +617,7 @@ async fn shopper(run: Arc<Run>, n: usize, origin: Origin) {
                         .or_insert_with(|| (conversation.1.clone(), HashMap::new()))
                         .1
                         .insert(client_msg_id, seq);
-                    if !with_a_person && outcome["handoff"].is_object() {
+                    if !with_a_person && outcome.handed_over {
                         with_a_person = true;
                         run.handoffs.fetch_add(1, Ordering::Relaxed);
                     }
@@ -946,6 +951,7 @@ async fn main() {
 
     let mut run = Run {
         client,
+        lean: lean::Lean::new(),
         bases,
         next_base: AtomicUsize::new(0),
         deadline: Instant::now(),
