@@ -286,8 +286,13 @@ impl HandoffRow {
         })
     }
 
-    /// A whole handoff row, context included, read directly ([`super::sqlite_reads`]).
+    /// A handoff row read directly ([`super::sqlite_reads`]), with its context when the
+    /// query selected it.
     pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoffRow> {
+        let context = match r.as_ref().column_index("context") {
+            Ok(i) => r.get(i)?,
+            Err(_) => None,
+        };
         Ok(HandoffRow {
             id: r.get("id")?,
             conversation_id: r.get("conversation_id")?,
@@ -301,7 +306,7 @@ impl HandoffRow {
             created_at: r.get("created_at")?,
             wrap_category: r.get("wrap_category")?,
             wrap_summary: r.get("wrap_summary")?,
-            context: r.get("context")?,
+            context,
         })
     }
 }

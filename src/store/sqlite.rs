@@ -227,14 +227,11 @@ impl Store for SqliteStore {
     }
 
     async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
-        let open = sqlx::query_as(concat!(
-            "SELECT ",
-            handoff_columns!(),
-            " FROM handoffs WHERE status IN ('queued', 'assigned') ORDER BY created_at"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows::handoffs(open)
+        // Thousands of rows on a busy day: read on the blocking pool, not a runtime worker.
+        let direct = self.direct.clone();
+        tokio::task::spawn_blocking(move || direct.open_handoffs())
+            .await
+            .map_err(|e| StoreError::Engine(format!("open handoffs read: {e}")))?
     }
 
     async fn conversation_langs(

@@ -25,7 +25,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::StoreError;
 use super::group_commit::BUSY_TIMEOUT;
-use super::rows::{self, ConversationRow, HandoffRow, MessageRow, message_columns};
+use super::rows::{
+    self, ConversationRow, HandoffRow, MessageRow, handoff_columns, message_columns,
+};
 use crate::conversation::{Conversation, Message};
 use crate::handoff::Handoff;
 use crate::nlu::Lang;
@@ -121,6 +123,25 @@ impl DirectReads {
             .optional()?)
         })?;
         row.map(HandoffRow::into_handoff).transpose()
+    }
+
+    /// Every queued or assigned handoff, without contexts, oldest first. Not one lookup but
+    /// the whole open queue — thousands of rows on a busy day, read by every dispatcher pass
+    /// and every agent's queue listing. Through sqlx each row was copied value by value and
+    /// sent across threads one at a time; here rows are decoded where SQLite leaves them.
+    pub(super) fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
+        let found = self.with(|c| {
+            let mut statement = c.prepare_cached(concat!(
+                "SELECT ",
+                handoff_columns!(),
+                " FROM handoffs WHERE status IN ('queued', 'assigned') ORDER BY created_at"
+            ))?;
+            let found = statement
+                .query_map([], HandoffRow::from_rusqlite)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(found)
+        })?;
+        rows::handoffs(found)
     }
 
     /// The shopper message stored under `client_msg_id` and the bot's replies to it.
