@@ -73,7 +73,8 @@ macro_rules! message_columns {
     };
 }
 
-/// The handoff columns without the (large) context.
+/// The handoff columns without the (large) context, in the order
+/// [`HandoffRow::from_rusqlite`] reads them.
 macro_rules! handoff_columns {
     () => {
         "id, conversation_id, reason, priority, skill, status, agent_id, trigger_seq, routing, created_at, wrap_category, wrap_summary"
@@ -286,26 +287,30 @@ impl HandoffRow {
         })
     }
 
-    /// A handoff row read directly ([`super::sqlite_reads`]), with its context when the
-    /// query selected it.
+    /// A handoff row read directly ([`super::sqlite_reads`]): the columns of
+    /// [`handoff_columns`] in that order, then the context when the query selected it. By
+    /// position, not name: a name is looked up among the columns on every read, and the
+    /// open queue is thousands of rows.
     pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoffRow> {
-        let context = match r.as_ref().column_index("context") {
-            Ok(i) => r.get(i)?,
-            Err(_) => None,
+        const CONTEXT: usize = 12;
+        let context = if r.as_ref().column_count() > CONTEXT {
+            r.get(CONTEXT)?
+        } else {
+            None
         };
         Ok(HandoffRow {
-            id: r.get("id")?,
-            conversation_id: r.get("conversation_id")?,
-            reason: r.get("reason")?,
-            priority: r.get("priority")?,
-            skill: r.get("skill")?,
-            status: r.get("status")?,
-            agent_id: r.get("agent_id")?,
-            trigger_seq: r.get("trigger_seq")?,
-            routing: r.get("routing")?,
-            created_at: r.get("created_at")?,
-            wrap_category: r.get("wrap_category")?,
-            wrap_summary: r.get("wrap_summary")?,
+            id: r.get(0)?,
+            conversation_id: r.get(1)?,
+            reason: r.get(2)?,
+            priority: r.get(3)?,
+            skill: r.get(4)?,
+            status: r.get(5)?,
+            agent_id: r.get(6)?,
+            trigger_seq: r.get(7)?,
+            routing: r.get(8)?,
+            created_at: r.get(9)?,
+            wrap_category: r.get(10)?,
+            wrap_summary: r.get(11)?,
             context,
         })
     }

@@ -116,9 +116,12 @@ impl DirectReads {
         conversation_id: &str,
     ) -> Result<Option<Handoff>, StoreError> {
         let row = self.with(|c| {
-            Ok(c.prepare_cached(
-                "SELECT * FROM handoffs WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')",
-            )?
+            Ok(c.prepare_cached(concat!(
+                "SELECT ",
+                handoff_columns!(),
+                ", context FROM handoffs
+                 WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
+            ))?
             .query_row([conversation_id], HandoffRow::from_rusqlite)
             .optional()?)
         })?;
