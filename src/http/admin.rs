@@ -300,8 +300,9 @@ pub async fn stats(
     Ok(Json(state.insights.stats(from, to).await?))
 }
 
-/// `/metrics` is recomputed from the store at most this often; scrapes in between get the
-/// same text.
+/// The store's statistics in `/metrics` are recomputed at most this often; scrapes in
+/// between reuse them. The live gauges and counters (queue, agents, encoder, shop calls)
+/// are read on every scrape.
 const METRICS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `GET /metrics` (admin token): Prometheus text format.
@@ -310,21 +311,23 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
-    let mut cached = state.metrics.lock().await;
-    let fresh = cached
-        .as_ref()
-        .filter(|(at, _)| at.elapsed() < METRICS_TTL)
-        .map(|(_, text)| text.clone());
-    let text = match fresh {
-        Some(text) => text,
-        None => {
-            let now = state.clock.now_ms();
-            let stats = state.insights.stats(0, now + 1).await?;
-            let text = crate::insights::prometheus::render(&stats, &gauges(&state).await?);
-            *cached = Some((std::time::Instant::now(), text.clone()));
-            text
+    let stats = {
+        let mut cached = state.metrics.lock().await;
+        let fresh = cached
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < METRICS_TTL)
+            .map(|(_, stats)| stats.clone());
+        match fresh {
+            Some(stats) => stats,
+            None => {
+                let now = state.clock.now_ms();
+                let stats = std::sync::Arc::new(state.insights.stats(0, now + 1).await?);
+                *cached = Some((std::time::Instant::now(), stats.clone()));
+                stats
+            }
         }
     };
+    let text = crate::insights::prometheus::render(&stats, &gauges(&state).await?);
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -97,8 +97,9 @@ pub struct Handles {
     pub insights: crate::insights::Insights,
     /// FAQ edits through the API.
     pub editor: Arc<crate::content::editor::Editor>,
-    /// The last `/metrics` text and when it was computed.
-    pub metrics: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
+    /// The store statistics `/metrics` last showed, and when they were computed.
+    pub metrics:
+        Arc<tokio::sync::Mutex<Option<(std::time::Instant, Arc<crate::insights::stats::Stats>)>>>,
     /// One-time tickets that open a WebSocket (so no token travels in a URL).
     pub tickets: Arc<SocketTickets>,
     /// Rate limits per client address and per conversation, and the socket cap.
