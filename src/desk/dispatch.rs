@@ -160,11 +160,11 @@ impl Desk {
         };
 
         // 2–3. Offers and SLAs. The pass reads the open handoffs once: lapsed offers and
-        // breached waits change them in place, and a conversation moved back to the queue
-        // (a commit of its own, rare) has them read again. Handoffs opened meanwhile poked
-        // the next pass.
+        // breached waits change them in place; a handoff changed through its conversation's
+        // own commit (moved back to the queue, a reply SLA flagged — rare) has them read
+        // again. Handoffs opened meanwhile poked the next pass.
         let mut open = self.store().open_handoffs().await?;
-        let mut requeued = false;
+        let mut committed = false;
         for h in open.iter_mut() {
             match h.status {
                 HandoffStatus::Queued => {
@@ -189,7 +189,7 @@ impl Desk {
                         .and_then(|id| agents.iter().find(|a| a.id == id));
                     if holder.is_none_or(|a| roster.effective(a, now) == AgentStatus::Offline) {
                         self.requeue(h, "agent unavailable").await?;
-                        requeued = true;
+                        committed = true;
                         continue;
                     }
                     let reply_ms = config.sla_reply_secs as i64 * 1000;
@@ -199,13 +199,13 @@ impl Desk {
                         .is_some_and(|t| now - t >= reply_ms);
                     if late && !h.routing.sla_reply_breached {
                         self.breach_reply(h).await?;
-                        requeued = true;
+                        committed = true;
                     }
                 }
                 _ => {}
             }
         }
-        if requeued {
+        if committed {
             open = self.store().open_handoffs().await?;
         }
 
