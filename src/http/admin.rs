@@ -305,6 +305,14 @@ pub async fn stats(
 /// are read on every scrape.
 const METRICS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The store statistics `/metrics` last showed, and when they were computed.
+pub type MetricsStats = tokio::sync::Mutex<
+    Option<(
+        std::time::Instant,
+        std::sync::Arc<crate::insights::stats::Stats>,
+    )>,
+>;
+
 /// `GET /metrics` (admin token): Prometheus text format.
 pub async fn metrics(
     State(state): State<AppState>,

@@ -98,8 +98,7 @@ pub struct Handles {
     /// FAQ edits through the API.
     pub editor: Arc<crate::content::editor::Editor>,
     /// The store statistics `/metrics` last showed, and when they were computed.
-    pub metrics:
-        Arc<tokio::sync::Mutex<Option<(std::time::Instant, Arc<crate::insights::stats::Stats>)>>>,
+    pub metrics: Arc<admin::MetricsStats>,
     /// One-time tickets that open a WebSocket (so no token travels in a URL).
     pub tickets: Arc<SocketTickets>,
     /// Rate limits per client address and per conversation, and the socket cap.
