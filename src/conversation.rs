@@ -187,6 +187,14 @@ impl Customer {
     }
 }
 
+/// The language a conversation's notices are worded in: that of the last shopper turn the
+/// bot read, else the language it started in. One rule for a conversation read whole
+/// ([`crate::service::ConversationService::conversation_lang`]) and for many read together
+/// ([`crate::store::Store::conversation_langs`]).
+pub fn notice_lang(last_turn: Option<Lang>, locale: Lang) -> Lang {
+    last_turn.unwrap_or(locale)
+}
+
 /// A conversation without its messages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conversation {

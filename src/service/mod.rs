@@ -675,12 +675,8 @@ impl ConversationService {
 
     /// The language the conversation is in now (its last shopper turn, else its locale).
     pub async fn conversation_lang(&self, c: &Conversation) -> Result<Lang, ServiceError> {
-        Ok(self
-            .inner
-            .store
-            .last_turn_lang(&c.id)
-            .await?
-            .unwrap_or(c.locale))
+        let last_turn = self.inner.store.last_turn_lang(&c.id).await?;
+        Ok(crate::conversation::notice_lang(last_turn, c.locale))
     }
 }
 

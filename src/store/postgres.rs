@@ -537,9 +537,9 @@ impl Store for PgStore {
         conversation_ids: &[String],
     ) -> Result<std::collections::HashMap<String, Lang>, StoreError> {
         let found: Vec<rows::ConversationLangRow> = sqlx::query_as(
-            "SELECT c.id, COALESCE((SELECT m.turn::json->>'lang' FROM messages m
+            "SELECT c.id, (SELECT m.turn::json->>'lang' FROM messages m
                     WHERE m.conversation_id = c.id AND m.turn IS NOT NULL
-                    ORDER BY m.seq DESC LIMIT 1), c.locale)
+                    ORDER BY m.seq DESC LIMIT 1), c.locale
              FROM conversations c WHERE c.id = ANY($1)",
         )
         .bind(conversation_ids)

@@ -724,15 +724,22 @@ pub(super) fn handoff_cards(
 }
 
 /// A row of [`Store::conversation_langs`](super::Store::conversation_langs): the
-/// conversation and its language code.
-pub(super) type ConversationLangRow = (String, String);
+/// conversation, its last turn's language code (`NULL` before the first) and its locale.
+pub(super) type ConversationLangRow = (String, Option<String>, String);
 
 /// The languages of [`Store::conversation_langs`](super::Store::conversation_langs), by
-/// conversation.
+/// conversation ([`crate::conversation::notice_lang`]).
 pub(super) fn conversation_langs(
     rows: Vec<ConversationLangRow>,
 ) -> Result<std::collections::HashMap<String, Lang>, StoreError> {
     rows.into_iter()
-        .map(|(conversation_id, code)| Ok((conversation_id, lang("conversation language", &code)?)))
+        .map(|(conversation_id, last_turn, locale)| {
+            let last_turn = last_turn.map(|code| lang("turn.lang", &code)).transpose()?;
+            let locale = lang("locale", &locale)?;
+            Ok((
+                conversation_id,
+                crate::conversation::notice_lang(last_turn, locale),
+            ))
+        })
         .collect()
 }

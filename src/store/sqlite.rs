@@ -241,9 +241,9 @@ impl Store for SqliteStore {
         let ids = serde_json::to_string(conversation_ids)
             .map_err(|e| StoreError::Engine(e.to_string()))?;
         let found: Vec<rows::ConversationLangRow> = sqlx::query_as(
-            "SELECT c.id, COALESCE((SELECT json_extract(m.turn, '$.lang') FROM messages m
+            "SELECT c.id, (SELECT json_extract(m.turn, '$.lang') FROM messages m
                     WHERE m.conversation_id = c.id AND m.turn IS NOT NULL
-                    ORDER BY m.seq DESC LIMIT 1), c.locale)
+                    ORDER BY m.seq DESC LIMIT 1), c.locale
              FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?))",
         )
         .bind(ids)
