@@ -28,6 +28,8 @@ mod supervision_sql;
 #[cfg(test)]
 mod test_db;
 mod turn_sql;
+#[cfg(test)]
+mod upgrade_tests;
 
 use std::sync::Arc;
 

@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool};
 use super::moderation_sql::On;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
-    ActivityTicketsRow, AgentRow, AuditRow, ContextRow, ConversationRow, DraftRow,
+    ActivityTicketsRow, AgentRow, AuditRow, ContextColumns, ContextRow, ConversationRow, DraftRow,
     ErasedConversationRow, HandoffRow, MessageRow, NoteRow, TicketRow, handoff_columns, int4,
     message_columns, to_json,
 };
@@ -248,6 +248,36 @@ async fn insert_messages(
 
 /// Everything a [`TurnWrite`] changes, inside the caller's transaction; on an error the
 /// caller rolls it all back.
+/// Stores a handoff's context when it has none yet: it is written once, when the handoff
+/// is created, and every later write of the handoff carries it again unchanged, so the
+/// (kilobytes of) JSON is only made when it will be stored.
+async fn insert_context(
+    conn: &mut PgConnection,
+    handoff_id: &str,
+    context: &crate::handoff::HandoffContext,
+) -> Result<(), StoreError> {
+    let stored: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM handoff_contexts WHERE handoff_id = $1")
+            .bind(handoff_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if stored.is_some() {
+        return Ok(());
+    }
+    let columns = ContextColumns::of(context);
+    sqlx::query(
+        "INSERT INTO handoff_contexts (handoff_id, summary, customer, context)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(handoff_id)
+    .bind(columns.summary)
+    .bind(columns.customer)
+    .bind(columns.context)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn write_turn(conn: &mut PgConnection, w: &TurnWrite) -> Result<(), StoreError> {
     let new_last_seq = w.messages.last().map_or(w.expected_last_seq, |m| m.seq);
     // First: the row lock that orders this conversation's writers.
@@ -272,11 +302,11 @@ async fn write_turn(conn: &mut PgConnection, w: &TurnWrite) -> Result<(), StoreE
     }
     insert_messages(&mut *conn, &w.conversation_id, &w.messages).await?;
     if let Some(h) = &w.handoff {
-        // A new handoff carries its context; later writes only change routing fields.
+        // Later writes of a handoff change its routing fields only.
         sqlx::query(
             "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, agent_id,
-                trigger_seq, routing, context, created_at, updated_at, wrap_category, wrap_summary)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                trigger_seq, routing, created_at, updated_at, wrap_category, wrap_summary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (id) DO UPDATE SET priority = excluded.priority,
                 skill = excluded.skill, status = excluded.status, agent_id = excluded.agent_id,
                 routing = excluded.routing, updated_at = excluded.updated_at,
@@ -291,17 +321,15 @@ async fn write_turn(conn: &mut PgConnection, w: &TurnWrite) -> Result<(), StoreE
         .bind(&h.agent_id)
         .bind(h.trigger_seq)
         .bind(to_json(&h.routing))
-        .bind(
-            h.context
-                .as_ref()
-                .map_or_else(|| "null".to_string(), to_json),
-        )
         .bind(h.created_at)
         .bind(w.now)
         .bind(h.wrap_up.as_ref().map(|u| u.category.as_str()))
         .bind(h.wrap_up.as_ref().and_then(|u| u.summary.as_deref()))
         .execute(&mut *conn)
         .await?;
+        if let Some(context) = &h.context {
+            insert_context(&mut *conn, &h.id, context).await?;
+        }
     }
     for n in &w.notes {
         sqlx::query(
@@ -502,7 +530,8 @@ impl Store for PgStore {
 
     async fn open_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
         let row: Option<HandoffRow> = sqlx::query_as(
-            "SELECT * FROM handoffs WHERE conversation_id = $1 AND status IN ('queued', 'assigned')",
+            "SELECT handoffs.*, context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
+             WHERE conversation_id = $1 AND status IN ('queued', 'assigned')",
         )
         .bind(conversation_id)
         .fetch_optional(&self.pool)
@@ -512,8 +541,8 @@ impl Store for PgStore {
 
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
         let row: Option<HandoffRow> = sqlx::query_as(
-            "SELECT * FROM handoffs WHERE conversation_id = $1
-             ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT 1",
+            "SELECT handoffs.*, context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
+             WHERE conversation_id = $1 ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT 1",
         )
         .bind(conversation_id)
         .fetch_optional(&self.pool)
@@ -553,10 +582,11 @@ impl Store for PgStore {
         conversation_ids: &[String],
     ) -> Result<std::collections::HashMap<String, super::HandoffCard>, StoreError> {
         let found: Vec<rows::HandoffCardRow> = sqlx::query_as(
-            "SELECT conversation_id, context::jsonb ->> 'summary',
-                (context::jsonb -> 'customer')::text
-             FROM handoffs WHERE status IN ('queued', 'assigned')
-                AND conversation_id = ANY($1)",
+            // Contexts stored before the card's columns existed have them in the JSON only.
+            "SELECT conversation_id, COALESCE(summary, context::jsonb ->> 'summary'),
+                COALESCE(customer, (context::jsonb -> 'customer')::text)
+             FROM handoffs JOIN handoff_contexts ON handoff_id = id
+             WHERE status IN ('queued', 'assigned') AND conversation_id = ANY($1)",
         )
         .bind(conversation_ids)
         .fetch_all(&self.pool)
@@ -1037,20 +1067,25 @@ impl Store for PgStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let contexts: Vec<ContextRow> =
-            sqlx::query_as("SELECT id, context FROM handoffs WHERE conversation_id = $1")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let contexts: Vec<ContextRow> = sqlx::query_as(
+            "SELECT handoff_id, context FROM handoff_contexts
+             WHERE handoff_id IN (SELECT id FROM handoffs WHERE conversation_id = $1)",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         for row in &contexts {
-            let Some(context) = row.erased()? else {
-                continue;
-            };
-            sqlx::query("UPDATE handoffs SET context = $1 WHERE id = $2")
-                .bind(context)
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
+            let erased = row.erased()?;
+            sqlx::query(
+                "UPDATE handoff_contexts SET summary = $1, customer = $2, context = $3
+                 WHERE handoff_id = $4",
+            )
+            .bind(erased.summary)
+            .bind(erased.customer)
+            .bind(erased.context)
+            .bind(&row.handoff_id)
+            .execute(&mut *tx)
+            .await?;
             erasure.handoff_contexts += 1;
         }
         insert_audit(&mut tx, &[audit(&erasure)]).await?;

@@ -73,6 +73,13 @@ macro_rules! message_columns {
     };
 }
 
+/// The conversation columns, in the order [`ConversationRow::from_rusqlite`] reads them.
+macro_rules! conversation_columns {
+    () => {
+        "id, token_hash, channel, locale, customer, state, low_confidence_streak, recent_skill, dialogue, last_seq, created_at, updated_at, erased_at"
+    };
+}
+
 /// The handoff columns without the (large) context, in the order
 /// [`HandoffRow::from_rusqlite`] reads them.
 macro_rules! handoff_columns {
@@ -81,7 +88,7 @@ macro_rules! handoff_columns {
     };
 }
 
-pub(super) use {handoff_columns, message_columns};
+pub(super) use {conversation_columns, handoff_columns, message_columns};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ConversationRow {
@@ -120,22 +127,24 @@ impl ConversationRow {
         })
     }
 
-    /// The row as the embedded store's direct reads see it ([`super::sqlite_reads`]).
+    /// The row as the embedded store's direct reads see it ([`super::sqlite_reads`]): the
+    /// columns of [`conversation_columns`] in that order. By position, not name: a name is
+    /// looked up among the columns on every read, and every turn reads its conversation.
     pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
         Ok(ConversationRow {
-            id: r.get("id")?,
-            token_hash: r.get("token_hash")?,
-            channel: r.get("channel")?,
-            locale: r.get("locale")?,
-            customer: r.get("customer")?,
-            state: r.get("state")?,
-            low_confidence_streak: r.get("low_confidence_streak")?,
-            recent_skill: r.get("recent_skill")?,
-            dialogue: r.get("dialogue")?,
-            last_seq: r.get("last_seq")?,
-            created_at: r.get("created_at")?,
-            updated_at: r.get("updated_at")?,
-            erased_at: r.get("erased_at")?,
+            id: r.get(0)?,
+            token_hash: r.get(1)?,
+            channel: r.get(2)?,
+            locale: r.get(3)?,
+            customer: r.get(4)?,
+            state: r.get(5)?,
+            low_confidence_streak: r.get(6)?,
+            recent_skill: r.get(7)?,
+            dialogue: r.get(8)?,
+            last_seq: r.get(9)?,
+            created_at: r.get(10)?,
+            updated_at: r.get(11)?,
+            erased_at: r.get(12)?,
         })
     }
 }
@@ -320,18 +329,40 @@ pub(super) fn handoffs(rows: Vec<HandoffRow>) -> Result<Vec<Handoff>, StoreError
     rows.into_iter().map(HandoffRow::into_handoff).collect()
 }
 
+/// A row of `handoff_contexts` as written: the context, and the queue card's two fields
+/// taken from it, so that the three never disagree.
+pub(super) struct ContextColumns {
+    pub(super) summary: String,
+    /// JSON.
+    pub(super) customer: String,
+    /// JSON.
+    pub(super) context: String,
+}
+
+impl ContextColumns {
+    pub(super) fn of(context: &crate::handoff::HandoffContext) -> ContextColumns {
+        ContextColumns {
+            summary: context.summary.clone(),
+            customer: to_json(&context.customer),
+            context: to_json(context),
+        }
+    }
+}
+
 /// A handoff's stored context, for the erase to rewrite.
 #[derive(sqlx::FromRow)]
 pub(super) struct ContextRow {
-    pub(super) id: String,
+    pub(super) handoff_id: String,
     context: String,
 }
 
 impl ContextRow {
-    /// The context with its texts erased (as JSON); `None` for a handoff without one.
-    pub(super) fn erased(&self) -> Result<Option<String>, StoreError> {
-        let stored: Option<crate::handoff::HandoffContext> = json("context", &self.context)?;
-        Ok(stored.map(|c| to_json(&c.erased(crate::conversation::ERASED_TEXT))))
+    /// The context with its texts erased, as its columns.
+    pub(super) fn erased(&self) -> Result<ContextColumns, StoreError> {
+        let stored: crate::handoff::HandoffContext = json("context", &self.context)?;
+        Ok(ContextColumns::of(
+            &stored.erased(crate::conversation::ERASED_TEXT),
+        ))
     }
 }
 

@@ -218,7 +218,8 @@ impl Store for SqliteStore {
 
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
         let row: Option<HandoffRow> = sqlx::query_as(
-            "SELECT * FROM handoffs WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            "SELECT handoffs.*, context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
+             WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(conversation_id)
         .fetch_optional(&self.pool)
@@ -259,9 +260,11 @@ impl Store for SqliteStore {
         let ids = serde_json::to_string(conversation_ids)
             .map_err(|e| StoreError::Engine(e.to_string()))?;
         let found: Vec<rows::HandoffCardRow> = sqlx::query_as(
-            "SELECT conversation_id, json_extract(context, '$.summary'),
-                json_extract(context, '$.customer')
-             FROM handoffs WHERE status IN ('queued', 'assigned')
+            // Contexts stored before the card's columns existed have them in the JSON only.
+            "SELECT conversation_id, COALESCE(summary, json_extract(context, '$.summary')),
+                COALESCE(customer, json_extract(context, '$.customer'))
+             FROM handoffs JOIN handoff_contexts ON handoff_id = id
+             WHERE status IN ('queued', 'assigned')
                 AND conversation_id IN (SELECT value FROM json_each(?))",
         )
         .bind(ids)
@@ -790,20 +793,25 @@ impl Store for SqliteStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let contexts: Vec<ContextRow> =
-            sqlx::query_as("SELECT id, context FROM handoffs WHERE conversation_id = ?")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
+        let contexts: Vec<ContextRow> = sqlx::query_as(
+            "SELECT handoff_id, context FROM handoff_contexts
+             WHERE handoff_id IN (SELECT id FROM handoffs WHERE conversation_id = ?)",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         for row in &contexts {
-            let Some(context) = row.erased()? else {
-                continue;
-            };
-            sqlx::query("UPDATE handoffs SET context = ? WHERE id = ?")
-                .bind(context)
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
+            let erased = row.erased()?;
+            sqlx::query(
+                "UPDATE handoff_contexts SET summary = ?, customer = ?, context = ?
+                 WHERE handoff_id = ?",
+            )
+            .bind(erased.summary)
+            .bind(erased.customer)
+            .bind(erased.context)
+            .bind(&row.handoff_id)
+            .execute(&mut *tx)
+            .await?;
             erasure.handoff_contexts += 1;
         }
         insert_audit(&mut tx, &[audit(&erasure)]).await?;

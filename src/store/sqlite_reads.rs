@@ -26,7 +26,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::StoreError;
 use super::group_commit::BUSY_TIMEOUT;
 use super::rows::{
-    self, ConversationRow, HandoffRow, MessageRow, handoff_columns, message_columns,
+    self, ConversationRow, HandoffRow, MessageRow, conversation_columns, handoff_columns,
+    message_columns,
 };
 use crate::conversation::{Conversation, Message};
 use crate::handoff::Handoff;
@@ -102,11 +103,13 @@ impl DirectReads {
 
     pub(super) fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
         let row = self.with(|c| {
-            Ok(
-                c.prepare_cached("SELECT * FROM conversations WHERE id = ?1")?
-                    .query_row([id], ConversationRow::from_rusqlite)
-                    .optional()?,
-            )
+            Ok(c.prepare_cached(concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations WHERE id = ?1"
+            ))?
+            .query_row([id], ConversationRow::from_rusqlite)
+            .optional()?)
         })?;
         row.map(ConversationRow::into_conversation).transpose()
     }
@@ -119,7 +122,7 @@ impl DirectReads {
             Ok(c.prepare_cached(concat!(
                 "SELECT ",
                 handoff_columns!(),
-                ", context FROM handoffs
+                ", context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
                  WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
             ))?
             .query_row([conversation_id], HandoffRow::from_rusqlite)

@@ -10,7 +10,7 @@
 
 use rusqlite::{Connection, ErrorCode, params};
 
-use super::rows::{hex_encode, to_json};
+use super::rows::{ContextColumns, hex_encode, to_json};
 use super::{StoreError, TurnWrite};
 use crate::conversation::Conversation;
 use crate::handoff::AuditEntry;
@@ -86,11 +86,11 @@ pub(super) fn write_turn(conn: &Connection, w: &TurnWrite) -> Result<(), StoreEr
         }
     }
     if let Some(h) = &w.handoff {
-        // A new handoff carries its context; later writes only change routing fields.
+        // Later writes of a handoff change its routing fields only.
         conn.prepare_cached(
             "INSERT INTO handoffs (id, conversation_id, reason, priority, skill, status, agent_id,
-                trigger_seq, routing, context, created_at, updated_at, wrap_category, wrap_summary)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                trigger_seq, routing, created_at, updated_at, wrap_category, wrap_summary)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET priority = excluded.priority,
                 skill = excluded.skill, status = excluded.status, agent_id = excluded.agent_id,
                 routing = excluded.routing, updated_at = excluded.updated_at,
@@ -106,14 +106,14 @@ pub(super) fn write_turn(conn: &Connection, w: &TurnWrite) -> Result<(), StoreEr
             h.agent_id,
             h.trigger_seq,
             to_json(&h.routing),
-            h.context
-                .as_ref()
-                .map_or_else(|| "null".to_string(), to_json),
             h.created_at,
             w.now,
             h.wrap_up.as_ref().map(|u| u.category.as_str()),
             h.wrap_up.as_ref().and_then(|u| u.summary.as_deref()),
         ])?;
+        if let Some(context) = &h.context {
+            insert_context(conn, &h.id, context)?;
+        }
     }
     for n in &w.notes {
         conn.prepare_cached(
@@ -210,4 +210,32 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
                 && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
     )
+}
+
+/// Stores a handoff's context when it has none yet: it is written once, when the handoff
+/// is created, and every later write of the handoff carries it again unchanged, so the
+/// (kilobytes of) JSON is only made when it will be stored.
+fn insert_context(
+    conn: &Connection,
+    handoff_id: &str,
+    context: &crate::handoff::HandoffContext,
+) -> Result<(), StoreError> {
+    let stored = conn
+        .prepare_cached("SELECT 1 FROM handoff_contexts WHERE handoff_id = ?")?
+        .exists([handoff_id])?;
+    if stored {
+        return Ok(());
+    }
+    let columns = ContextColumns::of(context);
+    conn.prepare_cached(
+        "INSERT INTO handoff_contexts (handoff_id, summary, customer, context)
+         VALUES (?, ?, ?, ?)",
+    )?
+    .execute(params![
+        handoff_id,
+        columns.summary,
+        columns.customer,
+        columns.context
+    ])?;
+    Ok(())
 }
