@@ -9,12 +9,14 @@
 //! (tokens, transcripts, personal data), and request traces record the path only: a query
 //! string may carry a credential.
 //!
-//! Rate limits ([`limits`]) are asked at the top of each handler they apply to; failed agent
-//! and admin sign-ins are counted (and an address past its limit turned away before any
-//! token check) by a layer over `/v1/agent/…`, `/v1/admin/…` and `/metrics`.
+//! Rate limits ([`limits`]) are asked at the top of each handler they apply to. What every
+//! request meets before its route — the head size, the time limit, `no-store`, and for
+//! `/v1/agent/…`, `/v1/admin/…` and `/metrics` the count of refused tokens (an address past
+//! its limit is turned away before any token check) — is one middleware, [`edge`].
 
 mod admin;
 mod agent;
+mod edge;
 mod error;
 mod extract;
 mod health;
@@ -33,11 +35,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::handler::Handler;
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{MethodRouter, get, post};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -308,7 +308,11 @@ pub fn private_routes() -> Vec<(&'static str, &'static str)> {
 pub fn router(state: AppState) -> Router {
     let http = &state.config.http;
     let body_limit = http.body_limit_bytes;
-    let timeout = Duration::from_millis(http.request_timeout_ms);
+    let edge = edge::Edge {
+        limits: state.limits.clone(),
+        request_timeout: Duration::from_millis(http.request_timeout_ms),
+        max_header_bytes: http.max_header_bytes,
+    };
     // Pages and scripts, compressed: what a shopper's phone downloads first.
     let pages = Router::new()
         .route("/widget.js", get(pages::widget))
@@ -329,7 +333,6 @@ pub fn router(state: AppState) -> Router {
         .router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors(&http.allowed_origins));
-    let max_head = http.max_header_bytes;
     // The demo shop's order API, when Baton calls its own demo instead of a real shop.
     let demo_shop = if state.config.shop.enabled && state.config.shop.base_url.is_none() {
         Router::new().nest_service("/demo/api", crate::shop::demo::router())
@@ -344,14 +347,8 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics_api().router)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            state.limits.clone(),
-            count_token_failures,
-        ))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(timeout, request_timeout))
-        .layer(middleware::from_fn(no_store))
-        .layer(middleware::from_fn_with_state(max_head, head_limit))
+        .layer(middleware::from_fn_with_state(edge, edge::edge))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
@@ -365,78 +362,6 @@ fn request_span(req: &Request) -> tracing::Span {
         path = %req.uri().path(),
         version = ?req.version(),
     )
-}
-
-/// Whether responses to `path` may hold tokens or personal data: every API route and the
-/// metrics, but not the static pages and scripts, which may be cached.
-fn is_private(path: &str) -> bool {
-    path.starts_with("/v1/") || path == "/metrics"
-}
-
-/// `Cache-Control: no-store` on private responses, errors included: no shared cache or
-/// browser history keeps a token or a transcript.
-async fn no_store(req: Request, next: Next) -> Response {
-    let private = is_private(req.uri().path());
-    let mut response = next.run(req).await;
-    if private {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
-}
-
-/// Whether `path` takes an agent or admin token.
-fn takes_staff_token(path: &str) -> bool {
-    path.starts_with("/v1/agent/") || path.starts_with("/v1/admin/") || path == "/metrics"
-}
-
-/// Turns an address locked out by its refused tokens away before its token is checked (an
-/// agent token check is an argon2 hash), and counts every refused token.
-async fn count_token_failures(
-    State(limits): State<Arc<Limits>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if !takes_staff_token(req.uri().path()) {
-        return next.run(req).await;
-    }
-    let ip = limits::client_ip(
-        req.headers(),
-        req.extensions(),
-        limits.trust_forwarded_for(),
-    );
-    if let Err(e) = limits.check_token_attempt(ip) {
-        return e.into_response();
-    }
-    let response = next.run(req).await;
-    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
-        limits.token_refused(ip);
-    }
-    response
-}
-
-/// About how many bytes the request line and headers took on the wire.
-fn head_bytes(req: &Request) -> usize {
-    let line = req.method().as_str().len()
-        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
-        + " HTTP/1.1\r\n ".len();
-    let headers: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
-        .sum();
-    line + headers
-}
-
-/// Answers 431 in the usual JSON shape when the request head is over the limit. The
-/// connection layer refuses heads over twice the limit before they are even parsed (with a
-/// bare 431), so this is what a client with a merely bloated header sees.
-async fn head_limit(State(max): State<usize>, req: Request, next: Next) -> Response {
-    if head_bytes(&req) > max {
-        return ApiError::HeadersTooLarge(max).into_response();
-    }
-    next.run(req).await
 }
 
 /// Lets the widget on the shop's own pages (`http.allowed_origins`) call the API when Baton
@@ -460,14 +385,6 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed("this endpoint does not support that method".into())
-}
-
-/// Answers 503 with the usual JSON body when a request runs past the configured time.
-async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
 }
 
 #[cfg(test)]
@@ -509,14 +426,5 @@ mod tests {
         let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert!(log.contains("path=/v1/agent/ws"), "{log}");
         assert!(!log.contains("SECRET"), "{log}");
-    }
-
-    #[test]
-    fn api_and_metrics_responses_are_private_and_pages_are_not() {
-        assert!(is_private("/v1/conversations"));
-        assert!(is_private("/v1/agent/ws-ticket"));
-        assert!(is_private("/metrics"));
-        assert!(!is_private("/widget.js"));
-        assert!(!is_private("/console"));
     }
 }
