@@ -2,6 +2,10 @@
 //! person, and strong negative sentiment. Both work on normalised text and are extended (not
 //! replaced) by the word lists in `[policy]`.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 /// Phrases that mean "give me a person" (normalised: lower case, half-width, simplified).
 const HUMAN_PHRASES: &[&str] = &[
     "转人工",
@@ -122,17 +126,50 @@ const DIDNT_HELP_PHRASES: &[&str] = &[
 
 fn contains_phrase(text: &str, phrase: &str) -> bool {
     if phrase.is_ascii() {
-        // Latin phrases must match on word boundaries: "operator" not in "cooperators".
-        text.match_indices(phrase).any(|(i, _)| {
-            let before = text[..i].chars().next_back();
-            let after = text[i + phrase.len()..].chars().next();
-            !before.is_some_and(|c| c.is_alphanumeric())
-                && !after.is_some_and(|c| c.is_alphanumeric())
-        })
+        text.match_indices(phrase)
+            .any(|(i, _)| on_word_boundaries(text, i, i + phrase.len()))
     } else {
         text.contains(phrase)
     }
 }
+
+/// Latin phrases must match on word boundaries: "operator" not in "cooperators".
+fn on_word_boundaries(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    !before.is_some_and(|c| c.is_alphanumeric()) && !after.is_some_and(|c| c.is_alphanumeric())
+}
+
+/// A built-in phrase list as one automaton: every message is checked against every list,
+/// and one pass over the text replaces a substring search per phrase. Matches by the same
+/// rule as [`contains_phrase`].
+struct PhraseSet {
+    automaton: AhoCorasick,
+    latin: Vec<bool>,
+}
+
+impl PhraseSet {
+    fn new(phrases: &[&str]) -> PhraseSet {
+        PhraseSet {
+            // Built from constants: the defaults cannot exceed the automaton's limits.
+            automaton: AhoCorasick::new(phrases).unwrap_or_else(|e| {
+                unreachable!("the built-in phrase lists build an automaton: {e}")
+            }),
+            latin: phrases.iter().map(|p| p.is_ascii()).collect(),
+        }
+    }
+
+    fn found_in(&self, text: &str) -> bool {
+        // Overlapping: a Latin phrase inside a longer word must not hide another phrase.
+        self.automaton.find_overlapping_iter(text).any(|m| {
+            !self.latin[m.pattern().as_usize()] || on_word_boundaries(text, m.start(), m.end())
+        })
+    }
+}
+
+static HUMAN: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(HUMAN_PHRASES));
+static NEGATIVE: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(NEGATIVE_WORDS));
+static DIDNT_HELP: LazyLock<PhraseSet> = LazyLock::new(|| PhraseSet::new(DIDNT_HELP_PHRASES));
 
 /// Whether normalised `text` explicitly asks for a person.
 pub fn asks_for_human(text: &str, extra: &[String]) -> bool {
@@ -146,14 +183,12 @@ pub fn asks_for_human(text: &str, extra: &[String]) -> bool {
     ]
     .iter()
     .any(|n| text.contains(n));
-    !negated
-        && (HUMAN_PHRASES.iter().any(|p| contains_phrase(text, p))
-            || extra.iter().any(|p| contains_phrase(text, p)))
+    !negated && (HUMAN.found_in(text) || extra.iter().any(|p| contains_phrase(text, p)))
 }
 
 /// Whether normalised `text` is strongly negative.
 pub fn is_strongly_negative(text: &str, extra: &[String]) -> bool {
-    NEGATIVE_WORDS.iter().any(|w| contains_phrase(text, w))
+    NEGATIVE.found_in(text)
         || extra.iter().any(|w| contains_phrase(text, w))
         // Three or more exclamation marks in a row read as shouting.
         || text.contains("!!!")
@@ -161,13 +196,39 @@ pub fn is_strongly_negative(text: &str, extra: &[String]) -> bool {
 
 /// Whether normalised `text` says the previous answer did not help.
 pub fn says_it_did_not_help(text: &str) -> bool {
-    DIDNT_HELP_PHRASES.iter().any(|p| contains_phrase(text, p))
+    DIDNT_HELP.found_in(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::nlu::normalize;
+
+    #[test]
+    fn each_list_as_one_automaton_matches_as_its_phrases_one_by_one() {
+        let texts = [
+            "转人工",
+            "我要找人工客服谢谢",
+            "cooperators are not an operator",
+            "the operator, please",
+            "operators",
+            "this is a scam!!!",
+            "scammer",
+            "that didn't help at all",
+            "it still doesn't work",
+            "不对，答非所问",
+            "where is my parcel",
+            "",
+        ];
+        for list in [HUMAN_PHRASES, NEGATIVE_WORDS, DIDNT_HELP_PHRASES] {
+            let set = PhraseSet::new(list);
+            for text in texts {
+                let text = normalize(text);
+                let one_by_one = list.iter().any(|p| contains_phrase(&text, p));
+                assert_eq!(set.found_in(&text), one_by_one, "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn explicit_requests_in_both_languages() {
