@@ -58,7 +58,7 @@ fn head_too_large(max: usize) -> Response {
 }
 
 /// About how many bytes the request line and headers took on the wire.
-pub(super) fn head_bytes(req: &Request) -> usize {
+fn head_bytes(req: &Request) -> usize {
     let line = req.method().as_str().len()
         + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
         + " HTTP/1.1\r\n ".len();

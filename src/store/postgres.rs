@@ -22,8 +22,8 @@ use super::moderation_sql::On;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
     ActivityTicketsRow, AgentRow, AuditRow, ContextColumns, ContextRow, ConversationRow, DraftRow,
-    ErasedConversationRow, HandoffRow, MessageRow, NoteRow, TicketRow, handoff_columns, int4,
-    message_columns, to_json,
+    ErasedConversationRow, HandoffRow, MessageRow, NoteRow, TicketRow, handoff_columns,
+    handoffs_with_context, int4, message_columns, to_json,
 };
 use super::{
     ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
@@ -246,8 +246,6 @@ async fn insert_messages(
     }
 }
 
-/// Everything a [`TurnWrite`] changes, inside the caller's transaction; on an error the
-/// caller rolls it all back.
 /// Stores a handoff's context when it has none yet: it is written once, when the handoff
 /// is created, and every later write of the handoff carries it again unchanged, so the
 /// (kilobytes of) JSON is only made when it will be stored.
@@ -278,6 +276,8 @@ async fn insert_context(
     Ok(())
 }
 
+/// Everything a [`TurnWrite`] changes, inside the caller's transaction; on an error the
+/// caller rolls it all back.
 async fn write_turn(conn: &mut PgConnection, w: &TurnWrite) -> Result<(), StoreError> {
     let new_last_seq = w.messages.last().map_or(w.expected_last_seq, |m| m.seq);
     // First: the row lock that orders this conversation's writers.
@@ -529,10 +529,11 @@ impl Store for PgStore {
     }
 
     async fn open_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
-        let row: Option<HandoffRow> = sqlx::query_as(
-            "SELECT handoffs.*, context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
-             WHERE conversation_id = $1 AND status IN ('queued', 'assigned')",
-        )
+        let row: Option<HandoffRow> = sqlx::query_as(concat!(
+            "SELECT handoffs.*, context FROM ",
+            handoffs_with_context!(),
+            " WHERE conversation_id = $1 AND status IN ('queued', 'assigned')"
+        ))
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -540,10 +541,11 @@ impl Store for PgStore {
     }
 
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
-        let row: Option<HandoffRow> = sqlx::query_as(
-            "SELECT handoffs.*, context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
-             WHERE conversation_id = $1 ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT 1",
-        )
+        let row: Option<HandoffRow> = sqlx::query_as(concat!(
+            "SELECT handoffs.*, context FROM ",
+            handoffs_with_context!(),
+            " WHERE conversation_id = $1 ORDER BY created_at DESC, id COLLATE \"C\" DESC LIMIT 1"
+        ))
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?;

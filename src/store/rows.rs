@@ -88,7 +88,15 @@ macro_rules! handoff_columns {
     };
 }
 
-pub(super) use {conversation_columns, handoff_columns, message_columns};
+/// Handoffs with their contexts beside them (`NULL` for a handoff without one): the context
+/// is a table of its own (migration 0012) so the open queue is read without it.
+macro_rules! handoffs_with_context {
+    () => {
+        "handoffs LEFT JOIN handoff_contexts ON handoff_id = id"
+    };
+}
+
+pub(super) use {conversation_columns, handoff_columns, handoffs_with_context, message_columns};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ConversationRow {

@@ -25,7 +25,7 @@ use super::moderation_sql::On;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
     ActivityTicketsRow, AgentRow, ContextRow, DraftRow, ErasedConversationRow, HandoffRow, NoteRow,
-    TicketRow, handoff_columns, int4, json, to_json,
+    TicketRow, handoff_columns, handoffs_with_context, int4, json, to_json,
 };
 use super::sqlite_reads::DirectReads;
 use super::{
@@ -217,10 +217,11 @@ impl Store for SqliteStore {
     }
 
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
-        let row: Option<HandoffRow> = sqlx::query_as(
-            "SELECT handoffs.*, context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
-             WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
+        let row: Option<HandoffRow> = sqlx::query_as(concat!(
+            "SELECT handoffs.*, context FROM ",
+            handoffs_with_context!(),
+            " WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?;

@@ -27,7 +27,7 @@ use super::StoreError;
 use super::group_commit::BUSY_TIMEOUT;
 use super::rows::{
     self, ConversationRow, HandoffRow, MessageRow, conversation_columns, handoff_columns,
-    message_columns,
+    handoffs_with_context, message_columns,
 };
 use crate::conversation::{Conversation, Message};
 use crate::handoff::Handoff;
@@ -122,8 +122,9 @@ impl DirectReads {
             Ok(c.prepare_cached(concat!(
                 "SELECT ",
                 handoff_columns!(),
-                ", context FROM handoffs LEFT JOIN handoff_contexts ON handoff_id = id
-                 WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
+                ", context FROM ",
+                handoffs_with_context!(),
+                " WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
             ))?
             .query_row([conversation_id], HandoffRow::from_rusqlite)
             .optional()?)

@@ -98,6 +98,30 @@ fn handoff_before_0012() -> (Vec<String>, Handoff) {
     (statements, h)
 }
 
+/// Runs 0001–0011 on `pool` (SQLite's or PostgreSQL's), writes [`handoff_before_0012`]
+/// and closes the pool; the handoff written. A macro: the two pools share these calls but
+/// no trait that would name them together.
+macro_rules! write_before_0012 {
+    ($pool:expr, $dir:expr) => {{
+        let migrations = migrations_before("0012", $dir);
+        Migrator::new(migrations.as_path())
+            .await
+            .unwrap()
+            .run(&$pool)
+            .await
+            .unwrap();
+        let (statements, h) = handoff_before_0012();
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&$pool)
+                .await
+                .unwrap();
+        }
+        $pool.close().await;
+        h
+    }};
+}
+
 /// What must hold of the old handoff once the store has migrated the database.
 async fn the_old_context_reads_as_before(store: Arc<dyn Store>, h: Handoff) {
     let open = store.open_handoff("c1").await.unwrap().expect("still open");
@@ -144,21 +168,7 @@ async fn a_sqlite_shop_from_before_0012_keeps_its_handoff_contexts() {
         .filename(&path)
         .create_if_missing(true);
     let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let migrations = migrations_before("0012", dir.path());
-    Migrator::new(migrations.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
-    let (statements, h) = handoff_before_0012();
-    for sql in statements {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    pool.close().await;
+    let h = write_before_0012!(pool, dir.path());
     let store = SqliteStore::open(&path, &StoreConfig::default())
         .await
         .unwrap();
@@ -171,21 +181,7 @@ async fn a_postgres_shop_from_before_0012_keeps_its_handoff_contexts() {
     let db = PgDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let migrations = migrations_before("0012", dir.path());
-    Migrator::new(migrations.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
-    let (statements, h) = handoff_before_0012();
-    for sql in statements {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    pool.close().await;
+    let h = write_before_0012!(pool, dir.path());
     let store = PgStore::open(&db.url, &StoreConfig::default())
         .await
         .unwrap();
