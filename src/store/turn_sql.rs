@@ -1,12 +1,13 @@
 //! The SQL of the writes every shopper makes — a new conversation, and one turn: everything
 //! [`TurnWrite`] changes, written on the store's writer
-//! connection inside the transaction (and savepoint) that [`group_commit`](super::group_commit)
-//! opened. On an error the caller rolls back what this wrote.
+//! connection inside the transaction that [`group_commit`](super::group_commit) opened. On
+//! an error the caller rolls back what this wrote.
 //!
 //! The order matters: the conversation's `last_seq` moves first, so SQLite takes its write
-//! lock at once and a concurrent turn is detected (`Conflict`) before anything else is
-//! written. An erased conversation takes no more writes: a turn read before the erase
-//! conflicts, and its retry finds the conversation closed.
+//! lock at once and a concurrent turn is detected (`Conflict`) by the first statement,
+//! which then changed nothing. The group commit relies on that: a conflicted turn needs no
+//! rollback of its own. An erased conversation takes no more writes: a turn read before the
+//! erase conflicts, and its retry finds the conversation closed.
 
 use rusqlite::{Connection, ErrorCode, params};
 
