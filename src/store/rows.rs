@@ -66,7 +66,8 @@ pub(super) fn int4(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// The message columns, as a literal so queries stay static strings.
+/// The message columns, as a literal so queries stay static strings, in the order
+/// [`MessageRow::from_rusqlite`] reads them.
 macro_rules! message_columns {
     () => {
         "seq, author, text, client_msg_id, reply_to, meta, turn, created_at"
@@ -241,17 +242,18 @@ impl MessageRow {
         self.seq
     }
 
-    /// A row of [`message_columns`], read directly ([`super::sqlite_reads`]).
+    /// A row of [`message_columns`] in that order, read directly ([`super::sqlite_reads`]):
+    /// by position, as the conversation and handoff rows are.
     pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
         Ok(MessageRow {
-            seq: r.get("seq")?,
-            author: r.get("author")?,
-            text: r.get("text")?,
-            client_msg_id: r.get("client_msg_id")?,
-            reply_to: r.get("reply_to")?,
-            meta: r.get("meta")?,
-            turn: r.get("turn")?,
-            created_at: r.get("created_at")?,
+            seq: r.get(0)?,
+            author: r.get(1)?,
+            text: r.get(2)?,
+            client_msg_id: r.get(3)?,
+            reply_to: r.get(4)?,
+            meta: r.get(5)?,
+            turn: r.get(6)?,
+            created_at: r.get(7)?,
         })
     }
 }
