@@ -185,11 +185,7 @@ fn commit_without_savepoints(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(batch.len());
     for (write, _) in batch {
-        let written = match write {
-            Write::Turn(w) => write_turn(&tx, w),
-            Write::NewConversation(c) => insert_conversation(&tx, c),
-        };
-        match written {
+        match write_one(&tx, write) {
             Ok(()) => results.push(Ok(())),
             // `write_turn` finds a conflict with its first statement, before it writes.
             Err(StoreError::Conflict) if matches!(write, Write::Turn(_)) => {
@@ -214,11 +210,7 @@ fn commit_turn_by_turn(
     let mut results = Vec::with_capacity(batch.len());
     for (write, _) in batch {
         let mut turn = tx.savepoint()?;
-        let written = match write {
-            Write::Turn(w) => write_turn(&turn, w),
-            Write::NewConversation(c) => insert_conversation(&turn, c),
-        };
-        match written {
+        match write_one(&turn, write) {
             Ok(()) => {
                 turn.commit()?;
                 results.push(Ok(()));
@@ -232,6 +224,13 @@ fn commit_turn_by_turn(
     }
     tx.commit()?;
     Ok(results)
+}
+
+fn write_one(conn: &Connection, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Turn(w) => write_turn(conn, w),
+        Write::NewConversation(c) => insert_conversation(conn, c),
+    }
 }
 
 /// The connection or the file failed, not one turn: the whole transaction is lost.
