@@ -245,6 +245,24 @@ impl Conversation {
     }
 }
 
+#[cfg(test)]
+impl Message {
+    /// A stored message for tests: a Chinese order question numbered `seq`, with nothing
+    /// read from it yet (change fields with `Message { .., ..Message::for_tests(..) }`).
+    pub(crate) fn for_tests(seq: i64, author: Author, client_msg_id: Option<&str>) -> Message {
+        Message {
+            seq,
+            author,
+            text: format!("我的订单到哪了 #{seq}"),
+            client_msg_id: client_msg_id.map(String::from),
+            reply_to: None,
+            created_at: 1_000 + seq,
+            meta: None,
+            turn: None,
+        }
+    }
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

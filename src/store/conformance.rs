@@ -124,19 +124,6 @@ mod bodies {
     use crate::nlu::Lang;
     use crate::store::{DraftStatus, EraseOutcome, FaqDraft, Store, StoreError, TurnWrite};
 
-    fn message(seq: i64, author: Author, client_msg_id: Option<&str>) -> Message {
-        Message {
-            seq,
-            author,
-            text: format!("我的订单到哪了 #{seq}"),
-            client_msg_id: client_msg_id.map(String::from),
-            reply_to: None,
-            created_at: 1_000 + seq,
-            meta: None,
-            turn: None,
-        }
-    }
-
     async fn conversation(store: &dyn Store, id: &str) -> Conversation {
         let c = Conversation {
             token_hash: vec![1, 2, 3, 254],
@@ -200,7 +187,7 @@ mod bodies {
                 ..Conversation::for_tests(id)
             };
             store.create_conversation(&c).await.expect("created");
-            let transcript = vec![message(1, Author::Shopper, Some("转人工"))];
+            let transcript = vec![Message::for_tests(1, Author::Shopper, Some("转人工"))];
             let mut h = handoff(&c, &transcript);
             h.status = HandoffStatus::Resolved;
             h.agent_id = Some(agent.into());
@@ -228,7 +215,7 @@ mod bodies {
         let c = conversation(&*store, "c1").await;
         let writes = (0..10).map(|n| {
             let store = store.clone();
-            let m = message(1, Author::Shopper, Some(&format!("m{n}")));
+            let m = Message::for_tests(1, Author::Shopper, Some(&format!("m{n}")));
             let write = TurnWrite::new(&c, vec![m], 1);
             async move { store.commit_turn(&write).await }
         });
@@ -258,10 +245,11 @@ mod bodies {
                     loop {
                         let c = store.conversation("c1").await.unwrap().unwrap();
                         let id = format!("w{w}-{i}");
-                        let shopper = message(c.last_seq + 1, Author::Shopper, Some(&id));
+                        let shopper =
+                            Message::for_tests(c.last_seq + 1, Author::Shopper, Some(&id));
                         let reply = Message {
                             reply_to: Some(c.last_seq + 1),
-                            ..message(c.last_seq + 2, Author::Bot, None)
+                            ..Message::for_tests(c.last_seq + 2, Author::Bot, None)
                         };
                         let write = TurnWrite::new(&c, vec![shopper, reply], c.last_seq);
                         match store.commit_turn(&write).await {
@@ -308,11 +296,11 @@ mod bodies {
                 lang,
                 ..TurnRecord::answered("greeting", "hello")
             }),
-            ..message(seq, Author::Shopper, Some(&format!("m{seq}")))
+            ..Message::for_tests(seq, Author::Shopper, Some(&format!("m{seq}")))
         };
         let reply = |seq: i64| Message {
             reply_to: Some(seq - 1),
-            ..message(seq, Author::Bot, None)
+            ..Message::for_tests(seq, Author::Bot, None)
         };
         let first = TurnWrite::new(&c, vec![turn(1, Lang::En), reply(2)], 5);
         store.commit_turn(&first).await.expect("first turn");
@@ -345,9 +333,13 @@ mod bodies {
         let c = conversation(&*store, "c1").await;
         let reply = Message {
             reply_to: Some(1),
-            ..message(2, Author::Bot, None)
+            ..Message::for_tests(2, Author::Bot, None)
         };
-        let first = TurnWrite::new(&c, vec![message(1, Author::Shopper, Some("a")), reply], 5);
+        let first = TurnWrite::new(
+            &c,
+            vec![Message::for_tests(1, Author::Shopper, Some("a")), reply],
+            5,
+        );
         store.commit_turn(&first).await.expect("first");
         let c = store.conversation("c1").await.unwrap().unwrap();
         let again = TurnWrite {
@@ -358,7 +350,11 @@ mod bodies {
                 Some("c1"),
                 serde_json::json!({}),
             )],
-            ..TurnWrite::new(&c, vec![message(3, Author::Shopper, Some("a"))], 6)
+            ..TurnWrite::new(
+                &c,
+                vec![Message::for_tests(3, Author::Shopper, Some("a"))],
+                6,
+            )
         };
         assert!(matches!(
             store.commit_turn(&again).await,
@@ -383,7 +379,11 @@ mod bodies {
         );
         // The same id in another conversation is another message.
         let other = conversation(&*store, "c2").await;
-        let write = TurnWrite::new(&other, vec![message(1, Author::Shopper, Some("a"))], 7);
+        let write = TurnWrite::new(
+            &other,
+            vec![Message::for_tests(1, Author::Shopper, Some("a"))],
+            7,
+        );
         store.commit_turn(&write).await.expect("other conversation");
     }
 
@@ -395,7 +395,8 @@ mod bodies {
             tokio::spawn(async move {
                 loop {
                     let c = store.conversation("c1").await.unwrap().unwrap();
-                    let m = message(c.last_seq + 1, Author::Shopper, Some(&format!("m{n}")));
+                    let m =
+                        Message::for_tests(c.last_seq + 1, Author::Shopper, Some(&format!("m{n}")));
                     let write = TurnWrite {
                         ticket: Some(ticket("c1", n)),
                         max_open_tickets: Some(LIMIT),
@@ -451,7 +452,7 @@ mod bodies {
 
     pub(super) async fn erasing_replaces_texts_and_closes_the_conversation(store: Arc<dyn Store>) {
         let c = conversation(&*store, "c1").await;
-        let transcript = vec![message(1, Author::Shopper, Some("a"))];
+        let transcript = vec![Message::for_tests(1, Author::Shopper, Some("a"))];
         let h = handoff(&c, &transcript);
         let write = TurnWrite {
             state: ConversationState::Queued,
@@ -537,7 +538,11 @@ mod bodies {
             1
         );
         // A turn read before the erase conflicts; the conversation takes no more writes.
-        let late = TurnWrite::new(&after, vec![message(2, Author::Shopper, Some("b"))], 9_500);
+        let late = TurnWrite::new(
+            &after,
+            vec![Message::for_tests(2, Author::Shopper, Some("b"))],
+            9_500,
+        );
         assert!(matches!(
             store.commit_turn(&late).await,
             Err(StoreError::Conflict)
@@ -608,7 +613,7 @@ mod bodies {
         assert_eq!(store.agent("zz").await.unwrap(), None);
 
         let c = conversation(&*store, "c1").await;
-        let transcript = vec![message(1, Author::Shopper, Some("a"))];
+        let transcript = vec![Message::for_tests(1, Author::Shopper, Some("a"))];
         let h = handoff(&c, &transcript);
         let write = TurnWrite {
             state: ConversationState::Queued,
@@ -852,7 +857,7 @@ mod bodies {
         }
         // One goes to the queue: no longer the bot's.
         let c = store.conversation("b3").await.unwrap().expect("there");
-        let transcript = vec![message(1, Author::Shopper, Some("人工"))];
+        let transcript = vec![Message::for_tests(1, Author::Shopper, Some("人工"))];
         let write = TurnWrite {
             state: ConversationState::Queued,
             handoff: Some(handoff(&c, &transcript)),
@@ -873,7 +878,7 @@ mod bodies {
     ) {
         use crate::handoff::review::{Review, ReviewQuery, ReviewState, StateFilter};
         let c = conversation(&*store, "q1").await;
-        let transcript = vec![message(1, Author::Shopper, Some("q-m1"))];
+        let transcript = vec![Message::for_tests(1, Author::Shopper, Some("q-m1"))];
         let queued = handoff(&c, &transcript);
         let write = TurnWrite {
             state: ConversationState::Queued,

@@ -256,16 +256,7 @@ mod tests {
     use crate::store::{SqliteStore, Store};
 
     fn shopper_message(seq: i64, client_msg_id: &str) -> Message {
-        Message {
-            seq,
-            author: Author::Shopper,
-            text: "我的订单到哪了".into(),
-            client_msg_id: Some(client_msg_id.into()),
-            reply_to: None,
-            created_at: 1,
-            meta: None,
-            turn: None,
-        }
+        Message::for_tests(seq, Author::Shopper, Some(client_msg_id))
     }
 
     async fn store_with_conversation(dir: &Path) -> (SqliteStore, Conversation) {

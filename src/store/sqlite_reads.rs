@@ -277,16 +277,7 @@ mod tests {
         let c = Conversation::for_tests("c1");
         store.create_conversation(&c).await.unwrap();
         let messages = (1..=5)
-            .map(|seq| Message {
-                seq,
-                author: Author::Shopper,
-                text: format!("message {seq}"),
-                client_msg_id: Some(format!("m{seq}")),
-                reply_to: None,
-                created_at: seq,
-                meta: None,
-                turn: None,
-            })
+            .map(|seq| Message::for_tests(seq, Author::Shopper, Some(&format!("m{seq}"))))
             .collect();
         store
             .commit_turn(&TurnWrite::new(&c, messages, 5))
