@@ -56,7 +56,8 @@
 //! every rate off, for the comparison.
 //!
 //! Prints one JSON object: turns (acknowledged shopper messages), turns per second,
-//! latency percentiles, errors, lost and duplicated messages, server memory.
+//! latency percentiles, errors, lost and duplicated messages, server memory, and the
+//! latency of the agents' requests (`agent_latency_ms`): the staff side under the same load.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -412,6 +413,9 @@ struct Run {
     seed: u64,
     /// Latency of each shopper message acknowledged before the deadline, in ms.
     latencies: Mutex<Vec<f64>>,
+    /// Latency of each agent request (presence, queue, accept, reply, resolve) answered in
+    /// the measured window, in ms: the staff side of the desk under the shoppers' load.
+    agent_latencies: Mutex<Vec<f64>>,
     /// Acknowledged shopper messages per conversation: (token, client_msg_id → seq).
     acknowledged: Mutex<HashMap<String, Acknowledged>>,
     errors: AtomicUsize,
@@ -727,7 +731,16 @@ async fn agent(run: Arc<Run>, n: usize) {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        request.send()
+        let run = run.clone();
+        async move {
+            let sent = Instant::now();
+            let reply = request.send().await;
+            if sent >= run.measured_from && Instant::now() < run.deadline {
+                let ms = sent.elapsed().as_secs_f64() * 1e3;
+                run.agent_latencies.lock().await.push(ms);
+            }
+            reply
+        }
     };
     let mut last_presence = None::<Instant>;
     let mut replies = 0usize;
@@ -849,6 +862,15 @@ async fn open_listeners(run: &Run, count: usize) -> Vec<tokio::task::JoinHandle<
 }
 
 /// Reads every conversation back: (acknowledged, lost, duplicated, conversations).
+/// The nearest-rank `q` quantile of sorted `values` (0 when there are none).
+fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values[((values.len() - 1) as f64 * q).round() as usize]
+    }
+}
+
 async fn verify(run: &Run) -> (usize, usize, usize, usize) {
     let acknowledged = std::mem::take(&mut *run.acknowledged.lock().await);
     let conversations = acknowledged.len();
@@ -961,6 +983,7 @@ async fn main() {
         phrasings: Phrasings::from_sample_kb(args.seed),
         seed: args.seed,
         latencies: Mutex::new(Vec::new()),
+        agent_latencies: Mutex::new(Vec::new()),
         acknowledged: Mutex::new(HashMap::new()),
         errors: AtomicUsize::new(0),
         retries: AtomicUsize::new(0),
@@ -1052,13 +1075,10 @@ async fn main() {
 
     let mut l = run.latencies.lock().await.clone();
     l.sort_by(f64::total_cmp);
-    let pct = |q: f64| {
-        if l.is_empty() {
-            0.0
-        } else {
-            l[((l.len() - 1) as f64 * q).round() as usize]
-        }
-    };
+    let pct = |q: f64| percentile(&l, q);
+    let mut a = run.agent_latencies.lock().await.clone();
+    a.sort_by(f64::total_cmp);
+    let agent_pct = |q: f64| percentile(&a, q);
     let mut report = json!({
         "mix": if args.mix == Mix::Realistic { "realistic" } else { "unique" },
         "shoppers": args.shoppers,
@@ -1083,6 +1103,8 @@ async fn main() {
         "retries": run.retries.load(Ordering::Relaxed),
         "handoffs": run.handoffs.load(Ordering::Relaxed),
         "agent_replies": run.agent_replies.load(Ordering::Relaxed),
+        "agent_requests": a.len(),
+        "agent_latency_ms": {"p50": agent_pct(0.5), "p99": agent_pct(0.99), "max": agent_pct(1.0)},
         "checked": {
             "conversations": conversations,
             "acknowledged": acknowledged,

@@ -9,8 +9,8 @@
 //!
 //! ```text
 //! commit(turn) ─► queue ─► writer thread: take everything waiting (up to MAX_BATCH)
-//!   ─► BEGIN IMMEDIATE ─► per turn: turn_sql::write_turn ─► COMMIT (one fsync)
-//!   ─► each caller its result
+//!   ─► let a waiting staff write in first ─► BEGIN IMMEDIATE
+//!   ─► per turn: turn_sql::write_turn ─► COMMIT (one fsync) ─► each caller its result
 //! ```
 //!
 //! Nothing is added to a lone turn's latency: the writer never waits to fill a batch. It
@@ -24,10 +24,11 @@
 //! Either way no caller hears OK before the COMMIT that made its turn durable returned.
 //!
 //! Other writes (routing, agents, drafts) stay on the store's sqlx connection; the two
-//! writers take turns on SQLite's lock, waiting up to the busy timeout.
+//! writers take turns on SQLite's lock: each tries again every fraction of a millisecond
+//! while the other holds it, and before each batch this thread lets a waiting staff write
+//! go first ([`super::sqlite_busy`]).
 
 use std::path::Path;
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
@@ -43,9 +44,6 @@ const MAX_BATCH: usize = 256;
 
 /// Turns waiting for the writer; beyond this `commit` waits for room (backpressure).
 const QUEUE: usize = 4_096;
-
-/// How long a write waits for the other writer before failing with `Busy`.
-pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the writer thread writes: the two writes every shopper makes.
 /// Boxed: a turn is a kilobyte, and thousands may wait in the queue.
@@ -80,7 +78,7 @@ impl GroupCommit {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        super::sqlite_busy::install(&conn)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(
             None,
@@ -140,6 +138,8 @@ fn run(mut conn: Connection, mut waiting: mpsc::Receiver<Job>) {
             }
         }
         if !batch.is_empty() {
+            // Between two batches the lock is free for an instant only.
+            super::sqlite_busy::let_waiting_writes_in();
             let results = match commit_batch(&mut conn, &batch) {
                 Ok(results) => results,
                 Err(e) => {

@@ -23,6 +23,7 @@ mod postgres;
 mod quality_sql;
 mod rows;
 mod sqlite;
+mod sqlite_busy;
 mod sqlite_reads;
 mod supervision_sql;
 #[cfg(test)]

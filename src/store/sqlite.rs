@@ -68,15 +68,15 @@ impl SqliteStore {
                 Synchronous::Full => SqliteSynchronous::Full,
                 Synchronous::Normal => SqliteSynchronous::Normal,
             })
-            .busy_timeout(super::group_commit::BUSY_TIMEOUT)
+            .busy_timeout(super::sqlite_busy::BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = super::pool::options::<sqlx::Sqlite>()
+        let writer = sqlite_pool_options()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("src/store/migrations").run(&writer).await?;
         fill_customer_ids(&writer).await?;
-        let pool = super::pool::options::<sqlx::Sqlite>()
+        let pool = sqlite_pool_options()
             .max_connections(config.max_connections.max(1))
             .connect_with(options)
             .await?;
@@ -115,6 +115,14 @@ impl SqliteStore {
         self.pool.close().await;
         self.writer.close().await;
     }
+}
+
+/// The pool options of both sqlx pools: each new connection waits for the write lock in short
+/// steps ([`super::sqlite_busy`]), like the store's other connections.
+fn sqlite_pool_options() -> sqlx::pool::PoolOptions<sqlx::Sqlite> {
+    super::pool::options::<sqlx::Sqlite>().after_connect(|conn, _| {
+        Box::pin(async move { super::sqlite_busy::install_on_sqlx(conn).await })
+    })
 }
 
 /// Copies the customer's [`Customer::erasure_key`] into the `customer_id` column for conversations stored before the

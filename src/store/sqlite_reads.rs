@@ -24,7 +24,6 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::StoreError;
-use super::group_commit::BUSY_TIMEOUT;
 use super::rows::{
     self, ConversationRow, HandoffRow, MessageRow, conversation_columns, handoff_columns,
     handoffs_with_context, message_columns,
@@ -74,7 +73,7 @@ impl DirectReads {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        super::sqlite_busy::install(&conn)?;
         conn.pragma_update(None, "query_only", true)?;
         conn.set_prepared_statement_cache_capacity(STATEMENTS);
         Ok(conn)
