@@ -300,42 +300,14 @@ pub async fn stats(
     Ok(Json(state.insights.stats(from, to).await?))
 }
 
-/// The store's statistics in `/metrics` are recomputed at most this often; scrapes in
-/// between reuse them. The live gauges and counters (queue, agents, encoder, shop calls)
-/// are read on every scrape.
-const METRICS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The store statistics `/metrics` last showed, and when they were computed.
-pub type MetricsStats = tokio::sync::Mutex<
-    Option<(
-        std::time::Instant,
-        std::sync::Arc<crate::insights::stats::Stats>,
-    )>,
->;
-
 /// `GET /metrics` (admin token): Prometheus text format.
 pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     require_admin(&state, &headers)?;
-    let stats = {
-        let mut cached = state.metrics.lock().await;
-        let fresh = cached
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < METRICS_TTL)
-            .map(|(_, stats)| stats.clone());
-        match fresh {
-            Some(stats) => stats,
-            None => {
-                let now = state.clock.now_ms();
-                let stats = std::sync::Arc::new(state.insights.stats(0, now + 1).await?);
-                *cached = Some((std::time::Instant::now(), stats.clone()));
-                stats
-            }
-        }
-    };
-    let text = crate::insights::prometheus::render(&stats, &gauges(&state).await?);
+    let (stats, age) = state.insights.all_time_stats().await?;
+    let text = crate::insights::prometheus::render(&stats, &gauges(&state, age).await?);
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -345,13 +317,17 @@ pub async fn metrics(
     ))
 }
 
-async fn gauges(state: &AppState) -> Result<crate::insights::prometheus::Gauges, ApiError> {
+async fn gauges(
+    state: &AppState,
+    statistics_age: std::time::Duration,
+) -> Result<crate::insights::prometheus::Gauges, ApiError> {
     let open = state.store.open_handoffs().await?;
     let now = state.clock.now_ms();
     let agents = state.desk.refresh_agents().await?;
     let roster = &state.roster;
     let kb = state.reloader.status();
     Ok(crate::insights::prometheus::Gauges {
+        statistics_age_seconds: statistics_age.as_secs_f64(),
         queued: open.iter().filter(|h| h.is_queued()).count() as u64,
         assigned: open.iter().filter(|h| !h.is_queued()).count() as u64,
         agents_online: agents

@@ -97,8 +97,6 @@ pub struct Handles {
     pub insights: crate::insights::Insights,
     /// FAQ edits through the API.
     pub editor: Arc<crate::content::editor::Editor>,
-    /// The store statistics `/metrics` last showed, and when they were computed.
-    pub metrics: Arc<admin::MetricsStats>,
     /// One-time tickets that open a WebSocket (so no token travels in a URL).
     pub tickets: Arc<SocketTickets>,
     /// Rate limits per client address and per conversation, and the socket cap.
@@ -128,7 +126,6 @@ impl AppState {
                 config.kb.clone(),
                 config.intents.clone(),
             )),
-            metrics: Arc::default(),
             tickets: Arc::new(SocketTickets::default()),
             limits: Arc::new(Limits::new(&config.limits)),
             config,

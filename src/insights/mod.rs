@@ -14,6 +14,7 @@ use crate::knowledge::LiveKnowledge;
 use crate::knowledge::reload::RELOAD_ACTION;
 use crate::store::{DraftStatus, FaqDraft, Store, StoreError};
 
+pub mod all_time;
 pub mod gaps;
 pub mod popular;
 pub mod prometheus;
@@ -47,11 +48,13 @@ pub struct Insights {
     knowledge: LiveKnowledge,
     clock: Clock,
     popular: Arc<popular::PopularFaqs>,
+    all_time: Arc<all_time::AllTime>,
 }
 
 impl Insights {
     pub fn new(store: Arc<dyn Store>, knowledge: LiveKnowledge, clock: Clock) -> Insights {
         Insights {
+            all_time: Arc::new(all_time::AllTime::new(store.clone(), clock.clone())),
             store,
             knowledge,
             clock,
@@ -70,6 +73,12 @@ impl Insights {
                 .map_err(|e| InsightsError::Task("statistics", e.to_string()))?;
         log_slow("statistics", started.elapsed());
         Ok(stats)
+    }
+
+    /// Statistics of every conversation so far, for `/metrics`: refreshed in the background,
+    /// at a cost that does not grow with the history (see [`all_time`]); with their age.
+    pub async fn all_time_stats(&self) -> Result<(Arc<Stats>, Duration), InsightsError> {
+        self.all_time.stats().await
     }
 
     /// Knowledge gaps of conversations that started in `[from, to)`, largest groups first.

@@ -24,6 +24,8 @@ pub struct Gauges {
     pub encoder: Option<crate::encoder::UsageCounts>,
     /// Calls to the shop's API since start, per declared call (in-process counters).
     pub shop: std::collections::BTreeMap<String, crate::shop::client::CallMetrics>,
+    /// How long ago the store's statistics shown were computed.
+    pub statistics_age_seconds: f64,
 }
 
 /// A label value with `\`, `"` and newlines escaped.
@@ -198,6 +200,11 @@ pub fn render(stats: &Stats, gauges: &Gauges) -> String {
         "baton_kb_reloads_total",
         &[("result", "failed")],
         stats.reloads.failed as f64,
+    );
+    o.gauge(
+        "baton_statistics_age_seconds",
+        "How long ago the figures above, read from the store, were computed.",
+        gauges.statistics_age_seconds,
     );
     o.gauge(
         "baton_queue_length",

@@ -190,11 +190,6 @@ fn rate(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-fn average(scores: &[u8]) -> Option<f64> {
-    (!scores.is_empty())
-        .then(|| scores.iter().map(|&s| s as f64).sum::<f64>() / scores.len() as f64)
-}
-
 /// Computes the statistics of conversations that started in `[from, to)`.
 pub fn compute(
     from: i64,
@@ -202,84 +197,157 @@ pub fn compute(
     conversations: &[ConversationActivity],
     reload_entries: &[AuditEntry],
 ) -> Stats {
-    let bucket_ms = if to - from <= HOURLY_UP_TO_MS {
-        3_600_000
-    } else {
-        86_400_000
-    };
-    let buckets = ((to - from).max(0) + bucket_ms - 1) / bucket_ms;
-    let mut series: Vec<(SeriesPoint, Vec<u8>)> = (0..buckets)
-        .map(|i| {
-            (
-                SeriesPoint {
-                    start: from + i * bucket_ms,
-                    conversations: 0,
-                    contained: 0,
-                    escalations: 0,
-                    csat_average: None,
-                },
-                Vec::new(),
-            )
-        })
-        .collect();
-
-    let (mut counted, mut contained, mut escalations) = (0u64, 0u64, 0u64);
-    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut waits, mut first_responses, mut handles) = (Vec::new(), Vec::new(), Vec::new());
-    let mut scores: Vec<u8> = Vec::new();
-    let mut faqs: HashMap<&str, (u64, u64)> = HashMap::new();
-    let mut intents: HashMap<&str, u64> = HashMap::new();
-    let mut confidence = [0u64; 10];
-    let mut confidence_sum = 0.0f64;
-    let mut actions: BTreeMap<String, ActionStats> = BTreeMap::new();
-    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
-    let mut tags: BTreeMap<String, u64> = BTreeMap::new();
-    let mut wrap_up: BTreeMap<String, u64> = BTreeMap::new();
-
+    let mut tally = Tally::new(from, to);
     for c in conversations {
+        tally.add(c);
+    }
+    tally.finish(reload_entries)
+}
+
+/// One bucket of the series while conversations are being added.
+#[derive(Debug, Clone, Default)]
+struct PointTally {
+    conversations: u64,
+    contained: u64,
+    escalations: u64,
+    scores: [u64; 5],
+}
+
+/// The statistics of a range, while its conversations are being added, in any order and in
+/// as many parts as wanted: tallies of the same range made from different conversations
+/// [`merge`](Tally::merge) into the tally of all of them. Nothing in it refers to the
+/// conversations, so a tally stays small when the activity it was made from is dropped:
+/// counts, and the durations behind the percentiles.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    from: i64,
+    to: i64,
+    bucket_ms: i64,
+    counted: u64,
+    contained: u64,
+    escalations: u64,
+    by_reason: BTreeMap<String, u64>,
+    waits: Vec<i64>,
+    first_responses: Vec<i64>,
+    handles: Vec<i64>,
+    /// Ratings by score, 1 to 5.
+    scores: [u64; 5],
+    faqs: HashMap<String, (u64, u64)>,
+    intents: HashMap<String, u64>,
+    confidence: [u64; 10],
+    confidence_sum: f64,
+    actions: BTreeMap<String, ActionStats>,
+    rules: BTreeMap<String, u64>,
+    tags: BTreeMap<String, u64>,
+    wrap_up: BTreeMap<String, u64>,
+    /// Series buckets that have conversations, by index from `from`.
+    series: BTreeMap<i64, PointTally>,
+}
+
+fn add_all(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (k, n) in from {
+        *into.entry(k).or_default() += n;
+    }
+}
+
+/// Counts one more under `key`, allocating the key only the first time it is seen.
+fn count_in(map: &mut HashMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
+fn average_of(scores: &[u64; 5]) -> Option<f64> {
+    let n: u64 = scores.iter().sum();
+    let sum: u64 = scores.iter().zip(1u64..).map(|(c, s)| c * s).sum();
+    (n > 0).then(|| sum as f64 / n as f64)
+}
+
+impl Tally {
+    /// An empty tally of the range `[from, to)`: hourly buckets up to two days, daily beyond.
+    pub fn new(from: i64, to: i64) -> Tally {
+        Tally {
+            from,
+            to,
+            bucket_ms: if to - from <= HOURLY_UP_TO_MS {
+                3_600_000
+            } else {
+                86_400_000
+            },
+            counted: 0,
+            contained: 0,
+            escalations: 0,
+            by_reason: BTreeMap::new(),
+            waits: Vec::new(),
+            first_responses: Vec::new(),
+            handles: Vec::new(),
+            scores: [0; 5],
+            faqs: HashMap::new(),
+            intents: HashMap::new(),
+            confidence: [0; 10],
+            confidence_sum: 0.0,
+            actions: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            wrap_up: BTreeMap::new(),
+            series: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one conversation (which must have started in the range).
+    pub fn add(&mut self, c: &ConversationActivity) {
         let o = outcome(c);
         if !o.counted {
-            continue;
+            return;
         }
-        counted += 1;
-        let bucket = ((c.created_at - from) / bucket_ms) as usize;
-        let point = series.get_mut(bucket);
-        if o.contained {
-            contained += 1;
-        }
+        self.counted += 1;
+        self.contained += u64::from(o.contained);
         if let Some(reason) = o.escalation {
-            escalations += 1;
-            *by_reason.entry(reason.as_str().to_string()).or_default() += 1;
+            self.escalations += 1;
+            *self
+                .by_reason
+                .entry(reason.as_str().to_string())
+                .or_default() += 1;
         }
-        if let Some((p, s)) = point {
-            p.conversations += 1;
-            p.contained += u64::from(o.contained);
-            p.escalations += u64::from(o.escalation.is_some());
-            s.extend(&c.ratings);
+        let point = self
+            .series
+            .entry((c.created_at - self.from) / self.bucket_ms)
+            .or_default();
+        point.conversations += 1;
+        point.contained += u64::from(o.contained);
+        point.escalations += u64::from(o.escalation.is_some());
+        for &score in &c.ratings {
+            if let Some(slot) = usize::from(score).checked_sub(1).filter(|&i| i < 5) {
+                self.scores[slot] += 1;
+                point.scores[slot] += 1;
+            }
         }
-        scores.extend(&c.ratings);
         for h in &c.handoffs {
             let taken = h.routing.first_assigned_at.or(h.routing.assigned_at);
             if let Some(t) = taken {
-                waits.push(t - h.created_at);
+                self.waits.push(t - h.created_at);
             }
             if let Some(t) = h.routing.first_response_at {
-                first_responses.push(t - h.created_at);
+                self.first_responses.push(t - h.created_at);
             }
             if h.status == HandoffStatus::Resolved {
                 let category = h.wrap_up.as_ref().map_or(UNCATEGORISED, |w| &w.category);
-                *wrap_up.entry(category.to_string()).or_default() += 1;
+                *self.wrap_up.entry(category.to_string()).or_default() += 1;
             }
             let closed = matches!(h.status, HandoffStatus::Resolved | HandoffStatus::Returned);
             if let (true, Some(start), Some(end)) = (closed, taken, h.routing.closed_at) {
-                handles.push(end - start);
+                self.handles.push(end - start);
             }
         }
         let turns: Vec<&TurnRecord> = shopper_turns(&c.messages).map(|(_, t)| t).collect();
         for t in &turns {
             let handed_over = t.reason == Some(EscalationReason::ActionFailed);
             for call in &t.shop_calls {
-                let a = actions
+                let a = self
+                    .actions
                     .entry(call.call.clone())
                     .or_insert_with(|| ActionStats {
                         call: call.call.clone(),
@@ -298,22 +366,23 @@ pub fn compute(
         let acted: std::collections::BTreeSet<&String> =
             turns.iter().flat_map(|t| &t.triggered).collect();
         for rule in acted {
-            *rules.entry(rule.clone()).or_default() += 1;
+            *self.rules.entry(rule.clone()).or_default() += 1;
         }
         let tagged: std::collections::BTreeSet<&String> =
             turns.iter().flat_map(|t| &t.tags).collect();
         for tag in tagged {
-            *tags.entry(tag.clone()).or_default() += 1;
+            *self.tags.entry(tag.clone()).or_default() += 1;
         }
         for (i, t) in turns.iter().enumerate() {
             if let Some(faq) = &t.answered_faq {
-                let e = faqs.entry(faq.as_str()).or_default();
-                e.0 += 1;
-                if turns
+                let rejected = turns
                     .get(i + 1)
-                    .is_some_and(|next| rejects_previous_answer(next))
-                {
-                    e.1 += 1;
+                    .is_some_and(|next| rejects_previous_answer(next));
+                match self.faqs.get_mut(faq.as_str()) {
+                    Some(e) => *e = (e.0 + 1, e.1 + u64::from(rejected)),
+                    None => {
+                        self.faqs.insert(faq.clone(), (1, u64::from(rejected)));
+                    }
                 }
             }
             if let Some(p) = &t.intent {
@@ -322,94 +391,166 @@ pub fn compute(
                 } else {
                     p.label.as_str()
                 };
-                *intents.entry(label).or_default() += 1;
+                count_in(&mut self.intents, label);
                 let b = ((p.confidence * 10.0).floor() as i64).clamp(0, 9) as usize;
-                confidence[b] += 1;
-                confidence_sum += p.confidence as f64;
+                self.confidence[b] += 1;
+                self.confidence_sum += p.confidence as f64;
             }
         }
     }
 
-    let mut distribution: BTreeMap<String, u64> = (1..=5).map(|s| (s.to_string(), 0)).collect();
-    for s in &scores {
-        *distribution.entry(s.to_string()).or_default() += 1;
-    }
-    let mut faqs: Vec<FaqStats> = faqs
-        .into_iter()
-        .map(|(id, (hits, didnt_help))| FaqStats {
-            faq_id: id.to_string(),
-            hits,
-            didnt_help,
-        })
-        .collect();
-    faqs.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.faq_id.cmp(&b.faq_id)));
-    let mut intents: Vec<IntentVolume> = intents
-        .into_iter()
-        .map(|(intent, count)| IntentVolume {
-            intent: intent.to_string(),
-            count,
-        })
-        .collect();
-    intents.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.intent.cmp(&b.intent)));
-    let mut reloads = Reloads::default();
-    for e in reload_entries {
-        if e.detail.get("ok").and_then(|v| v.as_bool()) == Some(true) {
-            reloads.ok += 1;
-        } else {
-            reloads.failed += 1;
+    /// Adds the conversations another tally of the same range counted (none may be in both).
+    pub fn merge(&mut self, other: Tally) {
+        debug_assert_eq!((self.from, self.bucket_ms), (other.from, other.bucket_ms));
+        self.counted += other.counted;
+        self.contained += other.contained;
+        self.escalations += other.escalations;
+        add_all(&mut self.by_reason, other.by_reason);
+        self.waits.extend(other.waits);
+        self.first_responses.extend(other.first_responses);
+        self.handles.extend(other.handles);
+        for (mine, theirs) in self.scores.iter_mut().zip(other.scores) {
+            *mine += theirs;
+        }
+        for (faq, (hits, didnt_help)) in other.faqs {
+            let e = self.faqs.entry(faq).or_default();
+            *e = (e.0 + hits, e.1 + didnt_help);
+        }
+        for (intent, n) in other.intents {
+            *self.intents.entry(intent).or_default() += n;
+        }
+        for (mine, theirs) in self.confidence.iter_mut().zip(other.confidence) {
+            *mine += theirs;
+        }
+        self.confidence_sum += other.confidence_sum;
+        for (call, theirs) in other.actions {
+            let a = self.actions.entry(call).or_insert_with(|| ActionStats {
+                call: theirs.call.clone(),
+                ..ActionStats::default()
+            });
+            a.calls += theirs.calls;
+            a.succeeded += theirs.succeeded;
+            a.failed += theirs.failed;
+            a.handoffs += theirs.handoffs;
+            add_all(&mut a.failures, theirs.failures);
+        }
+        add_all(&mut self.rules, other.rules);
+        add_all(&mut self.tags, other.tags);
+        add_all(&mut self.wrap_up, other.wrap_up);
+        for (bucket, theirs) in other.series {
+            let p = self.series.entry(bucket).or_default();
+            p.conversations += theirs.conversations;
+            p.contained += theirs.contained;
+            p.escalations += theirs.escalations;
+            for (mine, t) in p.scores.iter_mut().zip(theirs.scores) {
+                *mine += t;
+            }
         }
     }
 
-    let mut actions: Vec<ActionStats> = actions
-        .into_values()
-        .map(|mut a| {
-            a.success_rate = rate(a.succeeded, a.calls);
-            a
-        })
-        .collect();
-    actions.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.call.cmp(&b.call)));
-    Stats {
-        actions,
-        rules,
-        tags,
-        wrap_up,
-        from,
-        to,
-        bucket_ms,
-        conversations: counted,
-        contained,
-        containment_rate: rate(contained, counted),
-        escalations,
-        escalation_rate: rate(escalations, counted),
-        escalations_by_reason: by_reason,
-        queue_wait_ms: Percentiles::of(waits),
-        first_response_ms: Percentiles::of(first_responses),
-        handle_ms: Percentiles::of(handles),
-        csat: Csat {
-            count: scores.len() as u64,
-            average: average(&scores),
-            distribution,
-        },
-        faqs,
-        intents,
-        confidence: confidence
-            .iter()
-            .enumerate()
-            .map(|(i, &count)| ConfidenceBucket {
-                lower: i as f32 / 10.0,
-                upper: (i + 1) as f32 / 10.0,
-                count,
-            })
-            .collect(),
-        confidence_sum,
-        reloads,
-        series: series
+    /// The same tally, finishing its range at `to` (its buckets unchanged): a tally of all
+    /// time, grown part by part, finished at the moment it is shown.
+    pub fn until(self, to: i64) -> Tally {
+        Tally { to, ..self }
+    }
+
+    /// The statistics, with the reload attempts of the range.
+    pub fn finish(self, reload_entries: &[AuditEntry]) -> Stats {
+        let Tally {
+            from,
+            to,
+            bucket_ms,
+            ..
+        } = self;
+        let distribution: BTreeMap<String, u64> = (1..=5)
+            .zip(self.scores)
+            .map(|(s, n)| (s.to_string(), n))
+            .collect();
+        let mut faqs: Vec<FaqStats> = self
+            .faqs
             .into_iter()
-            .map(|(mut p, s)| {
-                p.csat_average = average(&s);
-                p
+            .map(|(faq_id, (hits, didnt_help))| FaqStats {
+                faq_id,
+                hits,
+                didnt_help,
             })
-            .collect(),
+            .collect();
+        faqs.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.faq_id.cmp(&b.faq_id)));
+        let mut intents: Vec<IntentVolume> = self
+            .intents
+            .into_iter()
+            .map(|(intent, count)| IntentVolume { intent, count })
+            .collect();
+        intents.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.intent.cmp(&b.intent)));
+        let mut reloads = Reloads::default();
+        for e in reload_entries {
+            if e.detail.get("ok").and_then(|v| v.as_bool()) == Some(true) {
+                reloads.ok += 1;
+            } else {
+                reloads.failed += 1;
+            }
+        }
+        let mut actions: Vec<ActionStats> = self
+            .actions
+            .into_values()
+            .map(|mut a| {
+                a.success_rate = rate(a.succeeded, a.calls);
+                a
+            })
+            .collect();
+        actions.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.call.cmp(&b.call)));
+        let buckets = ((to - from).max(0) + bucket_ms - 1) / bucket_ms;
+        let mut points = self.series;
+        let series = (0..buckets)
+            .map(|i| {
+                let p = points.remove(&i).unwrap_or_default();
+                SeriesPoint {
+                    start: from + i * bucket_ms,
+                    conversations: p.conversations,
+                    contained: p.contained,
+                    escalations: p.escalations,
+                    csat_average: average_of(&p.scores),
+                }
+            })
+            .collect();
+        Stats {
+            actions,
+            rules: self.rules,
+            tags: self.tags,
+            wrap_up: self.wrap_up,
+            from,
+            to,
+            bucket_ms,
+            conversations: self.counted,
+            contained: self.contained,
+            containment_rate: rate(self.contained, self.counted),
+            escalations: self.escalations,
+            escalation_rate: rate(self.escalations, self.counted),
+            escalations_by_reason: self.by_reason,
+            queue_wait_ms: Percentiles::of(self.waits),
+            first_response_ms: Percentiles::of(self.first_responses),
+            handle_ms: Percentiles::of(self.handles),
+            csat: Csat {
+                count: self.scores.iter().sum(),
+                average: average_of(&self.scores),
+                distribution,
+            },
+            faqs,
+            intents,
+            confidence: self
+                .confidence
+                .iter()
+                .enumerate()
+                .map(|(i, &count)| ConfidenceBucket {
+                    lower: i as f32 / 10.0,
+                    upper: (i + 1) as f32 / 10.0,
+                    count,
+                })
+                .collect(),
+            confidence_sum: self.confidence_sum,
+            reloads,
+            series,
+        }
     }
 }
 
@@ -425,6 +566,75 @@ mod tests {
         assert_eq!((p.p50, p.p90), (Some(5), Some(9)));
         let p = Percentiles::of(vec![]);
         assert_eq!((p.count, p.p50, p.p90), (0, None, None));
+    }
+
+    /// A conversation started at `hour` whose shopper turns answered from `faqs` in order; a
+    /// `None` is a turn that said the answer before did not help.
+    fn conversation(
+        id: &str,
+        hour: i64,
+        faqs: &[Option<&str>],
+        ratings: &[u8],
+    ) -> ConversationActivity {
+        let messages = faqs
+            .iter()
+            .zip(1..)
+            .map(|(faq, seq)| {
+                let mut turn = TurnRecord::answered("order_status", faq.unwrap_or("none"));
+                if faq.is_none() {
+                    turn.answered_faq = None;
+                    turn.didnt_help = true;
+                }
+                Message {
+                    turn: Some(turn),
+                    ..Message::for_tests(seq, Author::Shopper, None)
+                }
+            })
+            .collect();
+        ConversationActivity {
+            id: id.into(),
+            created_at: hour * 3_600_000,
+            locale: crate::nlu::Lang::Zh,
+            messages,
+            handoffs: vec![],
+            ratings: ratings.to_vec(),
+            tickets: u32::from(ratings.is_empty()),
+            erased: false,
+        }
+    }
+
+    #[test]
+    fn tallies_of_parts_add_up_to_the_tally_of_the_whole() {
+        let all = [
+            conversation("a", 1, &[Some("shipping"), None], &[4]),
+            conversation("b", 5, &[Some("shipping"), Some("refund")], &[]),
+            conversation("c", 30, &[Some("refund")], &[2, 5]),
+            conversation("d", 47, &[], &[]),
+        ];
+        let to = 48 * 3_600_000;
+        let whole = compute(0, to, &all, &[]);
+        let mut parts = Tally::new(0, to);
+        for part in [&all[2..], &all[..1], &all[1..2]] {
+            let mut t = Tally::new(0, to);
+            for c in part {
+                t.add(c);
+            }
+            parts.merge(t);
+        }
+        let mut merged = parts.finish(&[]);
+        assert!((merged.confidence_sum - whole.confidence_sum).abs() < 1e-9);
+        merged.confidence_sum = whole.confidence_sum;
+        assert_eq!(merged, whole);
+        assert_eq!(
+            (whole.conversations, whole.contained),
+            (3, 2),
+            "d never wrote"
+        );
+        let shipping = whole.faqs.iter().find(|f| f.faq_id == "shipping").unwrap();
+        assert_eq!((shipping.hits, shipping.didnt_help), (2, 1));
+        assert_eq!(whole.csat.count, 3);
+        assert_eq!(whole.csat.average, Some(11.0 / 3.0));
+        assert_eq!(whole.series[30].csat_average, Some(3.5));
     }
 
     #[test]

@@ -560,6 +560,16 @@ mod bodies {
         // The statistics still see it, with its counts.
         let activity = store.activity(0, 10_000).await.unwrap();
         assert_eq!(activity.len(), 1);
+        assert_eq!(store.count_conversations(0, 10_000).await.unwrap(), 1);
+        let created = activity[0].created_at;
+        assert_eq!(store.count_conversations(0, created).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .count_conversations(created, created + 1)
+                .await
+                .unwrap(),
+            1
+        );
         assert!(activity[0].erased);
         assert_eq!((activity[0].messages.len(), activity[0].tickets), (1, 1));
         assert_eq!(activity[0].handoffs.len(), 1);

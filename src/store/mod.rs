@@ -304,6 +304,10 @@ pub trait Store: Send + Sync + 'static {
     /// them (whenever it happened).
     async fn activity(&self, from: i64, to: i64) -> Result<Vec<ConversationActivity>, StoreError>;
 
+    /// How many conversations were created in `[from, to)` (an index count: it tells how
+    /// big [`Store::activity`] of that range would be before reading it).
+    async fn count_conversations(&self, from: i64, to: i64) -> Result<u64, StoreError>;
+
     /// Audit entries with `action`, `at` in `[from, to)`, oldest first.
     async fn audit_actions(
         &self,

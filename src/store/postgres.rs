@@ -808,6 +808,17 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn count_conversations(&self, from: i64, to: i64) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM conversations WHERE created_at >= $1 AND created_at < $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn activity(&self, from: i64, to: i64) -> Result<Vec<ConversationActivity>, StoreError> {
         let conversations: Vec<ActivityConversationRow> = sqlx::query_as(
             "SELECT id, created_at, locale, erased_at FROM conversations

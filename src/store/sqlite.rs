@@ -500,6 +500,17 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn count_conversations(&self, from: i64, to: i64) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM conversations WHERE created_at >= ? AND created_at < ?",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn activity(&self, from: i64, to: i64) -> Result<Vec<ConversationActivity>, StoreError> {
         let conversations: Vec<ActivityConversationRow> = sqlx::query_as(
             "SELECT id, created_at, locale, erased_at FROM conversations
