@@ -76,6 +76,17 @@ pub struct AllTime {
     finished: tokio::sync::watch::Sender<u64>,
 }
 
+/// Marks a refresh finished when dropped, whatever way it ended (a panic included), so that
+/// neither the next refresh nor a waiting scrape is blocked for good.
+struct Finished<'a>(&'a AllTime);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.refreshing.store(false, Ordering::Release);
+        self.0.finished.send_modify(|n| *n += 1);
+    }
+}
+
 /// An empty tally of conversations of any time, bucketed by day.
 fn empty() -> Tally {
     Tally::new(0, i64::MAX / 2)
@@ -146,6 +157,7 @@ impl AllTime {
         }
         let me = self.clone();
         tokio::spawn(async move {
+            let _done = Finished(&me);
             let outcome = me.refresh().await;
             if let Ok(mut failure) = me.failure.lock() {
                 *failure = outcome.err().map(|e| e.to_string());
@@ -153,8 +165,6 @@ impl AllTime {
                     tracing::warn!(error = %why, "the statistics for /metrics could not be refreshed");
                 }
             }
-            me.refreshing.store(false, Ordering::Release);
-            me.finished.send_modify(|n| *n += 1);
         });
     }
 
@@ -236,6 +246,15 @@ mod tests {
     use crate::conversation::{Author, Conversation, Message, TurnRecord};
     use crate::store::{SqliteStore, TurnWrite};
 
+    /// A SQLite store in a directory of its own (kept while the directory lives).
+    async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("baton.db"), &StoreConfig::default())
+            .await
+            .unwrap();
+        (dir, Arc::new(sqlite))
+    }
+
     /// A conversation started at `at` whose shopper asked once and was answered from `faq`.
     async fn answered(store: &Arc<dyn Store>, id: &str, at: i64, faq: &str) {
         let c = Conversation {
@@ -269,11 +288,7 @@ mod tests {
 
     #[tokio::test]
     async fn all_time_statistics_read_in_parts_match_a_computation_from_scratch_as_days_settle() {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqliteStore::open(&dir.path().join("baton.db"), &StoreConfig::default())
-            .await
-            .unwrap();
-        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let (_dir, store) = store().await;
         let clock = Clock::manual(20_000 * DAY_MS + DAY_MS / 2);
         let all_time = AllTime {
             part: 3,
@@ -323,11 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_first_scrape_waits_and_later_ones_show_the_last_refresh() {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = SqliteStore::open(&dir.path().join("baton.db"), &StoreConfig::default())
-            .await
-            .unwrap();
-        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let (_dir, store) = store().await;
         let clock = Clock::manual(20_000 * DAY_MS);
         answered(&store, "c0", clock.now_ms() - 1_000, "refund").await;
         let all_time = Arc::new(AllTime::new(store.clone(), clock.clone()));

@@ -231,6 +231,12 @@ async fn statistics_match_a_scripted_set_of_conversations_exactly() {
             "missing {line:?} in\n{text}"
         );
     }
+    // The first scrape waited for them: they are fresh.
+    let age = text
+        .lines()
+        .find_map(|l| l.strip_prefix("baton_statistics_age_seconds "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(age.is_some_and(|a| a < 10.0), "{age:?}");
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
