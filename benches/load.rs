@@ -57,7 +57,8 @@
 //!
 //! Prints one JSON object: turns (acknowledged shopper messages), turns per second,
 //! latency percentiles, errors, lost and duplicated messages, server memory, and the
-//! latency of the agents' requests (`agent_latency_ms`): the staff side under the same load.
+//! latency of the agents' requests (`agent_latency_ms`, with their count `samples`): the staff
+//! side under the same load.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -871,6 +872,13 @@ fn percentile(values: &[f64], q: f64) -> f64 {
     }
 }
 
+/// p50 / p90 / p99 / max and the count of `latencies`, in ms.
+fn latency_summary(mut latencies: Vec<f64>) -> Value {
+    latencies.sort_by(f64::total_cmp);
+    let pct = |q: f64| percentile(&latencies, q);
+    json!({"samples": latencies.len(), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)})
+}
+
 async fn verify(run: &Run) -> (usize, usize, usize, usize) {
     let acknowledged = std::mem::take(&mut *run.acknowledged.lock().await);
     let conversations = acknowledged.len();
@@ -1076,9 +1084,6 @@ async fn main() {
     let mut l = run.latencies.lock().await.clone();
     l.sort_by(f64::total_cmp);
     let pct = |q: f64| percentile(&l, q);
-    let mut a = run.agent_latencies.lock().await.clone();
-    a.sort_by(f64::total_cmp);
-    let agent_pct = |q: f64| percentile(&a, q);
     let mut report = json!({
         "mix": if args.mix == Mix::Realistic { "realistic" } else { "unique" },
         "shoppers": args.shoppers,
@@ -1103,8 +1108,7 @@ async fn main() {
         "retries": run.retries.load(Ordering::Relaxed),
         "handoffs": run.handoffs.load(Ordering::Relaxed),
         "agent_replies": run.agent_replies.load(Ordering::Relaxed),
-        "agent_requests": a.len(),
-        "agent_latency_ms": {"p50": agent_pct(0.5), "p99": agent_pct(0.99), "max": agent_pct(1.0)},
+        "agent_latency_ms": latency_summary(run.agent_latencies.lock().await.clone()),
         "checked": {
             "conversations": conversations,
             "acknowledged": acknowledged,
@@ -1119,7 +1123,7 @@ async fn main() {
         },
     });
     if let Some(latencies) = cross_node {
-        report["cross_node_delivery_ms"] = cross_node::summary(latencies);
+        report["cross_node_delivery_ms"] = latency_summary(latencies);
     }
     if let Some(at) = args.kill_at {
         report["kill_9"] = json!({"at_second": at, "ready_again_after_s": restarted});

@@ -161,15 +161,3 @@ impl Probe {
         false
     }
 }
-
-/// p50 / p90 / p99 / max and the count, in ms.
-pub fn summary(mut latencies: Vec<f64>) -> Value {
-    latencies.sort_by(f64::total_cmp);
-    let pct = |q: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * q).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    json!({"samples": latencies.len(), "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": pct(1.0)})
-}

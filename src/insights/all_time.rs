@@ -190,12 +190,11 @@ impl AllTime {
             .map_err(|e| InsightsError::Task("statistics", e.to_string()))?;
         let stats = Arc::new(stats);
         let took = started.elapsed();
-        if took > Duration::from_secs(2) {
-            tracing::warn!(
-                took_ms = took.as_millis() as u64,
-                "the statistics for /metrics took long to refresh"
-            );
-        }
+        super::log_slow(
+            "refreshing the statistics for /metrics",
+            took,
+            "the next refresh waits nine times as long",
+        );
         if let Ok(mut latest) = self.latest.lock() {
             *latest = Some(Latest {
                 stats: stats.clone(),

@@ -71,7 +71,7 @@ impl Insights {
             tokio::task::spawn_blocking(move || stats::compute(from, to, &activity, &reloads))
                 .await
                 .map_err(|e| InsightsError::Task("statistics", e.to_string()))?;
-        log_slow("statistics", started.elapsed());
+        log_slow("statistics", started.elapsed(), "narrow the range");
         Ok(stats)
     }
 
@@ -103,7 +103,7 @@ impl Insights {
         })
         .await
         .map_err(|e| InsightsError::Task("gap mining", e.to_string()))?;
-        log_slow("gap mining", started.elapsed());
+        log_slow("gap mining", started.elapsed(), "narrow the range");
         Ok(groups)
     }
 
@@ -195,11 +195,12 @@ impl Insights {
     }
 }
 
-fn log_slow(what: &str, took: Duration) {
+/// Warns when an insight took longer than two seconds, saying what to do about it.
+fn log_slow(what: &str, took: Duration, advice: &str) {
     if took > Duration::from_secs(2) {
         tracing::warn!(
             took_ms = took.as_millis() as u64,
-            "{what} took long; narrow the range"
+            "{what} took long; {advice}"
         );
     }
 }
