@@ -239,11 +239,36 @@ impl Handoff {
         h
     }
 
-    /// A copy to write back: the context is stored once, at escalation.
-    fn without_context(&self) -> Handoff {
+    /// A copy to write back or to list: the context is stored once, at escalation, and
+    /// listings go without it. The context (kilobytes) is not copied.
+    pub(crate) fn without_context(&self) -> Handoff {
+        let Handoff {
+            id,
+            conversation_id,
+            reason,
+            priority,
+            skill,
+            status,
+            agent_id,
+            created_at,
+            trigger_seq,
+            routing,
+            context: _,
+            wrap_up,
+        } = self;
         Handoff {
+            id: id.clone(),
+            conversation_id: conversation_id.clone(),
+            reason: *reason,
+            priority: *priority,
+            skill: skill.clone(),
+            status: *status,
+            agent_id: agent_id.clone(),
+            created_at: *created_at,
+            trigger_seq: *trigger_seq,
+            routing: routing.clone(),
             context: None,
-            ..self.clone()
+            wrap_up: wrap_up.clone(),
         }
     }
 

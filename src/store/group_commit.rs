@@ -23,20 +23,28 @@
 //! transaction itself fails every turn in it, and none of them is stored.
 //! Either way no caller hears OK before the COMMIT that made its turn durable returned.
 //!
-//! Other writes (routing, agents, drafts) stay on the store's sqlx connection; the two
+//! The desk's routing changes to handoffs (offers, lapses, SLA flags) take this way too:
+//! each one was a commit and an fsync of its own, and this thread applies every handoff it
+//! commits to the store's in-memory open handoffs ([`super::open_mirror`]) right after the
+//! COMMIT, in commit order.
+//!
+//! Other writes (agents, drafts, erasure) stay on the store's sqlx connection; the two
 //! writers take turns on SQLite's lock: each tries again every fraction of a millisecond
 //! while the other holds it, and before each batch this thread lets a waiting staff write
 //! go first ([`super::sqlite_busy`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::turn_sql::{insert_conversation, write_turn};
+use super::open_mirror::OpenMirror;
+use super::turn_sql::{HandoffSave, insert_conversation, save_handoff, write_turn};
 use super::{StoreError, TurnWrite};
 use crate::config::{StoreConfig, Synchronous};
 use crate::conversation::Conversation;
+use crate::handoff::Handoff;
 
 /// The most turns one transaction takes: bounds how long the write lock is held and how
 /// much one failed COMMIT takes down with it.
@@ -45,11 +53,29 @@ const MAX_BATCH: usize = 256;
 /// Turns waiting for the writer; beyond this `commit` waits for room (backpressure).
 const QUEUE: usize = 4_096;
 
-/// What the writer thread writes: the two writes every shopper makes.
-/// Boxed: a turn is a kilobyte, and thousands may wait in the queue.
+/// What the writer thread writes: the two writes every shopper makes, and the desk's
+/// routing changes. Boxed: a turn is a kilobyte, and thousands may wait in the queue.
 pub(super) enum Write {
     Turn(Box<TurnWrite>),
     NewConversation(Box<Conversation>),
+    Handoff(Box<HandoffSave>),
+}
+
+impl Write {
+    /// The handoff as this write leaves it, if it changes one.
+    fn handoff(&self) -> Option<&Handoff> {
+        match self {
+            Write::Turn(w) => w.handoff.as_ref(),
+            Write::Handoff(s) => Some(&s.handoff),
+            Write::NewConversation(_) => None,
+        }
+    }
+
+    /// Whether a `Conflict` is found by the write's first statement, before it wrote
+    /// anything (so the batch needs no rollback for it).
+    fn conflicts_before_writing(&self) -> bool {
+        matches!(self, Write::Turn(_) | Write::Handoff(_))
+    }
 }
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
@@ -72,8 +98,12 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Opens the writer connection on the database at `path` (already migrated) and starts
-    /// its thread.
-    pub(super) fn start(path: &Path, config: &StoreConfig) -> Result<GroupCommit, StoreError> {
+    /// its thread, which applies the handoffs it commits to `open`.
+    pub(super) fn start(
+        path: &Path,
+        config: &StoreConfig,
+        open: Arc<OpenMirror>,
+    ) -> Result<GroupCommit, StoreError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -91,7 +121,7 @@ impl GroupCommit {
         let (queue, waiting) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("baton-writer".into())
-            .spawn(move || run(conn, waiting))
+            .spawn(move || run(conn, waiting, &open))
             .map_err(|e| StoreError::Engine(format!("cannot start the writer thread: {e}")))?;
         Ok(GroupCommit { queue })
     }
@@ -120,7 +150,7 @@ fn closed() -> StoreError {
     StoreError::Engine("the store is closed".into())
 }
 
-fn run(mut conn: Connection, mut waiting: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, mut waiting: mpsc::Receiver<Job>, open: &OpenMirror) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = waiting.blocking_recv() {
         let mut close = None;
@@ -140,7 +170,7 @@ fn run(mut conn: Connection, mut waiting: mpsc::Receiver<Job>) {
         if !batch.is_empty() {
             // Between two batches the lock is free for an instant only.
             super::sqlite_busy::let_waiting_writes_in();
-            let results = match commit_batch(&mut conn, &batch) {
+            let results = match commit_batch(&mut conn, &batch, open) {
                 Ok(results) => results,
                 Err(e) => {
                     tracing::warn!(error = %e, turns = batch.len(), "a group commit failed");
@@ -166,10 +196,11 @@ fn run(mut conn: Connection, mut waiting: mpsc::Receiver<Job>) {
 fn commit_batch(
     conn: &mut Connection,
     batch: &[(Write, Reply)],
+    open: &OpenMirror,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-    match commit_without_savepoints(conn, batch)? {
+    match commit_without_savepoints(conn, batch, open)? {
         Some(results) => Ok(results),
-        None => commit_turn_by_turn(conn, batch),
+        None => commit_turn_by_turn(conn, batch, open),
     }
 }
 
@@ -181,14 +212,14 @@ fn commit_batch(
 fn commit_without_savepoints(
     conn: &mut Connection,
     batch: &[(Write, Reply)],
+    open: &OpenMirror,
 ) -> Result<Option<Vec<Result<(), StoreError>>>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(batch.len());
     for (write, _) in batch {
         match write_one(&tx, write) {
             Ok(()) => results.push(Ok(())),
-            // `write_turn` finds a conflict with its first statement, before it writes.
-            Err(StoreError::Conflict) if matches!(write, Write::Turn(_)) => {
+            Err(StoreError::Conflict) if write.conflicts_before_writing() => {
                 results.push(Err(StoreError::Conflict));
             }
             Err(e) if is_fatal(&e) => return Err(e),
@@ -196,7 +227,7 @@ fn commit_without_savepoints(
             Err(_) => return Ok(None),
         }
     }
-    tx.commit()?;
+    commit(tx, batch, &results, open)?;
     Ok(Some(results))
 }
 
@@ -205,6 +236,7 @@ fn commit_without_savepoints(
 fn commit_turn_by_turn(
     conn: &mut Connection,
     batch: &[(Write, Reply)],
+    open: &OpenMirror,
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(batch.len());
@@ -222,14 +254,42 @@ fn commit_turn_by_turn(
             }
         }
     }
-    tx.commit()?;
+    commit(tx, batch, &results, open)?;
     Ok(results)
+}
+
+/// Commits the batch and applies the handoffs its stored writes changed to `open`, holding
+/// the open handoffs' commit order from before the COMMIT (while this thread still holds
+/// SQLite's write lock) until they are applied.
+fn commit(
+    tx: Transaction<'_>,
+    batch: &[(Write, Reply)],
+    results: &[Result<(), StoreError>],
+    open: &OpenMirror,
+) -> Result<(), StoreError> {
+    let changed: Vec<&Handoff> = batch
+        .iter()
+        .zip(results)
+        .filter(|(_, result)| result.is_ok())
+        .filter_map(|((write, _), _)| write.handoff())
+        .collect();
+    if changed.is_empty() {
+        return Ok(tx.commit()?);
+    }
+    let _in_order = open.blocking_commit_order();
+    if let Err(e) = tx.commit() {
+        open.forget();
+        return Err(e.into());
+    }
+    open.committed(changed);
+    Ok(())
 }
 
 fn write_one(conn: &Connection, write: &Write) -> Result<(), StoreError> {
     match write {
         Write::Turn(w) => write_turn(conn, w),
         Write::NewConversation(c) => insert_conversation(conn, c),
+        Write::Handoff(s) => save_handoff(conn, s),
     }
 }
 
@@ -362,7 +422,8 @@ mod tests {
             .collect();
         let mut conn = Connection::open(dir.path().join("baton.db")).expect("opens");
         conn.pragma_update(None, "foreign_keys", true).expect("set");
-        let results = commit_batch(&mut conn, &batch).expect("the batch commits");
+        let results =
+            commit_batch(&mut conn, &batch, &OpenMirror::default()).expect("the batch commits");
         let outcomes: Vec<&str> = results
             .iter()
             .map(|r| match r {
@@ -414,7 +475,7 @@ mod tests {
             })
             .collect();
         let mut conn = Connection::open(dir.path().join("baton.db")).expect("opens");
-        let results = commit_without_savepoints(&mut conn, &batch)
+        let results = commit_without_savepoints(&mut conn, &batch, &OpenMirror::default())
             .expect("the batch commits")
             .expect("no turn needed a savepoint");
         assert!(results[0].is_ok());

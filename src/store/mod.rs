@@ -18,6 +18,7 @@ mod conformance;
 mod group_commit;
 pub mod migrate;
 mod moderation_sql;
+mod open_mirror;
 mod pool;
 mod postgres;
 mod quality_sql;

@@ -22,12 +22,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 
 use super::group_commit::{GroupCommit, Write};
 use super::moderation_sql::On;
+use super::open_mirror::OpenMirror;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
     ActivityTicketsRow, AgentRow, ContextRow, DraftRow, ErasedConversationRow, HandoffRow, NoteRow,
     TicketRow, handoff_columns, handoffs_with_context, int4, json, to_json,
 };
 use super::sqlite_reads::DirectReads;
+use super::turn_sql::HandoffSave;
 use super::{
     ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
     TurnWrite,
@@ -49,6 +51,8 @@ pub struct SqliteStore {
     turns: GroupCommit,
     /// The reads every turn makes, in place on the caller's thread.
     direct: std::sync::Arc<DirectReads>,
+    /// The open handoffs, kept as they are committed.
+    open: std::sync::Arc<OpenMirror>,
     reviews: super::quality_sql::ReviewTables<sqlx::Sqlite>,
 }
 
@@ -80,10 +84,12 @@ impl SqliteStore {
             .max_connections(config.max_connections.max(1))
             .connect_with(options)
             .await?;
-        let turns = GroupCommit::start(path, config)?;
+        let open = OpenMirror::new();
+        let turns = GroupCommit::start(path, config, open.clone())?;
         let direct = std::sync::Arc::new(DirectReads::open(path)?);
         Ok(SqliteStore {
             direct,
+            open,
             reviews: super::quality_sql::ReviewTables {
                 read: pool.clone(),
                 write: writer.clone(),
@@ -237,9 +243,12 @@ impl Store for SqliteStore {
     }
 
     async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
+        if let Some(open) = self.open.current(std::time::Instant::now()) {
+            return Ok(open);
+        }
         // Thousands of rows on a busy day: read on the blocking pool, not a runtime worker.
-        let direct = self.direct.clone();
-        tokio::task::spawn_blocking(move || direct.open_handoffs())
+        let (direct, open) = (self.direct.clone(), self.open.clone());
+        tokio::task::spawn_blocking(move || open.reload(|| direct.open_handoffs()))
             .await
             .map_err(|e| StoreError::Engine(format!("open handoffs read: {e}")))?
     }
@@ -289,27 +298,14 @@ impl Store for SqliteStore {
         now: i64,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE handoffs SET priority = ?, skill = ?, status = ?, agent_id = ?, routing = ?,
-                updated_at = ? WHERE id = ? AND status = ?",
-        )
-        .bind(h.priority.as_str())
-        .bind(&h.skill)
-        .bind(h.status.as_str())
-        .bind(&h.agent_id)
-        .bind(to_json(&h.routing))
-        .bind(now)
-        .bind(&h.id)
-        .bind(expected_status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        // With the turns: one fsync for many, and applied to the open handoffs in order.
+        let save = HandoffSave {
+            handoff: h.without_context(),
+            expected_status,
+            now,
+            audit: audit.to_vec(),
+        };
+        self.turns.commit(Write::Handoff(Box::new(save))).await
     }
 
     async fn notes(&self, conversation_id: &str) -> Result<Vec<Note>, StoreError> {
@@ -835,7 +831,14 @@ impl Store for SqliteStore {
             erasure.handoff_contexts += 1;
         }
         insert_audit(&mut tx, &[audit(&erasure)]).await?;
-        tx.commit().await?;
+        // The transaction holds SQLite's write lock: the closed handoff lands in the open
+        // handoffs in commit order (see `open_mirror`).
+        let _in_order = self.open.commit_order().await;
+        if let Err(e) = tx.commit().await {
+            self.open.forget();
+            return Err(e.into());
+        }
+        self.open.committed(erasure.closed_handoff.as_ref());
         Ok(EraseOutcome::Erased(Box::new(erasure)))
     }
 
@@ -903,5 +906,145 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.shut().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::Author;
+    use crate::handoff::{Escalation, EscalationReason, Priority};
+
+    /// Writes one turn on top of the conversation as stored, changing its handoff.
+    async fn turn(store: &SqliteStore, id: &str, handoff: Handoff, now: i64) {
+        let c = store.conversation(id).await.expect("read").expect("there");
+        let message = Message::for_tests(c.last_seq + 1, Author::Shopper, None);
+        let mut write = TurnWrite::new(&c, vec![message], now);
+        write.handoff = Some(handoff);
+        store.commit_turn(&write).await.expect("turn stored");
+    }
+
+    /// One conversation's life at the desk: escalated, offered, taken; then resolved,
+    /// erased, or left open, by `n`.
+    async fn desk_life(store: SqliteStore, n: i64) {
+        let id = format!("c{n}");
+        let c = Conversation::for_tests(&id);
+        store.create_conversation(&c).await.expect("created");
+        let escalation = Escalation {
+            reason: EscalationReason::RequestedHuman,
+            priority: Priority::Normal,
+            skill: "orders".into(),
+            intent: None,
+        };
+        // Distinct creation times: the table's order is then the copy's.
+        let queued = Handoff::queue(&c, &[], &escalation, Lang::En, None, 1_000 + n);
+        turn(&store, &id, queued.clone(), 2_000).await;
+        if n % 5 == 0 {
+            return;
+        }
+        let mut offered = queued.without_context();
+        offered.routing.offered_to = Some(format!("a{n}"));
+        store
+            .save_handoff(&offered, HandoffStatus::Queued, 3_000, &[])
+            .await
+            .expect("offer saved");
+        if n % 5 == 1 {
+            return;
+        }
+        let taken = offered.assigned_to(&format!("a{n}"), 4_000);
+        turn(&store, &id, taken.clone(), 4_000).await;
+        match n % 5 {
+            2 => {
+                turn(
+                    &store,
+                    &id,
+                    taken.closed(HandoffStatus::Resolved, 5_000),
+                    5_000,
+                )
+                .await
+            }
+            3 => {
+                let audit = |_: &Erasure| {
+                    AuditEntry::new(6_000, "admin", "erase", None, serde_json::json!({}))
+                };
+                let erased = store.erase_conversation(&id, None, 6_000, &audit).await;
+                assert!(matches!(erased, Ok(EraseOutcome::Erased(_))));
+            }
+            _ => {}
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_open_handoffs_kept_in_memory_match_the_table_through_concurrent_writes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("baton.db"), &StoreConfig::default())
+            .await
+            .expect("store opens");
+        assert!(store.open_handoffs().await.expect("read").is_empty());
+        // A reader that keeps making the copy read the table again while writes land.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let reader = tokio::spawn({
+            let (store, stop) = (store.clone(), stop.clone());
+            async move {
+                let mut reloads = 0;
+                while !stop.is_cancelled() {
+                    store.open.forget();
+                    store.open_handoffs().await.expect("read");
+                    reloads += 1;
+                    tokio::task::yield_now().await;
+                }
+                reloads
+            }
+        });
+        let lives = (0..200).map(|n| tokio::spawn(desk_life(store.clone(), n)));
+        for life in futures::future::join_all(lives).await {
+            life.expect("a conversation's life ran");
+        }
+        stop.cancel();
+        assert!(reader.await.expect("reader ran") > 0);
+
+        let kept = store.open_handoffs().await.expect("read");
+        assert_eq!(kept, store.direct.open_handoffs().expect("table read"));
+        // Left open: escalated only (n % 5 == 0), offered (1) and taken (4); 40 of each.
+        assert_eq!(kept.len(), 120);
+        let offered = kept.iter().filter(|h| h.routing.offered_to.is_some());
+        assert_eq!(offered.count(), 40);
+        let held = kept.iter().filter(|h| h.status == HandoffStatus::Assigned);
+        assert_eq!(held.count(), 40);
+        assert!(kept.iter().all(|h| h.context.is_none()));
+    }
+
+    #[tokio::test]
+    async fn a_handoff_closed_by_another_process_leaves_the_copy_at_the_next_check() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("baton.db");
+        let store = SqliteStore::open(&path, &StoreConfig::default())
+            .await
+            .expect("store opens");
+        desk_life(store.clone(), 0).await;
+        assert_eq!(store.open_handoffs().await.expect("read").len(), 1);
+        // `baton customer forget` from another process: its own store on the same file.
+        let other = SqliteStore::open(&path, &StoreConfig::default())
+            .await
+            .expect("second store opens");
+        let audit =
+            |_: &Erasure| AuditEntry::new(6_000, "admin", "erase", None, serde_json::json!({}));
+        let erased = other.erase_conversation("c0", None, 6_000, &audit).await;
+        assert!(matches!(erased, Ok(EraseOutcome::Erased(_))));
+        other.close().await;
+        assert_eq!(
+            store.open_handoffs().await.expect("read").len(),
+            1,
+            "not seen yet"
+        );
+        let now = std::time::Instant::now();
+        assert!(
+            store
+                .open
+                .current(now + super::super::open_mirror::RECHECK)
+                .is_none()
+        );
+        store.open.forget(); // as the next check does
+        assert!(store.open_handoffs().await.expect("read").is_empty());
     }
 }

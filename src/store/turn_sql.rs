@@ -1,7 +1,8 @@
 //! The SQL of the writes every shopper makes — a new conversation, and one turn: everything
-//! [`TurnWrite`] changes, written on the store's writer
-//! connection inside the transaction that [`group_commit`](super::group_commit) opened. On
-//! an error the caller rolls back what this wrote.
+//! [`TurnWrite`] changes — and of the desk's routing changes to handoffs, written on the
+//! store's writer connection inside the transaction that
+//! [`group_commit`](super::group_commit) opened. On an error the caller rolls back what
+//! this wrote.
 //!
 //! The order matters: the conversation's `last_seq` moves first, so SQLite takes its write
 //! lock at once and a concurrent turn is detected (`Conflict`) by the first statement,
@@ -14,7 +15,7 @@ use rusqlite::{Connection, ErrorCode, params};
 use super::rows::{ContextColumns, hex_encode, to_json};
 use super::{StoreError, TurnWrite};
 use crate::conversation::Conversation;
-use crate::handoff::AuditEntry;
+use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
 
 pub(super) fn insert_conversation(conn: &Connection, c: &Conversation) -> Result<(), StoreError> {
     conn.prepare_cached(
@@ -183,6 +184,43 @@ pub(super) fn write_turn(conn: &Connection, w: &TurnWrite) -> Result<(), StoreEr
         }
     }
     insert_audit(conn, &w.audit)
+}
+
+/// A change to a handoff's routing (an offer, a lapsed offer, an SLA flag) that does not
+/// touch its conversation: [`Store::save_handoff`](super::Store::save_handoff) on SQLite.
+#[derive(Debug, Clone)]
+pub(super) struct HandoffSave {
+    /// Without its context, which is never rewritten.
+    pub handoff: Handoff,
+    pub expected_status: HandoffStatus,
+    pub now: i64,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Writes a routing change; `Conflict` when the handoff is no longer in the expected
+/// status. Like a turn's, the conflict is found by the first statement, before anything
+/// is written.
+pub(super) fn save_handoff(conn: &Connection, s: &HandoffSave) -> Result<(), StoreError> {
+    let h = &s.handoff;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE handoffs SET priority = ?, skill = ?, status = ?, agent_id = ?, routing = ?,
+                updated_at = ? WHERE id = ? AND status = ?",
+        )?
+        .execute(params![
+            h.priority.as_str(),
+            h.skill,
+            h.status.as_str(),
+            h.agent_id,
+            to_json(&h.routing),
+            s.now,
+            h.id,
+            s.expected_status.as_str(),
+        ])?;
+    if changed != 1 {
+        return Err(StoreError::Conflict);
+    }
+    insert_audit(conn, &s.audit)
 }
 
 fn insert_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
