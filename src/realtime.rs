@@ -315,6 +315,18 @@ impl Hub {
         }
     }
 
+    /// Whether an event for this conversation could reach a socket: one is open here, or
+    /// other nodes may have one (they are not asked). What nobody would receive need not be
+    /// worded.
+    pub fn may_reach_conversation(&self, conversation_id: &str) -> bool {
+        self.inner.relay.get().is_some()
+            || self
+                .inner
+                .conversations
+                .get(conversation_id)
+                .is_some_and(|s| s.receiver_count() > 0)
+    }
+
     /// Whether any socket of this agent is open.
     pub fn agent_connected(&self, agent_id: &str) -> bool {
         self.inner
@@ -373,6 +385,26 @@ mod tests {
             from: Author::Agent,
             name: Some("王芳".into()),
         }
+    }
+
+    #[test]
+    fn a_conversation_is_reachable_while_a_socket_listens_here_or_other_nodes_may_have_one() {
+        struct Elsewhere;
+        impl Relay for Elsewhere {
+            fn relay(&self, _: Audience<'_>, _: &Event) {}
+        }
+        let hub = Hub::new(8);
+        assert!(!hub.may_reach_conversation("c1"));
+        let socket = hub.subscribe_conversation("c1");
+        assert!(hub.may_reach_conversation("c1"));
+        assert!(!hub.may_reach_conversation("c2"));
+        drop(socket);
+        assert!(
+            !hub.may_reach_conversation("c1"),
+            "its channel is left, nobody listens"
+        );
+        hub.set_relay(Arc::new(Elsewhere));
+        assert!(hub.may_reach_conversation("c2"));
     }
 
     #[tokio::test]

@@ -210,8 +210,9 @@ impl Desk {
         let assigned = open.iter().filter(|h| {
             h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id)
         });
+        let reader = self.reader(agent);
         let listed: Vec<&Handoff> = assigned
-            .chain(ordered.into_iter().filter(|h| self.may_read(agent, h)))
+            .chain(ordered.into_iter().filter(|h| reader.may_read(h)))
             .take(200)
             .collect();
         for (h, mut item) in listed.iter().zip(self.listed(&listed, now).await?) {

@@ -152,58 +152,22 @@ impl Desk {
         } else {
             agents
         };
-        let online = |id: &str| {
-            agents
-                .iter()
-                .find(|a| a.id == id)
-                .is_some_and(|a| roster.effective(a, now) == AgentStatus::Online)
-        };
-
         // 2–3. Offers and SLAs. The pass reads the open handoffs once: lapsed offers and
         // breached waits change them in place; a handoff changed through its conversation's
         // own commit (moved back to the queue, a reply SLA flagged — rare) has them read
-        // again. Handoffs opened meanwhile poked the next pass.
+        // again. Handoffs opened meanwhile poked the next pass. Each handoff's timers are its
+        // own, so their writes go together: one group commit for a pass that flags hundreds
+        // of waits on a peak day, not one commit after another while agents wait for the
+        // routing lock.
         let mut open = self.store().open_handoffs().await?;
+        let settled = futures::future::join_all(
+            open.iter_mut()
+                .map(|h| self.settle_timers(h, now, &agents, &config)),
+        )
+        .await;
         let mut committed = false;
-        for h in open.iter_mut() {
-            match h.status {
-                HandoffStatus::Queued => {
-                    let offer_lapsed = h.routing.offered_to.as_deref().is_some_and(|a| {
-                        h.routing.offer_expires_at.is_some_and(|t| now >= t) || !online(a)
-                    });
-                    if offer_lapsed {
-                        self.lapse_offer(h, now, "not accepted in time", None)
-                            .await?;
-                    }
-                    let wait_ms = config.sla_wait_secs as i64 * 1000;
-                    if !h.routing.sla_wait_breached && now - h.routing.queued_at >= wait_ms {
-                        self.breach_wait(h, now).await?;
-                    }
-                }
-                HandoffStatus::Assigned => {
-                    // Disabled or offline (e.g. by `baton agent disable` on another process):
-                    // their conversations must not be stranded.
-                    let holder = h
-                        .agent_id
-                        .as_deref()
-                        .and_then(|id| agents.iter().find(|a| a.id == id));
-                    if holder.is_none_or(|a| roster.effective(a, now) == AgentStatus::Offline) {
-                        self.requeue(h, "agent unavailable").await?;
-                        committed = true;
-                        continue;
-                    }
-                    let reply_ms = config.sla_reply_secs as i64 * 1000;
-                    let late = h
-                        .routing
-                        .awaiting_reply_since
-                        .is_some_and(|t| now - t >= reply_ms);
-                    if late && !h.routing.sla_reply_breached {
-                        self.breach_reply(h).await?;
-                        committed = true;
-                    }
-                }
-                _ => {}
-            }
+        for through_conversation in settled {
+            committed |= through_conversation?;
         }
         if committed {
             open = self.store().open_handoffs().await?;
@@ -215,11 +179,15 @@ impl Desk {
             let fallback = |skill: &str| config.fallback_for(skill).to_string();
             routing::plan_offers(&open, &seats, &fallback)
         };
-        for (handoff_id, agent_id) in offers {
-            if let Some(h) = open.iter_mut().find(|h| h.id == handoff_id) {
-                self.offer(h, &agent_id, now, config.offer_timeout_secs as i64 * 1000)
-                    .await?;
-            }
+        let offers: std::collections::HashMap<String, String> = offers.into_iter().collect();
+        let timeout_ms = config.offer_timeout_secs as i64 * 1000;
+        let made = futures::future::join_all(open.iter_mut().filter_map(|h| {
+            let agent_id = offers.get(&h.id)?;
+            Some(self.offer(h, agent_id, now, timeout_ms))
+        }))
+        .await;
+        for offer in made {
+            offer?;
         }
 
         // 5. Tell shoppers and agents.
@@ -231,9 +199,10 @@ impl Desk {
         self.announce_places(places).await?;
         self.post_waits(&self.seats(&agents, &open, now), &open);
         for a in agents.iter() {
+            let reader = self.reader(a);
             let visible = open
                 .iter()
-                .filter(|h| h.is_queued() && self.may_read(a, h))
+                .filter(|h| h.is_queued() && reader.may_read(h))
                 .count();
             let changed = self.inner.told_queue.insert(a.id.clone(), visible) != Some(visible);
             if changed {
@@ -244,6 +213,62 @@ impl Desk {
         }
         self.wiring().hub.prune();
         Ok(())
+    }
+
+    /// Does what is due on one open handoff's timers (steps 2–3 of the pass); `true` when
+    /// that was committed through its conversation (requeued, reply SLA flagged), which
+    /// leaves `h` behind.
+    async fn settle_timers(
+        &self,
+        h: &mut Handoff,
+        now: i64,
+        agents: &[Agent],
+        config: &crate::config::HandoffConfig,
+    ) -> Result<bool, ServiceError> {
+        let roster = &self.wiring().roster;
+        let status_of = |id: &str| {
+            agents
+                .iter()
+                .find(|a| a.id == id)
+                .map(|a| roster.effective(a, now))
+        };
+        match h.status {
+            HandoffStatus::Queued => {
+                let offer_lapsed = h.routing.offered_to.as_deref().is_some_and(|a| {
+                    h.routing.offer_expires_at.is_some_and(|t| now >= t)
+                        || status_of(a) != Some(AgentStatus::Online)
+                });
+                if offer_lapsed {
+                    self.lapse_offer(h, now, "not accepted in time", None)
+                        .await?;
+                }
+                let wait_ms = config.sla_wait_secs as i64 * 1000;
+                if !h.routing.sla_wait_breached && now - h.routing.queued_at >= wait_ms {
+                    self.breach_wait(h, now).await?;
+                }
+                Ok(false)
+            }
+            HandoffStatus::Assigned => {
+                // Disabled or offline (e.g. by `baton agent disable` on another process):
+                // their conversations must not be stranded.
+                let holder = h.agent_id.as_deref().and_then(status_of);
+                if holder.is_none_or(|s| s == AgentStatus::Offline) {
+                    self.requeue(h, "agent unavailable").await?;
+                    return Ok(true);
+                }
+                let reply_ms = config.sla_reply_secs as i64 * 1000;
+                let late = h
+                    .routing
+                    .awaiting_reply_since
+                    .is_some_and(|t| now - t >= reply_ms);
+                if late && !h.routing.sla_reply_breached {
+                    self.breach_reply(h).await?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Offers `h` to the agent; `h` becomes the offered handoff when the offer is saved.
@@ -375,6 +400,7 @@ impl Desk {
             places.iter().map(|p| p.conversation_id.as_str()).collect();
         self.inner.places.retain(|c, _| queued.contains(c.as_str()));
         let minutes = |p: &routing::Place| p.eta_ms.map(|ms| (ms + 59_999) / 60_000);
+        let hub = &self.wiring().hub;
         let mut moved = Vec::new();
         for p in places {
             let unchanged = self
@@ -382,7 +408,10 @@ impl Desk {
                 .places
                 .insert(p.conversation_id.clone(), p.clone())
                 .is_some_and(|old| old.position == p.position && minutes(&old) == minutes(&p));
-            if !unchanged {
+            // A long queue moves for everyone in it at each assignment; most of them have no
+            // socket open, and each told shopper costs a read of their language. Shoppers
+            // without a socket read their place with their conversation's status.
+            if !unchanged && hub.may_reach_conversation(&p.conversation_id) {
                 moved.push(p);
             }
         }
@@ -396,7 +425,7 @@ impl Desk {
                 continue;
             };
             let eta_seconds = p.eta_ms.map(|ms| ms / 1000);
-            self.wiring().hub.to_conversation(
+            hub.to_conversation(
                 &p.conversation_id,
                 Event::Queue {
                     conversation_id: p.conversation_id.clone(),

@@ -211,33 +211,19 @@ impl Desk {
             .count() as u32
     }
 
-    /// Whether `agent` may read the (masked) conversation of the open `handoff`: they hold
-    /// it, or it waits for an agent and is offered or reserved to them or queued in one of
-    /// their groups. Only an agent who is online sees what waits: an away or offline agent
-    /// could not take it, so they have no reason to read a stranger's conversation.
-    ///
-    /// The roster's record is used over the caller's copy, which may be as old as the
-    /// socket that carries it: a disabled agent reads nothing, changed skills apply at once.
-    fn may_read(&self, agent: &Agent, handoff: &Handoff) -> bool {
-        let current = self.wiring().roster.agent(&agent.id);
-        let agent = current.as_ref().unwrap_or(agent);
-        if agent.disabled {
-            return false;
+    /// What `agent` may read, decided with their current record: the roster's, over the
+    /// caller's copy, which may be as old as the socket that carries it (a disabled agent
+    /// reads nothing, changed skills apply at once). A listing or a dispatcher pass asks it
+    /// of every open handoff, so the record and the status are looked up once.
+    fn reader(&self, agent: &Agent) -> Reader<'_> {
+        let roster = &self.wiring().roster;
+        let agent = roster.agent(&agent.id).unwrap_or_else(|| agent.clone());
+        let online = roster.effective(&agent, self.now()) == AgentStatus::Online;
+        Reader {
+            agent,
+            online,
+            config: &self.config().handoff,
         }
-        if handoff.status == HandoffStatus::Assigned {
-            return handoff.agent_id.as_deref() == Some(&agent.id);
-        }
-        if !handoff.is_queued()
-            || self.wiring().roster.effective(agent, self.now()) != AgentStatus::Online
-        {
-            return false;
-        }
-        handoff.routing.offered_to.as_deref() == Some(&agent.id)
-            || handoff.routing.reserved_for.as_deref() == Some(&agent.id)
-            || handoff
-                .groups(self.config().handoff.fallback_for(&handoff.skill))
-                .iter()
-                .any(|g| agent.serves(g))
     }
 
     /// The view of a conversation, for an agent allowed to read it.
@@ -266,7 +252,7 @@ impl Desk {
         crate::service::check_id(conversation_id)?;
         self.service().load(conversation_id).await?;
         match self.store().open_handoff(conversation_id).await? {
-            Some(h) if self.may_read(agent, &h) => Ok(h),
+            Some(h) if self.reader(agent).may_read(&h) => Ok(h),
             _ => Err(ServiceError::Forbidden(
                 "this conversation is not assigned to you, offered to you or waiting in your groups"
                     .into(),
@@ -443,5 +429,37 @@ impl Desk {
         }
         self.wiring().poke.notify_one();
         Ok(())
+    }
+}
+
+/// One agent's right to read open handoffs (see [`Desk::reader`]).
+struct Reader<'d> {
+    agent: Agent,
+    online: bool,
+    config: &'d crate::config::HandoffConfig,
+}
+
+impl Reader<'_> {
+    /// Whether the agent may read the (masked) conversation of the open `handoff`: they
+    /// hold it, or it waits for an agent and is offered or reserved to them or queued in one
+    /// of their groups. Only an agent who is online sees what waits: an away or offline
+    /// agent could not take it, so they have no reason to read a stranger's conversation.
+    fn may_read(&self, handoff: &Handoff) -> bool {
+        let agent = &self.agent;
+        if agent.disabled {
+            return false;
+        }
+        if handoff.status == HandoffStatus::Assigned {
+            return handoff.agent_id.as_deref() == Some(&agent.id);
+        }
+        if !handoff.is_queued() || !self.online {
+            return false;
+        }
+        handoff.routing.offered_to.as_deref() == Some(&agent.id)
+            || handoff.routing.reserved_for.as_deref() == Some(&agent.id)
+            || handoff
+                .groups(self.config.fallback_for(&handoff.skill))
+                .iter()
+                .any(|g| agent.serves(g))
     }
 }
