@@ -160,6 +160,19 @@ fn placeholders(n: usize) -> String {
 }
 
 /// The conversations of an activity range, as a subquery binding `from` and `to`.
+/// The cards of the open handoffs of a JSON array of conversation ids. Contexts stored
+/// before the card's columns existed have them in the JSON only. `CROSS JOIN` makes SQLite
+/// look each id up: with `conversation_id IN (SELECT value FROM json_each(?))` it could not
+/// tell how many ids there are and walked every open handoff instead, thousands of rows
+/// for every agent's queue listing on a peak day.
+const HANDOFF_CARDS: &str = "SELECT h.conversation_id,
+        COALESCE(summary, json_extract(context, '$.summary')),
+        COALESCE(customer, json_extract(context, '$.customer'))
+     FROM json_each(?) AS wanted
+     CROSS JOIN handoffs h ON h.conversation_id = wanted.value
+     JOIN handoff_contexts ON handoff_id = h.id
+     WHERE h.status IN ('queued', 'assigned')";
+
 const IN_RANGE: &str =
     "conversation_id IN (SELECT id FROM conversations WHERE created_at >= ? AND created_at < ?)";
 
@@ -277,17 +290,10 @@ impl Store for SqliteStore {
     ) -> Result<std::collections::HashMap<String, super::HandoffCard>, StoreError> {
         let ids = serde_json::to_string(conversation_ids)
             .map_err(|e| StoreError::Engine(e.to_string()))?;
-        let found: Vec<rows::HandoffCardRow> = sqlx::query_as(
-            // Contexts stored before the card's columns existed have them in the JSON only.
-            "SELECT conversation_id, COALESCE(summary, json_extract(context, '$.summary')),
-                COALESCE(customer, json_extract(context, '$.customer'))
-             FROM handoffs JOIN handoff_contexts ON handoff_id = id
-             WHERE status IN ('queued', 'assigned')
-                AND conversation_id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
+        let found: Vec<rows::HandoffCardRow> = sqlx::query_as(HANDOFF_CARDS)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
         rows::handoff_cards(found)
     }
 
@@ -1012,6 +1018,42 @@ mod tests {
         let held = kept.iter().filter(|h| h.status == HandoffStatus::Assigned);
         assert_eq!(held.count(), 40);
         assert!(kept.iter().all(|h| h.context.is_none()));
+    }
+
+    #[tokio::test]
+    async fn queue_cards_are_looked_up_by_id_not_found_by_walking_the_open_queue() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("baton.db"), &StoreConfig::default())
+            .await
+            .expect("store opens");
+        for n in 0..5 {
+            desk_life(store.clone(), n).await;
+        }
+        let conn = rusqlite::Connection::open(dir.path().join("baton.db")).expect("opens");
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {HANDOFF_CARDS}"))
+            .expect("planned")
+            .query_map(["[\"c0\"]"], |row| row.get("detail"))
+            .expect("plan read")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(
+            plan.iter().any(|step| step.starts_with("SCAN wanted")),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH h USING INDEX handoffs_one_open")),
+            "{plan:?}"
+        );
+        // Open ones only (c2 was resolved, c3 erased), and unknown ids left out.
+        let ids: Vec<String> = ["c0", "c1", "c2", "c3", "c4", "nobody"]
+            .map(String::from)
+            .into();
+        let cards = store.handoff_cards(&ids).await.expect("read");
+        let mut found: Vec<&str> = cards.keys().map(String::as_str).collect();
+        found.sort_unstable();
+        assert_eq!(found, ["c0", "c1", "c4"]);
     }
 
     #[tokio::test]
