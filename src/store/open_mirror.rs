@@ -65,9 +65,13 @@ struct State {
     forgotten: u64,
 }
 
+fn key(h: &Handoff) -> Key {
+    (h.created_at, h.id.clone())
+}
+
 impl State {
     fn apply(&mut self, h: Arc<Handoff>) {
-        let key = (h.created_at, h.id.clone());
+        let key = key(&h);
         if matches!(h.status, HandoffStatus::Queued | HandoffStatus::Assigned) {
             self.open.insert(key, h);
         } else {
@@ -128,8 +132,7 @@ impl OpenMirror {
             }
             state.open.values().cloned().collect()
         };
-        // Copied outside the lock: writers on the writer thread wait for it.
-        Some(shared.iter().map(|h| Handoff::clone(h)).collect())
+        Some(copies(&shared))
     }
 
     /// Reads the table with `read` (a blocking read of every open handoff) and makes it
@@ -149,26 +152,32 @@ impl OpenMirror {
             state.forgotten
         };
         let read = read();
-        let mut state = self.lock();
-        let notes = state.during_reload.take().unwrap_or_default();
-        let rows = read?;
-        state.open = rows
-            .into_iter()
-            .map(|h| ((h.created_at, h.id.clone()), Arc::new(h)))
-            .collect();
-        for h in notes {
-            state.apply(h);
-        }
-        if state.forgotten == forgotten {
-            state.read_at = Some(started);
-        }
-        Ok(state.open.values().map(|h| Handoff::clone(h)).collect())
+        let shared: Vec<Arc<Handoff>> = {
+            let mut state = self.lock();
+            let notes = state.during_reload.take().unwrap_or_default();
+            let rows = read?;
+            state.open = rows.into_iter().map(|h| (key(&h), Arc::new(h))).collect();
+            for h in notes {
+                state.apply(h);
+            }
+            if state.forgotten == forgotten {
+                state.read_at = Some(started);
+            }
+            state.open.values().cloned().collect()
+        };
+        Ok(copies(&shared))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state is whole after every statement that changes it.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The caller's own copies, made outside the state's lock: the writer thread waits for that
+/// lock while it holds SQLite's.
+fn copies(shared: &[Arc<Handoff>]) -> Vec<Handoff> {
+    shared.iter().map(|h| Handoff::clone(h)).collect()
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 //! Writes go through a pool of one connection and reads through their own pool: SQLite admits
 //! one writer at a time anyway, and queueing writers in the pool (first come, first served)
 //! instead of letting them retry on SQLITE_BUSY keeps tail latency low under load; in WAL
-//! mode readers never wait for the writer. Turns — the bulk of all writes — are committed in
-//! groups by a writer thread of their own, many to a transaction and an fsync
-//! ([`group_commit`](super::group_commit)); the two writers take turns on the lock. The reads
-//! every turn makes skip sqlx and run in place ([`sqlite_reads`](super::sqlite_reads)). Rows map
+//! mode readers never wait for the writer. Turns — the bulk of all writes — and the desk's
+//! routing changes are committed in groups by a writer thread of their own, many to a
+//! transaction and an fsync ([`group_commit`](super::group_commit)); the two writers take
+//! turns on the lock. That thread and erasure keep the open handoffs in memory
+//! ([`open_mirror`](super::open_mirror)). The reads every turn makes skip sqlx and run in
+//! place ([`sqlite_reads`](super::sqlite_reads)). Rows map
 //! to domain types through the shared [`rows`](super::rows) structs; JSON columns hold the
 //! per-turn records and handoff contexts.
 
@@ -45,9 +47,10 @@ use crate::nlu::Lang;
 pub struct SqliteStore {
     /// Reads.
     pool: SqlitePool,
-    /// Writes other than turns and new conversations: a single connection.
+    /// Writes other than turns, new conversations and routing changes: a single connection.
     writer: SqlitePool,
-    /// Turns and new conversations, committed in groups on a connection of their own.
+    /// Turns, new conversations and routing changes, committed in groups on a connection of
+    /// their own.
     turns: GroupCommit,
     /// The reads every turn makes, in place on the caller's thread.
     direct: std::sync::Arc<DirectReads>,
@@ -159,7 +162,6 @@ fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-/// The conversations of an activity range, as a subquery binding `from` and `to`.
 /// The cards of the open handoffs of a JSON array of conversation ids. Contexts stored
 /// before the card's columns existed have them in the JSON only. `CROSS JOIN` makes SQLite
 /// look each id up: with `conversation_id IN (SELECT value FROM json_each(?))` it could not
@@ -173,6 +175,7 @@ const HANDOFF_CARDS: &str = "SELECT h.conversation_id,
      JOIN handoff_contexts ON handoff_id = h.id
      WHERE h.status IN ('queued', 'assigned')";
 
+/// The conversations of an activity range, as a subquery binding `from` and `to`.
 const IN_RANGE: &str =
     "conversation_id IN (SELECT id FROM conversations WHERE created_at >= ? AND created_at < ?)";
 
