@@ -4,6 +4,8 @@
 //! ([`ConversationService::apply`](crate::service::ConversationService::apply)), writes an
 //! audit entry with it, and tells the sockets.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::Desk;
@@ -207,7 +209,7 @@ impl Desk {
             open_tickets: self.store().count_open_tickets(&agent.skills).await? as usize,
         };
         let ordered = crate::handoff::routing::queue_order(&open);
-        let assigned = open.iter().filter(|h| {
+        let assigned = open.iter().map(|h| &**h).filter(|h| {
             h.status == HandoffStatus::Assigned && h.agent_id.as_deref() == Some(&agent.id)
         });
         let reader = self.reader(agent);
@@ -961,9 +963,10 @@ impl Desk {
         why: &str,
     ) -> Result<(), ServiceError> {
         let now = self.now();
-        for mut h in self.store().open_handoffs().await? {
+        for h in self.store().open_handoffs().await? {
             if h.is_queued() && h.routing.offered_to.as_deref() == Some(agent_id) {
-                self.lapse_offer(&mut h, now, why, None).await?;
+                self.lapse_offer(&mut Arc::unwrap_or_clone(h), now, why, None)
+                    .await?;
             }
         }
         Ok(())

@@ -20,6 +20,7 @@
 //! pass, but only the holder of the desk lease goes on to steps 1–5; the others refresh
 //! their roster and pass their pokes on to it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -37,6 +38,21 @@ use crate::service::ServiceError;
 /// desk makes at most ten passes a second, and a new escalation waits at most this long
 /// longer for its offer.
 const MIN_POKED_GAP: Duration = Duration::from_millis(100);
+
+/// What a dispatcher pass must do about one open handoff's timers.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// Queued: its offer lapsed (not taken in time, or the agent left), its wait SLA was
+    /// breached, or both.
+    Queued {
+        offer_lapsed: bool,
+        wait_breached: bool,
+    },
+    /// Assigned to an agent who is unknown, disabled or offline.
+    Requeue,
+    /// Assigned, and the reply SLA has just been breached.
+    ReplyBreached,
+}
 
 impl Desk {
     /// Runs the dispatcher until `shutdown` is cancelled.
@@ -73,7 +89,7 @@ impl Desk {
 
     /// Every enabled agent as a seat: skills, capacity, what they hold or are offered in
     /// `open`, and whether they may get more now.
-    fn seats(&self, agents: &[Agent], open: &[Handoff], now: i64) -> Vec<Seat> {
+    fn seats(&self, agents: &[Agent], open: &[Arc<Handoff>], now: i64) -> Vec<Seat> {
         let roster = &self.wiring().roster;
         agents
             .iter()
@@ -95,7 +111,7 @@ impl Desk {
     }
 
     /// Leaves, for the bot turns, the wait a newcomer to each group would have now.
-    fn post_waits(&self, seats: &[Seat], open: &[Handoff]) {
+    fn post_waits(&self, seats: &[Seat], open: &[Arc<Handoff>]) {
         let groups: std::collections::BTreeSet<&String> =
             seats.iter().flat_map(|s| &s.skills).collect();
         self.wiring().waits.set(groups.into_iter().map(|skill| {
@@ -160,10 +176,12 @@ impl Desk {
         // of waits on a peak day, not one commit after another while agents wait for the
         // routing lock.
         let mut open = self.store().open_handoffs().await?;
-        let settled = futures::future::join_all(
-            open.iter_mut()
-                .map(|h| self.settle_timers(h, now, &agents, &config)),
-        )
+        // Only the handoffs with a timer due get a future: a peak day's queue is thousands
+        // long, and most of it has nothing due in a given pass.
+        let settled = futures::future::join_all(open.iter_mut().filter_map(|h| {
+            let due = self.timers_due(h, now, &agents, &config)?;
+            Some(self.settle_timers(h, due, now))
+        }))
         .await;
         let mut committed = false;
         for through_conversation in settled {
@@ -215,16 +233,14 @@ impl Desk {
         Ok(())
     }
 
-    /// Does what is due on one open handoff's timers (steps 2–3 of the pass); `true` when
-    /// that was committed through its conversation (requeued, reply SLA flagged), which
-    /// leaves `h` behind.
-    async fn settle_timers(
+    /// What is due on one open handoff's timers now (steps 2–3 of the pass), if anything.
+    fn timers_due(
         &self,
-        h: &mut Handoff,
+        h: &Handoff,
         now: i64,
         agents: &[Agent],
         config: &crate::config::HandoffConfig,
-    ) -> Result<bool, ServiceError> {
+    ) -> Option<Due> {
         let roster = &self.wiring().roster;
         let status_of = |id: &str| {
             agents
@@ -238,48 +254,75 @@ impl Desk {
                     h.routing.offer_expires_at.is_some_and(|t| now >= t)
                         || status_of(a) != Some(AgentStatus::Online)
                 });
-                if offer_lapsed {
-                    self.lapse_offer(h, now, "not accepted in time", None)
-                        .await?;
-                }
                 let wait_ms = config.sla_wait_secs as i64 * 1000;
-                if !h.routing.sla_wait_breached && now - h.routing.queued_at >= wait_ms {
-                    self.breach_wait(h, now).await?;
-                }
-                Ok(false)
+                let wait_breached =
+                    !h.routing.sla_wait_breached && now - h.routing.queued_at >= wait_ms;
+                (offer_lapsed || wait_breached).then_some(Due::Queued {
+                    offer_lapsed,
+                    wait_breached,
+                })
             }
             HandoffStatus::Assigned => {
                 // Disabled or offline (e.g. by `baton agent disable` on another process):
                 // their conversations must not be stranded.
                 let holder = h.agent_id.as_deref().and_then(status_of);
                 if holder.is_none_or(|s| s == AgentStatus::Offline) {
-                    self.requeue(h, "agent unavailable").await?;
-                    return Ok(true);
+                    return Some(Due::Requeue);
                 }
                 let reply_ms = config.sla_reply_secs as i64 * 1000;
                 let late = h
                     .routing
                     .awaiting_reply_since
                     .is_some_and(|t| now - t >= reply_ms);
-                if late && !h.routing.sla_reply_breached {
-                    self.breach_reply(h).await?;
-                    return Ok(true);
+                (late && !h.routing.sla_reply_breached).then_some(Due::ReplyBreached)
+            }
+            _ => None,
+        }
+    }
+
+    /// Does what [`Self::timers_due`] found due; `true` when that was committed through the
+    /// conversation (requeued, reply SLA flagged), which leaves `h` behind. `h` is copied
+    /// from the shared queue only here, where it changes.
+    async fn settle_timers(
+        &self,
+        h: &mut Arc<Handoff>,
+        due: Due,
+        now: i64,
+    ) -> Result<bool, ServiceError> {
+        match due {
+            Due::Queued {
+                offer_lapsed,
+                wait_breached,
+            } => {
+                if offer_lapsed {
+                    self.lapse_offer(Arc::make_mut(h), now, "not accepted in time", None)
+                        .await?;
+                }
+                if wait_breached {
+                    self.breach_wait(Arc::make_mut(h), now).await?;
                 }
                 Ok(false)
             }
-            _ => Ok(false),
+            Due::Requeue => {
+                self.requeue(h, "agent unavailable").await?;
+                Ok(true)
+            }
+            Due::ReplyBreached => {
+                self.breach_reply(h).await?;
+                Ok(true)
+            }
         }
     }
 
     /// Offers `h` to the agent; `h` becomes the offered handoff when the offer is saved.
     async fn offer(
         &self,
-        h: &mut Handoff,
+        h: &mut Arc<Handoff>,
         agent_id: &str,
         now: i64,
         timeout_ms: i64,
     ) -> Result<(), ServiceError> {
-        let mut offered = h.clone();
+        let mut offered = Handoff::clone(h);
         offered.routing.offered_to = Some(agent_id.to_string());
         offered.routing.offer_expires_at = Some(now + timeout_ms);
         let audit = AuditEntry::new(
@@ -292,7 +335,7 @@ impl Desk {
         if !self.save_queued(&offered, audit).await? {
             return Ok(());
         }
-        *h = offered;
+        *h = Arc::new(offered);
         let summary = self
             .store()
             .open_handoff(&h.conversation_id)

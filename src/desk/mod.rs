@@ -201,7 +201,7 @@ impl Desk {
     }
 
     /// The agent's load: conversations assigned or offered to them.
-    fn load_of(handoffs: &[Handoff], agent_id: &str) -> u32 {
+    fn load_of(handoffs: &[Arc<Handoff>], agent_id: &str) -> u32 {
         handoffs
             .iter()
             .filter(|h| {

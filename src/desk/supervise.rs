@@ -124,6 +124,7 @@ impl Desk {
             .take(LISTED)
             .chain(
                 open.iter()
+                    .map(|h| &**h)
                     .filter(|h| h.status == HandoffStatus::Assigned)
                     .filter(oversees)
                     .take(LISTED),

@@ -5,6 +5,7 @@
 //! [`plan_offers`] and [`positions`], and writes the result. Keeping the rules free of I/O
 //! and clocks is what lets the unit tests below state them exactly.
 
+use std::borrow::Borrow;
 use std::cmp::Reverse;
 
 use super::{Handoff, Priority};
@@ -41,17 +42,26 @@ fn priority_rank(p: Priority) -> u8 {
     }
 }
 
-/// Queued handoffs in service order: higher priority first, then longer waiting.
-pub fn queue_order<'a>(handoffs: impl IntoIterator<Item = &'a Handoff>) -> Vec<&'a Handoff> {
-    let mut q: Vec<&Handoff> = handoffs.into_iter().filter(|h| h.is_queued()).collect();
-    q.sort_by_key(|h| {
+/// Queued handoffs in service order: higher priority first, then longer waiting. Takes the
+/// handoffs owned or shared (the store hands out the open queue as `Arc`s).
+pub fn queue_order<'a, H: Borrow<Handoff> + 'a>(
+    handoffs: impl IntoIterator<Item = &'a H>,
+) -> Vec<&'a Handoff> {
+    let mut q: Vec<&Handoff> = handoffs
+        .into_iter()
+        .map(Borrow::borrow)
+        .filter(|h| h.is_queued())
+        .collect();
+    // Keys borrowed, not built per comparison: a peak day's queue is thousands long.
+    let key = |h: &&'a Handoff| {
         (
             Reverse(priority_rank(h.priority)),
             h.routing.queued_at,
             h.created_at,
-            h.id.clone(),
+            h.id.as_str(),
         )
-    });
+    };
+    q.sort_by(|a, b| key(a).cmp(&key(b)));
     q
 }
 
@@ -85,8 +95,8 @@ pub fn pick_agent<'a>(handoff: &Handoff, seats: &'a [Seat], fallback: &str) -> O
 
 /// Offers to make now: for each queued handoff without an offer out, in queue order, the
 /// agent it goes to. Each offer counts against the agent's room for the ones after it.
-pub fn plan_offers(
-    handoffs: &[Handoff],
+pub fn plan_offers<H: Borrow<Handoff>>(
+    handoffs: &[H],
     seats: &[Seat],
     fallback: &dyn Fn(&str) -> String,
 ) -> Vec<(String, String)> {
@@ -123,8 +133,8 @@ pub struct Place {
 /// who serve one of its groups), and an estimate of its wait:
 /// `ceil(position / seats) × handle time`, where seats is the number of chats the online
 /// agents of its groups can hold at once.
-pub fn positions(
-    handoffs: &[Handoff],
+pub fn positions<H: Borrow<Handoff>>(
+    handoffs: &[H],
     seats: &[Seat],
     fallback: &dyn Fn(&str) -> String,
     handle_ms: &dyn Fn(&str) -> i64,
@@ -179,9 +189,9 @@ pub fn positions(
 /// a seat of the group has room for it after those already waiting for the group's agents,
 /// else `ceil((waiting − free seats + 1) / seats) × handle time`, as [`positions`] estimates.
 /// `None` when no agent of the group is available.
-pub fn newcomer_wait(
+pub fn newcomer_wait<H: Borrow<Handoff>>(
     skill: &str,
-    handoffs: &[Handoff],
+    handoffs: &[H],
     seats: &[Seat],
     handle_ms: i64,
 ) -> Option<i64> {
@@ -201,7 +211,8 @@ pub fn newcomer_wait(
     // seat's load).
     let waiting = handoffs
         .iter()
-        .filter(|h| h.is_queued() && h.routing.offered_to.is_none())
+        .map(Borrow::borrow)
+        .filter(|h: &&Handoff| h.is_queued() && h.routing.offered_to.is_none())
         .filter(|h| serving.iter().any(|s| s.skills.contains(&h.skill)))
         .count() as u32;
     if waiting < free {
@@ -254,7 +265,10 @@ mod tests {
     #[test]
     fn a_newcomer_waits_nothing_while_a_seat_is_free_then_rounds_of_handle_time() {
         let seats = vec![seat("a", &["orders"], 2, 1), seat("b", &["billing"], 3, 0)];
-        assert_eq!(newcomer_wait("orders", &[], &seats, 60_000), Some(0));
+        assert_eq!(
+            newcomer_wait::<Handoff>("orders", &[], &seats, 60_000),
+            Some(0)
+        );
         let one = vec![handoff("h1", "orders", Priority::Normal, 1)];
         // One free seat, one already waiting for it: the newcomer is a round behind.
         assert_eq!(newcomer_wait("orders", &one, &seats, 60_000), Some(60_000));
@@ -273,12 +287,15 @@ mod tests {
             newcomer_wait("orders", &[offered, billing], &seats, 60_000),
             Some(0)
         );
-        assert_eq!(newcomer_wait("complaints", &[], &seats, 60_000), None);
+        assert_eq!(
+            newcomer_wait::<Handoff>("complaints", &[], &seats, 60_000),
+            None
+        );
         let away = vec![Seat {
             available: false,
             ..seat("c", &["orders"], 2, 0)
         }];
-        assert_eq!(newcomer_wait("orders", &[], &away, 60_000), None);
+        assert_eq!(newcomer_wait::<Handoff>("orders", &[], &away, 60_000), None);
     }
 
     #[test]

@@ -233,8 +233,10 @@ pub trait Store: Send + Sync + 'static {
     /// The conversation's most recent handoff, open or closed, with its context.
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError>;
 
-    /// Every queued or assigned handoff, without contexts (routing reads these).
-    async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError>;
+    /// Every queued or assigned handoff, without contexts (routing reads these). Shared,
+    /// not copied: the queue is thousands of handoffs on a peak day and most readers only
+    /// look; one that changes a handoff copies it first (`Arc::make_mut`).
+    async fn open_handoffs(&self) -> Result<Vec<Arc<Handoff>>, StoreError>;
 
     /// What a list of waiting conversations shows of the open handoffs of
     /// `conversation_ids` — summary and customer — read together: a queue listing shows up

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! writer thread / erase: write ─► take `commit_order` ─► COMMIT ─► committed(handoffs) ─► release
-//! open_handoffs():       current() ─► copies, oldest first
+//! open_handoffs():       current() ─► the shared handoffs, oldest first
 //!                        └ None (never read, or a check is due) ─► reload(read the table)
 //! ```
 //!
@@ -122,17 +122,15 @@ impl OpenMirror {
         state.forgotten += 1;
     }
 
-    /// The open handoffs oldest first, or `None` when the table must be read
-    /// ([`Self::reload`]).
-    pub(super) fn current(&self, now: Instant) -> Option<Vec<Handoff>> {
-        let shared: Vec<Arc<Handoff>> = {
-            let state = self.lock();
-            if !state.fresh(now) {
-                return None;
-            }
-            state.open.values().cloned().collect()
-        };
-        Some(copies(&shared))
+    /// The open handoffs oldest first, shared with the copy (nothing is cloned but the
+    /// pointers, so the writer thread never waits long for the lock), or `None` when the
+    /// table must be read ([`Self::reload`]).
+    pub(super) fn current(&self, now: Instant) -> Option<Vec<Arc<Handoff>>> {
+        let state = self.lock();
+        if !state.fresh(now) {
+            return None;
+        }
+        Some(state.open.values().cloned().collect())
     }
 
     /// Reads the table with `read` (a blocking read of every open handoff) and makes it
@@ -140,7 +138,7 @@ impl OpenMirror {
     pub(super) fn reload(
         &self,
         read: impl FnOnce() -> Result<Vec<Handoff>, StoreError>,
-    ) -> Result<Vec<Handoff>, StoreError> {
+    ) -> Result<Vec<Arc<Handoff>>, StoreError> {
         let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let started = Instant::now();
         if let Some(open) = self.current(started) {
@@ -152,32 +150,23 @@ impl OpenMirror {
             state.forgotten
         };
         let read = read();
-        let shared: Vec<Arc<Handoff>> = {
-            let mut state = self.lock();
-            let notes = state.during_reload.take().unwrap_or_default();
-            let rows = read?;
-            state.open = rows.into_iter().map(|h| (key(&h), Arc::new(h))).collect();
-            for h in notes {
-                state.apply(h);
-            }
-            if state.forgotten == forgotten {
-                state.read_at = Some(started);
-            }
-            state.open.values().cloned().collect()
-        };
-        Ok(copies(&shared))
+        let mut state = self.lock();
+        let notes = state.during_reload.take().unwrap_or_default();
+        let rows = read?;
+        state.open = rows.into_iter().map(|h| (key(&h), Arc::new(h))).collect();
+        for h in notes {
+            state.apply(h);
+        }
+        if state.forgotten == forgotten {
+            state.read_at = Some(started);
+        }
+        Ok(state.open.values().cloned().collect())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state is whole after every statement that changes it.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// The caller's own copies, made outside the state's lock: the writer thread waits for that
-/// lock while it holds SQLite's.
-fn copies(shared: &[Arc<Handoff>]) -> Vec<Handoff> {
-    shared.iter().map(|h| Handoff::clone(h)).collect()
 }
 
 #[cfg(test)]
@@ -202,7 +191,7 @@ mod tests {
         h
     }
 
-    fn ids(open: &[Handoff]) -> Vec<&str> {
+    fn ids(open: &[Arc<Handoff>]) -> Vec<&str> {
         open.iter().map(|h| h.id.as_str()).collect()
     }
 
@@ -233,6 +222,25 @@ mod tests {
             handoff("c", 3, HandoffStatus::Returned),
         ]);
         assert_eq!(ids(&mirror.current(Instant::now()).expect("fresh")), ["b"]);
+    }
+
+    #[test]
+    fn readers_share_the_handoffs_until_one_changes() {
+        let mirror = OpenMirror::new();
+        mirror
+            .reload(|| Ok(vec![handoff("a", 1, HandoffStatus::Queued)]))
+            .expect("read");
+        let first = mirror.current(Instant::now()).expect("fresh");
+        let second = mirror.current(Instant::now()).expect("fresh");
+        assert!(Arc::ptr_eq(&first[0], &second[0]), "shared, not copied");
+        mirror.committed(&[handoff("a", 1, HandoffStatus::Assigned)]);
+        let third = mirror.current(Instant::now()).expect("fresh");
+        assert_eq!(third[0].status, HandoffStatus::Assigned);
+        assert_eq!(
+            first[0].status,
+            HandoffStatus::Queued,
+            "a reader's view stays whole"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! violations `Refused`. The database URL holds a password: no error or log line carries it.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgDatabaseError, PgPool};
@@ -552,7 +553,7 @@ impl Store for PgStore {
         row.map(HandoffRow::into_handoff).transpose()
     }
 
-    async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
+    async fn open_handoffs(&self) -> Result<Vec<Arc<Handoff>>, StoreError> {
         let open = sqlx::query_as(concat!(
             "SELECT ",
             handoff_columns!(),
@@ -560,7 +561,7 @@ impl Store for PgStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows::handoffs(open)
+        Ok(rows::handoffs(open)?.into_iter().map(Arc::new).collect())
     }
 
     async fn conversation_langs(

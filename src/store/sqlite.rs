@@ -17,6 +17,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -53,9 +54,9 @@ pub struct SqliteStore {
     /// their own.
     turns: GroupCommit,
     /// The reads every turn makes, in place on the caller's thread.
-    direct: std::sync::Arc<DirectReads>,
+    direct: Arc<DirectReads>,
     /// The open handoffs, kept as they are committed.
-    open: std::sync::Arc<OpenMirror>,
+    open: Arc<OpenMirror>,
     reviews: super::quality_sql::ReviewTables<sqlx::Sqlite>,
 }
 
@@ -89,7 +90,7 @@ impl SqliteStore {
             .await?;
         let open = OpenMirror::new();
         let turns = GroupCommit::start(path, config, open.clone())?;
-        let direct = std::sync::Arc::new(DirectReads::open(path)?);
+        let direct = Arc::new(DirectReads::open(path)?);
         Ok(SqliteStore {
             direct,
             open,
@@ -258,7 +259,7 @@ impl Store for SqliteStore {
         row.map(HandoffRow::into_handoff).transpose()
     }
 
-    async fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
+    async fn open_handoffs(&self) -> Result<Vec<Arc<Handoff>>, StoreError> {
         if let Some(open) = self.open.current(std::time::Instant::now()) {
             return Ok(open);
         }
@@ -1012,7 +1013,10 @@ mod tests {
         stop.cancel();
         assert!(reader.await.expect("reader ran") > 0);
 
-        let kept = store.open_handoffs().await.expect("read");
+        let kept: Vec<Handoff> = (store.open_handoffs().await.expect("read"))
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect();
         assert_eq!(kept, store.direct.open_handoffs().expect("table read"));
         // Left open: escalated only (n % 5 == 0), offered (1) and taken (4); 40 of each.
         assert_eq!(kept.len(), 120);
