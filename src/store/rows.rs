@@ -97,7 +97,16 @@ macro_rules! handoffs_with_context {
     };
 }
 
-pub(super) use {conversation_columns, handoff_columns, handoffs_with_context, message_columns};
+/// The agent columns, in the order [`AgentRow::from_rusqlite`] reads them.
+macro_rules! agent_columns {
+    () => {
+        "id, name, skills, max_chats, token_hash, status, disabled, created_at, updated_at, supervises"
+    };
+}
+
+pub(super) use {
+    agent_columns, conversation_columns, handoff_columns, handoffs_with_context, message_columns,
+};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ConversationRow {
@@ -404,6 +413,23 @@ impl AgentRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             token_hash: self.token_hash,
+        })
+    }
+
+    /// The row as the embedded store's direct reads see it: the columns of
+    /// [`agent_columns`] in that order.
+    pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
+        Ok(AgentRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            skills: r.get(2)?,
+            max_chats: r.get(3)?,
+            token_hash: r.get(4)?,
+            status: r.get(5)?,
+            disabled: r.get(6)?,
+            created_at: r.get(7)?,
+            updated_at: r.get(8)?,
+            supervises: r.get(9)?,
         })
     }
 }

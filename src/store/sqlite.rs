@@ -404,11 +404,7 @@ impl Store for SqliteStore {
     }
 
     async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
-        let row: Option<AgentRow> = sqlx::query_as("SELECT * FROM agents WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(AgentRow::into_agent).transpose()
+        self.direct.agent(id)
     }
 
     async fn agent_by_name(&self, name: &str) -> Result<Option<Agent>, StoreError> {

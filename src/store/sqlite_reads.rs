@@ -2,7 +2,8 @@
 //!
 //! Every shopper turn reads its conversation, its open handoff and whether its
 //! `client_msg_id` is already stored; every live socket catches up with `messages_after`;
-//! every notice is worded in the language of the last turn.
+//! every notice is worded in the language of the last turn; every agent request reads the
+//! agent's record to check the token.
 //! Each is one indexed lookup that SQLite answers from its page cache in a few
 //! microseconds. Through sqlx every statement travels to a connection thread and back (two
 //! context switches, a pool checkout and a task to return the connection) — several times
@@ -25,11 +26,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::StoreError;
 use super::rows::{
-    self, ConversationRow, HandoffRow, MessageRow, conversation_columns, handoff_columns,
-    handoffs_with_context, message_columns,
+    self, AgentRow, ConversationRow, HandoffRow, MessageRow, agent_columns, conversation_columns,
+    handoff_columns, handoffs_with_context, message_columns,
 };
 use crate::conversation::{Conversation, Message};
 use crate::handoff::Handoff;
+use crate::handoff::agent::Agent;
 use crate::nlu::Lang;
 
 /// Idle connections kept at most: one per thread that reads at the same time (the runtime's
@@ -196,6 +198,21 @@ impl DirectReads {
             Ok(Some(found))
         })?;
         rows.map(rows::messages).transpose()
+    }
+
+    /// An agent's record: every request of the agents' console reads it to check the
+    /// token, so it is read here rather than through a connection thread.
+    pub(super) fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
+        let row = self.with(|c| {
+            Ok(c.prepare_cached(concat!(
+                "SELECT ",
+                agent_columns!(),
+                " FROM agents WHERE id = ?1"
+            ))?
+            .query_row([id], AgentRow::from_rusqlite)
+            .optional()?)
+        })?;
+        row.map(AgentRow::into_agent).transpose()
     }
 
     /// The language of the last shopper turn: one field of one row, not the turn's record.
