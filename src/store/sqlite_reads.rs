@@ -112,35 +112,49 @@ impl DirectReads {
         result
     }
 
+    /// The one row `sql` finds for `key` (its only parameter), read with `decode` and made
+    /// a domain value with `into`.
+    fn one<R, T>(
+        &self,
+        sql: &str,
+        key: &str,
+        decode: fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+        into: fn(R) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let row =
+            self.with(|c| Ok(c.prepare_cached(sql)?.query_row([key], decode).optional()?))?;
+        row.map(into).transpose()
+    }
+
     pub(super) fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
-        let row = self.with(|c| {
-            Ok(c.prepare_cached(concat!(
+        self.one(
+            concat!(
                 "SELECT ",
                 conversation_columns!(),
                 " FROM conversations WHERE id = ?1"
-            ))?
-            .query_row([id], ConversationRow::from_rusqlite)
-            .optional()?)
-        })?;
-        row.map(ConversationRow::into_conversation).transpose()
+            ),
+            id,
+            ConversationRow::from_rusqlite,
+            ConversationRow::into_conversation,
+        )
     }
 
     pub(super) fn open_handoff(
         &self,
         conversation_id: &str,
     ) -> Result<Option<Handoff>, StoreError> {
-        let row = self.with(|c| {
-            Ok(c.prepare_cached(concat!(
+        self.one(
+            concat!(
                 "SELECT ",
                 handoff_columns!(),
                 ", context FROM ",
                 handoffs_with_context!(),
                 " WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
-            ))?
-            .query_row([conversation_id], HandoffRow::from_rusqlite)
-            .optional()?)
-        })?;
-        row.map(HandoffRow::into_handoff).transpose()
+            ),
+            conversation_id,
+            HandoffRow::from_rusqlite,
+            HandoffRow::into_handoff,
+        )
     }
 
     /// Every queued or assigned handoff, without contexts, oldest first. Not one lookup but
@@ -203,16 +217,12 @@ impl DirectReads {
     /// An agent's record: every request of the agents' console reads it to check the
     /// token, so it is read here rather than through a connection thread.
     pub(super) fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
-        let row = self.with(|c| {
-            Ok(c.prepare_cached(concat!(
-                "SELECT ",
-                agent_columns!(),
-                " FROM agents WHERE id = ?1"
-            ))?
-            .query_row([id], AgentRow::from_rusqlite)
-            .optional()?)
-        })?;
-        row.map(AgentRow::into_agent).transpose()
+        self.one(
+            concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = ?1"),
+            id,
+            AgentRow::from_rusqlite,
+            AgentRow::into_agent,
+        )
     }
 
     /// The language of the last shopper turn: one field of one row, not the turn's record.
