@@ -29,7 +29,23 @@ async fn start(data_dir: &Path) -> Server {
     start_with(data_dir, &[]).await
 }
 
+/// Starts tried at most before giving up on finding a free port.
+const PORT_ATTEMPTS: usize = 5;
+
 pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+    // The port is found free and let go for the server to take; a listener of another test
+    // running at the same time can take it in between. The server then says so and exits,
+    // and it is started again on another port.
+    for _ in 0..PORT_ATTEMPTS {
+        if let Some(server) = try_start(data_dir, env).await {
+            return server;
+        }
+    }
+    panic!("no free port for baton serve after {PORT_ATTEMPTS} tries");
+}
+
+/// `None` when the port was taken before the server could listen on it.
+async fn try_start(data_dir: &Path, env: &[(&str, &str)]) -> Option<Server> {
     let port = free_port();
     let child = baton()
         .envs(env.iter().copied())
@@ -69,13 +85,14 @@ pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server 
         if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
             && r.status() == 200
         {
-            return server;
+            return Some(server);
         }
         if let Ok(Some(status)) = server.child.try_wait() {
-            panic!(
-                "baton serve exited ({status}) before it was ready:\n{}",
-                std::fs::read_to_string(data_dir.join(SERVER_LOG)).unwrap_or_default()
-            );
+            let log = std::fs::read_to_string(data_dir.join(SERVER_LOG)).unwrap_or_default();
+            if log.contains("cannot listen on") && log.contains("Address already in use") {
+                return None;
+            }
+            panic!("baton serve exited ({status}) before it was ready:\n{log}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
