@@ -2,7 +2,6 @@
 //! directory. The queue, the assignment, unread messages and timers come back, the agent's
 //! token still works, and both sides carry on where they were.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -17,44 +16,17 @@ pub(crate) struct Server {
     pub(crate) base: String,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(data_dir: &Path) -> Server {
     start_with(data_dir, &[]).await
 }
 
-/// Starts tried at most before giving up on finding a free port.
-const PORT_ATTEMPTS: usize = 5;
-
 pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-    // The port is found free and let go for the server to take; a listener of another test
-    // running at the same time can take it in between. The server then says so and exits,
-    // and it is started again on another port.
-    for _ in 0..PORT_ATTEMPTS {
-        if let Some(server) = try_start(data_dir, env).await {
-            return server;
-        }
-    }
-    panic!("no free port for baton serve after {PORT_ATTEMPTS} tries");
-}
-
-/// `None` when the port was taken before the server could listen on it.
-async fn try_start(data_dir: &Path, env: &[(&str, &str)]) -> Option<Server> {
-    let port = free_port();
+    // Port 0: the system gives the server a free port as it binds, and the server names it
+    // in its log. A port found free here and let go could be taken by another test's
+    // listener before the server binds it.
     let child = baton()
         .envs(env.iter().copied())
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .arg("--kb")
         .arg(repo().join("kb"))
@@ -75,23 +47,25 @@ async fn try_start(data_dir: &Path, env: &[(&str, &str)]) -> Option<Server> {
         .spawn()
         .expect("baton serve starts");
     // Owned at once, so a failing test still kills the process (see `Drop`).
-    let server = Server {
+    let mut server = Server {
         child,
-        base: format!("http://127.0.0.1:{port}"),
+        base: String::new(),
     };
-    let mut server = server;
     let client = reqwest::Client::new();
     for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
+        let log = std::fs::read_to_string(data_dir.join(SERVER_LOG)).unwrap_or_default();
+        if server.base.is_empty()
+            && let Some(addr) = listening_addr(&log)
+        {
+            server.base = format!("http://{addr}");
+        }
+        if !server.base.is_empty()
+            && let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
             && r.status() == 200
         {
-            return Some(server);
+            return server;
         }
         if let Ok(Some(status)) = server.child.try_wait() {
-            let log = std::fs::read_to_string(data_dir.join(SERVER_LOG)).unwrap_or_default();
-            if log.contains("cannot listen on") && log.contains("Address already in use") {
-                return None;
-            }
             panic!("baton serve exited ({status}) before it was ready:\n{log}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -100,6 +74,13 @@ async fn try_start(data_dir: &Path, env: &[(&str, &str)]) -> Option<Server> {
         "baton serve did not become ready:\n{}",
         std::fs::read_to_string(data_dir.join(SERVER_LOG)).unwrap_or_default()
     );
+}
+
+/// The address in the server's "Baton is listening addr=…" line.
+fn listening_addr(log: &str) -> Option<&str> {
+    let line = log.lines().find(|l| l.contains("Baton is listening"))?;
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))
 }
 
 /// Where a server started here writes its log (warnings and errors), for failures to show.
