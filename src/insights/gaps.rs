@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use crate::content::Faq;
-use crate::conversation::{Author, DecisionKind};
+use crate::conversation::{Author, DecisionKind, Message};
 use crate::encoder::similarity::{
     Meaning, Reader, centroid, content_meanings, cosine, leader_groups, transient_meanings,
 };
@@ -71,47 +71,51 @@ pub fn collect(conversations: &[ConversationActivity]) -> Vec<GapItem> {
     let mut out = Vec::new();
     // An erased conversation's questions are gone; "[erased]" is no gap.
     for c in conversations.iter().filter(|c| !c.erased) {
-        let turns: Vec<_> = c
-            .messages
-            .iter()
-            .filter(|m| m.author == Author::Shopper)
-            .filter_map(|m| m.turn.as_ref().map(|t| (m, t)))
-            .collect();
-        for (i, (m, t)) in turns.iter().enumerate() {
-            // "That didn't help" or "转人工" is about an answer, not a question to answer.
-            if t.didnt_help || t.asked_for_human {
-                continue;
-            }
-            let reason = match t.decision {
-                DecisionKind::Clarify => Some(GapReason::LowConfidence),
-                DecisionKind::Escalate if t.reason == Some(EscalationReason::LowConfidence) => {
-                    Some(GapReason::LowConfidence)
-                }
-                DecisionKind::Answer => turns
-                    .get(i + 1)
-                    .filter(|(_, next)| rejects_previous_answer(next))
-                    .map(|(_, next)| {
-                        if next.asked_for_human {
-                            GapReason::RequestedHuman
-                        } else {
-                            GapReason::DidntHelp
-                        }
-                    }),
-                _ => None,
-            };
-            if let Some(reason) = reason {
-                out.push(GapItem {
-                    text: crate::pii::mask(m.text.trim()),
-                    lang: t.lang,
-                    conversation_id: c.id.clone(),
-                    seq: m.seq,
-                    at: m.created_at,
-                    reason,
-                });
-            }
-        }
+        gaps_of(&c.id, &c.messages, &mut out);
     }
     out
+}
+
+/// The unanswered questions among one conversation's `messages`, appended to `out`.
+fn gaps_of(conversation_id: &str, messages: &[Message], out: &mut Vec<GapItem>) {
+    let turns: Vec<_> = messages
+        .iter()
+        .filter(|m| m.author == Author::Shopper)
+        .filter_map(|m| m.turn.as_ref().map(|t| (m, t)))
+        .collect();
+    for (i, (m, t)) in turns.iter().enumerate() {
+        // "That didn't help" or "转人工" is about an answer, not a question to answer.
+        if t.didnt_help || t.asked_for_human {
+            continue;
+        }
+        let reason = match t.decision {
+            DecisionKind::Clarify => Some(GapReason::LowConfidence),
+            DecisionKind::Escalate if t.reason == Some(EscalationReason::LowConfidence) => {
+                Some(GapReason::LowConfidence)
+            }
+            DecisionKind::Answer => turns
+                .get(i + 1)
+                .filter(|(_, next)| rejects_previous_answer(next))
+                .map(|(_, next)| {
+                    if next.asked_for_human {
+                        GapReason::RequestedHuman
+                    } else {
+                        GapReason::DidntHelp
+                    }
+                }),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            out.push(GapItem {
+                text: crate::pii::mask(m.text.trim()),
+                lang: t.lang,
+                conversation_id: conversation_id.to_string(),
+                seq: m.seq,
+                at: m.created_at,
+                reason,
+            });
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -397,20 +401,20 @@ pub struct DraftContent {
     pub answer: String,
 }
 
-/// The draft a resolved handoff yields: when the conversation's last gap question before the
-/// hand-over is known and the agent wrote to the shopper. Masked.
-pub fn draft_from(conversation: &ConversationActivity, handoff: &Handoff) -> Option<DraftContent> {
-    let gap = collect(std::slice::from_ref(conversation))
-        .into_iter()
-        .rfind(|g| g.at <= handoff.created_at)?;
+/// The draft a resolved handoff yields from its conversation's `messages` (not erased): when
+/// the conversation's last gap question before the hand-over is known and the agent wrote to
+/// the shopper. Masked.
+pub fn draft_from(messages: &[Message], handoff: &Handoff) -> Option<DraftContent> {
+    let mut gaps = Vec::new();
+    gaps_of(&handoff.conversation_id, messages, &mut gaps);
+    let gap = gaps.into_iter().rfind(|g| g.at <= handoff.created_at)?;
     let start = handoff
         .routing
         .first_assigned_at
         .or(handoff.routing.assigned_at)
         .unwrap_or(handoff.created_at);
     let end = handoff.routing.closed_at.unwrap_or(i64::MAX);
-    let answer: Vec<String> = conversation
-        .messages
+    let answer: Vec<String> = messages
         .iter()
         .filter(|m| m.author == Author::Agent && m.created_at >= start && m.created_at <= end)
         .map(|m| crate::pii::mask(m.text.trim()))

@@ -155,16 +155,8 @@ impl Insights {
         if c.erased_at.is_some() {
             return Ok(None);
         }
-        let activity = self
-            .store
-            .activity(c.created_at, c.created_at + 1)
-            .await?
-            .into_iter()
-            .find(|a| a.id == c.id);
-        let Some(conversation) = activity else {
-            return Ok(None);
-        };
-        let Some(content) = gaps::draft_from(&conversation, handoff) else {
+        let messages = self.store.messages_after(&c.id, 0, u32::MAX).await?;
+        let Some(content) = gaps::draft_from(&messages, handoff) else {
             return Ok(None);
         };
         let now = self.clock.now_ms();

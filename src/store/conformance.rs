@@ -89,6 +89,7 @@ both!(
     active_bot_conversations_are_listed_most_recent_first,
     quality_reviews_round_trip_and_what_is_unscored_is_found,
     the_last_turn_lang_is_the_latest_shopper_turns,
+    the_latest_handoff_is_the_conversations_newest,
 );
 
 #[tokio::test]
@@ -448,6 +449,52 @@ mod bodies {
             ..TurnWrite::new(&c, vec![], 30)
         };
         store.commit_turn(&write).await.expect("room again");
+    }
+
+    pub(super) async fn the_latest_handoff_is_the_conversations_newest(store: Arc<dyn Store>) {
+        let escalation = Escalation {
+            reason: EscalationReason::RequestedHuman,
+            priority: Priority::Normal,
+            skill: "orders".into(),
+            intent: None,
+        };
+        let transcript = vec![Message::for_tests(1, Author::Shopper, Some("a"))];
+        let mut latest = Vec::new();
+        // c2's handoffs are newer than c1's: each conversation must find its own.
+        for (id, at) in [("c1", 3_000), ("c2", 8_000)] {
+            let c = conversation(&*store, id).await;
+            let first = Handoff::queue(&c, &transcript, &escalation, Lang::En, Some(1), at);
+            let write = TurnWrite {
+                state: ConversationState::Queued,
+                handoff: Some(first.clone()),
+                ..TurnWrite::new(&c, transcript.clone(), at)
+            };
+            store.commit_turn(&write).await.unwrap();
+            let assigned = first.assigned_to("a1", at + 100);
+            store
+                .save_handoff(&assigned, HandoffStatus::Queued, at + 100, &[])
+                .await
+                .unwrap();
+            let resolved = assigned.closed(HandoffStatus::Resolved, at + 200);
+            store
+                .save_handoff(&resolved, HandoffStatus::Assigned, at + 200, &[])
+                .await
+                .unwrap();
+            let c = store.conversation(id).await.unwrap().unwrap();
+            let second =
+                Handoff::queue(&c, &transcript, &escalation, Lang::En, Some(1), at + 1_000);
+            let write = TurnWrite {
+                state: ConversationState::Queued,
+                handoff: Some(second.clone()),
+                ..TurnWrite::new(&c, vec![], at + 1_000)
+            };
+            store.commit_turn(&write).await.unwrap();
+            latest.push(second);
+        }
+        for (id, newest) in ["c1", "c2"].into_iter().zip(latest) {
+            assert_eq!(store.latest_handoff(id).await.unwrap(), Some(newest));
+        }
+        assert_eq!(store.latest_handoff("nobody").await.unwrap(), None);
     }
 
     pub(super) async fn erasing_replaces_texts_and_closes_the_conversation(store: Arc<dyn Store>) {

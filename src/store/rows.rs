@@ -97,6 +97,13 @@ macro_rules! handoffs_with_context {
     };
 }
 
+/// The note columns, in the order [`NoteRow::from_rusqlite`] reads them.
+macro_rules! note_columns {
+    () => {
+        "id, conversation_id, agent_id, text, created_at, whisper"
+    };
+}
+
 /// The agent columns, in the order [`AgentRow::from_rusqlite`] reads them.
 macro_rules! agent_columns {
     () => {
@@ -106,6 +113,7 @@ macro_rules! agent_columns {
 
 pub(super) use {
     agent_columns, conversation_columns, handoff_columns, handoffs_with_context, message_columns,
+    note_columns,
 };
 
 #[derive(sqlx::FromRow)]
@@ -445,6 +453,19 @@ pub(super) struct NoteRow {
 }
 
 impl NoteRow {
+    /// A note row read directly ([`super::sqlite_reads`]): the columns of [`note_columns`]
+    /// in that order.
+    pub(super) fn from_rusqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRow> {
+        Ok(NoteRow {
+            id: r.get(0)?,
+            conversation_id: r.get(1)?,
+            agent_id: r.get(2)?,
+            text: r.get(3)?,
+            created_at: r.get(4)?,
+            whisper: r.get(5)?,
+        })
+    }
+
     pub(super) fn into_note(self) -> Note {
         Note {
             id: self.id,

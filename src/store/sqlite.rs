@@ -28,8 +28,8 @@ use super::moderation_sql::On;
 use super::open_mirror::OpenMirror;
 use super::rows::{
     self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
-    ActivityTicketsRow, AgentRow, ContextRow, DraftRow, ErasedConversationRow, HandoffRow, NoteRow,
-    TicketRow, handoff_columns, handoffs_with_context, int4, json, to_json,
+    ActivityTicketsRow, AgentRow, ContextRow, DraftRow, ErasedConversationRow, HandoffRow,
+    TicketRow, handoff_columns, int4, json, to_json,
 };
 use super::sqlite_reads::DirectReads;
 use super::turn_sql::HandoffSave;
@@ -177,6 +177,10 @@ const HANDOFF_CARDS: &str = "SELECT h.conversation_id,
      WHERE h.status IN ('queued', 'assigned')";
 
 /// The conversations of an activity range, as a subquery binding `from` and `to`.
+/// The retention sweep's batch, through `conversations_retention`.
+const INACTIVE_CONVERSATIONS: &str = "SELECT id FROM conversations
+     WHERE erased_at IS NULL AND updated_at < ? ORDER BY updated_at, id LIMIT ?";
+
 const IN_RANGE: &str =
     "conversation_id IN (SELECT id FROM conversations WHERE created_at >= ? AND created_at < ?)";
 
@@ -248,15 +252,7 @@ impl Store for SqliteStore {
     }
 
     async fn latest_handoff(&self, conversation_id: &str) -> Result<Option<Handoff>, StoreError> {
-        let row: Option<HandoffRow> = sqlx::query_as(concat!(
-            "SELECT handoffs.*, context FROM ",
-            handoffs_with_context!(),
-            " WHERE conversation_id = ? ORDER BY created_at DESC, id DESC LIMIT 1"
-        ))
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(HandoffRow::into_handoff).transpose()
+        self.direct.latest_handoff(conversation_id)
     }
 
     async fn open_handoffs(&self) -> Result<Vec<Arc<Handoff>>, StoreError> {
@@ -319,12 +315,7 @@ impl Store for SqliteStore {
     }
 
     async fn notes(&self, conversation_id: &str) -> Result<Vec<Note>, StoreError> {
-        let notes: Vec<NoteRow> =
-            sqlx::query_as("SELECT * FROM notes WHERE conversation_id = ? ORDER BY created_at, id")
-                .bind(conversation_id)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(notes.into_iter().map(NoteRow::into_note).collect())
+        self.direct.notes(conversation_id)
     }
 
     async fn audit_log(
@@ -472,13 +463,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_open_tickets_of(&self, conversation_id: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tickets WHERE conversation_id = ? AND status = 'open'",
-        )
-        .bind(conversation_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n.max(0) as u64)
+        self.direct.count_open_tickets_of(conversation_id)
     }
 
     async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
@@ -679,14 +664,11 @@ impl Store for SqliteStore {
         before: i64,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM conversations WHERE erased_at IS NULL AND updated_at < ?
-             ORDER BY updated_at, id LIMIT ?",
-        )
-        .bind(before)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar(INACTIVE_CONVERSATIONS)
+            .bind(before)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn erase_conversation(
@@ -916,7 +898,7 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::conversation::Author;
     use crate::handoff::{Escalation, EscalationReason, Priority};
@@ -1021,6 +1003,65 @@ mod tests {
         let held = kept.iter().filter(|h| h.status == HandoffStatus::Assigned);
         assert_eq!(held.count(), 40);
         assert!(kept.iter().all(|h| h.context.is_none()));
+    }
+
+    /// `EXPLAIN QUERY PLAN` of `sql` on the database at `path`, one line per step.
+    pub(in crate::store) fn plan(path: &std::path::Path, sql: &str) -> Vec<String> {
+        let conn = rusqlite::Connection::open(path).expect("opens");
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("planned");
+        // Parameters left unbound: the plan does not depend on their values.
+        let mut rows = statement.raw_query();
+        let mut steps = Vec::new();
+        while let Some(row) = rows.next().expect("plan read") {
+            steps.push(row.get("detail").expect("plan step"));
+        }
+        steps
+    }
+
+    #[tokio::test]
+    async fn the_sweeps_and_ranges_read_through_indexes_and_walk_no_table() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("baton.db");
+        let store = SqliteStore::open(&path, &StoreConfig::default())
+            .await
+            .expect("store opens");
+        let in_range = |sql: &str| sql.replace("{}", IN_RANGE);
+        for (sql, index) in [
+            (
+                in_range(concat!(
+                    "SELECT ",
+                    handoff_columns!(),
+                    " FROM handoffs WHERE {} ORDER BY created_at, id"
+                )),
+                "handoffs_conversation",
+            ),
+            (
+                in_range("SELECT * FROM messages WHERE {} ORDER BY conversation_id, seq"),
+                "sqlite_autoindex_messages_1",
+            ),
+            (
+                super::super::supervision_sql::ACTIVE_BOT_CONVERSATIONS.to_string(),
+                "conversations_retention",
+            ),
+            (
+                INACTIVE_CONVERSATIONS.to_string(),
+                "conversations_retention",
+            ),
+        ] {
+            let plan = plan(&path, &sql);
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN ")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains(&format!("INDEX {index} "))),
+                "{sql}: {plan:?}"
+            );
+        }
+        store.close().await;
     }
 
     #[tokio::test]

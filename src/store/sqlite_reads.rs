@@ -3,7 +3,9 @@
 //! Every shopper turn reads its conversation, its open handoff and whether its
 //! `client_msg_id` is already stored; every live socket catches up with `messages_after`;
 //! every notice is worded in the language of the last turn; every agent request reads the
-//! agent's record to check the token.
+//! agent's record to check the token; an agent opening a conversation reads its latest
+//! handoff and notes; a FAQ that hands a task to a team counts the conversation's open
+//! tickets.
 //! Each is one indexed lookup that SQLite answers from its page cache in a few
 //! microseconds. Through sqlx every statement travels to a connection thread and back (two
 //! context switches, a pool checkout and a task to return the connection) — several times
@@ -26,11 +28,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::StoreError;
 use super::rows::{
-    self, AgentRow, ConversationRow, HandoffRow, MessageRow, agent_columns, conversation_columns,
-    handoff_columns, handoffs_with_context, message_columns,
+    self, AgentRow, ConversationRow, HandoffRow, MessageRow, NoteRow, agent_columns,
+    conversation_columns, handoff_columns, handoffs_with_context, message_columns, note_columns,
 };
 use crate::conversation::{Conversation, Message};
 use crate::handoff::Handoff;
+use crate::handoff::Note;
 use crate::handoff::agent::Agent;
 use crate::nlu::Lang;
 
@@ -50,6 +53,61 @@ const MESSAGES_AFTER: &str = concat!(
     message_columns!(),
     " FROM messages WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT +?3"
 );
+
+const CONVERSATION: &str = concat!(
+    "SELECT ",
+    conversation_columns!(),
+    " FROM conversations WHERE id = ?1"
+);
+
+const OPEN_HANDOFF: &str = concat!(
+    "SELECT ",
+    handoff_columns!(),
+    ", context FROM ",
+    handoffs_with_context!(),
+    " WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
+);
+
+/// Through `handoffs_conversation` (migration 0013): a conversation has few handoffs.
+const LATEST_HANDOFF: &str = concat!(
+    "SELECT ",
+    handoff_columns!(),
+    ", context FROM ",
+    handoffs_with_context!(),
+    " WHERE conversation_id = ?1 ORDER BY created_at DESC, id DESC LIMIT 1"
+);
+
+const OPEN_HANDOFFS: &str = concat!(
+    "SELECT ",
+    handoff_columns!(),
+    " FROM handoffs WHERE status IN ('queued', 'assigned') ORDER BY created_at"
+);
+
+const TURN_SHOPPER_MESSAGE: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2"
+);
+
+const TURN_REPLIES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE conversation_id = ?1 AND reply_to = ?2 ORDER BY seq"
+);
+
+const AGENT: &str = concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = ?1");
+
+const LAST_TURN_LANG: &str = "SELECT json_extract(turn, '$.lang') FROM messages
+     WHERE conversation_id = ?1 AND turn IS NOT NULL ORDER BY seq DESC LIMIT 1";
+
+const NOTES: &str = concat!(
+    "SELECT ",
+    note_columns!(),
+    " FROM notes WHERE conversation_id = ?1 ORDER BY created_at, id"
+);
+
+const OPEN_TICKETS_OF: &str =
+    "SELECT COUNT(*) FROM tickets WHERE conversation_id = ?1 AND status = 'open'";
 
 /// Direct read connections to one database file.
 #[derive(Debug)]
@@ -128,11 +186,7 @@ impl DirectReads {
 
     pub(super) fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
         self.one(
-            concat!(
-                "SELECT ",
-                conversation_columns!(),
-                " FROM conversations WHERE id = ?1"
-            ),
+            CONVERSATION,
             id,
             ConversationRow::from_rusqlite,
             ConversationRow::into_conversation,
@@ -144,13 +198,20 @@ impl DirectReads {
         conversation_id: &str,
     ) -> Result<Option<Handoff>, StoreError> {
         self.one(
-            concat!(
-                "SELECT ",
-                handoff_columns!(),
-                ", context FROM ",
-                handoffs_with_context!(),
-                " WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
-            ),
+            OPEN_HANDOFF,
+            conversation_id,
+            HandoffRow::from_rusqlite,
+            HandoffRow::into_handoff,
+        )
+    }
+
+    /// The conversation's most recent handoff, open or closed, with its context.
+    pub(super) fn latest_handoff(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Option<Handoff>, StoreError> {
+        self.one(
+            LATEST_HANDOFF,
             conversation_id,
             HandoffRow::from_rusqlite,
             HandoffRow::into_handoff,
@@ -163,11 +224,7 @@ impl DirectReads {
     /// sent across threads one at a time; here rows are decoded where SQLite leaves them.
     pub(super) fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
         let found = self.with(|c| {
-            let mut statement = c.prepare_cached(concat!(
-                "SELECT ",
-                handoff_columns!(),
-                " FROM handoffs WHERE status IN ('queued', 'assigned') ORDER BY created_at"
-            ))?;
+            let mut statement = c.prepare_cached(OPEN_HANDOFFS)?;
             let found = statement
                 .query_map([], HandoffRow::from_rusqlite)?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -184,21 +241,13 @@ impl DirectReads {
     ) -> Result<Option<Vec<Message>>, StoreError> {
         let rows = self.with(|c| {
             let shopper = c
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    message_columns!(),
-                    " FROM messages WHERE conversation_id = ?1 AND client_msg_id = ?2"
-                ))?
+                .prepare_cached(TURN_SHOPPER_MESSAGE)?
                 .query_row([conversation_id, client_msg_id], MessageRow::from_rusqlite)
                 .optional()?;
             let Some(shopper) = shopper else {
                 return Ok(None);
             };
-            let mut replies = c.prepare_cached(concat!(
-                "SELECT ",
-                message_columns!(),
-                " FROM messages WHERE conversation_id = ?1 AND reply_to = ?2 ORDER BY seq"
-            ))?;
+            let mut replies = c.prepare_cached(TURN_REPLIES)?;
             let reply_to = shopper.seq();
             let mut found = vec![shopper];
             found.extend(
@@ -217,23 +266,15 @@ impl DirectReads {
     /// An agent's record: every request of the agents' console reads it to check the
     /// token, so it is read here rather than through a connection thread.
     pub(super) fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
-        self.one(
-            concat!("SELECT ", agent_columns!(), " FROM agents WHERE id = ?1"),
-            id,
-            AgentRow::from_rusqlite,
-            AgentRow::into_agent,
-        )
+        self.one(AGENT, id, AgentRow::from_rusqlite, AgentRow::into_agent)
     }
 
     /// The language of the last shopper turn: one field of one row, not the turn's record.
     pub(super) fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError> {
         let code: Option<Option<String>> = self.with(|c| {
-            Ok(c.prepare_cached(
-                "SELECT json_extract(turn, '$.lang') FROM messages
-                 WHERE conversation_id = ?1 AND turn IS NOT NULL ORDER BY seq DESC LIMIT 1",
-            )?
-            .query_row([conversation_id], |r| r.get(0))
-            .optional()?)
+            Ok(c.prepare_cached(LAST_TURN_LANG)?
+                .query_row([conversation_id], |r| r.get(0))
+                .optional()?)
         })?;
         code.flatten()
             .map(|code| rows::lang("turn.lang", &code))
@@ -256,6 +297,25 @@ impl DirectReads {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         rows::messages(found)
+    }
+
+    /// The conversation's notes and whispers, oldest first.
+    pub(super) fn notes(&self, conversation_id: &str) -> Result<Vec<Note>, StoreError> {
+        let found = self.with(|c| {
+            let mut statement = c.prepare_cached(NOTES)?;
+            let rows = statement.query_map([conversation_id], NoteRow::from_rusqlite)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        Ok(found.into_iter().map(NoteRow::into_note).collect())
+    }
+
+    /// How many of the conversation's tickets are open.
+    pub(super) fn count_open_tickets_of(&self, conversation_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = self.with(|c| {
+            Ok(c.prepare_cached(OPEN_TICKETS_OF)?
+                .query_row([conversation_id], |r| r.get(0))?)
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }
 
@@ -291,6 +351,40 @@ mod tests {
             "{} is left behind",
             wal.display()
         );
+    }
+
+    #[tokio::test]
+    async fn every_direct_read_searches_an_index_and_walks_no_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baton.db");
+        let store = SqliteStore::open(&path, &StoreConfig::default())
+            .await
+            .unwrap();
+        for (sql, index) in [
+            (super::CONVERSATION, "sqlite_autoindex_conversations_1"),
+            (super::OPEN_HANDOFF, "handoffs_one_open"),
+            (super::LATEST_HANDOFF, "handoffs_conversation"),
+            (super::OPEN_HANDOFFS, "handoffs_queue"),
+            (super::TURN_SHOPPER_MESSAGE, "messages_client_msg_id"),
+            (super::TURN_REPLIES, "sqlite_autoindex_messages_1"),
+            (super::AGENT, "sqlite_autoindex_agents_1"),
+            (super::LAST_TURN_LANG, "sqlite_autoindex_messages_1"),
+            (super::MESSAGES_AFTER, "sqlite_autoindex_messages_1"),
+            (super::NOTES, "notes_conversation"),
+            (super::OPEN_TICKETS_OF, "tickets_conversation"),
+        ] {
+            let plan = crate::store::sqlite::tests::plan(&path, sql);
+            assert!(
+                plan.iter().all(|step| !step.starts_with("SCAN ")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains(&format!("INDEX {index} "))),
+                "{sql}: {plan:?}"
+            );
+        }
+        store.close().await;
     }
 
     #[tokio::test]

@@ -8,7 +8,8 @@ use super::rows::ConversationRow;
 use crate::conversation::Conversation;
 
 /// `$1` since, `$2` limit: conversations with the bot that moved since `$1`, the most
-/// recently active first (the `conversations_state` index serves it).
+/// recently active first. `conversations_retention` (`erased_at`, `updated_at`) serves it:
+/// the conversations not erased, newest activity first, each checked for its state.
 pub(super) const ACTIVE_BOT_CONVERSATIONS: &str = "SELECT * FROM conversations
      WHERE state = 'bot' AND updated_at >= $1 AND erased_at IS NULL
      ORDER BY updated_at DESC, id DESC LIMIT $2";
