@@ -28,7 +28,11 @@
 //! commits to the store's in-memory open handoffs ([`super::open_mirror`]) right after the
 //! COMMIT, in commit order.
 //!
-//! Other writes (agents, drafts, erasure) stay on the store's sqlx connection; the two
+//! So do the two records an agent's closing of a handoff leaves, its quality review and FAQ
+//! draft: as separate commits each was an fsync, and a change to the file from another
+//! connection, which empties this connection's page cache.
+//!
+//! Other writes (agents, editors' decisions, erasure) stay on the store's sqlx connection; the two
 //! writers take turns on SQLite's lock: each tries again every fraction of a millisecond
 //! while the other holds it, and before each batch this thread lets a waiting staff write
 //! go first ([`super::sqlite_busy`]).
@@ -40,11 +44,13 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::open_mirror::OpenMirror;
-use super::turn_sql::{HandoffSave, insert_conversation, save_handoff, write_turn};
-use super::{StoreError, TurnWrite};
+use super::quality_sql::save_scored;
+use super::turn_sql::{HandoffSave, insert_conversation, insert_draft, save_handoff, write_turn};
+use super::{FaqDraft, StoreError, TurnWrite};
 use crate::config::{StoreConfig, Synchronous};
 use crate::conversation::Conversation;
 use crate::handoff::Handoff;
+use crate::handoff::review::Review;
 
 /// The most turns one transaction takes: bounds how long the write lock is held and how
 /// much one failed COMMIT takes down with it.
@@ -53,12 +59,15 @@ const MAX_BATCH: usize = 256;
 /// Turns waiting for the writer; beyond this `commit` waits for room (backpressure).
 const QUEUE: usize = 4_096;
 
-/// What the writer thread writes: the two writes every shopper makes, and the desk's
-/// routing changes. Boxed: a turn is a kilobyte, and thousands may wait in the queue.
+/// What the writer thread writes: the two writes every shopper makes, the desk's routing
+/// changes, and what a closed handoff leaves. Boxed: a turn is a kilobyte, and thousands may
+/// wait in the queue.
 pub(super) enum Write {
     Turn(Box<TurnWrite>),
     NewConversation(Box<Conversation>),
     Handoff(Box<HandoffSave>),
+    Review(Box<Review>),
+    Draft(Box<FaqDraft>),
 }
 
 impl Write {
@@ -67,14 +76,18 @@ impl Write {
         match self {
             Write::Turn(w) => w.handoff.as_ref(),
             Write::Handoff(s) => Some(&s.handoff),
-            Write::NewConversation(_) => None,
+            Write::NewConversation(_) | Write::Review(_) | Write::Draft(_) => None,
         }
     }
 
-    /// Whether a `Conflict` is found by the write's first statement, before it wrote
+    /// Whether the refusal `e` is found by the write's first statement, before it wrote
     /// anything (so the batch needs no rollback for it).
-    fn conflicts_before_writing(&self) -> bool {
-        matches!(self, Write::Turn(_) | Write::Handoff(_))
+    fn refused_before_writing(&self, e: &StoreError) -> bool {
+        matches!(
+            (self, e),
+            (Write::Turn(_) | Write::Handoff(_), StoreError::Conflict)
+                | (Write::Draft(_), StoreError::Exists(_))
+        )
     }
 }
 
@@ -219,9 +232,7 @@ fn commit_without_savepoints(
     for (write, _) in batch {
         match write_one(&tx, write) {
             Ok(()) => results.push(Ok(())),
-            Err(StoreError::Conflict) if write.conflicts_before_writing() => {
-                results.push(Err(StoreError::Conflict));
-            }
+            Err(e) if write.refused_before_writing(&e) => results.push(Err(e)),
             Err(e) if is_fatal(&e) => return Err(e),
             // Dropping the transaction rolls it back.
             Err(_) => return Ok(None),
@@ -290,6 +301,8 @@ fn write_one(conn: &Connection, write: &Write) -> Result<(), StoreError> {
         Write::Turn(w) => write_turn(conn, w),
         Write::NewConversation(c) => insert_conversation(conn, c),
         Write::Handoff(s) => save_handoff(conn, s),
+        Write::Review(r) => save_scored(conn, r),
+        Write::Draft(d) => insert_draft(conn, d),
     }
 }
 
@@ -460,6 +473,74 @@ mod tests {
         assert_eq!(
             texts,
             [shopper_message(1, "a").text, first.messages[0].text.clone()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_handoffs_review_and_draft_share_the_batch_and_a_second_draft_is_refused() {
+        use crate::handoff::{Escalation, EscalationReason, HandoffStatus, Priority};
+        use crate::nlu::Lang;
+        use crate::store::DraftStatus;
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, c1) = store_with_conversation(dir.path()).await;
+        let escalation = Escalation {
+            reason: EscalationReason::LowConfidence,
+            priority: Priority::Normal,
+            skill: "orders".into(),
+            intent: None,
+        };
+        let h = Handoff::queue(&c1, &[], &escalation, Lang::En, None, 1)
+            .closed(HandoffStatus::Resolved, 5);
+        let review = Review::of_closed(&h, "a1", 6);
+        let draft = |id: &str| FaqDraft {
+            id: id.into(),
+            conversation_id: "c1".into(),
+            handoff_id: h.id.clone(),
+            lang: Lang::En,
+            question: "Can I pay with PayPal?".into(),
+            answer: "Yes, at checkout.".into(),
+            alternates: Vec::new(),
+            suggested_id: "pay-with-paypal".into(),
+            status: DraftStatus::Pending,
+            faq_id: None,
+            created_at: 6,
+            decided_at: None,
+        };
+        let batch: Vec<(Write, Reply)> = vec![
+            Write::Review(Box::new(review.clone())),
+            Write::Draft(Box::new(draft("d1"))),
+            // The same handoff's draft again (a retried closing): refused, nothing written.
+            Write::Draft(Box::new(draft("d2"))),
+            Write::Turn(Box::new(TurnWrite::new(
+                &c1,
+                vec![shopper_message(1, "a")],
+                7,
+            ))),
+        ]
+        .into_iter()
+        .map(|w| (w, oneshot::channel().0))
+        .collect();
+        let mut conn = Connection::open(dir.path().join("baton.db")).expect("opens");
+        conn.pragma_update(None, "foreign_keys", true).expect("set");
+        let results = commit_without_savepoints(&mut conn, &batch, &OpenMirror::default())
+            .expect("the batch commits")
+            .expect("the refused draft needed no second pass");
+        assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
+        assert!(matches!(results[2], Err(StoreError::Exists(_))));
+
+        assert_eq!(
+            store.reviews().review(&h.id).await.expect("read"),
+            Some(review)
+        );
+        let drafts = store.drafts(DraftStatus::Pending, 10).await.expect("read");
+        assert_eq!(
+            drafts.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["d1"]
+        );
+        assert_eq!(
+            store.messages_after("c1", 0, 10).await.expect("read").len(),
+            1
         );
     }
 

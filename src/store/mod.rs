@@ -26,6 +26,7 @@ mod rows;
 mod sqlite;
 mod sqlite_busy;
 mod sqlite_reads;
+mod sqlite_reviews;
 mod supervision_sql;
 #[cfg(test)]
 mod test_db;

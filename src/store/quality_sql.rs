@@ -72,6 +72,30 @@ const INSERT_SCORED: &str = "INSERT INTO quality_reviews (handoff_id, conversati
        state = CASE WHEN quality_reviews.state = 'auto' THEN excluded.state
                     ELSE quality_reviews.state END";
 
+pub(super) const RATING_OF: &str =
+    "SELECT CAST(score AS BIGINT) FROM ratings WHERE handoff_id = $1";
+
+/// [`ReviewStore::save_scored`] on SQLite's writer thread, in its group commit
+/// ([`super::group_commit`]): the same statement, bound by position.
+pub(super) fn save_scored(conn: &rusqlite::Connection, r: &Review) -> Result<(), StoreError> {
+    conn.prepare_cached(INSERT_SCORED)?
+        .execute(rusqlite::params![
+            r.handoff_id,
+            r.conversation_id,
+            r.agent_id,
+            r.skill,
+            r.outcome.as_str(),
+            r.closed_at,
+            i64::from(r.auto_score),
+            to_json(&r.findings),
+            r.sampled,
+            r.rating.map(i64::from),
+            r.state.as_str(),
+            r.scored_at,
+        ])?;
+    Ok(())
+}
+
 const UPDATE: &str = "UPDATE quality_reviews SET state = $1, reviewed_by = $2, score = $3,
      comment = $4, reviewed_at = $5, appeal = $6, appealed_at = $7, decided_by = $8,
      decision_score = $9, decision_comment = $10, decided_at = $11
@@ -266,12 +290,10 @@ macro_rules! review_store_on {
             }
 
             async fn rating_of(&self, handoff_id: &str) -> Result<Option<u8>, StoreError> {
-                let score: Option<(i64,)> = sqlx::query_as(
-                    "SELECT CAST(score AS BIGINT) FROM ratings WHERE handoff_id = $1",
-                )
-                .bind(handoff_id)
-                .fetch_optional(&self.read)
-                .await?;
+                let score: Option<(i64,)> = sqlx::query_as(RATING_OF)
+                    .bind(handoff_id)
+                    .fetch_optional(&self.read)
+                    .await?;
                 Ok(score.and_then(|(s,)| u8::try_from(s).ok()))
             }
         }

@@ -57,7 +57,7 @@ pub struct SqliteStore {
     direct: Arc<DirectReads>,
     /// The open handoffs, kept as they are committed.
     open: Arc<OpenMirror>,
-    reviews: super::quality_sql::ReviewTables<sqlx::Sqlite>,
+    reviews: super::sqlite_reviews::SqliteReviews,
 }
 
 impl SqliteStore {
@@ -92,11 +92,15 @@ impl SqliteStore {
         let turns = GroupCommit::start(path, config, open.clone())?;
         let direct = Arc::new(DirectReads::open(path)?);
         Ok(SqliteStore {
-            direct,
+            direct: direct.clone(),
             open,
-            reviews: super::quality_sql::ReviewTables {
-                read: pool.clone(),
-                write: writer.clone(),
+            reviews: super::sqlite_reviews::SqliteReviews {
+                tables: super::quality_sql::ReviewTables {
+                    read: pool.clone(),
+                    write: writer.clone(),
+                },
+                turns: turns.clone(),
+                direct,
             },
             pool,
             writer,
@@ -546,37 +550,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_draft(&self, d: &FaqDraft) -> Result<(), StoreError> {
-        // Never for an erased conversation: a draft read from it just before the erase is
-        // dropped rather than bringing its texts back.
-        let inserted = sqlx::query(
-            "INSERT INTO faq_drafts (id, conversation_id, handoff_id, lang, question, answer,
-                 alternates, suggested_id, status, faq_id, created_at, decided_at)
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ? AND erased_at IS NULL)
-             ON CONFLICT (handoff_id) DO NOTHING",
-        )
-        .bind(&d.id)
-        .bind(&d.conversation_id)
-        .bind(&d.handoff_id)
-        .bind(d.lang.code())
-        .bind(&d.question)
-        .bind(&d.answer)
-        .bind(to_json(&d.alternates))
-        .bind(&d.suggested_id)
-        .bind(d.status.as_str())
-        .bind(&d.faq_id)
-        .bind(d.created_at)
-        .bind(d.decided_at)
-        .bind(&d.conversation_id)
-        .execute(&self.writer)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::Exists(format!(
-                "a draft for handoff {}",
-                d.handoff_id
-            )));
-        }
-        Ok(())
+        // With the turns: a draft follows every resolved handoff, and a commit of its own
+        // cost an fsync.
+        self.turns.commit(Write::Draft(Box::new(d.clone()))).await
     }
 
     async fn draft(&self, id: &str) -> Result<Option<FaqDraft>, StoreError> {

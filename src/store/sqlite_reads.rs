@@ -5,7 +5,7 @@
 //! every notice is worded in the language of the last turn; every agent request reads the
 //! agent's record to check the token; an agent opening a conversation reads its latest
 //! handoff and notes; a FAQ that hands a task to a team counts the conversation's open
-//! tickets.
+//! tickets; scoring a closed handoff for review reads its rating.
 //! Each is one indexed lookup that SQLite answers from its page cache in a few
 //! microseconds. Through sqlx every statement travels to a connection thread and back (two
 //! context switches, a pool checkout and a task to return the connection) — several times
@@ -105,6 +105,8 @@ const NOTES: &str = concat!(
     note_columns!(),
     " FROM notes WHERE conversation_id = ?1 ORDER BY created_at, id"
 );
+
+const RATING_OF: &str = super::quality_sql::RATING_OF;
 
 const OPEN_TICKETS_OF: &str =
     "SELECT COUNT(*) FROM tickets WHERE conversation_id = ?1 AND status = 'open'";
@@ -309,6 +311,16 @@ impl DirectReads {
         Ok(found.into_iter().map(NoteRow::into_note).collect())
     }
 
+    /// The shopper's rating of a handoff, read when the handoff is scored for review.
+    pub(super) fn rating_of(&self, handoff_id: &str) -> Result<Option<u8>, StoreError> {
+        let score: Option<i64> = self.with(|c| {
+            Ok(c.prepare_cached(RATING_OF)?
+                .query_row([handoff_id], |r| r.get(0))
+                .optional()?)
+        })?;
+        Ok(score.and_then(|s| u8::try_from(s).ok()))
+    }
+
     /// How many of the conversation's tickets are open.
     pub(super) fn count_open_tickets_of(&self, conversation_id: &str) -> Result<u64, StoreError> {
         let n: i64 = self.with(|c| {
@@ -372,6 +384,7 @@ mod tests {
             (super::MESSAGES_AFTER, "sqlite_autoindex_messages_1"),
             (super::NOTES, "notes_conversation"),
             (super::OPEN_TICKETS_OF, "tickets_conversation"),
+            (super::RATING_OF, "sqlite_autoindex_ratings_1"),
         ] {
             let plan = crate::store::sqlite::tests::plan(&path, sql);
             assert!(

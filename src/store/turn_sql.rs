@@ -1,8 +1,8 @@
 //! The SQL of the writes every shopper makes — a new conversation, and one turn: everything
-//! [`TurnWrite`] changes — and of the desk's routing changes to handoffs, written on the
-//! store's writer connection inside the transaction that
-//! [`group_commit`](super::group_commit) opened. On an error the caller rolls back what
-//! this wrote.
+//! [`TurnWrite`] changes — of the desk's routing changes to handoffs, and of the FAQ draft a
+//! resolved handoff may leave, written on the store's writer connection inside the
+//! transaction that [`group_commit`](super::group_commit) opened. On an error the caller
+//! rolls back what this wrote.
 //!
 //! The order matters: the conversation's `last_seq` moves first, so SQLite takes its write
 //! lock at once and a concurrent turn is detected (`Conflict`) by the first statement,
@@ -13,7 +13,7 @@
 use rusqlite::{Connection, ErrorCode, params};
 
 use super::rows::{ContextColumns, hex_encode, to_json};
-use super::{StoreError, TurnWrite};
+use super::{FaqDraft, StoreError, TurnWrite};
 use crate::conversation::Conversation;
 use crate::handoff::{AuditEntry, Handoff, HandoffStatus};
 
@@ -221,6 +221,42 @@ pub(super) fn save_handoff(conn: &Connection, s: &HandoffSave) -> Result<(), Sto
         return Err(StoreError::Conflict);
     }
     insert_audit(conn, &s.audit)
+}
+
+/// Stores a new FAQ draft; `Exists` when its handoff already has one, found by the only
+/// statement, which then wrote nothing. Never for an erased conversation: a draft read from
+/// it just before the erase is dropped rather than bringing its texts back (also `Exists`:
+/// there is nothing for the caller to do either way).
+pub(super) fn insert_draft(conn: &Connection, d: &FaqDraft) -> Result<(), StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO faq_drafts (id, conversation_id, handoff_id, lang, question, answer,
+                 alternates, suggested_id, status, faq_id, created_at, decided_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+             WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?2 AND erased_at IS NULL)
+             ON CONFLICT (handoff_id) DO NOTHING",
+        )?
+        .execute(params![
+            d.id,
+            d.conversation_id,
+            d.handoff_id,
+            d.lang.code(),
+            d.question,
+            d.answer,
+            to_json(&d.alternates),
+            d.suggested_id,
+            d.status.as_str(),
+            d.faq_id,
+            d.created_at,
+            d.decided_at,
+        ])?;
+    if inserted == 0 {
+        return Err(StoreError::Exists(format!(
+            "a draft for handoff {}",
+            d.handoff_id
+        )));
+    }
+    Ok(())
 }
 
 fn insert_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
