@@ -32,10 +32,10 @@
 //! draft: as separate commits each was an fsync, and a change to the file from another
 //! connection, which empties this connection's page cache.
 //!
-//! Other writes (agents, editors' decisions, erasure) stay on the store's sqlx connection; the two
-//! writers take turns on SQLite's lock: each tries again every fraction of a millisecond
-//! while the other holds it, and before each batch this thread lets a waiting staff write
-//! go first ([`super::sqlite_busy`]).
+//! Other writes (agents, editors' decisions, erasure) stay on the store's sqlx connection;
+//! the two writers take turns on SQLite's lock: each tries again every fraction of a
+//! millisecond while the other holds it, and before each batch this thread lets a waiting
+//! staff write go first ([`super::sqlite_busy`]).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -180,11 +180,11 @@ const HANDOFF_CARDS: &str = "SELECT h.conversation_id,
      JOIN handoff_contexts ON handoff_id = h.id
      WHERE h.status IN ('queued', 'assigned')";
 
-/// The conversations of an activity range, as a subquery binding `from` and `to`.
 /// The retention sweep's batch, through `conversations_retention`.
 const INACTIVE_CONVERSATIONS: &str = "SELECT id FROM conversations
      WHERE erased_at IS NULL AND updated_at < ? ORDER BY updated_at, id LIMIT ?";
 
+/// The conversations of an activity range, as a subquery binding `from` and `to`.
 const IN_RANGE: &str =
     "conversation_id IN (SELECT id FROM conversations WHERE created_at >= ? AND created_at < ?)";
 
