@@ -27,9 +27,8 @@ use super::group_commit::{GroupCommit, Write};
 use super::moderation_sql::On;
 use super::open_mirror::OpenMirror;
 use super::rows::{
-    self, Activity, ActivityConversationRow, ActivityMessageRow, ActivityRatingRow,
-    ActivityTicketsRow, AgentRow, ContextRow, DraftRow, ErasedConversationRow, HandoffRow,
-    TicketRow, handoff_columns, int4, json, to_json,
+    self, Activity, ActivityConversationRow, AgentRow, ContextRow, DraftRow, ErasedConversationRow,
+    HandoffRow, TicketRow, handoff_columns, int4, json, to_json,
 };
 use super::sqlite_reads::DirectReads;
 use super::turn_sql::HandoffSave;
@@ -108,13 +107,12 @@ impl SqliteStore {
         })
     }
 
-    /// Rows of `sql`, whose two parameters are an activity range (see `IN_RANGE`).
-    async fn in_range<T>(&self, sql: String, from: i64, to: i64) -> Result<Vec<T>, StoreError>
+    /// Rows of `sql`, whose two parameters are an activity range (see `in_range!`).
+    async fn in_range<T>(&self, sql: &'static str, from: i64, to: i64) -> Result<Vec<T>, StoreError>
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
     {
-        // The SQL is built only from constants (`IN_RANGE`); the values are bound.
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_as(sql)
             .bind(from)
             .bind(to)
             .fetch_all(&self.pool)
@@ -185,8 +183,35 @@ const INACTIVE_CONVERSATIONS: &str = "SELECT id FROM conversations
      WHERE erased_at IS NULL AND updated_at < ? ORDER BY updated_at, id LIMIT ?";
 
 /// The conversations of an activity range, as a subquery binding `from` and `to`.
-const IN_RANGE: &str =
-    "conversation_id IN (SELECT id FROM conversations WHERE created_at >= ? AND created_at < ?)";
+macro_rules! in_range {
+    () => {
+        "conversation_id IN (SELECT id FROM conversations WHERE created_at >= ? AND created_at < ?)"
+    };
+}
+
+/// The rows of an activity range ([`Store::activity`]), each through an index on
+/// `conversation_id` from the range's conversations.
+const ACTIVITY_MESSAGES: &str = concat!(
+    "SELECT * FROM messages WHERE ",
+    in_range!(),
+    " ORDER BY conversation_id, seq"
+);
+const ACTIVITY_HANDOFFS: &str = concat!(
+    "SELECT ",
+    handoff_columns!(),
+    " FROM handoffs WHERE ",
+    in_range!(),
+    " ORDER BY created_at, id"
+);
+const ACTIVITY_RATINGS: &str = concat!(
+    "SELECT conversation_id, score FROM ratings WHERE ",
+    in_range!()
+);
+const ACTIVITY_TICKETS: &str = concat!(
+    "SELECT conversation_id, COUNT(*) AS n FROM tickets WHERE ",
+    in_range!(),
+    " GROUP BY conversation_id"
+);
 
 async fn insert_audit(
     conn: &mut sqlx::SqliteConnection,
@@ -512,23 +537,10 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         let mut activity = Activity::new(conversations)?;
-        let q = format!("SELECT * FROM messages WHERE {IN_RANGE} ORDER BY conversation_id, seq");
-        activity.messages(self.in_range::<ActivityMessageRow>(q, from, to).await?)?;
-        let q = format!(
-            concat!(
-                "SELECT ",
-                handoff_columns!(),
-                " FROM handoffs WHERE {} ORDER BY created_at, id"
-            ),
-            IN_RANGE
-        );
-        activity.handoffs(self.in_range::<HandoffRow>(q, from, to).await?)?;
-        let q = format!("SELECT conversation_id, score FROM ratings WHERE {IN_RANGE}");
-        activity.ratings(self.in_range::<ActivityRatingRow>(q, from, to).await?);
-        let q = format!(
-            "SELECT conversation_id, COUNT(*) AS n FROM tickets WHERE {IN_RANGE} GROUP BY conversation_id"
-        );
-        activity.tickets(self.in_range::<ActivityTicketsRow>(q, from, to).await?);
+        activity.messages(self.in_range(ACTIVITY_MESSAGES, from, to).await?)?;
+        activity.handoffs(self.in_range(ACTIVITY_HANDOFFS, from, to).await?)?;
+        activity.ratings(self.in_range(ACTIVITY_RATINGS, from, to).await?);
+        activity.tickets(self.in_range(ACTIVITY_TICKETS, from, to).await?);
         Ok(activity.finish())
     }
 
@@ -982,7 +994,7 @@ pub(super) mod tests {
     }
 
     /// `EXPLAIN QUERY PLAN` of `sql` on the database at `path`, one line per step.
-    pub(in crate::store) fn plan(path: &std::path::Path, sql: &str) -> Vec<String> {
+    fn plan(path: &std::path::Path, sql: &str) -> Vec<String> {
         let conn = rusqlite::Connection::open(path).expect("opens");
         let mut statement = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -996,6 +1008,20 @@ pub(super) mod tests {
         steps
     }
 
+    /// Asserts that SQLite's plan for `sql` walks no table and searches through `index`.
+    pub(in crate::store) fn searches_through(path: &std::path::Path, sql: &str, index: &str) {
+        let plan = plan(path, sql);
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN ")),
+            "{sql}: {plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.contains(&format!("INDEX {index} "))),
+            "{sql}: {plan:?}"
+        );
+    }
+
     #[tokio::test]
     async fn the_sweeps_and_ranges_read_through_indexes_and_walk_no_table() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1003,39 +1029,18 @@ pub(super) mod tests {
         let store = SqliteStore::open(&path, &StoreConfig::default())
             .await
             .expect("store opens");
-        let in_range = |sql: &str| sql.replace("{}", IN_RANGE);
         for (sql, index) in [
+            (ACTIVITY_MESSAGES, "sqlite_autoindex_messages_1"),
+            (ACTIVITY_HANDOFFS, "handoffs_conversation"),
+            (ACTIVITY_RATINGS, "ratings_conversation"),
+            (ACTIVITY_TICKETS, "tickets_conversation"),
             (
-                in_range(concat!(
-                    "SELECT ",
-                    handoff_columns!(),
-                    " FROM handoffs WHERE {} ORDER BY created_at, id"
-                )),
-                "handoffs_conversation",
-            ),
-            (
-                in_range("SELECT * FROM messages WHERE {} ORDER BY conversation_id, seq"),
-                "sqlite_autoindex_messages_1",
-            ),
-            (
-                super::super::supervision_sql::ACTIVE_BOT_CONVERSATIONS.to_string(),
+                super::super::supervision_sql::ACTIVE_BOT_CONVERSATIONS,
                 "conversations_retention",
             ),
-            (
-                INACTIVE_CONVERSATIONS.to_string(),
-                "conversations_retention",
-            ),
+            (INACTIVE_CONVERSATIONS, "conversations_retention"),
         ] {
-            let plan = plan(&path, &sql);
-            assert!(
-                plan.iter().all(|step| !step.starts_with("SCAN ")),
-                "{sql}: {plan:?}"
-            );
-            assert!(
-                plan.iter()
-                    .any(|step| step.contains(&format!("INDEX {index} "))),
-                "{sql}: {plan:?}"
-            );
+            searches_through(&path, sql, index);
         }
         store.close().await;
     }
@@ -1049,14 +1054,7 @@ pub(super) mod tests {
         for n in 0..5 {
             desk_life(store.clone(), n).await;
         }
-        let conn = rusqlite::Connection::open(dir.path().join("baton.db")).expect("opens");
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {HANDOFF_CARDS}"))
-            .expect("planned")
-            .query_map(["[\"c0\"]"], |row| row.get("detail"))
-            .expect("plan read")
-            .collect::<Result<_, _>>()
-            .expect("plan rows");
+        let plan = plan(&dir.path().join("baton.db"), HANDOFF_CARDS);
         assert!(
             plan.iter().any(|step| step.starts_with("SCAN wanted")),
             "{plan:?}"

@@ -5,6 +5,10 @@
 -- `handoffs_one_open` holds the open ones only, so these reads walked the whole table.
 CREATE INDEX handoffs_conversation ON handoffs (conversation_id, created_at);
 
+-- The statistics read a range's ratings by conversation, and `ratings` had its handoff id
+-- for key only: each refresh walked every rating ever given.
+CREATE INDEX ratings_conversation ON ratings (conversation_id);
+
 -- Every turn moves `updated_at`, and every index holding it is written again: this one
 -- and `conversations_retention`. The one reader of this one, the supervisor's list of
 -- conversations with the bot recently active, is served as well by
