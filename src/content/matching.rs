@@ -89,6 +89,13 @@ impl<'a> Folded<'a> {
         let mut origin = Vec::with_capacity(original.len());
         let mut one = [0u8; 4];
         for (at, c) in original.char_indices() {
+            if c.is_ascii() {
+                // NFKC, simplification and lower case fold ASCII to its lower case, without
+                // the two strings per character they cost for the rest.
+                text.push(c.to_ascii_lowercase());
+                origin.push(at);
+                continue;
+            }
             let nfkc: String = c.encode_utf8(&mut one).nfkc().collect();
             let simplified = fast2s::convert(&nfkc);
             for lower in simplified.chars().flat_map(char::to_lowercase) {
@@ -166,6 +173,21 @@ pub fn contains_word(text: &str, word: &str) -> bool {
 mod tests {
     use super::*;
     use crate::nlu::normalize;
+
+    #[test]
+    fn ascii_folds_as_the_full_rules_fold_it() {
+        for c in (0u8..128).map(char::from) {
+            let mut one = [0u8; 4];
+            let nfkc: String = c.encode_utf8(&mut one).nfkc().collect();
+            let full: String = fast2s::convert(&nfkc)
+                .chars()
+                .flat_map(char::to_lowercase)
+                .collect();
+            let mut text = String::new();
+            text.push(c);
+            assert_eq!(Folded::new(&text).text, full, "{c:?}");
+        }
+    }
 
     #[test]
     fn folding_matches_the_normaliser_on_words() {
