@@ -187,25 +187,25 @@ impl Reviews {
     }
 
     /// Scores a handoff an agent closed (again, when it has a review: after a rating), with
-    /// the rules live now. Handoffs nobody held, still open or of an erased conversation are
-    /// not reviewed.
-    pub async fn score_closed(&self, h: &Handoff) -> Result<Option<Review>, ReviewError> {
+    /// the rules live now; whether it was scored. Handoffs nobody held, still open or of an
+    /// erased conversation are not reviewed.
+    pub async fn score_closed(&self, h: &Handoff) -> Result<bool, ReviewError> {
         let Some(agent_id) = h.agent_id.as_deref() else {
-            return Ok(None);
+            return Ok(false);
         };
         if !matches!(h.status, HandoffStatus::Resolved | HandoffStatus::Returned) {
-            return Ok(None);
+            return Ok(false);
         }
         let store = self.store();
         let Some(conversation) = store.conversation(&h.conversation_id).await? else {
-            return Ok(None);
+            return Ok(false);
         };
         if conversation.erased_at.is_some() {
-            return Ok(None);
+            return Ok(false);
         }
         let agent_name = match store.agent(agent_id).await? {
             Some(a) => a.name,
-            None => return Ok(None),
+            None => return Ok(false),
         };
         let messages = store
             .messages_after(&h.conversation_id, 0, u32::MAX)
@@ -237,7 +237,7 @@ impl Reviews {
             ..Review::of_closed(h, agent_id, self.now())
         };
         store.reviews().save_scored(&review).await?;
-        Ok(store.reviews().review(&h.id).await?)
+        Ok(true)
     }
 
     /// After the shopper rated the conversation's last handoff: scores it again.
@@ -265,7 +265,7 @@ impl Reviews {
             .await?;
         let mut scored = 0;
         for h in &due {
-            if self.score_closed(h).await?.is_some() {
+            if self.score_closed(h).await? {
                 scored += 1;
             }
         }

@@ -165,19 +165,6 @@ fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-/// The cards of the open handoffs of a JSON array of conversation ids. Contexts stored
-/// before the card's columns existed have them in the JSON only. `CROSS JOIN` makes SQLite
-/// look each id up: with `conversation_id IN (SELECT value FROM json_each(?))` it could not
-/// tell how many ids there are and walked every open handoff instead, thousands of rows
-/// for every agent's queue listing on a peak day.
-const HANDOFF_CARDS: &str = "SELECT h.conversation_id,
-        COALESCE(summary, json_extract(context, '$.summary')),
-        COALESCE(customer, json_extract(context, '$.customer'))
-     FROM json_each(?) AS wanted
-     CROSS JOIN handoffs h ON h.conversation_id = wanted.value
-     JOIN handoff_contexts ON handoff_id = h.id
-     WHERE h.status IN ('queued', 'assigned')";
-
 /// The retention sweep's batch, through `conversations_retention`.
 const INACTIVE_CONVERSATIONS: &str = "SELECT id FROM conversations
      WHERE erased_at IS NULL AND updated_at < ? ORDER BY updated_at, id LIMIT ?";
@@ -319,10 +306,11 @@ impl Store for SqliteStore {
     ) -> Result<std::collections::HashMap<String, super::HandoffCard>, StoreError> {
         let ids = serde_json::to_string(conversation_ids)
             .map_err(|e| StoreError::Engine(e.to_string()))?;
-        let found: Vec<rows::HandoffCardRow> = sqlx::query_as(HANDOFF_CARDS)
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await?;
+        // Up to a listing's 200 rows: read on the blocking pool, not a runtime worker.
+        let direct = self.direct.clone();
+        let found = tokio::task::spawn_blocking(move || direct.handoff_cards(&ids))
+            .await
+            .map_err(|e| StoreError::Engine(format!("queue cards read: {e}")))??;
         rows::handoff_cards(found)
     }
 
@@ -1054,7 +1042,10 @@ pub(super) mod tests {
         for n in 0..5 {
             desk_life(store.clone(), n).await;
         }
-        let plan = plan(&dir.path().join("baton.db"), HANDOFF_CARDS);
+        let plan = plan(
+            &dir.path().join("baton.db"),
+            super::super::sqlite_reads::HANDOFF_CARDS,
+        );
         assert!(
             plan.iter().any(|step| step.starts_with("SCAN wanted")),
             "{plan:?}"

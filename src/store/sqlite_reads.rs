@@ -5,7 +5,8 @@
 //! every notice is worded in the language of the last turn; every agent request reads the
 //! agent's record to check the token; an agent opening a conversation reads its latest
 //! handoff and notes; a FAQ that hands a task to a team counts the conversation's open
-//! tickets; scoring a closed handoff for review reads its rating.
+//! tickets; scoring a closed handoff for review reads its rating; an agent's queue listing
+//! reads the cards of up to 200 open handoffs (on the blocking pool: many rows).
 //! Each is one indexed lookup that SQLite answers from its page cache in a few
 //! microseconds. Through sqlx every statement travels to a connection thread and back (two
 //! context switches, a pool checkout and a task to return the connection) — several times
@@ -28,8 +29,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::StoreError;
 use super::rows::{
-    self, AgentRow, ConversationRow, HandoffRow, MessageRow, NoteRow, agent_columns,
-    conversation_columns, handoff_columns, handoffs_with_context, message_columns, note_columns,
+    self, AgentRow, ConversationRow, HandoffCardRow, HandoffRow, MessageRow, NoteRow,
+    agent_columns, conversation_columns, handoff_columns, handoffs_with_context, message_columns,
+    note_columns,
 };
 use crate::conversation::{Conversation, Message};
 use crate::handoff::Handoff;
@@ -110,6 +112,19 @@ const RATING_OF: &str = super::quality_sql::RATING_OF;
 
 const OPEN_TICKETS_OF: &str =
     "SELECT COUNT(*) FROM tickets WHERE conversation_id = ?1 AND status = 'open'";
+
+/// The cards of the open handoffs of a JSON array of conversation ids. Contexts stored
+/// before the card's columns existed have them in the JSON only. `CROSS JOIN` makes SQLite
+/// look each id up: with `conversation_id IN (SELECT value FROM json_each(?))` it could not
+/// tell how many ids there are and walked every open handoff instead, thousands of rows
+/// for every agent's queue listing on a peak day.
+pub(super) const HANDOFF_CARDS: &str = "SELECT h.conversation_id,
+        COALESCE(summary, json_extract(context, '$.summary')),
+        COALESCE(customer, json_extract(context, '$.customer'))
+     FROM json_each(?) AS wanted
+     CROSS JOIN handoffs h ON h.conversation_id = wanted.value
+     JOIN handoff_contexts ON handoff_id = h.id
+     WHERE h.status IN ('queued', 'assigned')";
 
 /// Direct read connections to one database file.
 #[derive(Debug)]
@@ -319,6 +334,21 @@ impl DirectReads {
                 .optional()?)
         })?;
         Ok(score.and_then(|s| u8::try_from(s).ok()))
+    }
+
+    /// The queue cards of the open handoffs among `conversation_ids` (a JSON array), as
+    /// rows: what an agent's queue listing shows of each conversation.
+    pub(super) fn handoff_cards(
+        &self,
+        conversation_ids: &str,
+    ) -> Result<Vec<HandoffCardRow>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(HANDOFF_CARDS)?;
+            let rows = statement.query_map([conversation_ids], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 
     /// How many of the conversation's tickets are open.
