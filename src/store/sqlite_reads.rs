@@ -201,6 +201,20 @@ impl DirectReads {
         row.map(into).transpose()
     }
 
+    /// Every row `sql` finds for `params`, read with `decode`.
+    fn many<R>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        decode: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+    ) -> Result<Vec<R>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare_cached(sql)?;
+            let rows = statement.query_map(params, decode)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     pub(super) fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
         self.one(
             CONVERSATION,
@@ -240,14 +254,7 @@ impl DirectReads {
     /// and every agent's queue listing. Through sqlx each row was copied value by value and
     /// sent across threads one at a time; here rows are decoded where SQLite leaves them.
     pub(super) fn open_handoffs(&self) -> Result<Vec<Handoff>, StoreError> {
-        let found = self.with(|c| {
-            let mut statement = c.prepare_cached(OPEN_HANDOFFS)?;
-            let found = statement
-                .query_map([], HandoffRow::from_rusqlite)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(found)
-        })?;
-        rows::handoffs(found)
+        rows::handoffs(self.many(OPEN_HANDOFFS, [], HandoffRow::from_rusqlite)?)
     }
 
     /// The shopper message stored under `client_msg_id` and the bot's replies to it.
@@ -288,11 +295,8 @@ impl DirectReads {
 
     /// The language of the last shopper turn: one field of one row, not the turn's record.
     pub(super) fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError> {
-        let code: Option<Option<String>> = self.with(|c| {
-            Ok(c.prepare_cached(LAST_TURN_LANG)?
-                .query_row([conversation_id], |r| r.get(0))
-                .optional()?)
-        })?;
+        let code: Option<Option<String>> =
+            self.one(LAST_TURN_LANG, conversation_id, |r| r.get(0), Ok)?;
         code.flatten()
             .map(|code| rows::lang("turn.lang", &code))
             .transpose()
@@ -305,34 +309,22 @@ impl DirectReads {
         after: i64,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
-        let found = self.with(|c| {
-            let mut statement = c.prepare_cached(MESSAGES_AFTER)?;
-            let rows = statement.query_map(
-                rusqlite::params![conversation_id, after, i64::from(limit)],
-                MessageRow::from_rusqlite,
-            )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
-        rows::messages(found)
+        rows::messages(self.many(
+            MESSAGES_AFTER,
+            rusqlite::params![conversation_id, after, i64::from(limit)],
+            MessageRow::from_rusqlite,
+        )?)
     }
 
     /// The conversation's notes and whispers, oldest first.
     pub(super) fn notes(&self, conversation_id: &str) -> Result<Vec<Note>, StoreError> {
-        let found = self.with(|c| {
-            let mut statement = c.prepare_cached(NOTES)?;
-            let rows = statement.query_map([conversation_id], NoteRow::from_rusqlite)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })?;
+        let found = self.many(NOTES, [conversation_id], NoteRow::from_rusqlite)?;
         Ok(found.into_iter().map(NoteRow::into_note).collect())
     }
 
     /// The shopper's rating of a handoff, read when the handoff is scored for review.
     pub(super) fn rating_of(&self, handoff_id: &str) -> Result<Option<u8>, StoreError> {
-        let score: Option<i64> = self.with(|c| {
-            Ok(c.prepare_cached(RATING_OF)?
-                .query_row([handoff_id], |r| r.get(0))
-                .optional()?)
-        })?;
+        let score: Option<i64> = self.one(RATING_OF, handoff_id, |r| r.get(0), Ok)?;
         Ok(score.and_then(|s| u8::try_from(s).ok()))
     }
 
@@ -342,22 +334,16 @@ impl DirectReads {
         &self,
         conversation_ids: &str,
     ) -> Result<Vec<HandoffCardRow>, StoreError> {
-        self.with(|c| {
-            let mut statement = c.prepare_cached(HANDOFF_CARDS)?;
-            let rows = statement.query_map([conversation_ids], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.many(HANDOFF_CARDS, [conversation_ids], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
     }
 
     /// How many of the conversation's tickets are open.
     pub(super) fn count_open_tickets_of(&self, conversation_id: &str) -> Result<u64, StoreError> {
-        let n: i64 = self.with(|c| {
-            Ok(c.prepare_cached(OPEN_TICKETS_OF)?
-                .query_row([conversation_id], |r| r.get(0))?)
-        })?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        // `COUNT(*)` always yields its one row.
+        let n: Option<i64> = self.one(OPEN_TICKETS_OF, conversation_id, |r| r.get(0), Ok)?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
     }
 }
 
