@@ -131,6 +131,7 @@ impl GroupCommit {
                 Synchronous::Normal => "NORMAL",
             },
         )?;
+        conn.pragma_update(None, "wal_autocheckpoint", super::sqlite::CHECKPOINT_PAGES)?;
         let (queue, waiting) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("baton-writer".into())
@@ -562,5 +563,35 @@ mod tests {
         assert!(results[0].is_ok());
         assert!(matches!(results[1], Err(StoreError::Conflict)));
         assert!(matches!(results[2], Err(StoreError::Conflict)));
+    }
+
+    /// The writer copies the log into the database file every `CHECKPOINT_PAGES`, not at
+    /// SQLite's default of 1,000 pages: the log file never grows past that many pages (and
+    /// one commit), while the turns written here pass through well over 1,000.
+    #[tokio::test]
+    async fn the_writer_checkpoints_the_log_every_few_hundred_pages() {
+        use crate::config::Synchronous;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig {
+            synchronous: Synchronous::Normal,
+            ..StoreConfig::default()
+        };
+        let store = SqliteStore::open(&dir.path().join("baton.db"), &config)
+            .await
+            .expect("store opens");
+        let mut c = Conversation::for_tests("c1");
+        store.create_conversation(&c).await.expect("created");
+        // Each turn fills a page of its own: 1,500 pages of messages alone.
+        for seq in 1..=1_500 {
+            let mut message = shopper_message(seq, &format!("m{seq}"));
+            message.text = "x".repeat(4_000);
+            let write = TurnWrite::new(&c, vec![message], seq);
+            store.commit_turn(&write).await.expect("committed");
+            c.last_seq = seq;
+        }
+        let page = 4_096 + 24;
+        let at_most = 32 + (u64::from(super::super::sqlite::CHECKPOINT_PAGES) + 50) * page;
+        let wal = std::fs::metadata(dir.path().join("baton.db-wal")).map_or(0, |m| m.len());
+        assert!(wal <= at_most, "the log grew to {wal} bytes");
     }
 }
