@@ -36,17 +36,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "turns.lua"
-RATES = [
-    "ip_conversations",
-    "ip_messages",
-    "ip_handoffs",
-    "ip_tickets",
-    "ip_auth_failures",
-    "conversation_messages",
-    "conversation_handoffs",
-    "conversation_tickets",
-    "conversation_typing",
-]
+
+
+def rates():
+    """The names of every rate limit, read from the one list of them in the configuration's
+    source, so a limit added there is turned off here too."""
+    source = (REPO / "src" / "config" / "mod.rs").read_text()
+    body = source[source.index("fn rates_mut") :]
+    body = body[: body.index("\n    }\n")]
+    return re.findall(r'"limits\.(\w+)"', body)
 
 
 def arguments():
@@ -96,40 +94,37 @@ def write_config(args, data, port, with_limits):
         # Capacity: every connection shares this machine's address and sends back to back,
         # which the per-address and per-conversation limits are there to stop.
         lines.append("[limits]")
-        lines += [f"{rate} = {{ per_minute = 0, burst = 0 }}" for rate in RATES]
+        lines += [f"{rate} = {{ per_minute = 0, burst = 0 }}" for rate in rates()]
     path = data / "baton.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def request(port, method, path, body=None, token=None):
+def ready(port):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    response = conn.getresponse()
-    payload = response.read()
-    conn.close()
-    return response.status, payload
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
 
 
 def start(args, data, port):
-    """The server, ready; `None` when it exited (its log says why)."""
+    """The server, ready to serve; exits with the end of the server's log when it is not."""
     for with_limits in (True, False):
         config = write_config(args, data, port, with_limits)
-        log = open(data / "server.log", "w")
-        server = subprocess.Popen(
-            [str(args.binary), "--config", str(config), "serve"],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+        with open(data / "server.log", "w") as log:
+            server = subprocess.Popen(
+                [str(args.binary), "--config", str(config), "serve"],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.time() + 900
         while time.time() < deadline:
             if server.poll() is not None:
                 break
             try:
-                if request(port, "GET", "/readyz")[0] == 200:
+                if ready(port):
                     return server
             except OSError:
                 pass
@@ -139,7 +134,6 @@ def start(args, data, port):
         text = (data / "server.log").read_text(errors="replace")
         if not (with_limits and "found `limits`" in text):
             sys.exit(f"the server did not become ready:\n{text[-2000:]}")
-    return None
 
 
 def phrasings():

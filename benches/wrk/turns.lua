@@ -26,7 +26,7 @@ end
 -- rarely write to the same conversation at once (which would only wait on its lock).
 function request()
     sent = sent + 1
-    local shares = math.floor(#conversations / thread_count)
+    local shares = math.max(1, math.floor(#conversations / thread_count))
     local c = conversations[(tid - 1) * shares + (sent % shares) + 1]
     local body = string.format(
         '{"text":%s,"client_msg_id":"%s-%d-%d"}',
