@@ -176,6 +176,17 @@ fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
+/// Runs a direct read of many rows on the blocking pool, not a runtime worker; `what` names
+/// the read in the error when its task fails.
+async fn on_blocking_pool<T: Send + 'static>(
+    what: &str,
+    read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| StoreError::Engine(format!("{what} read: {e}")))?
+}
+
 /// The retention sweep's batch, through `conversations_retention`.
 const INACTIVE_CONVERSATIONS: &str = "SELECT id FROM conversations
      WHERE erased_at IS NULL AND updated_at < ? ORDER BY updated_at, id LIMIT ?";
@@ -286,11 +297,12 @@ impl Store for SqliteStore {
         if let Some(open) = self.open.current(std::time::Instant::now()) {
             return Ok(open);
         }
-        // Thousands of rows on a busy day: read on the blocking pool, not a runtime worker.
+        // Thousands of rows on a busy day.
         let (direct, open) = (self.direct.clone(), self.open.clone());
-        tokio::task::spawn_blocking(move || open.reload(|| direct.open_handoffs()))
-            .await
-            .map_err(|e| StoreError::Engine(format!("open handoffs read: {e}")))?
+        on_blocking_pool("open handoffs", move || {
+            open.reload(|| direct.open_handoffs())
+        })
+        .await
     }
 
     async fn conversation_langs(
@@ -317,11 +329,9 @@ impl Store for SqliteStore {
     ) -> Result<std::collections::HashMap<String, super::HandoffCard>, StoreError> {
         let ids = serde_json::to_string(conversation_ids)
             .map_err(|e| StoreError::Engine(e.to_string()))?;
-        // Up to a listing's 200 rows: read on the blocking pool, not a runtime worker.
+        // Up to a listing's 200 rows.
         let direct = self.direct.clone();
-        let found = tokio::task::spawn_blocking(move || direct.handoff_cards(&ids))
-            .await
-            .map_err(|e| StoreError::Engine(format!("queue cards read: {e}")))??;
+        let found = on_blocking_pool("queue cards", move || direct.handoff_cards(&ids)).await?;
         rows::handoff_cards(found)
     }
 
