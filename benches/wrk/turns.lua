@@ -27,7 +27,7 @@ end
 function request()
     sent = sent + 1
     local shares = math.max(1, math.floor(#conversations / thread_count))
-    local c = conversations[(tid - 1) * shares + (sent % shares) + 1]
+    local c = conversations[((tid - 1) * shares + sent % shares) % #conversations + 1]
     local body = string.format(
         '{"text":%s,"client_msg_id":"%s-%d-%d"}',
         phrasings[math.random(#phrasings)], run, tid, sent
