@@ -242,21 +242,44 @@ impl ConversationService {
         F: Fn(Current) -> Fut,
         Fut: std::future::Future<Output = Result<T, ServiceError>>,
     {
+        self.as_shopper_reading(id, token, None, admit, |current, _| act(current))
+            .await
+    }
+
+    /// [`Self::as_shopper`] for a message: the same reads also find the turn already stored
+    /// under `client_msg_id`, which `act` gets with the conversation (`None`: a new message).
+    pub(super) async fn as_shopper_reading<T, R, F, Fut>(
+        &self,
+        id: &str,
+        token: Option<&str>,
+        client_msg_id: Option<&str>,
+        admit: impl FnOnce(&Conversation) -> Result<(), R>,
+        act: F,
+    ) -> Result<Result<T, R>, ServiceError>
+    where
+        F: Fn(Current, Option<Vec<Message>>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServiceError>>,
+    {
         super::check_id(id)?;
         self.with_conversation_lock(id, || async move {
             let mut admit = Some(admit);
             for _ in 0..COMMIT_ATTEMPTS {
-                let current = self.current(id).await?;
-                super::check_token(&current.conversation, token)?;
-                if self.refuses(&current.conversation.customer) {
+                let read = self.store().shopper_read(id, client_msg_id).await?;
+                let conversation = super::open_to_people(read.conversation)?;
+                super::check_token(&conversation, token)?;
+                if self.refuses(&conversation.customer) {
                     return Err(ServiceError::Blocked);
                 }
                 if let Some(admit) = admit.take()
-                    && let Err(refused) = admit(&current.conversation)
+                    && let Err(refused) = admit(&conversation)
                 {
                     return Ok(Err(refused));
                 }
-                match act(current).await {
+                let current = Current {
+                    conversation,
+                    open: read.open,
+                };
+                match act(current, read.stored).await {
                     Err(ServiceError::Store(StoreError::Conflict)) => continue,
                     other => return other.map(Ok),
                 }

@@ -472,12 +472,7 @@ impl ConversationService {
     /// The conversation; `NotFound` for an unknown id and for an erased conversation, which
     /// is closed to shoppers and agents alike.
     pub async fn load(&self, id: &str) -> Result<Conversation, ServiceError> {
-        self.inner
-            .store
-            .conversation(id)
-            .await?
-            .filter(|c| c.erased_at.is_none())
-            .ok_or(ServiceError::NotFound)
+        open_to_people(self.inner.store.conversation(id).await?)
     }
 
     async fn with_conversation_lock<F, Fut, T>(&self, id: &str, f: F) -> Result<T, ServiceError>
@@ -693,6 +688,13 @@ fn agent_is_here() -> ServiceError {
 pub fn check_id(id: &str) -> Result<(), ServiceError> {
     ConversationId::parse(id)
         .map(|_| ())
+        .ok_or(ServiceError::NotFound)
+}
+
+/// A conversation as read, for shoppers and agents: `NotFound` for an unknown id and for an
+/// erased conversation.
+fn open_to_people(read: Option<Conversation>) -> Result<Conversation, ServiceError> {
+    read.filter(|c| c.erased_at.is_none())
         .ok_or(ServiceError::NotFound)
 }
 

@@ -1,8 +1,9 @@
 //! The shopper's side of the service: a message, and the "talk to a person" button.
 //!
 //! ```text
-//! send: lock ─► read the conversation and its open handoff once ─► check the token ─► the
-//!       caller admits it (rate limit) ─► stored client_msg_id? answer from the store
+//! send: lock ─► read the conversation, its open handoff and any turn stored under the
+//!       client_msg_id, together ─► check the token ─► the caller admits it (rate limit)
+//!       ─► stored client_msg_id? answer from the store
 //!       ─► dialogue::respond (the bot turn) ─► Change ─► commit ─► (assigned) FAQ
 //!       suggestions to the agent
 //! ```
@@ -52,15 +53,16 @@ impl ConversationService {
         let text = MessageText::parse(text, self.config().http.max_message_chars);
         let client_msg_id = ClientMsgId::parse(client_msg_id);
         let (text, client_msg_id) = (&text, &client_msg_id);
-        self.as_shopper(id, token, admit, |current| async move {
+        let key = client_msg_id.as_ref().ok().map(ClientMsgId::as_str);
+        self.as_shopper_reading(id, token, key, admit, |current, stored| async move {
             let text = text
                 .as_ref()
                 .map_err(|e| ServiceError::Invalid(e.clone()))?;
             let client_msg_id = client_msg_id
                 .as_ref()
                 .map_err(|e| ServiceError::Invalid(e.clone()))?;
-            if let Some(done) = self.replay(&current, client_msg_id.as_str()).await? {
-                return Ok(done);
+            if let Some(stored) = stored.filter(|turn| !turn.is_empty()) {
+                return Ok(replay(&current, stored));
             }
             match self.shopper_turn(&current, text, client_msg_id).await {
                 // The same client_msg_id committed meanwhile: read again, answer from the store.
@@ -102,35 +104,6 @@ impl ConversationService {
             ))
         })
         .await
-    }
-
-    /// The stored answer to a repeated `client_msg_id`, never a second run of the turn.
-    async fn replay(
-        &self,
-        current: &Current,
-        client_msg_id: &str,
-    ) -> Result<Option<TurnOutcome>, ServiceError> {
-        let c = &current.conversation;
-        let Some(mut stored) = self
-            .store()
-            .turn_by_client_msg_id(&c.id, client_msg_id)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let shopper = stored.remove(0);
-        let handoff = current
-            .open
-            .as_ref()
-            .filter(|h| h.trigger_seq == Some(shopper.seq));
-        Ok(Some(TurnOutcome {
-            conversation_id: c.id.clone(),
-            state: c.state,
-            message: Some(shopper),
-            replies: stored,
-            handoff: handoff.map(HandoffView::from),
-            duplicate: true,
-        }))
     }
 
     async fn shopper_turn(
@@ -317,6 +290,25 @@ impl ConversationService {
         } else {
             Availability::NobodyOnline
         }
+    }
+}
+
+/// The stored answer to a repeated `client_msg_id`, never a second run of the turn: the
+/// shopper's message and the replies stored with it.
+fn replay(current: &Current, mut stored: Vec<crate::conversation::Message>) -> TurnOutcome {
+    let c = &current.conversation;
+    let shopper = stored.remove(0);
+    let handoff = current
+        .open
+        .as_ref()
+        .filter(|h| h.trigger_seq == Some(shopper.seq));
+    TurnOutcome {
+        conversation_id: c.id.clone(),
+        state: c.state,
+        message: Some(shopper),
+        replies: stored,
+        handoff: handoff.map(HandoffView::from),
+        duplicate: true,
     }
 }
 

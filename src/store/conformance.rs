@@ -90,6 +90,7 @@ both!(
     quality_reviews_round_trip_and_what_is_unscored_is_found,
     the_last_turn_lang_is_the_latest_shopper_turns,
     the_latest_handoff_is_the_conversations_newest,
+    a_shoppers_first_reads_come_together,
 );
 
 #[tokio::test]
@@ -386,6 +387,64 @@ mod bodies {
             7,
         );
         store.commit_turn(&write).await.expect("other conversation");
+    }
+
+    pub(super) async fn a_shoppers_first_reads_come_together(store: Arc<dyn Store>) {
+        let unknown = store.shopper_read("nobody", Some("a")).await.unwrap();
+        assert!(unknown.conversation.is_none() && unknown.open.is_none());
+        assert!(unknown.stored.is_none());
+        let c = conversation(&*store, "c1").await;
+        let read = store.shopper_read("c1", Some("a")).await.unwrap();
+        assert_eq!(read.conversation.as_ref(), Some(&c));
+        assert!(read.open.is_none() && read.stored.is_none());
+
+        let mut reply = Message::for_tests(2, Author::Bot, None);
+        reply.reply_to = Some(1);
+        let transcript = vec![Message::for_tests(1, Author::Shopper, Some("a")), reply];
+        let h = handoff(&c, &transcript);
+        let write = TurnWrite {
+            state: ConversationState::Queued,
+            handoff: Some(h.clone()),
+            ..TurnWrite::new(&c, transcript, 3_000)
+        };
+        store.commit_turn(&write).await.expect("turn");
+        let read = store.shopper_read("c1", Some("a")).await.unwrap();
+        assert_eq!(read.conversation, store.conversation("c1").await.unwrap());
+        let open = read.open.expect("the open handoff");
+        assert_eq!(
+            open.context, None,
+            "a shopper's read leaves the context out"
+        );
+        assert_eq!(
+            Handoff {
+                context: h.context.clone(),
+                ..open
+            },
+            store.open_handoff("c1").await.unwrap().expect("open")
+        );
+        let seqs: Vec<i64> = read.stored.expect("stored").iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![1, 2], "the message and its reply");
+        let without_key = store.shopper_read("c1", None).await.unwrap();
+        assert!(without_key.stored.is_none());
+        assert!(
+            store
+                .shopper_read("c1", Some("b"))
+                .await
+                .unwrap()
+                .stored
+                .is_none()
+        );
+        // Each read ended its snapshot: a write after them is seen by the next.
+        let c = store.conversation("c1").await.unwrap().unwrap();
+        let next = TurnWrite::new(
+            &c,
+            vec![Message::for_tests(3, Author::Shopper, Some("b"))],
+            4_000,
+        );
+        store.commit_turn(&next).await.expect("next turn");
+        let read = store.shopper_read("c1", Some("b")).await.unwrap();
+        assert_eq!(read.conversation.map(|c| c.last_seq), Some(3));
+        assert!(read.stored.is_some());
     }
 
     pub(super) async fn the_open_ticket_limit_holds_under_concurrency(store: Arc<dyn Store>) {

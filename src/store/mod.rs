@@ -187,6 +187,18 @@ pub struct HandoffCard {
     pub customer: crate::conversation::Customer,
 }
 
+/// What a shopper's request reads before it changes anything ([`Store::shopper_read`]).
+#[derive(Debug, Clone, Default)]
+pub struct ShopperRead {
+    /// `None` for an unknown id.
+    pub conversation: Option<Conversation>,
+    /// The queued or assigned handoff, without its context: nothing a shopper does shows
+    /// it, and it is kilobytes of JSON.
+    pub open: Option<Handoff>,
+    /// The turn already stored under the request's `client_msg_id`, when one was given.
+    pub stored: Option<Vec<Message>>,
+}
+
 /// The storage interface every backend implements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -205,6 +217,33 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: &str,
         client_msg_id: &str,
     ) -> Result<Option<Vec<Message>>, StoreError>;
+
+    /// Every shopper request starts with these reads: the conversation, its open handoff
+    /// (without the context) and, for a message, the turn stored under `client_msg_id`.
+    /// The embedded store answers them from one read transaction; this default reads
+    /// them one by one.
+    async fn shopper_read(
+        &self,
+        id: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<ShopperRead, StoreError> {
+        let Some(conversation) = self.conversation(id).await? else {
+            return Ok(ShopperRead::default());
+        };
+        let open = self
+            .open_handoff(id)
+            .await?
+            .map(|h| Handoff { context: None, ..h });
+        let stored = match client_msg_id {
+            Some(key) => self.turn_by_client_msg_id(id, key).await?,
+            None => None,
+        };
+        Ok(ShopperRead {
+            conversation: Some(conversation),
+            open,
+            stored,
+        })
+    }
 
     /// The language of the conversation's last shopper turn the bot read (`None` before the
     /// first): what its notices are worded in. Reads one field of one row, however long the

@@ -33,8 +33,8 @@ use super::rows::{
 use super::sqlite_reads::DirectReads;
 use super::turn_sql::HandoffSave;
 use super::{
-    ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
-    TurnWrite,
+    ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, ShopperRead, Store,
+    StoreError, TurnWrite,
 };
 use crate::config::{StoreConfig, Synchronous};
 use crate::conversation::{Conversation, Customer, ERASED_TEXT, Message};
@@ -270,6 +270,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<Vec<Message>>, StoreError> {
         self.direct
             .turn_by_client_msg_id(conversation_id, client_msg_id)
+    }
+
+    async fn shopper_read(
+        &self,
+        id: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<ShopperRead, StoreError> {
+        self.direct.shopper_read(id, client_msg_id)
     }
 
     async fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError> {

@@ -19,7 +19,8 @@
 //! ```
 //!
 //! In WAL mode readers never wait for the writers, and each statement is its own read
-//! transaction, so a read sees every commit acknowledged before it started. The connections
+//! transaction (a shopper request's first reads share one), so a read sees every commit
+//! acknowledged before it started. The connections
 //! are `query_only`: nothing can write through them.
 
 use std::path::{Path, PathBuf};
@@ -27,12 +28,12 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use super::StoreError;
 use super::rows::{
     self, AgentRow, ConversationRow, HandoffCardRow, HandoffRow, MessageRow, NoteRow,
     agent_columns, conversation_columns, handoff_columns, handoffs_with_context, message_columns,
     note_columns,
 };
+use super::{ShopperRead, StoreError};
 use crate::conversation::{Conversation, Message};
 use crate::handoff::Handoff;
 use crate::handoff::Note;
@@ -44,7 +45,7 @@ use crate::nlu::Lang;
 const IDLE: usize = 8;
 
 /// Prepared statements kept per connection: every query here, with room to spare.
-const STATEMENTS: usize = 16;
+const STATEMENTS: usize = 24;
 
 /// Every live socket's catch-up read. The limit is `+?3`, not `?3`: SQLite's planner reads a
 /// bare `LIMIT ?` parameter's value, and then every new binding of it makes the statement
@@ -60,6 +61,13 @@ const CONVERSATION: &str = concat!(
     "SELECT ",
     conversation_columns!(),
     " FROM conversations WHERE id = ?1"
+);
+
+/// A shopper's turn reads the open handoff's routing, never its context.
+const OPEN_HANDOFF_ROUTING: &str = concat!(
+    "SELECT ",
+    handoff_columns!(),
+    " FROM handoffs WHERE conversation_id = ?1 AND status IN ('queued', 'assigned')"
 );
 
 const OPEN_HANDOFF: &str = concat!(
@@ -157,6 +165,11 @@ impl DirectReads {
     }
 
     fn put_back(&self, conn: Connection) {
+        // A connection left inside a read transaction would hold its snapshot, and the log
+        // could never be checkpointed past it: such a connection is closed instead.
+        if !conn.is_autocommit() {
+            return;
+        }
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < IDLE
         {
@@ -263,28 +276,42 @@ impl DirectReads {
         conversation_id: &str,
         client_msg_id: &str,
     ) -> Result<Option<Vec<Message>>, StoreError> {
-        let rows = self.with(|c| {
-            let shopper = c
-                .prepare_cached(TURN_SHOPPER_MESSAGE)?
-                .query_row([conversation_id, client_msg_id], MessageRow::from_rusqlite)
-                .optional()?;
-            let Some(shopper) = shopper else {
-                return Ok(None);
-            };
-            let mut replies = c.prepare_cached(TURN_REPLIES)?;
-            let reply_to = shopper.seq();
-            let mut found = vec![shopper];
-            found.extend(
-                replies
-                    .query_map(
-                        rusqlite::params![conversation_id, reply_to],
-                        MessageRow::from_rusqlite,
-                    )?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            );
-            Ok(Some(found))
-        })?;
-        rows.map(rows::messages).transpose()
+        self.with(|c| stored_turn(c, conversation_id, client_msg_id))
+    }
+
+    /// A shopper request's first reads ([`Store::shopper_read`](super::Store::shopper_read))
+    /// in one read transaction: SQLite takes its snapshot and checks the log once, not
+    /// three times, and every commit since the connection's last read has emptied its
+    /// page cache, so pages the reads share are fetched once.
+    pub(super) fn shopper_read(
+        &self,
+        id: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<ShopperRead, StoreError> {
+        self.with(|c| {
+            in_one_snapshot(c, || {
+                let Some(conversation) = c
+                    .prepare_cached(CONVERSATION)?
+                    .query_row([id], ConversationRow::from_rusqlite)
+                    .optional()?
+                else {
+                    return Ok(ShopperRead::default());
+                };
+                let open = c
+                    .prepare_cached(OPEN_HANDOFF_ROUTING)?
+                    .query_row([id], HandoffRow::from_rusqlite)
+                    .optional()?;
+                let stored = match client_msg_id {
+                    Some(key) => stored_turn(c, id, key)?,
+                    None => None,
+                };
+                Ok(ShopperRead {
+                    conversation: Some(conversation.into_conversation()?),
+                    open: open.map(HandoffRow::into_handoff).transpose()?,
+                    stored,
+                })
+            })
+        })
     }
 
     /// An agent's record: every request of the agents' console reads it to check the
@@ -347,6 +374,49 @@ impl DirectReads {
     }
 }
 
+/// Runs `read` in one read transaction on `c`: its statements share one snapshot, and
+/// SQLite checks the log and refills its page cache once. `BEGIN` and `COMMIT` are cached
+/// statements, not parsed each time; the transaction ends whether `read` succeeds or not.
+fn in_one_snapshot<T>(
+    c: &Connection,
+    read: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    c.prepare_cached("BEGIN")?.execute([])?;
+    let result = read();
+    let ended = c
+        .prepare_cached("COMMIT")
+        .and_then(|mut end| end.execute([]));
+    let value = result?;
+    ended?;
+    Ok(value)
+}
+
+/// The shopper message stored under `client_msg_id` and the bot's replies to it, read on `c`.
+fn stored_turn(
+    c: &Connection,
+    conversation_id: &str,
+    client_msg_id: &str,
+) -> Result<Option<Vec<Message>>, StoreError> {
+    let shopper = c
+        .prepare_cached(TURN_SHOPPER_MESSAGE)?
+        .query_row([conversation_id, client_msg_id], MessageRow::from_rusqlite)
+        .optional()?;
+    let Some(shopper) = shopper else {
+        return Ok(None);
+    };
+    let reply_to = shopper.seq();
+    let mut found = vec![shopper];
+    found.extend(
+        c.prepare_cached(TURN_REPLIES)?
+            .query_map(
+                rusqlite::params![conversation_id, reply_to],
+                MessageRow::from_rusqlite,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    );
+    rows::messages(found).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::StoreConfig;
@@ -391,6 +461,7 @@ mod tests {
         for (sql, index) in [
             (super::CONVERSATION, "sqlite_autoindex_conversations_1"),
             (super::OPEN_HANDOFF, "handoffs_one_open"),
+            (super::OPEN_HANDOFF_ROUTING, "handoffs_one_open"),
             (super::LATEST_HANDOFF, "handoffs_conversation"),
             (super::OPEN_HANDOFFS, "handoffs_queue"),
             (super::TURN_SHOPPER_MESSAGE, "messages_client_msg_id"),
