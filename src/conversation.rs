@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
-use crate::kb::FaqHit;
+use crate::kb::FaqHits;
 use crate::nlu::{IntentPrediction, Lang};
 use crate::vocabulary::EscalationReason;
 
@@ -354,7 +354,7 @@ pub struct TurnRecord {
     pub lang: Lang,
     /// `None` when the bot did not run (a person holds the conversation).
     pub intent: Option<IntentPrediction>,
-    pub faq_candidates: Vec<FaqHit>,
+    pub faq_candidates: FaqHits,
     pub asked_for_human: bool,
     pub negative: bool,
     /// Said the previous answer did not help (older records lack it).
@@ -388,7 +388,7 @@ impl TurnRecord {
                 out_of_scope: false,
                 alternatives: vec![],
             }),
-            faq_candidates: vec![],
+            faq_candidates: FaqHits::default(),
             asked_for_human: false,
             negative: false,
             didnt_help: false,

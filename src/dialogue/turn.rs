@@ -14,7 +14,7 @@ use crate::conversation::{
     Author, ConversationState, DecisionKind, Notice, Outgoing, ReplyMeta, Suggestion, TurnRecord,
 };
 use crate::handoff::{Availability, Escalation};
-use crate::kb::FaqHit;
+use crate::kb::FaqHits;
 use crate::knowledge::{Knowledge, Understood};
 use crate::nlu::{IntentPrediction, Lang};
 use crate::realtime::AssistSuggestion;
@@ -24,7 +24,7 @@ use crate::realtime::AssistSuggestion;
 pub struct Analysis {
     pub lang: Lang,
     pub intent: IntentPrediction,
-    pub faq_hits: Vec<FaqHit>,
+    pub faq_hits: FaqHits,
     pub asked_for_human: bool,
     pub negative: bool,
     /// The message says the previous answer did not help.

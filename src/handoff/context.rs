@@ -251,7 +251,7 @@ mod tests {
                     out_of_scope: false,
                     alternatives: vec![],
                 }),
-                faq_candidates: vec![],
+                faq_candidates: Default::default(),
                 asked_for_human: false,
                 negative: false,
                 didnt_help: false,

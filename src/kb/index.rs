@@ -59,6 +59,10 @@ pub struct FaqHit {
     pub confidence: f32,
 }
 
+/// A message's FAQ candidates, best first. Shared, not copied: a turn's record carries them
+/// from the understanding to the store, the sockets and the agent's view.
+pub type FaqHits = std::sync::Arc<[FaqHit]>;
+
 const QUESTION_BOOST: f32 = 2.0;
 const ALTERNATES_BOOST: f32 = 1.5;
 const ANSWER_BOOST: f32 = 0.3;

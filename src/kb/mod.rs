@@ -13,4 +13,4 @@ mod index;
 pub mod phrasing_vectors;
 pub mod self_calibration;
 
-pub use index::{FaqHit, FaqIndex, KbError};
+pub use index::{FaqHit, FaqHits, FaqIndex, KbError};

@@ -147,7 +147,10 @@ impl Knowledge {
             .index
             .search(text, faq_candidates, vector)
             .unwrap_or_else(search_failed);
-        Understood { intent, faq_hits }
+        Understood {
+            intent,
+            faq_hits: faq_hits.into(),
+        }
     }
 
     /// What the n-gram classifier and BM25 alone make of normalised `text`, when [`gate`]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 
-use crate::kb::FaqHit;
+use crate::kb::FaqHits;
 use crate::nlu::IntentPrediction;
 
 /// What the models make of a normalised message.
@@ -26,7 +26,7 @@ use crate::nlu::IntentPrediction;
 pub struct Understood {
     pub intent: IntentPrediction,
     /// The best FAQ candidates, best first.
-    pub faq_hits: Vec<FaqHit>,
+    pub faq_hits: FaqHits,
 }
 
 /// Understood messages by the hash of their normalised text and how many FAQ candidates
@@ -93,7 +93,7 @@ mod tests {
                 out_of_scope: false,
                 alternatives: Vec::new(),
             },
-            faq_hits: Vec::new(),
+            faq_hits: FaqHits::default(),
         })
     }
 
