@@ -683,6 +683,20 @@ fn add_matches(found: &mut Vec<Found>, re: &Regex, folded: &str, kind: EntityKin
 /// phone), then numbers, then addresses.
 fn spans(text: &str) -> Vec<(usize, usize, EntityKind, String)> {
     let folded = Folded::new(text);
+    if !may_hold_entities(&folded.text) {
+        return Vec::new();
+    }
+    spans_of(&folded)
+}
+
+/// Every pattern needs a digit (`\d` is a decimal digit, and every numeric character
+/// passes here), and an e-mail its `@`. Most chat lines have neither, and the patterns are
+/// most of the cost of masking a handoff's transcript.
+fn may_hold_entities(folded: &str) -> bool {
+    folded.chars().any(|c| c == '@' || c.is_numeric())
+}
+
+fn spans_of(folded: &Folded<'_>) -> Vec<(usize, usize, EntityKind, String)> {
     let f: &str = &folded.text;
     let mut found: Vec<Found> = Vec::new();
     add_matches(&mut found, &ORDER_NUMBER, f, EntityKind::OrderNumber);
@@ -752,6 +766,28 @@ pub fn mask(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_without_digits_or_at_signs_is_not_read_by_the_patterns() {
+        for text in [
+            "我想退货，地址是朝阳区建国路",
+            "where is my parcel? it was due on monday",
+            "电话是一三八一二三四五六七八",
+            "㏩到货", // a symbol that folds to digits passes the check
+            "",
+        ] {
+            let folded = Folded::new(text);
+            let expected = spans_of(&folded);
+            assert_eq!(spans(text), expected, "{text}");
+            if !may_hold_entities(&folded.text) {
+                assert!(expected.is_empty(), "{text}");
+            }
+        }
+        assert!(may_hold_entities(&Folded::new("㏩到货").text));
+        assert!(may_hold_entities(&Folded::new("a＠b.cn").text));
+        assert!(may_hold_entities("١٢٣"));
+        assert!(!may_hold_entities("朝阳区建国路 street"));
+    }
 
     #[test]
     fn masks_personal_data_but_not_order_numbers() {
