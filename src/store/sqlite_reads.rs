@@ -20,8 +20,8 @@
 //!
 //! In WAL mode readers never wait for the writers, and each statement is its own read
 //! transaction (a shopper request's first reads share one), so a read sees every commit
-//! acknowledged before it started. The connections
-//! are `query_only`: nothing can write through them.
+//! acknowledged before it started. The connections are `query_only`: nothing can write
+//! through them.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -280,9 +280,8 @@ impl DirectReads {
     }
 
     /// A shopper request's first reads ([`Store::shopper_read`](super::Store::shopper_read))
-    /// in one read transaction: SQLite takes its snapshot and checks the log once, not
-    /// three times, and every commit since the connection's last read has emptied its
-    /// page cache, so pages the reads share are fetched once.
+    /// in one read transaction: SQLite takes its snapshot (a shared lock and a read mark in
+    /// the log's index) once, not three times, and the three see the same commits.
     pub(super) fn shopper_read(
         &self,
         id: &str,
@@ -374,9 +373,9 @@ impl DirectReads {
     }
 }
 
-/// Runs `read` in one read transaction on `c`: its statements share one snapshot, and
-/// SQLite checks the log and refills its page cache once. `BEGIN` and `COMMIT` are cached
-/// statements, not parsed each time; the transaction ends whether `read` succeeds or not.
+/// Runs `read` in one read transaction on `c`: its statements share one snapshot. `BEGIN`
+/// and `COMMIT` are cached statements, not parsed each time; the transaction ends whether
+/// `read` succeeds or not.
 fn in_one_snapshot<T>(
     c: &Connection,
     read: impl FnOnce() -> Result<T, StoreError>,
