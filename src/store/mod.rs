@@ -219,31 +219,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Vec<Message>>, StoreError>;
 
     /// Every shopper request starts with these reads: the conversation, its open handoff
-    /// (without the context) and, for a message, the turn stored under `client_msg_id`.
-    /// The embedded store answers them from one read transaction; this default reads
-    /// them one by one.
+    /// without the context, and, for a message, the turn stored under `client_msg_id`.
+    /// The embedded store answers them from one read transaction.
     async fn shopper_read(
         &self,
         id: &str,
         client_msg_id: Option<&str>,
-    ) -> Result<ShopperRead, StoreError> {
-        let Some(conversation) = self.conversation(id).await? else {
-            return Ok(ShopperRead::default());
-        };
-        let open = self
-            .open_handoff(id)
-            .await?
-            .map(|h| Handoff { context: None, ..h });
-        let stored = match client_msg_id {
-            Some(key) => self.turn_by_client_msg_id(id, key).await?,
-            None => None,
-        };
-        Ok(ShopperRead {
-            conversation: Some(conversation),
-            open,
-            stored,
-        })
-    }
+    ) -> Result<ShopperRead, StoreError>;
 
     /// The language of the conversation's last shopper turn the bot read (`None` before the
     /// first): what its notices are worded in. Reads one field of one row, however long the

@@ -27,8 +27,8 @@ use super::rows::{
     handoffs_with_context, int4, message_columns, to_json,
 };
 use super::{
-    ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, Store, StoreError,
-    TurnWrite,
+    ConversationActivity, DraftStatus, EraseOutcome, Erasure, FaqDraft, ShopperRead, Store,
+    StoreError, TurnWrite,
 };
 use crate::config::StoreConfig;
 use crate::conversation::{Conversation, ERASED_TEXT, Message};
@@ -495,6 +495,34 @@ impl Store for PgStore {
             return Ok(None);
         }
         rows::messages(found).map(Some)
+    }
+
+    async fn shopper_read(
+        &self,
+        id: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<ShopperRead, StoreError> {
+        let Some(conversation) = self.conversation(id).await? else {
+            return Ok(ShopperRead::default());
+        };
+        // The routing columns only: the context is never shown to a shopper.
+        let open: Option<HandoffRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            handoff_columns!(),
+            " FROM handoffs WHERE conversation_id = $1 AND status IN ('queued', 'assigned')"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let stored = match client_msg_id {
+            Some(key) => self.turn_by_client_msg_id(id, key).await?,
+            None => None,
+        };
+        Ok(ShopperRead {
+            conversation: Some(conversation),
+            open: open.map(HandoffRow::into_handoff).transpose()?,
+            stored,
+        })
     }
 
     async fn last_turn_lang(&self, conversation_id: &str) -> Result<Option<Lang>, StoreError> {
